@@ -1,0 +1,304 @@
+"""Build architectures, load weights, choose device and precision, wrap for inference.
+
+The wrapper takes uint8 images straight from the loader and does normalisation, layout and
+label aggregation on the device, so workers ship 4× fewer bytes than float tensors.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from animalsort.errors import DeviceError, UsageError, WeightsError
+from animalsort.taxonomy import LabelSet
+from animalsort.weights import Preprocessing
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+# --------------------------------------------------------------------------- architectures
+
+
+def build_arch(arch: str, num_classes: int) -> nn.Module:
+    """``timm:NAME`` or ``torchvision:NAME`` with random weights and ``num_classes`` outputs."""
+    lib, _, name = arch.partition(":")
+    if lib == "timm":
+        import timm
+
+        return timm.create_model(name, pretrained=False, num_classes=num_classes)
+    if lib == "torchvision":
+        import torchvision
+
+        return torchvision.models.get_model(name, weights=None, num_classes=num_classes)
+    raise UsageError(f"unknown architecture {arch!r}; use 'timm:NAME' or 'torchvision:NAME'")
+
+
+# --------------------------------------------------------------------------- key maps
+
+_LUKEMELAS_BLOCK = re.compile(r"^_blocks\.(\d+)\.(.+)$")
+# Block-level renames. lukemelas numbers BNs after the conv they follow (_bn0 after expand,
+# _bn1 after depthwise, _bn2 after project); timm numbers them in order of appearance.
+_IR_RENAMES = {  # InvertedResidual: expand → depthwise → project
+    "_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw", "_bn1": "bn2",
+    "_project_conv": "conv_pwl", "_bn2": "bn3",
+}  # fmt: skip
+_DS_RENAMES = {  # DepthwiseSeparable (expand ratio 1): depthwise → project
+    "_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2",
+}  # fmt: skip
+_TOP_RENAMES = {
+    "_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2",
+    "_fc": "classifier",
+}  # fmt: skip
+
+
+def lukemelas_to_timm(state: Mapping[str, torch.Tensor], model: nn.Module) -> dict:
+    """Rename an EfficientNet state dict from lukemelas naming to timm's.
+
+    ``_blocks.N`` is flat in lukemelas and ``blocks.<stage>.<index>`` in timm; the stage
+    depths are read from the target model, so this works for every EfficientNet(-Lite).
+    """
+    depths = [len(stage) for stage in model.blocks]  # type: ignore[attr-defined, arg-type]
+    where = [(s, i) for s, d in enumerate(depths) for i in range(d)]
+    expanding = {
+        int(m.group(1))
+        for k in state
+        if (m := _LUKEMELAS_BLOCK.match(k)) and m.group(2).startswith("_expand_conv")
+    }
+    out = {}
+    for key, value in state.items():
+        if m := _LUKEMELAS_BLOCK.match(key):
+            n = int(m.group(1))
+            module, _, rest = m.group(2).partition(".")
+            renames = _IR_RENAMES if n in expanding else _DS_RENAMES
+            if n >= len(where) or module not in renames:
+                raise WeightsError(f"cannot map {key!r} onto {type(model).__name__}")
+            s, i = where[n]
+            out[f"blocks.{s}.{i}.{renames[module]}.{rest}"] = value
+        else:
+            module, _, rest = key.partition(".")
+            if module not in _TOP_RENAMES:
+                raise WeightsError(f"cannot map {key!r} onto {type(model).__name__}")
+            out[f"{_TOP_RENAMES[module]}.{rest}"] = value
+    return out
+
+
+KEY_MAPS: dict[str, Callable[[Mapping[str, torch.Tensor], nn.Module], dict]] = {
+    "lukemelas_to_timm": lukemelas_to_timm,
+}
+
+
+def load_state(path: Path, keep_metadata: bool = False) -> dict:
+    """``torch.load(weights_only=True)`` with a message that helps when it refuses.
+
+    Returns the state dict; with ``keep_metadata`` an animalsort checkpoint comes back whole.
+    """
+    import pickle
+
+    import torch
+
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise WeightsError(
+            f"refusing to load {path}: it is not a plain weights file (weights_only=True "
+            f"rejected it: {str(exc).splitlines()[0]}). Only load checkpoints you trust, "
+            "saved as state dicts"
+        ) from None
+    except (OSError, RuntimeError, EOFError) as exc:
+        raise WeightsError(f"cannot read weights file {path}: {exc}") from None
+    if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT and keep_metadata:
+        return obj
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict):
+        raise WeightsError(f"{path} does not hold a state dict (found {type(obj).__name__})")
+    return obj
+
+
+def load_weights(model: nn.Module, state: Mapping, key_map: str | None = None) -> None:
+    """Strictly load ``state`` into ``model`` (after the named key map, if any)."""
+    if key_map:
+        if key_map not in KEY_MAPS:
+            raise WeightsError(f"unknown key_map {key_map!r}; known: {', '.join(KEY_MAPS)}")
+        state = KEY_MAPS[key_map](state, model)
+    result = model.load_state_dict(state, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise WeightsError(
+            f"weights do not fit {type(model).__name__}: "
+            f"{len(result.missing_keys)} missing (e.g. {result.missing_keys[:3]}), "
+            f"{len(result.unexpected_keys)} unexpected (e.g. {result.unexpected_keys[:3]})"
+        )
+
+
+# --------------------------------------------------------------------------- device, precision
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    import torch
+
+    if name not in DEVICES:
+        raise UsageError(f"unknown device {name!r}; choose one of: {', '.join(DEVICES)}")
+    cuda = torch.cuda.is_available()
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if name == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if name == "cuda" and not cuda:
+        raise DeviceError("--device cuda: no CUDA GPU is available here; use --device auto or cpu")
+    if name == "mps" and not mps:
+        raise DeviceError("--device mps: Apple MPS is not available here; use --device auto or cpu")
+    return torch.device(name)
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True where the CPU has native bfloat16 math (AVX-512 BF16 or AMX)."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def pick_precision(name: str, device: torch.device) -> str:
+    """``auto``: fp16 on CUDA (bf16 where supported), bf16 on CPUs with native bf16, else fp32."""
+    import torch
+
+    if name not in PRECISIONS:
+        raise UsageError(f"unknown precision {name!r}; choose one of: {', '.join(PRECISIONS)}")
+    if name == "auto":
+        if device.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        if device.type == "cpu" and cpu_has_fast_bf16():
+            return "bf16"
+        return "fp32"
+    if name == "fp16" and device.type == "cpu":
+        raise DeviceError("--precision fp16 is not supported on the CPU; use bf16 or fp32")
+    return name
+
+
+# --------------------------------------------------------------------------- inference wrapper
+
+
+CHECKPOINT_FORMAT = "animalsort-checkpoint/1"
+
+
+@dataclass
+class LoadedModel:
+    """A ready-to-run classifier and what is needed to describe its output."""
+
+    net: nn.Module
+    labels: LabelSet
+    preprocessing: Preprocessing
+    device: torch.device
+    precision: str
+    name: str
+    sha256: str
+
+
+def _classifier_class() -> type:
+    import torch
+    from torch import nn
+
+    class Classifier(nn.Module):
+        """uint8 NHWC images → label probabilities (float32), all on the device."""
+
+        def __init__(self, backbone: nn.Module, pre: Preprocessing, matrix: torch.Tensor | None):
+            super().__init__()
+            self.backbone = backbone
+            mean = torch.tensor(pre.mean).view(1, 3, 1, 1) * 255.0
+            std = torch.tensor(pre.std).view(1, 3, 1, 1) * 255.0
+            self.register_buffer("mean", mean, persistent=False)
+            self.register_buffer("inv_std", 1.0 / std, persistent=False)
+            self.register_buffer("matrix", matrix, persistent=False)
+
+        def forward(self, images_nhwc: torch.Tensor) -> torch.Tensor:
+            # NHWC uint8 permuted to NCHW is already channels_last in memory: no copy.
+            x = images_nhwc.permute(0, 3, 1, 2).float()
+            x = (x - self.mean) * self.inv_std
+            logits = self.backbone(x.contiguous(memory_format=torch.channels_last))
+            probs = logits.float().softmax(dim=1)
+            if self.matrix is not None:
+                probs = probs @ self.matrix
+            return probs
+
+    return Classifier
+
+
+def wrap(backbone: nn.Module, pre: Preprocessing, labels: LabelSet, device: torch.device) -> nn.Module:
+    """The inference module for ``backbone``: eval mode, on ``device``, channels_last."""
+    import torch
+
+    net = _classifier_class()(backbone, pre, labels.matrix(num_outputs(backbone)))
+    net.eval().to(device)
+    net.backbone.to(memory_format=torch.channels_last)
+    return net
+
+
+def num_outputs(backbone: nn.Module) -> int:
+    if hasattr(backbone, "num_classes"):
+        return int(backbone.num_classes)  # timm
+    linears = [m for m in backbone.modules() if hasattr(m, "out_features")]
+    return int(linears[-1].out_features)  # torchvision: the final Linear
+
+
+def load(
+    model: str | None = None,
+    weights: Path | None = None,
+    *,
+    labels: str = "animals",
+    device: str = "auto",
+    precision: str = "auto",
+    progress: bool = True,
+) -> LoadedModel:
+    """Resolve, fetch, verify and load a model ready for inference.
+
+    ``weights`` (a file) wins over ``model`` (a registry name). A file saved by
+    ``animalsort finetune`` carries its own architecture, labels and preprocessing; a plain
+    state dict is loaded into ``model``'s architecture (the default model when None).
+    """
+    from animalsort import weights as W
+    from animalsort.taxonomy import label_set
+
+    dev = pick_device(device)
+    prec = pick_precision(precision, dev)
+    registry = W.load_registry()
+    spec = registry.get(model or registry.default)
+    if weights is not None:
+        path = Path(weights)
+        if not path.is_file():
+            raise UsageError(f"--weights {path}: no such file")
+        sha = W.sha256_file(path)
+        state = load_state(path, keep_metadata=True)
+        if state.get("format") == CHECKPOINT_FORMAT:
+            arch, pre = state["arch"], Preprocessing.from_dict(state["preprocessing"])
+            model_labels: str | tuple[str, ...] = tuple(state["labels"])
+            backbone = build_arch(arch, len(model_labels))
+            load_weights(backbone, state["state_dict"])
+            name = str(state.get("name") or path.stem)
+        else:
+            state.pop("format", None)
+            backbone = build_arch(spec.arch, spec.num_classes)
+            try:
+                load_weights(backbone, state)
+            except WeightsError:
+                if not spec.key_map:
+                    raise
+                load_weights(backbone, state, spec.key_map)
+            pre, model_labels, name = spec.preprocessing, spec.labels, path.name
+    else:
+        path = W.fetch(spec, progress=progress)
+        sha = spec.sha256
+        backbone = build_arch(spec.arch, spec.num_classes)
+        load_weights(backbone, load_state(path), spec.key_map)
+        pre, model_labels, name = spec.preprocessing, spec.labels, spec.name
+    lset = label_set(labels, model_labels)
+    net = wrap(backbone, pre, lset, dev)
+    return LoadedModel(net, lset, pre, dev, prec, name, sha)

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples" / "photos"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never touch the user's cache or a mirror from the environment."""
+    monkeypatch.setenv("ANIMALSORT_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.delenv("ANIMALSORT_MIRROR", raising=False)
+
+
+def make_image(path: Path, size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (200, 50, 50),
+               fmt: str | None = None, seed: int = 0, **save: object) -> Path:
+    """A small image with some structure (a noisy gradient) so models see more than a flat colour."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    w, h = size
+    base = np.zeros((h, w, 3), dtype=np.float32) + np.array(color, dtype=np.float32)
+    base += np.linspace(0, 40, w, dtype=np.float32)[None, :, None]
+    base += rng.normal(0, 20, size=(h, w, 3)).astype(np.float32)
+    img = Image.fromarray(base.clip(0, 255).astype("uint8"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path, format=fmt, **save)
+    return path
+
+
+def read_csv_rows(path: Path) -> list[dict[str, str]]:
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def needs_shared_data() -> pytest.MarkDecorator:
+    return pytest.mark.skipif(
+        not (SHARED_DATA / "animals-dev").is_dir(),
+        reason=f"real-photo set not found at {SHARED_DATA} (it sits beside the checkout in CI)",
+    )
+
+
+os.environ.setdefault("TQDM_DISABLE", "1")
