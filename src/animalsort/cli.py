@@ -129,3 +129,93 @@ def _print_summary(summary: Any, verbose: bool) -> None:
     if summary.failed > len(shown):
         click.echo(f"  … {summary.failed - len(shown)} more failures: see the CSV's error column",
                    err=True)
+
+
+@main.group()
+def models() -> None:
+    """List, download, locate and import model weights.
+
+    \b
+    Example:
+        animalsort models list
+        animalsort models download convnext_tiny
+    """
+
+
+@models.command("list")
+@_translate_errors
+def models_list() -> None:
+    """List the registry: name, architecture, ImageNet top-1, size, and whether it is local.
+
+    \b
+    Example:
+        animalsort models list
+    """
+    from animalsort.weights import availability, load_registry
+
+    reg = load_registry()
+    rows = [("name", "arch", "top-1", "size", "local", "license")]
+    for name, spec in reg.models.items():
+        default = " (default)" if name == reg.default else ""
+        top1 = f"{spec.top1:.1f}" if spec.top1 is not None else "-"
+        rows.append((name + default, spec.arch, top1, f"{spec.size / 1e6:.1f} MB",
+                     availability(spec), spec.license))  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
+@models.command("download")
+@click.argument("name")
+@click.pass_context
+@_translate_errors
+def models_download(ctx: click.Context, name: str) -> None:
+    """Fetch NAME's weights into the cache (verified by sha256); no-op when present.
+
+    \b
+    Example:
+        animalsort models download resnet50
+    """
+    from animalsort.weights import fetch, load_registry
+
+    path = fetch(load_registry().get(name), progress=not ctx.obj["quiet"])
+    click.echo(str(path))
+
+
+@models.command("path")
+@click.argument("name")
+@_translate_errors
+def models_path(name: str) -> None:
+    """Print where NAME's weights file is (or would be) kept; exit 1 if it is not there yet.
+
+    \b
+    Example:
+        animalsort models path lite0
+    """
+    from animalsort.errors import WeightsError
+    from animalsort.weights import cached_path, load_registry, local_path
+
+    spec = load_registry().get(name)
+    path = local_path(spec)
+    if path is None:
+        raise WeightsError(
+            f"{name} is not downloaded yet (it would go to {cached_path(spec)}); "
+            f"run `animalsort models download {name}`"
+        )
+    click.echo(str(path))
+
+
+@models.command("import")
+@click.argument("name")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_translate_errors
+def models_import(name: str, file: Path) -> None:
+    """Verify FILE against NAME's sha256 and place it in the cache (for air-gapped machines).
+
+    \b
+    Example:
+        animalsort models import resnet50 /media/usb/resnet50-11ad3fa6.pth
+    """
+    from animalsort.weights import import_file, load_registry
+
+    click.echo(str(import_file(load_registry().get(name), file)))

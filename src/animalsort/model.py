@@ -104,14 +104,25 @@ def load_state(path: Path, keep_metadata: bool = False) -> dict:
 
     import torch
 
+    if Path(path).suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path), device="cpu")
+        except (SafetensorError, OSError) as exc:
+            raise WeightsError(f"cannot read weights file {path}: {exc}") from None
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise WeightsError(
-            f"refusing to load {path}: it is not a plain weights file (weights_only=True "
-            f"rejected it: {str(exc).splitlines()[0]}). Only load checkpoints you trust, "
-            "saved as state dicts"
-        ) from None
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        if found:
+            raise WeightsError(
+                f"refusing to load {path}: it carries Python objects ({found.group(1)}) that "
+                "could run code, and animalsort only loads plain weights (weights_only=True). "
+                "Re-save it as a state dict, or get the file from its publisher"
+            ) from None
+        raise WeightsError(f"cannot read weights file {path}: not a PyTorch weights file") from None
     except (OSError, RuntimeError, EOFError) as exc:
         raise WeightsError(f"cannot read weights file {path}: {exc}") from None
     if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT and keep_metadata:

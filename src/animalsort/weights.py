@@ -8,6 +8,7 @@ file is checked against its full sha256 before use. This is the only module impo
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import time
@@ -24,7 +25,7 @@ from animalsort.paths import cache_dir
 
 MIRROR_ENV = "ANIMALSORT_MIRROR"
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-CHUNK = 1 << 20
+CHUNK = 1 << 16  # small enough that little is lost when a connection drops mid-chunk
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ class Preprocessing:
 
     @property
     def resize_size(self) -> int:
-        return int(self.input_size / self.crop_pct)
+        # floor, as timm does; the epsilon absorbs float noise in ratios such as 224/232.
+        return math.floor(self.input_size / self.crop_pct + 1e-6)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -196,8 +198,47 @@ def is_cached(spec: WeightsSpec) -> bool:
     return path.is_file() and path.stat().st_size == spec.size
 
 
-def fetch(spec: WeightsSpec, progress: bool = True) -> Path:
-    """A verified local copy of ``spec``'s file: cache, then package, then download."""
+def local_path(spec: WeightsSpec) -> Path | None:
+    """Where the file is available without a download (cache first, then package), if anywhere.
+
+    A quick look (name and size): ``fetch`` still verifies the sha256 before any use.
+    """
+    if is_cached(spec):
+        return cached_path(spec)
+    return package_path(spec)
+
+
+def availability(spec: WeightsSpec) -> str:
+    """``cached``, ``package`` (ships in an installed pip package) or ``no``."""
+    if is_cached(spec):
+        return "cached"
+    return "package" if package_path(spec) is not None else "no"
+
+
+def import_file(spec: WeightsSpec, source: Path) -> Path:
+    """Verify a file fetched elsewhere (the air-gapped path) and place it in the cache."""
+    import shutil
+
+    source = Path(source)
+    if not source.is_file():
+        raise WeightsError(f"{source}: no such file")
+    verify(source, spec.sha256, str(source))
+    dest = cached_path(spec)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + f".import-{os.getpid()}")
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+def fetch(spec: WeightsSpec, progress: bool = True, **download_options: Any) -> Path:
+    """A verified local copy of ``spec``'s file: cache, then package, then download.
+
+    No network call is made when a verified copy is local.
+    """
     cached = cached_path(spec)
     if cached.is_file():
         if sha256_file(cached) == spec.sha256:
@@ -212,7 +253,7 @@ def fetch(spec: WeightsSpec, progress: bool = True) -> Path:
             f"weights for {spec.name!r} are not cached and have no download URL; "
             f"{hint} or use `animalsort models import {spec.name} FILE`"
         )
-    download(mirrored(spec.url), cached, spec.sha256, progress=progress)
+    download(mirrored(spec.url), cached, spec.sha256, progress=progress, **download_options)
     return cached
 
 
@@ -226,7 +267,7 @@ def download(
     backoff: float = 0.5,
     timeout: float = 30.0,
     allow_http: bool = False,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
 ) -> Path:
     """Download ``url`` to ``dest`` safely.
 
@@ -263,7 +304,7 @@ def download(
                         "check the network, or fetch the file elsewhere and use "
                         "`animalsort models import`"
                     ) from exc
-                sleep(backoff * 2 ** (attempt - 1))
+                (sleep or time.sleep)(backoff * 2 ** (attempt - 1))
             except requests.RequestException as exc:
                 raise DownloadError(f"download of {url} failed: {exc}") from exc
         actual = sha256_file(part)
