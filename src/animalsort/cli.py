@@ -114,6 +114,113 @@ def classify(ctx: click.Context, src: Path, out: Path | None, resume: bool, **mo
         _print_summary(summary, ctx.obj["verbose"])
 
 
+@main.command("sort")
+@click.argument("src", type=click.Path(path_type=Path))
+@click.option("--dest", "-d", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the label folders go (default: SRC itself).")
+@click.option("--copy", "mode", flag_value="copy", default=True, help="Copy files (default).")
+@click.option("--move", "mode", flag_value="move", help="Move files (undoable with `animalsort undo`).")
+@click.option("--link", "mode", flag_value="link", help="Hard-link files (symlink across file systems).")
+@click.option("--from", "from_csv", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Use a classify CSV instead of classifying (no model is loaded).")
+@click.option("--min-confidence", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Below this, files go to _uncertain/.")
+@click.option("--flat", is_flag=True, help="No sub-folders under each label.")
+@click.option("--dry-run", "-n", is_flag=True, help="Print the plan; move no photo.")
+@click.option("--verify", is_flag=True, help="Check each copy's sha256 (slower).")
+@_model_options
+@click.pass_context
+@_translate_errors
+def sort_cmd(ctx: click.Context, src: Path, dest: Path | None, mode: str, from_csv: Path | None,
+             min_confidence: float, flat: bool, dry_run: bool, verify: bool, **model_opts: Any) -> None:
+    """Sort the photos under SRC into DEST/<label>/<sub-folder>/, never overwriting.
+
+    Files below --min-confidence go to _uncertain/, no_animal to _no_animal/, unreadable files
+    stay where they are. A name already taken gets " (2)"; an identical file (same sha256) is
+    reported, not duplicated. A journal in DEST/_animalsort/ makes every change undoable.
+
+    \b
+    Example:
+        animalsort sort ~/photos --move
+        animalsort sort ~/photos --dest ~/sorted --from preds.csv --dry-run
+    """
+    from animalsort import sort as S
+
+    options = None
+    if from_csv is None:
+        from animalsort.predict import ClassifyOptions
+
+        options = ClassifyOptions(**model_opts)
+    quiet = ctx.obj["quiet"]
+    res = S.run(src, dest, mode=mode, predictions=from_csv, classify_options=options,
+                min_confidence=min_confidence, flat=flat, dry_run=dry_run, verify=verify,
+                progress=not quiet)  # fmt: skip
+    if res.classified is not None and not quiet:
+        _print_summary(res.classified, ctx.obj["verbose"])
+    p = res.plan
+    if dry_run or not quiet:
+        verb = {"copy": "copied", "move": "moved", "link": "linked"}[mode]
+        head = "plan" if dry_run else verb
+        counts = ", ".join(f"{folder} {n}" for folder, n in sorted(p.per_folder.items()))
+        click.echo(f"{head}: {len(p.ops)} files ({counts or 'none'}) into {p.dest}", err=not dry_run)
+    if dry_run:
+        for line in S.preview(p):
+            click.echo(f"  {line}")
+        if len(p.ops) > 10:
+            click.echo(f"  … {len(p.ops) - 10} more")
+    if not quiet:
+        if p.renamed:
+            click.echo(f"  {p.renamed} renamed with a (n) suffix: the name was taken", err=True)
+        for rel, other in p.duplicates[:5]:
+            click.echo(f"  duplicate (not placed twice): {rel} = {other}", err=True)
+        if len(p.duplicates) > 5:
+            click.echo(f"  … {len(p.duplicates) - 5} more duplicates", err=True)
+        for rel, why in p.left[:5]:
+            click.echo(f"  left in place: {rel}: {why}", err=True)
+        if len(p.left) > 5:
+            click.echo(f"  … {len(p.left) - 5} more left in place", err=True)
+        if dry_run and res.classified is not None:
+            click.echo(f"predictions kept: reuse them with --from {res.predictions}", err=True)
+    applied = res.applied
+    if applied is not None:
+        for src_path, why in applied.failed:
+            click.echo(f"  failed: {src_path}: {why} (left where it was)", err=True)
+        if not quiet:
+            click.echo(f"journal: {applied.journal}\nundo with: animalsort undo '{applied.journal}'", err=True)
+        if applied.failed:
+            raise click.ClickException(f"{len(applied.failed)} of {len(p.ops)} files could not be placed; "
+                                       "they are still at their source")
+
+
+@main.command()
+@click.argument("journal", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+@_translate_errors
+def undo(ctx: click.Context, journal: Path) -> None:
+    """Put every file a sort placed back where it was, from the sort's JOURNAL.
+
+    Works after an interrupted sort too. Anything that changed since the sort is left alone
+    and reported (exit 1).
+
+    \b
+    Example:
+        animalsort undo ~/photos/_animalsort/sort-20261122-101500.jsonl
+    """
+    from animalsort.sort import undo as run
+
+    res = run(journal)
+    if res.was_undone:
+        click.echo("nothing to do: this sort was already undone", err=True)
+        return
+    if not ctx.obj["quiet"]:
+        click.echo(f"restored {res.restored} files ({res.already} had not been placed), "
+                   f"removed {res.dirs_removed} folders", err=True)  # fmt: skip
+    for path, why in res.refused:
+        click.echo(f"  refused: {path}: {why}", err=True)
+    if res.refused:
+        raise click.ClickException(f"{len(res.refused)} files were left alone; see above")
+
+
 def _print_summary(summary: Any, verbose: bool) -> None:
     resumed = f", {summary.skipped} kept from before" if summary.skipped else ""
     click.echo(

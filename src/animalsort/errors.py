@@ -23,6 +23,10 @@ class InputError(UsageError):
     """The input folder or file is missing, empty or unreadable."""
 
 
+class NoImagesError(InputError):
+    """The folder holds no image files (besides any excluded ones)."""
+
+
 class OutputError(AnimalsortError):
     """The output cannot be written (permissions, disk full, a resume that does not match)."""
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from animalsort import __version__
-from animalsort.errors import InputError, OutputError
+from animalsort.errors import InputError, NoImagesError, OutputError
 
 CONFIDENCE_FORMAT = "{:.4f}"
 MAX_REPORTED_ERRORS = 20  # the summary names this many failures; the CSV has them all
@@ -144,8 +144,19 @@ class CsvWriter:
 
 def read_predictions(path: Path) -> Iterator[dict[str, str]]:
     """Rows of a classify CSV as dicts (used by sort and report; no torch needed)."""
-    with open(path, newline="", encoding="utf-8", errors="surrogateescape") as f:
-        yield from csv.DictReader(f)
+    try:
+        f = open(path, newline="", encoding="utf-8", errors="surrogateescape")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    with f:
+        reader = csv.DictReader(f)
+        missing = {"path", "label", "confidence", "status"} - set(reader.fieldnames or ())
+        if missing:
+            raise InputError(
+                f"{path} is not an animalsort predictions CSV (no {', '.join(sorted(missing))} "
+                "column); make one with `animalsort classify SRC --out FILE`"
+            )
+        yield from reader
 
 
 # --------------------------------------------------------------------------- classify
@@ -203,7 +214,7 @@ def classify(
     src = data.check_source(src)
     excluded = [*exclude] + ([out, sidecar_path(out)] if out is not None else [])
     if data.first_image(src, excluded) is None:
-        raise InputError(
+        raise NoImagesError(
             f"no image files under {src} (looked for {', '.join(sorted(data.IMAGE_EXTENSIONS))}); "
             "check the folder"
         )
