@@ -88,6 +88,23 @@ def evaluate(data: Path, options: ClassifyOptions) -> dict:
     }
 
 
+def agreement(data: Path, precision: str, reference: str = "fp32", workers: int | None = None) -> dict:
+    """Top-1 agreement between two precisions on animals-dev (fine ImageNet classes and labels)."""
+    out: dict[str, dict[str, str]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for prec in (reference, precision):
+            for labels in ("imagenet", "animals"):
+                path = Path(tmp) / f"{prec}-{labels}.csv"
+                classify(data / "animals-dev", path, ClassifyOptions(precision=prec, labels=labels, workers=workers),
+                         progress=False)  # fmt: skip
+                out[f"{prec}-{labels}"] = {r["path"]: r["label"] for r in read_predictions(path)}
+    res = {}
+    for labels in ("imagenet", "animals"):
+        a, b = out[f"{reference}-{labels}"], out[f"{precision}-{labels}"]
+        res[labels] = sum(a[k] == b[k] for k in a) / len(a)
+    return {"precision": precision, "reference": reference, "images": len(a), "top1_agreement": res}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
@@ -95,11 +112,21 @@ def main() -> int:
     ap.add_argument("--precision", default="fp32")
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--show-mistakes", action="store_true")
+    ap.add_argument("--agreement", metavar="PRECISION", default=None,
+                    help="instead: top-1 agreement of PRECISION (bf16, fp16) with fp32")
     ap.add_argument("--json", type=Path, default=None, help="also write the result as JSON")
     args = ap.parse_args()
     if not (args.data / "animals-dev").is_dir():
         print(f"no data at {args.data}; pass --data", file=sys.stderr)
         return 2
+    if args.agreement:
+        res = agreement(args.data, args.agreement, workers=args.workers)
+        for labels, value in res["top1_agreement"].items():
+            print(f"{res['precision']} vs {res['reference']}, {labels} top-1 agreement: {value:.4f} "
+                  f"({res['images']} images)")
+        if args.json:
+            args.json.write_text(json.dumps(res, indent=2))
+        return 0
     res = evaluate(args.data, ClassifyOptions(model=args.model, precision=args.precision, workers=args.workers))
     print(f"{'group':<15} {'correct':>7} {'total':>5} {'top1':>6}")
     for g, d in res["per_group"].items():

@@ -271,3 +271,48 @@ def test_every_command_has_an_example() -> None:
 def test_python_dash_m(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "animalsort", "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and "animalsort" in r.stdout
+
+
+def test_device_decode_path_matches_the_cpu_path(tmp_path: Path) -> None:
+    """The nvJPEG path (exercised here with torchvision's CPU decoder) gives the same pixels:
+    same geometry, EXIF orientation, grey JPEGs, and the PIL fallback for the rest."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from animalsort import data
+    from animalsort.weights import Preprocessing
+
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(EXAMPLES / "cat.jpg", src / "a_cat.jpg")
+    shutil.copy(EXAMPLES / "horses.jpg", src / "b_horses.jpg")
+    img = Image.open(EXAMPLES / "dog.jpg")
+    for orientation in (3, 6, 8):
+        exif = img.getexif()
+        exif[0x0112] = orientation
+        img.save(src / f"c_rot{orientation}.jpg", exif=exif, quality=92)
+    img.convert("L").save(src / "d_grey.jpg")
+    img.convert("CMYK").save(src / "e_cmyk.jpg")
+    img.save(src / "f.png")
+    cat = (EXAMPLES / "cat.jpg").read_bytes()
+    (src / "g_truncated.jpg").write_bytes(cat[: len(cat) // 2])
+    pre = Preprocessing(input_size=96, crop_pct=0.875, interpolation="bicubic")
+    raw = next(iter(data.image_stream(src, pre, 16, raw_jpeg=True, draft=False)))
+    ref = next(iter(data.image_stream(src, pre, 16, draft=False)))
+    assert raw.orientation == [1, 1, 3, 6, 8, 1, 1, 1, 1]
+    assert [r is not None for r in raw.raw] == [True] * 6 + [False] * 3  # CMYK, PNG, cut: PIL
+    x = raw.images.clone()
+    data.decode_on_device(raw, x, pre)
+    assert raw.ok == ref.ok == [True] * 8 + [False]
+    assert raw.errors[-1].startswith("truncated image")
+    diff = (x.float() - ref.images.float()).abs().mean(dim=(1, 2, 3))
+    assert torch.all(diff[:8] < 1.0), diff
+
+
+def test_bench_command_recommends_settings(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["-q", "bench", str(EXAMPLES), "--sample", "8", "--quick"])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "8 images from" in out and "model only (fp32)" in out
+    assert "recommended: --batch-size" in out

@@ -16,7 +16,7 @@ import click
 
 from animalsort import __version__
 from animalsort.errors import AnimalsortError
-from animalsort.model import DEVICES, PRECISIONS
+from animalsort.model import DECODERS, DEVICES, PRECISIONS
 from animalsort.taxonomy import LABEL_SETS
 
 
@@ -58,6 +58,9 @@ def _model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
                      help="Inference precision (auto: fp16/bf16 on GPU, bf16 on CPUs with native "
                           "bf16, else fp32)."),
+        click.option("--decode", type=click.Choice(DECODERS), default="auto", show_default=True,
+                     help="Where JPEGs are decoded (auto: on the GPU with nvJPEG when --device is "
+                          "cuda, else in CPU workers)."),
         click.option("--batch-size", "-b", type=click.IntRange(min=1), default=32, show_default=True),
         click.option("--workers", "-j", type=click.IntRange(min=0), default=None,
                      help="Decoding processes (default: CPU cores − 1, at most 8; 0 decodes in "
@@ -219,6 +222,43 @@ def undo(ctx: click.Context, journal: Path) -> None:
         click.echo(f"  refused: {path}: {why}", err=True)
     if res.refused:
         raise click.ClickException(f"{len(res.refused)} files were left alone; see above")
+
+
+@main.command()
+@click.argument("src", type=click.Path(path_type=Path), required=False)
+@click.option("--sample", type=click.IntRange(min=8), default=256, show_default=True,
+              help="How many images to time (the first ones found).")
+@click.option("--model", "-m", default=None, metavar="NAME", help="Registry model; default: lite0.")
+@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option("--quick", is_flag=True, help="Fewer settings (batch sizes only).")
+@click.pass_context
+@_translate_errors
+def bench(ctx: click.Context, src: Path | None, sample: int, model: str | None, weights: Path | None,
+          device: str, quick: bool) -> None:
+    """Time classify on SRC's photos (or generated ones) and recommend settings for this machine.
+
+    Prints the model-only ceiling and images/s for each batch size, worker count and
+    precision tried, then the options to use.
+
+    \b
+    Example:
+        animalsort bench ~/photos --sample 512
+    """
+    from animalsort.bench import run
+
+    res = run(src, sample=sample, model=model, weights=weights, device=device, quick=quick,
+              progress=not ctx.obj["quiet"])  # fmt: skip
+    click.echo(f"{res.sample} images from {res.source} on {res.device}")
+    for precision, rate in res.ceiling.items():
+        click.echo(f"model only ({precision}): {rate:.1f} images/s")
+    click.echo(f"{'batch':>6} {'workers':>8} {'precision':>9} {'images/s':>9} {'x ceiling':>9}")
+    for t in res.trials:
+        click.echo(f"{t.batch_size:>6} {t.workers:>8} {t.precision:>9} {t.images_per_s:>9.1f} "
+                   f"{t.images_per_s / res.ceiling[t.precision]:>9.2f}")  # fmt: skip
+    b = res.best
+    click.echo(f"recommended: --batch-size {b.batch_size} --workers {b.workers} --precision {b.precision} "
+               f"({b.images_per_s:.1f} images/s)")
 
 
 def _print_summary(summary: Any, verbose: bool) -> None:

@@ -9,12 +9,13 @@ decoded gives a zero image with ``ok=False`` and a reason: it never shifts or dr
 from __future__ import annotations
 
 import errno
+import io
 import os
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import torch
@@ -171,7 +172,7 @@ class Preprocessor:
     pre: Preprocessing
     draft: bool = True
 
-    def __call__(self, path: str | Path) -> np.ndarray:
+    def __call__(self, path: str | Path | IO[bytes]) -> np.ndarray:
         size, resize = self.pre.input_size, self.pre.resize_size
         im = open_rgb(path, resize if self.draft else None)
         w, h = im.size
@@ -201,6 +202,9 @@ class Batch:
     paths: list[str]  # relative to the source folder
     ok: list[bool]
     errors: list[str]
+    # With device-side JPEG decoding: the file's bytes (still to decode) and EXIF orientation.
+    raw: list[torch.Tensor | None] | None = None
+    orientation: list[int] | None = None
 
     def pin_memory(self) -> Batch:
         self.images = self.images.pin_memory()
@@ -217,12 +221,14 @@ class ImageStream(IterableDataset):
         batch_size: int,
         exclude: tuple[Path, ...] = (),
         done: frozenset[str] = frozenset(),
+        raw_jpeg: bool = False,
     ):
         self.root = Path(root)
         self.preprocessor = preprocessor
         self.batch_size = batch_size
         self.exclude = exclude
         self.done = done
+        self.raw_jpeg = raw_jpeg  # ship JPEG bytes for decoding on the device
 
     def paths(self) -> Iterator[str]:
         return (p for p in discover(self.root, self.exclude) if p not in self.done)
@@ -245,15 +251,22 @@ class ImageStream(IterableDataset):
         size = self.preprocessor.pre.input_size
         images = torch.zeros(len(rels), size, size, 3, dtype=torch.uint8)
         ok, errors = [], []
+        raw: list[torch.Tensor | None] = [None] * len(rels)
+        orientation = [1] * len(rels)
         for i, rel in enumerate(rels):
             path = os.path.join(self.root, rel)
             try:
-                images[i] = torch.from_numpy(self.preprocessor(path))
+                if self.raw_jpeg and (jpeg := read_jpeg(path)) is not None:
+                    raw[i], orientation[i] = jpeg
+                else:
+                    images[i] = torch.from_numpy(self.preprocessor(path))
                 ok.append(True)
                 errors.append("")
             except Exception as exc:  # every failure becomes that file's row, never a crash
                 ok.append(False)
                 errors.append(_empty_reason(path) or describe_error(exc))
+        if self.raw_jpeg:
+            return Batch(images, list(rels), ok, errors, raw, orientation)
         return Batch(images, list(rels), ok, errors)
 
 
@@ -264,14 +277,19 @@ def image_stream(
     exclude: Iterable[Path] = (),
     done: Iterable[str] = (),
     draft: bool = True,
+    raw_jpeg: bool = False,
 ) -> ImageStream:
-    return ImageStream(root, Preprocessor(pre, draft), batch_size, tuple(exclude), frozenset(done))
+    return ImageStream(root, Preprocessor(pre, draft), batch_size, tuple(exclude), frozenset(done), raw_jpeg)
+
+
+def cpu_count() -> int:
+    """Cores this process may use (respects affinity masks and cgroup-pinned CPUs)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def default_workers() -> int:
     """One core stays with the model; the rest decode (at most 8: beyond that, I/O rules)."""
-    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(8, n - 1))
+    return max(1, min(8, cpu_count() - 1))
 
 
 def loader(stream: ImageStream, workers: int, pin_memory: bool = False) -> DataLoader:
@@ -283,3 +301,97 @@ def loader(stream: ImageStream, workers: int, pin_memory: bool = False) -> DataL
         prefetch_factor=4 if workers else None,
         persistent_workers=False,
     )
+
+
+# --------------------------------------------------------------------------- device-side JPEG decoding
+
+_JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+def read_jpeg(path: str) -> tuple[torch.Tensor, int] | None:
+    """A baseline RGB/grey JPEG's bytes and EXIF orientation, for decoding on the GPU; None for
+    anything the device decoder should not get (other formats, CMYK, oversized: PIL decodes
+    those in the worker as usual). Only the header is parsed here."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if not data.startswith(_JPEG_MAGIC) or not data.rstrip(b"\0").endswith(b"\xff\xd9"):
+        return None  # not a JPEG, or cut short: the CPU path decides (and names the problem)
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.mode not in ("RGB", "L") or im.size[0] * im.size[1] > (Image.MAX_IMAGE_PIXELS or 1 << 62):
+                return None
+            try:
+                orientation = int(im.getexif().get(0x0112, 1))
+            except Exception:
+                orientation = 1
+    except Exception:
+        return None  # let the CPU path give the precise error
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8), orientation
+
+
+def _orient(x: torch.Tensor, orientation: int) -> torch.Tensor:
+    """EXIF orientation on a (…, H, W) tensor, as PIL's ImageOps.exif_transpose does."""
+    if orientation == 2:
+        return x.flip(-1)
+    if orientation == 3:
+        return x.flip(-2, -1)
+    if orientation == 4:
+        return x.flip(-2)
+    if orientation == 5:
+        return x.transpose(-2, -1)
+    if orientation == 6:
+        return torch.rot90(x, k=-1, dims=(-2, -1))
+    if orientation == 7:
+        return x.flip(-2, -1).transpose(-2, -1)
+    if orientation == 8:
+        return torch.rot90(x, k=1, dims=(-2, -1))
+    return x
+
+
+def _resize_crop(img: torch.Tensor, orientation: int, pre: Preprocessing) -> torch.Tensor:
+    """C×H×W uint8 → size×size×3 uint8: the same geometry as :class:`Preprocessor`."""
+    import torch.nn.functional as F
+
+    x = _orient(img.unsqueeze(0).float(), orientation)
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    h, w = x.shape[-2:]
+    size, resize = pre.input_size, pre.resize_size
+    rw, rh = (resize, int(resize * h / w)) if w <= h else (int(resize * w / h), resize)
+    mode = "bicubic" if pre.interpolation == "bicubic" else "bilinear"
+    x = F.interpolate(x, size=(rh, rw), mode=mode, antialias=True, align_corners=False)
+    top, left = round((rh - size) / 2), round((rw - size) / 2)
+    x = x[..., top : top + size, left : left + size]
+    return x.clamp_(0, 255).round_().to(torch.uint8)[0].permute(1, 2, 0)
+
+
+def decode_on_device(batch: Batch, images: torch.Tensor, pre: Preprocessing, chunk: int = 64) -> None:
+    """Fill ``images`` (on its device) with the batch's raw JPEGs, decoded there (nvJPEG on
+    CUDA). A file the device decoder rejects is decoded by PIL instead; if that fails too,
+    its row becomes an error. ``batch.ok`` / ``batch.errors`` are updated in place."""
+    import warnings
+
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    # torchvision 0.29 marks its decoders deprecated in favour of TorchCodec; they still work.
+    warnings.filterwarnings("ignore", message=".*decoding and encoding capabilities", category=DeprecationWarning)
+    assert batch.raw is not None and batch.orientation is not None
+    todo = [i for i, r in enumerate(batch.raw) if r is not None and batch.ok[i]]
+    for start in range(0, len(todo), chunk):
+        idx = todo[start : start + chunk]
+        try:
+            decoded = decode_jpeg([batch.raw[i] for i in idx], mode=ImageReadMode.RGB, device=images.device)
+        except RuntimeError:
+            decoded = [None] * len(idx)  # one bad file fails the call: isolate it below
+        for i, img in zip(idx, decoded):
+            try:
+                if img is None:
+                    img = decode_jpeg(batch.raw[i], mode=ImageReadMode.RGB, device=images.device)
+                images[i] = _resize_crop(img, batch.orientation[i], pre)
+            except RuntimeError:
+                try:  # fall back to the CPU decoder, which also names the problem precisely
+                    cpu = Preprocessor(pre)(io.BytesIO(batch.raw[i].numpy().tobytes()))
+                    images[i] = torch.from_numpy(cpu).to(images.device)
+                except Exception as exc:
+                    batch.ok[i] = False
+                    batch.errors[i] = describe_error(exc)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DECODERS = ("auto", "cpu", "gpu")
 
 
 # --------------------------------------------------------------------------- architectures
@@ -195,6 +196,17 @@ def pick_precision(name: str, device: torch.device) -> str:
     return name
 
 
+def pick_decode(name: str, device: torch.device) -> str:
+    """Where JPEGs are decoded. ``auto``: on the GPU (nvJPEG) when the model runs on CUDA."""
+    if name not in DECODERS:
+        raise UsageError(f"unknown decoder {name!r}; choose one of: {', '.join(DECODERS)}")
+    if name == "gpu" and device.type != "cuda":
+        raise DeviceError("--decode gpu needs a CUDA device; use --decode cpu (or --device cuda)")
+    if name == "auto":
+        return "gpu" if device.type == "cuda" else "cpu"
+    return name
+
+
 # --------------------------------------------------------------------------- inference wrapper
 
 
@@ -313,3 +325,41 @@ def load(
     lset = label_set(labels, model_labels)
     net = wrap(backbone, pre, lset, dev)
     return LoadedModel(net, lset, pre, dev, prec, name, sha)
+
+
+def save_checkpoint(
+    path: Path,
+    backbone: nn.Module,
+    *,
+    arch: str,
+    labels: tuple[str, ...] | list[str],
+    preprocessing: Preprocessing,
+    name: str | None = None,
+    **metadata: object,
+) -> Path:
+    """Save a model that ``load(weights=path)`` (and so ``classify --weights``) can use.
+
+    Only tensors, strings, numbers, lists and dicts go in, so it loads with
+    ``weights_only=True``. Written to a temporary name and renamed: never half a file.
+    """
+    import os
+
+    import torch
+
+    from animalsort import __version__
+
+    record = {
+        "format": CHECKPOINT_FORMAT,
+        "animalsort_version": __version__,
+        "name": name or Path(path).parent.name or Path(path).stem,
+        "arch": arch,
+        "labels": list(labels),
+        "preprocessing": preprocessing.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in backbone.state_dict().items()},
+        **metadata,
+    }
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(record, tmp)
+    os.replace(tmp, path)
+    return path

@@ -174,6 +174,7 @@ class ClassifyOptions:
     top_k: int = 3
     resume: bool = False
     draft: bool = True
+    decode: str = "auto"  # where JPEGs are decoded: auto | cpu | gpu
 
 
 @dataclass
@@ -183,10 +184,12 @@ class Summary:
     failed: int = 0
     skipped: int = 0  # rows kept from an earlier run (--resume)
     seconds: float = 0.0
+    startup_seconds: float = 0.0  # model resolution and loading, before the first batch
     out: str | None = None
     model: str = ""
     device: str = ""
     precision: str = ""
+    decode: str = "cpu"
     errors: list[tuple[str, str]] = field(default_factory=list)
 
     @property
@@ -229,17 +232,22 @@ def classify(
     workers = data.default_workers() if opts.workers is None else opts.workers
     with CsvWriter(out, top_k, resume=opts.resume) as writer:
         summary.skipped = len(writer.done())
-        stream = data.image_stream(src, loaded.preprocessing, opts.batch_size, excluded,
-                                   writer.done(), draft=opts.draft)  # fmt: skip
         cuda = loaded.device.type == "cuda"
+        on_device = model.pick_decode(opts.decode, loaded.device) == "gpu"
+        summary.decode = "gpu" if on_device else "cpu"
+        stream = data.image_stream(src, loaded.preprocessing, opts.batch_size, excluded,
+                                   writer.done(), draft=opts.draft, raw_jpeg=on_device)  # fmt: skip
         batches = data.loader(stream, workers, pin_memory=cuda)
         names = loaded.labels.labels
+        summary.startup_seconds = time.perf_counter() - start
         with tqdm(unit="img", desc="classify", disable=not progress, smoothing=0.1) as bar:
             for batch in batches:
                 rows = []
+                x = batch.images.to(loaded.device, non_blocking=cuda)
+                if batch.raw is not None:
+                    data.decode_on_device(batch, x, loaded.preprocessing)
                 if any(batch.ok):
-                    x = batch.images.to(loaded.device, non_blocking=cuda)
-                    with torch.inference_mode(), _autocast(loaded.device, loaded.precision):
+                    with torch.inference_mode(), autocast(loaded.device, loaded.precision):
                         probs = loaded.net(x)
                     conf, idx = rank(probs, loaded.labels, top_k)
                     conf, idx = conf.cpu().tolist(), idx.cpu().tolist()
@@ -261,7 +269,8 @@ def classify(
     return summary
 
 
-def _autocast(device: Any, precision: str) -> Any:
+def autocast(device: Any, precision: str) -> Any:
+    """The autocast context for ``precision`` (a no-op for fp32)."""
     import contextlib
 
     import torch
@@ -285,10 +294,12 @@ def write_sidecar(out: Path, summary: Summary, opts: ClassifyOptions, sha256: st
         "labels": labels,
         "device": summary.device,
         "precision": summary.precision,
+        "decode": summary.decode,
         "options": options,
         "counts": {"found": summary.found, "ok": summary.ok, "failed": summary.failed,
                    "resumed": summary.skipped},
         "seconds": round(summary.seconds, 3),
+        "startup_seconds": round(summary.startup_seconds, 3),
         "images_per_s": round(summary.images_per_s, 2),
     }  # fmt: skip
     try:

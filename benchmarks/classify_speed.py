@@ -1,0 +1,222 @@
+"""classify speed: the model-only ceiling, a tutorial-style baseline, and animalsort end to end.
+
+Generates JPEG sets from the bundled example photos (300×225, 640×480 and 4032×3024 by
+default), then, in one run, measures for each set:
+
+  ceiling   model-only throughput on random uint8 input at the chosen precision
+  baseline  the usual pipeline: ImageFolder, PIL Resize + CenterCrop, ToTensor, Normalize,
+            fp32 forward, DataLoader with the same number of workers and the same weights
+  animalsort  `animalsort classify` end to end in a fresh process: the streaming rate (its
+            own timing from the first batch on), the overall rate (wall clock, start-up
+            included), the time to the first CSV row (Python, torch and model start-up
+            included) and the peak RSS (largest process)
+
+    python benchmarks/classify_speed.py [--sizes 640x480] [--count 512] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples" / "photos"
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _make_one(args: tuple[Path, tuple[int, int], int]) -> None:
+    from PIL import Image
+
+    folder, (w, h), i = args
+    sources = sorted(EXAMPLES.glob("*.jpg"))
+    src = Image.open(sources[i % len(sources)]).convert("RGB")
+    # a different crop of each photo every round, scaled to cover the target size
+    k = i // len(sources)
+    sw, sh = src.size
+    cw, ch = int(sw * (0.7 + 0.3 * ((k * 7) % 10) / 10)), int(sh * (0.7 + 0.3 * ((k * 3) % 10) / 10))
+    x0, y0 = (k * 37) % max(1, sw - cw + 1), (k * 53) % max(1, sh - ch + 1)
+    img = src.crop((x0, y0, x0 + cw, y0 + ch)).resize((w, h), Image.Resampling.BICUBIC)
+    img.save(folder / "images" / f"img_{i:06d}.jpg", quality=90)
+
+
+def make_set(root: Path, size: tuple[int, int], count: int) -> Path:
+    """``count`` JPEGs of ``size`` cut from the example photos (real content, real entropy)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    w, h = size
+    folder = root / f"{w}x{h}-{count}"
+    marker = folder / ".complete"
+    if marker.exists():
+        return folder
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    with ProcessPoolExecutor() as pool:
+        list(pool.map(_make_one, [(folder, size, i) for i in range(count)], chunksize=16))
+    marker.touch()
+    return folder
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+def ceiling(model_name: str | None, precision: str, batch: int, seconds: float) -> float:
+    from animalsort import model as M
+    from animalsort.predict import autocast
+
+    loaded = M.load(model_name, labels="animals", device="auto", precision=precision, progress=False)
+    size = loaded.preprocessing.input_size
+    x = torch.randint(0, 256, (batch, size, size, 3), dtype=torch.uint8).to(loaded.device)
+    sync = torch.cuda.synchronize if loaded.device.type == "cuda" else (lambda: None)
+    with torch.inference_mode():
+        for _ in range(3):
+            with autocast(loaded.device, loaded.precision):
+                loaded.net(x)
+        sync()
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            with autocast(loaded.device, loaded.precision):
+                loaded.net(x)
+            n += batch
+        sync()
+    return n / (time.perf_counter() - t0)
+
+
+def baseline(folder: Path, model_name: str | None, batch: int, workers: int) -> float:
+    """The tutorial pipeline, with the same weights, timed like ours (model build included)."""
+    from torch.utils.data import DataLoader
+    from torchvision import datasets, transforms
+
+    from animalsort import model as M
+    from animalsort import weights as W
+
+    t0 = time.perf_counter()
+    reg = W.load_registry()
+    spec = reg.get(model_name or reg.default)
+    net = M.build_arch(spec.arch, spec.num_classes)
+    M.load_weights(net, M.load_state(W.fetch(spec, progress=False)), spec.key_map)
+    net.eval()
+    pre = spec.preprocessing
+    interp = transforms.InterpolationMode.BICUBIC if pre.interpolation == "bicubic" else transforms.InterpolationMode.BILINEAR
+    tf = transforms.Compose([
+        transforms.Resize(pre.resize_size, interpolation=interp),
+        transforms.CenterCrop(pre.input_size),
+        transforms.ToTensor(),
+        transforms.Normalize(pre.mean, pre.std),
+    ])  # fmt: skip
+    ds = datasets.ImageFolder(str(folder), transform=tf)
+    loader = DataLoader(ds, batch_size=batch, num_workers=workers, shuffle=False)
+    n = 0
+    with torch.no_grad():
+        for x, _ in loader:
+            net(x).softmax(dim=1).topk(3)
+            n += len(x)
+    return n / (time.perf_counter() - t0)
+
+
+def end_to_end(folder: Path, out: Path, args: argparse.Namespace) -> dict:
+    """`animalsort classify` in a fresh process, with peak RSS and time to first row."""
+    cmd = [sys.executable, "-m", "animalsort", "-q", "classify", str(folder), "--out", str(out),
+           "--batch-size", str(args.batch_size), "--precision", args.precision]  # fmt: skip
+    if args.workers is not None:
+        cmd += ["--workers", str(args.workers)]
+    if args.model:
+        cmd += ["--model", args.model]
+    if args.decode != "cpu":
+        cmd += ["--decode", args.decode]
+    wrapper = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)")  # fmt: skip
+    out.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", wrapper, *cmd], stdout=subprocess.PIPE, text=True)
+    first_row = None
+    while proc.poll() is None:
+        if first_row is None and out.exists():
+            with open(out, "rb") as f:
+                if f.read().count(b"\n") >= 2:
+                    first_row = time.perf_counter() - t0
+        time.sleep(0.01)
+    wall = time.perf_counter() - t0
+    stdout = proc.stdout.read() if proc.stdout else ""
+    if proc.returncode != 0:
+        raise SystemExit(f"classify failed: {' '.join(cmd)}")
+    side = json.loads(out.with_name(out.name + ".json").read_text())
+    return {
+        # the streaming rate: start-up (imports, model load) is reported as time to first row
+        "images_per_s": side["counts"]["found"] / (side["seconds"] - side["startup_seconds"]),
+        "images_per_s_overall": side["counts"]["found"] / wall,
+        "wall_s": wall,
+        "first_row_s": first_row if first_row is not None else wall,
+        "peak_rss_mb": int(stdout.strip().splitlines()[-1]) / 1024,
+        "precision": side["precision"],
+        "device": side["device"],
+    }
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="300x225,640x480,4032x3024")
+    ap.add_argument("--count", type=int, default=512, help="images per set (12 MP sets: a quarter)")
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--precision", default="auto")
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--workers", type=int, default=None, help="default: animalsort's own default")
+    ap.add_argument("--decode", default="cpu", help="passed to classify --decode (cpu|gpu|auto)")
+    ap.add_argument("--ceiling-seconds", type=float, default=8.0)
+    ap.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "animalsort-bench")
+    ap.add_argument("--skip-baseline", action="store_true")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+
+    from animalsort.data import default_workers
+    from animalsort.model import pick_device, pick_precision
+
+    device = pick_device("auto")
+    precision = pick_precision(args.precision, device)
+    workers = default_workers() if args.workers is None else args.workers
+    roof = ceiling(args.model, precision, args.batch_size, args.ceiling_seconds)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, device {device}, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads; model {args.model or 'lite0'}, "
+          f"precision {precision}, batch {args.batch_size}, workers {workers}, decode {args.decode}")  # fmt: skip
+    print(f"ceiling (model only, random input): {roof:.1f} images/s")
+    results = []
+    header = (f"{'set':<10} {'n':>5} {'baseline':>9} {'animalsort':>10} {'x base':>7} {'x ceil':>7} "
+              f"{'overall':>8} {'1st row s':>9} {'peak RSS MB':>11}")
+    print(header)
+    for spec in args.sizes.split(","):
+        w, h = map(int, spec.lower().split("x"))
+        count = args.count // 4 if w * h > 4_000_000 else args.count
+        folder = make_set(args.data, (w, h), count)
+        base = None if args.skip_baseline else baseline(folder, args.model, args.batch_size, workers)
+        with tempfile.TemporaryDirectory() as tmp:
+            e2e = end_to_end(folder, Path(tmp) / "preds.csv", args)
+        row = {"set": f"{w}x{h}", "count": count, "baseline_images_per_s": base,
+               "ceiling_images_per_s": roof, **{f"animalsort_{k}": v for k, v in e2e.items()},
+               "x_baseline": e2e["images_per_s"] / base if base else None,
+               "x_ceiling": e2e["images_per_s"] / roof}  # fmt: skip
+        results.append(row)
+        b = f"{base:9.1f}" if base else f"{'-':>9}"
+        xb = f"{row['x_baseline']:7.2f}" if base else f"{'-':>7}"
+        print(f"{row['set']:<10} {count:>5} {b} {e2e['images_per_s']:>10.1f} {xb} {row['x_ceiling']:>7.2f} "
+              f"{e2e['images_per_s_overall']:>8.1f} {e2e['first_row_s']:>9.1f} {e2e['peak_rss_mb']:>11.0f}")
+    if args.json:
+        args.json.write_text(json.dumps({"device": str(device), "precision": precision, "workers": workers,
+                                         "ceiling_images_per_s": roof, "sets": results}, indent=2))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

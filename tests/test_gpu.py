@@ -1,0 +1,35 @@
+"""CUDA paths: run where a GPU is present (the project's GPU checks), skipped elsewhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from animalsort.cli import main
+
+from conftest import EXAMPLES, read_csv_rows
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def test_cuda_classify_with_gpu_and_cpu_decoding_agree(tmp_path: Path) -> None:
+    runner = CliRunner()
+    labels = {}
+    for decode in ("gpu", "cpu"):
+        out = tmp_path / f"{decode}.csv"
+        result = runner.invoke(main, ["classify", str(EXAMPLES), "-o", str(out), "--device", "cuda",
+                                      "--decode", decode, "-b", "4"])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert "on cuda" in result.stderr
+        labels[decode] = {r["path"]: r["label"] for r in read_csv_rows(out)}
+    same = sum(labels["gpu"][k] == labels["cpu"][k] for k in labels["cpu"])
+    assert same >= len(labels["cpu"]) - 1, labels
+
+
+def test_cuda_precision_auto_is_half_precision() -> None:
+    from animalsort.model import pick_precision
+
+    assert pick_precision("auto", torch.device("cuda")) in ("bf16", "fp16")
