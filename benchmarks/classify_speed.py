@@ -103,9 +103,10 @@ def baseline(folder: Path, model_name: str | None, batch: int, workers: int) -> 
     t0 = time.perf_counter()
     reg = W.load_registry()
     spec = reg.get(model_name or reg.default)
+    device = M.pick_device("auto")
     net = M.build_arch(spec.arch, spec.num_classes)
     M.load_weights(net, M.load_state(W.fetch(spec, progress=False)), spec.key_map)
-    net.eval()
+    net.eval().to(device)
     pre = spec.preprocessing
     interp = transforms.InterpolationMode.BICUBIC if pre.interpolation == "bicubic" else transforms.InterpolationMode.BILINEAR
     tf = transforms.Compose([
@@ -119,7 +120,7 @@ def baseline(folder: Path, model_name: str | None, batch: int, workers: int) -> 
     n = 0
     with torch.no_grad():
         for x, _ in loader:
-            net(x).softmax(dim=1).topk(3)
+            net(x.to(device)).softmax(dim=1).topk(3)[1].cpu()
             n += len(x)
     return n / (time.perf_counter() - t0)
 
