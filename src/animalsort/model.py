@@ -197,13 +197,15 @@ def pick_precision(name: str, device: torch.device) -> str:
 
 
 def pick_decode(name: str, device: torch.device) -> str:
-    """Where JPEGs are decoded. ``auto``: on the GPU (nvJPEG) when the model runs on CUDA."""
+    """Where JPEGs are decoded. ``auto`` keeps PIL in the CPU workers (its draft mode makes big
+    photos cheap, and the nvJPEG path has not been measured on real hardware yet); ``gpu``
+    decodes with nvJPEG on the model's CUDA device."""
     if name not in DECODERS:
         raise UsageError(f"unknown decoder {name!r}; choose one of: {', '.join(DECODERS)}")
     if name == "gpu" and device.type != "cuda":
         raise DeviceError("--decode gpu needs a CUDA device; use --decode cpu (or --device cuda)")
     if name == "auto":
-        return "gpu" if device.type == "cuda" else "cpu"
+        return "cpu"
     return name
 
 
@@ -242,12 +244,14 @@ def _classifier_class() -> type:
             self.register_buffer("inv_std", 1.0 / std, persistent=False)
             self.register_buffer("matrix", matrix, persistent=False)
 
-        def forward(self, images_nhwc: torch.Tensor) -> torch.Tensor:
+        def logits(self, images_nhwc: torch.Tensor) -> torch.Tensor:
             # NHWC uint8 permuted to NCHW is already channels_last in memory: no copy.
             x = images_nhwc.permute(0, 3, 1, 2).float()
             x = (x - self.mean) * self.inv_std
-            logits = self.backbone(x.contiguous(memory_format=torch.channels_last))
-            probs = logits.float().softmax(dim=1)
+            return self.backbone(x.contiguous(memory_format=torch.channels_last))
+
+        def forward(self, images_nhwc: torch.Tensor) -> torch.Tensor:
+            probs = self.logits(images_nhwc).float().softmax(dim=1)
             if self.matrix is not None:
                 probs = probs @ self.matrix
             return probs
@@ -263,6 +267,22 @@ def wrap(backbone: nn.Module, pre: Preprocessing, labels: LabelSet, device: torc
     net.eval().to(device)
     net.backbone.to(memory_format=torch.channels_last)
     return net
+
+
+def last_linear(net: nn.Module) -> tuple[str, nn.Module]:
+    """The classifier: the last ``nn.Linear`` of a timm or torchvision model, with its name."""
+    from torch import nn
+
+    found = [(name, m) for name, m in net.named_modules() if isinstance(m, nn.Linear)]
+    if not found:
+        raise UsageError(f"{type(net).__name__} has no Linear classifier to replace")
+    return found[-1]
+
+
+def set_module(net: nn.Module, name: str, module: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    parent = net.get_submodule(parent_name) if parent_name else net
+    setattr(parent, child, module)
 
 
 def num_outputs(backbone: nn.Module) -> int:
@@ -296,6 +316,8 @@ def load(
     spec = registry.get(model or registry.default)
     if weights is not None:
         path = Path(weights)
+        if path.is_dir() and (path / "model.pt").is_file():
+            path = path / "model.pt"  # a finetune run folder
         if not path.is_file():
             raise UsageError(f"--weights {path}: no such file")
         sha = W.sha256_file(path)

@@ -130,3 +130,40 @@ def rank(probs: torch.Tensor, labels: LabelSet, k: int) -> tuple[torch.Tensor, t
     scores = probs.scatter(1, first[:, None], 2.0)
     idx = scores.topk(k, dim=1).indices
     return probs.gather(1, idx), idx
+
+
+def _norm(name: str) -> str:
+    return " ".join(name.lower().replace("_", " ").replace("-", " ").split())
+
+
+def _singular(name: str) -> str:
+    for suffix, repl in (("ies", "y"), ("ses", "s"), ("s", "")):
+        if name.endswith(suffix) and len(name) > len(suffix) + 2:
+            return name[: -len(suffix)] + repl
+    return name
+
+
+def imagenet_members(class_name: str) -> tuple[int, ...]:
+    """ImageNet-1k outputs that a user's class name denotes: an ImageNet class (``tabby``,
+    ``golden retriever``), an animal label (``dog``: its members), singulars (``cats``), or
+    for a compound (``antelope_deer``) the union of its parts that match. Empty if none."""
+    table = imagenet_table()
+    by_class = {_norm(r.imagenet_class): (r.index,) for r in table}
+    by_label: dict[str, tuple[int, ...]] = {}
+    for r in table:
+        if r.label != "no_animal":
+            by_label[_norm(r.label)] = by_label.get(_norm(r.label), ()) + (r.index,)
+
+    def lookup(name: str) -> tuple[int, ...]:
+        for candidate in (name, _singular(name)):
+            if candidate in by_label:
+                return by_label[candidate]
+            if candidate in by_class:
+                return by_class[candidate]
+        return ()
+
+    name = _norm(class_name)
+    if found := lookup(name):
+        return found
+    parts = [lookup(word) for word in name.split()]
+    return tuple(sorted({i for p in parts for i in p}))
