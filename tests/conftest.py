@@ -21,6 +21,7 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     """Never touch the user's cache or a mirror from the environment."""
     monkeypatch.setenv("ANIMALSORT_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.delenv("ANIMALSORT_MIRROR", raising=False)
+    monkeypatch.delenv("ANIMALSORT_ALLOW_HTTP", raising=False)
 
 
 def make_image(path: Path, size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (200, 50, 50),
@@ -55,3 +56,19 @@ def needs_shared_data() -> pytest.MarkDecorator:
 
 
 os.environ.setdefault("TQDM_DISABLE", "1")
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-initialised timm test_efficientnet at 32 px, saved as an animalsort checkpoint."""
+    import torch
+
+    from animalsort.model import build_arch, save_checkpoint
+    from animalsort.weights import Preprocessing
+
+    torch.manual_seed(0)
+    labels = ["alpha", "beta", "gamma"]
+    net = build_arch("timm:test_efficientnet", len(labels))
+    path = tmp_path_factory.mktemp("tiny") / "tiny.pt"
+    return save_checkpoint(path, net, arch="timm:test_efficientnet", labels=labels,
+                           preprocessing=Preprocessing(input_size=32, crop_pct=1.0), name="tiny")  # fmt: skip

@@ -38,6 +38,7 @@ def server(monkeypatch: pytest.MonkeyPatch):
     with serve() as s:
         s.files[URL_PATH] = BODY
         monkeypatch.setenv("ANIMALSORT_MIRROR", s.url)
+        monkeypatch.setenv("ANIMALSORT_ALLOW_HTTP", "1")  # the loopback server speaks plain http
         yield s
 
 
@@ -127,6 +128,7 @@ def test_connection_refused_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) ->
     port = s.getsockname()[1]
     s.close()  # nothing listens there now
     monkeypatch.setenv("ANIMALSORT_MIRROR", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("ANIMALSORT_ALLOW_HTTP", "1")
     with pytest.raises(DownloadError, match="failed after 2 retries"):
         W.fetch(spec(), progress=False, retries=2)
 
@@ -147,9 +149,11 @@ def test_cached_file_with_wrong_hash_is_downloaded_again(server) -> None:
     assert len(server.requests) == 1
 
 
-def test_plain_http_is_refused_without_a_mirror() -> None:
+def test_plain_http_is_refused_without_opt_in() -> None:
     with pytest.raises(DownloadError, match="refusing to download over plain http"):
         W.fetch(spec(url="http://weights.example.org/x.pth"), progress=False)
+    with pytest.raises(DownloadError, match="refusing to download over plain ftp"):
+        W.fetch(spec(url="ftp://weights.example.org/x.pth"), progress=False, allow_http=True)
 
 
 def test_two_processes_share_the_cache_safely(server, tmp_path: Path) -> None:

@@ -93,10 +93,11 @@ def main(ctx: click.Context, quiet: bool, verbose: bool) -> None:
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="CSV to write (a sidecar OUT.json records the run). Default: stdout.")
 @click.option("--resume", is_flag=True, help="Keep the rows already in --out and do the rest.")
+@click.option("--strict", is_flag=True, help="Exit 1 if any file could not be read (all rows are still written).")
 @_model_options
 @click.pass_context
 @_translate_errors
-def classify(ctx: click.Context, src: Path, out: Path | None, resume: bool, **model_opts: Any) -> None:
+def classify(ctx: click.Context, src: Path, out: Path | None, resume: bool, strict: bool, **model_opts: Any) -> None:
     """Classify every image under SRC (recursively) and write one CSV row per file.
 
     Columns: path, label, confidence, label_2, confidence_2, …, status, error. A file that
@@ -115,6 +116,8 @@ def classify(ctx: click.Context, src: Path, out: Path | None, resume: bool, **mo
     summary = run(src, out, ClassifyOptions(resume=resume, **model_opts), progress=not quiet)
     if not quiet:
         _print_summary(summary, ctx.obj["verbose"])
+    if strict and summary.failed:
+        raise click.ClickException(f"{summary.failed} files could not be read (--strict); see the error column")
 
 
 @main.command("sort")
@@ -342,6 +345,9 @@ def _print_summary(summary: Any, verbose: bool) -> None:
     if summary.failed > len(shown):
         click.echo(f"  … {summary.failed - len(shown)} more failures: see the CSV's error column",
                    err=True)
+    if summary.failed:
+        click.echo(f"warning: {summary.failed} files could not be read; each has a row with status=error "
+                   "(--strict makes this exit 1)", err=True)
 
 
 @main.group()
@@ -380,9 +386,10 @@ def models_list() -> None:
 
 @models.command("download")
 @click.argument("name")
+@click.option("--allow-http", is_flag=True, help="Allow a plain-http mirror (the sha256 is still checked).")
 @click.pass_context
 @_translate_errors
-def models_download(ctx: click.Context, name: str) -> None:
+def models_download(ctx: click.Context, name: str, allow_http: bool) -> None:
     """Fetch NAME's weights into the cache (verified by sha256); no-op when present.
 
     \b
@@ -391,7 +398,7 @@ def models_download(ctx: click.Context, name: str) -> None:
     """
     from animalsort.weights import fetch, load_registry
 
-    path = fetch(load_registry().get(name), progress=not ctx.obj["quiet"])
+    path = fetch(load_registry().get(name), progress=not ctx.obj["quiet"], allow_http=allow_http)
     click.echo(str(path))
 
 

@@ -150,7 +150,7 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.errno == errno.ELOOP:
         return "symlink loop"
     msg = str(exc).strip() or type(exc).__name__
-    if "truncated" in msg:
+    if "truncated" in msg.lower():
         return f"truncated image: {msg}"
     return f"{type(exc).__name__}: {msg}"
 

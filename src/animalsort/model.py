@@ -116,7 +116,7 @@ def load_state(path: Path, keep_metadata: bool = False) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        found = re.search(r"GLOBAL (\S+)", str(exc))  # the worded message varies across torch versions
         if found:
             raise WeightsError(
                 f"refusing to load {path}: it carries Python objects ({found.group(1)}) that "

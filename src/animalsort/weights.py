@@ -24,6 +24,7 @@ from animalsort.errors import ChecksumError, DownloadError, UnknownModelError, W
 from animalsort.paths import cache_dir
 
 MIRROR_ENV = "ANIMALSORT_MIRROR"
+ALLOW_HTTP_ENV = "ANIMALSORT_ALLOW_HTTP"
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 CHUNK = 1 << 16  # small enough that little is lost when a connection drops mid-chunk
 
@@ -280,10 +281,12 @@ def download(
     from filelock import FileLock
     from tqdm import tqdm
 
-    if urlsplit(url).scheme != "https" and not (allow_http or os.environ.get(MIRROR_ENV)):
+    scheme = urlsplit(url).scheme
+    if scheme != "https" and not (scheme == "http" and (allow_http or os.environ.get(ALLOW_HTTP_ENV) == "1")):
         raise DownloadError(
-            f"refusing to download over plain {urlsplit(url).scheme or 'unknown scheme'}: {url}; "
-            "use an https URL (or set ANIMALSORT_MIRROR for a trusted local mirror)"
+            f"refusing to download over plain {scheme or 'unknown scheme'}: {url}; use an https URL, "
+            f"or opt in for a trusted local mirror with --allow-http or {ALLOW_HTTP_ENV}=1 "
+            "(the sha256 is still checked)"
         )
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
