@@ -94,6 +94,12 @@ def main(ctx: click.Context, quiet: bool, verbose: bool) -> None:
               help="CSV to write (a sidecar OUT.json records the run). Default: stdout.")
 @click.option("--resume", is_flag=True, help="Keep the rows already in --out and do the rest.")
 @click.option("--strict", is_flag=True, help="Exit 1 if any file could not be read (all rows are still written).")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="ray: run on a Ray cluster with Ray Data (pip install 'animalsort[ray]').")
+@click.option("--ray-address", default=None, metavar="ADDR",
+              help="Ray cluster to use (auto, or ray://host:port); default: start a local one.")
+@click.option("--num-gpus-per-actor", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="GPUs for each Ray inference actor.")
 @_model_options
 @click.pass_context
 @_translate_errors

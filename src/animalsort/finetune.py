@@ -454,8 +454,22 @@ def train_full(
             os.replace(tmp, last)
         if world > 1:
             dist.barrier()
+    if world > 1:
+        _check_replicas_in_sync(net, device)
     best = M.load(weights=run_dir / "model.pt", device=str(device.type), precision="fp32", progress=False)
     return best.net, history, best_epoch
+
+
+def _check_replicas_in_sync(net: nn.Module, device: torch.device) -> None:
+    """DDP keeps every replica identical; if gradients were not synchronised they drift apart."""
+    import torch.distributed as dist
+
+    total = torch.stack([p.detach().double().sum() for p in net.parameters()]).sum().reshape(1).to(device)
+    lo, hi = total.clone(), total.clone()
+    dist.all_reduce(lo, op=dist.ReduceOp.MIN)
+    dist.all_reduce(hi, op=dist.ReduceOp.MAX)
+    if float(hi - lo) > 1e-6 * max(1.0, abs(float(total))):
+        raise RuntimeError(f"DDP replicas diverged (parameter sums {float(lo)} .. {float(hi)})")
 
 
 class _Logits(nn.Module):

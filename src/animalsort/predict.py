@@ -175,6 +175,9 @@ class ClassifyOptions:
     resume: bool = False
     draft: bool = True
     decode: str = "auto"  # where JPEGs are decoded: auto | cpu | gpu
+    engine: str = "local"  # local | ray
+    ray_address: str | None = None  # None: start a local one-node Ray cluster
+    num_gpus_per_actor: float = 0.0
 
 
 @dataclass
@@ -206,11 +209,9 @@ def classify(
     exclude: Iterable[Path] = (),
 ) -> Summary:
     """Classify every image under ``src``; write one CSV row per file to ``out`` (None: stdout)."""
-    import torch
     from tqdm import tqdm
 
     from animalsort import data, model
-    from animalsort.taxonomy import rank
 
     opts = options or ClassifyOptions()
     start = time.perf_counter()
@@ -232,34 +233,31 @@ def classify(
     workers = data.default_workers() if opts.workers is None else opts.workers
     with CsvWriter(out, top_k, resume=opts.resume) as writer:
         summary.skipped = len(writer.done())
-        cuda = loaded.device.type == "cuda"
-        on_device = model.pick_decode(opts.decode, loaded.device) == "gpu"
-        summary.decode = "gpu" if on_device else "cpu"
-        stream = data.image_stream(src, loaded.preprocessing, opts.batch_size, excluded,
-                                   writer.done(), draft=opts.draft, raw_jpeg=on_device)  # fmt: skip
-        batches = data.loader(stream, workers, pin_memory=cuda)
+        if opts.engine == "ray":
+            from animalsort import ray_engine
+
+            summary.decode = "cpu"
+            scored = ray_engine.score(src, opts, loaded.preprocessing, top_k, excluded, writer.done(), progress)
+        else:
+            on_device = model.pick_decode(opts.decode, loaded.device) == "gpu"
+            summary.decode = "gpu" if on_device else "cpu"
+            stream = data.image_stream(src, loaded.preprocessing, opts.batch_size, excluded,
+                                       writer.done(), draft=opts.draft, raw_jpeg=on_device)  # fmt: skip
+            scored = score_batches(loaded, data.loader(stream, workers, pin_memory=loaded.device.type == "cuda"), top_k)
         names = loaded.labels.labels
         summary.startup_seconds = time.perf_counter() - start
         with tqdm(unit="img", desc="classify", disable=not progress, smoothing=0.1) as bar:
-            for batch in batches:
+            for s in scored:
                 rows = []
-                x = batch.images.to(loaded.device, non_blocking=cuda)
-                if batch.raw is not None:
-                    data.decode_on_device(batch, x, loaded.preprocessing)
-                if any(batch.ok):
-                    with torch.inference_mode(), autocast(loaded.device, loaded.precision):
-                        probs = loaded.net(x)
-                    conf, idx = rank(probs, loaded.labels, top_k)
-                    conf, idx = conf.cpu().tolist(), idx.cpu().tolist()
-                for i, rel in enumerate(batch.paths):
-                    if batch.ok[i]:
-                        rows.append(ok_row(rel, [names[j] for j in idx[i]], conf[i], top_k))
+                for i, rel in enumerate(s.paths):
+                    if s.ok[i]:
+                        rows.append(ok_row(rel, [names[j] for j in s.idx[i]], s.conf[i], top_k))
                         summary.ok += 1
                     else:
-                        rows.append(error_row(rel, batch.errors[i], top_k))
+                        rows.append(error_row(rel, s.errors[i], top_k))
                         summary.failed += 1
                         if len(summary.errors) < MAX_REPORTED_ERRORS:
-                            summary.errors.append((rel, batch.errors[i]))
+                            summary.errors.append((rel, s.errors[i]))
                 writer.write(rows)
                 bar.update(len(rows))
     summary.found = summary.ok + summary.failed + summary.skipped
@@ -267,6 +265,45 @@ def classify(
     if out is not None:
         write_sidecar(out, summary, opts, loaded.sha256, loaded.labels.name)
     return summary
+
+
+@dataclass
+class Scored:
+    """One batch's outcome, whatever engine produced it: top-k label indices and
+    confidences for the rows that decoded (``ok``), the reason for those that did not."""
+
+    paths: list[str]
+    ok: list[bool]
+    errors: list[str]
+    idx: list[list[int]]  # per row (empty for failed rows)
+    conf: list[list[float]]
+
+
+def score(loaded: Any, images: Any, ok: list[bool], top_k: int) -> tuple[list[list[int]], list[list[float]]]:
+    """Top-k (indices, confidences) for a uint8 NHWC batch already on the model's device."""
+    import torch
+
+    from animalsort.taxonomy import rank
+
+    if not any(ok):
+        return [[] for _ in ok], [[] for _ in ok]
+    with torch.inference_mode(), autocast(loaded.device, loaded.precision):
+        probs = loaded.net(images)
+    conf, idx = rank(probs, loaded.labels, top_k)
+    return idx.cpu().tolist(), conf.cpu().tolist()
+
+
+def score_batches(loaded: Any, batches: Iterable[Any], top_k: int) -> Iterator[Scored]:
+    """The local engine: DataLoader batches → the model on this machine's device."""
+    from animalsort import data
+
+    cuda = loaded.device.type == "cuda"
+    for batch in batches:
+        x = batch.images.to(loaded.device, non_blocking=cuda)
+        if batch.raw is not None:
+            data.decode_on_device(batch, x, loaded.preprocessing)
+        idx, conf = score(loaded, x, batch.ok, top_k)
+        yield Scored(batch.paths, batch.ok, batch.errors, idx, conf)
 
 
 def autocast(device: Any, precision: str) -> Any:
