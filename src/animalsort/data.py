@@ -93,6 +93,7 @@ def open_rgb(path: str | Path, draft_size: int | None = None) -> Image.Image:
     that both sides stay ≥ ``draft_size`` (DCT scaling: several times faster on big photos).
     """
     with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # e.g. "Corrupt EXIF data": the pixels are fine
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         im = Image.open(path)
         try:
