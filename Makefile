@@ -18,8 +18,11 @@ $(STAMP): pyproject.toml
 demo: install
 	@mkdir -p demo-output
 	$(BIN)/animalsort classify examples/photos --out demo-output/preds.csv
+	$(BIN)/animalsort report demo-output/preds.csv
 	@echo
 	@cat demo-output/preds.csv
+	@echo
+	@echo "open demo-output/preds.html in a browser to look at the photos by label"
 
 test: install
 	$(BIN)/python -m pytest -q

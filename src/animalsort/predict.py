@@ -263,7 +263,7 @@ def classify(
     summary.found = summary.ok + summary.failed + summary.skipped
     summary.seconds = time.perf_counter() - start
     if out is not None:
-        write_sidecar(out, summary, opts, loaded.sha256, loaded.labels.name)
+        write_sidecar(out, summary, opts, loaded.sha256, loaded.labels.name, src)
     return summary
 
 
@@ -322,10 +322,11 @@ def sidecar_path(out: Path) -> Path:
     return out.with_name(out.name + ".json")
 
 
-def write_sidecar(out: Path, summary: Summary, opts: ClassifyOptions, sha256: str, labels: str) -> None:
+def write_sidecar(out: Path, summary: Summary, opts: ClassifyOptions, sha256: str, labels: str, src: Path) -> None:
     options = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items()}
     record = {
         "animalsort_version": __version__,
+        "src": os.fsdecode(Path(src).absolute()),  # the CSV's paths are relative to it (used by `report`)
         "model": summary.model,
         "weights_sha256": sha256,
         "labels": labels,

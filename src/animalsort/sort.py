@@ -33,6 +33,7 @@ from animalsort.errors import InputError, NoImagesError, OutputError, UsageError
 MODES = ("copy", "move", "link")
 STATE_DIR = "_animalsort"
 UNCERTAIN = "_uncertain"
+DEFAULT_MIN_CONFIDENCE = 0.5  # below it a photo is "uncertain" (sort, report)
 NO_ANIMAL = "_no_animal"
 JOURNAL_VERSION = 1
 _FSYNC_EVERY_S = 1.0
@@ -112,7 +113,7 @@ def plan(
     rows: Iterable[dict[str, str]],
     *,
     mode: str = "copy",
-    min_confidence: float = 0.5,
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE,
     flat: bool = False,
     verify: bool = False,
 ) -> Plan:
@@ -586,7 +587,7 @@ def run(
     mode: str = "copy",
     predictions: Path | None = None,
     classify_options: Any = None,
-    min_confidence: float = 0.5,
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE,
     flat: bool = False,
     dry_run: bool = False,
     verify: bool = False,

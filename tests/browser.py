@@ -1,0 +1,35 @@
+"""Headless Chromium for checking HTML pages as a user's browser renders them (tests and
+benchmarks/report_browser.py). Debian: ``apt-get install chromium``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--mute-audio",
+         "--run-all-compositor-stages-before-draw", "--virtual-time-budget=5000"]  # fmt: skip
+
+
+def find() -> str | None:
+    """The Chromium binary: $ANIMALSORT_CHROMIUM, else chromium / chromium-browser / google-chrome."""
+    env = os.environ.get("ANIMALSORT_CHROMIUM")
+    if env:
+        return env
+    return next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
+
+
+def _run(binary: str, args: list[str], url: str, timeout: float) -> subprocess.CompletedProcess:
+    return subprocess.run([binary, *FLAGS, *args, url], capture_output=True, text=True, timeout=timeout, check=True)
+
+
+def dump_dom(binary: str, page: Path, fragment: str = "", timeout: float = 60) -> str:
+    """The DOM after the page's scripts ran (and its images loaded)."""
+    return _run(binary, ["--dump-dom"], page.absolute().as_uri() + fragment, timeout).stdout
+
+
+def screenshot(binary: str, page: Path, png: Path, fragment: str = "", size: str = "1280,1000",
+               timeout: float = 60) -> Path:  # fmt: skip
+    _run(binary, [f"--screenshot={png}", f"--window-size={size}"], page.absolute().as_uri() + fragment, timeout)
+    return png
