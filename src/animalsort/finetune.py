@@ -56,6 +56,7 @@ class FinetuneOptions:
     label_smoothing: float = 0.1
     weight_decay: float | None = None  # head: 1e-3; full: 0.05
     init_from_pretrained: bool = True  # start matching classes from the ImageNet classifier
+    inspect: bool = True  # check the dataset first (duplicates, leaks, blank/tiny images); RUN/inspect.html
 
 
 @dataclass
@@ -605,6 +606,8 @@ def run(data_root: Path, run_dir: Path | None = None, options: FinetuneOptions |
     rank = _dist()[0]
     workers = D.default_workers() if opts.workers is None else opts.workers
     run_dir.mkdir(parents=True, exist_ok=True)
+    if opts.inspect:
+        check.corrupt = _inspect(root, splits, run_dir, check, workers, progress and rank == 0, write=rank == 0)
     torch.manual_seed(opts.seed)
     base = load_base(opts.model, progress and rank == 0)
     head, matched = new_head(base, splits.classes, opts.init_from_pretrained)
@@ -636,7 +639,7 @@ def run(data_root: Path, run_dir: Path | None = None, options: FinetuneOptions |
         result_extra = {"features_computed": computed, "features_cached": cached}
         net_backbone = base.backbone
     else:
-        bad_list = _precheck(root, splits, base.preprocessing)
+        bad_list = check.corrupt if opts.inspect else _precheck(root, splits, base.preprocessing)
         check.corrupt = bad_list
         bad = {p for p, _ in bad_list}
         for part in ("train", "val", "test"):
@@ -683,3 +686,26 @@ def _precheck(root: Path, splits: D.LabelledSplits, pre: Any) -> list[tuple[str,
         except Exception as exc:
             bad.append((s.path, D.describe_error(exc)))
     return bad
+
+
+def _inspect(root: Path, splits: D.LabelledSplits, run_dir: Path, check: DatasetCheck, workers: int,
+             progress: bool, write: bool) -> list[tuple[str, str]]:  # fmt: skip
+    """The dataset check of ``animalsort inspect`` on this run's split: its findings become
+    warnings (duplicates across train and val are leaks), RUN/inspect.html shows them all.
+    Returns the corrupt files, which training skips."""
+    from animalsort import inspection as I
+
+    samples = [(s.path, splits.classes[s.label], part) for part in ("train", "val", "test") for s in getattr(splits, part)]
+    result = I.scan(root, samples, workers=workers, progress=progress)
+    if write:
+        I.write_html(result, run_dir / "inspect.html")
+    for kind, found in result.by_kind().items():
+        if kind in ("corrupt", "few_images", "imbalance"):
+            continue  # corrupt files are listed on their own; class counts are checked above
+        first = found[0]
+        shown = f"{first.detail}: {', '.join(first.paths[:3])}{' …' if len(first.paths) > 3 else ''}"
+        page = f"; see {run_dir / 'inspect.html'}" if len(found) > 1 or len(first.paths) > 3 else ""
+        title = I.KIND_TITLES[kind]
+        check.warnings.append((f"{title}: {shown}" if len(found) == 1 else f"{len(found)} × {title} (e.g. {shown})")
+                              + page)  # fmt: skip
+    return [(f.paths[0], f.detail) for f in result.findings if f.kind == "corrupt"]
