@@ -98,6 +98,29 @@ def test_head_mode_end_to_end_and_cached_features(runner: CliRunner, tmp_path: P
     ok = [r for r in rows.values() if r["status"] == "ok"]
     assert {r["label"] for r in ok} <= set(COLOURS)
     assert sum(r["label"] == r["path"].split("/")[0] for r in ok) >= 0.8 * len(ok)
+    # the dataset check ran first and wrote its page; explain works with the fine-tuned model
+    assert (run_dir / "inspect.html").is_file()
+    why = runner.invoke(main, ["explain", str(root / "red_things" / "0.jpg"), "--weights", str(run_dir),
+                               "--out", str(tmp_path / "why")])  # fmt: skip
+    assert why.exit_code == 0, why.output
+    assert len(list((tmp_path / "why").glob("0.*.gradcam.jpg"))) == 1
+    assert why.output.split(": ")[1].split()[0] in COLOURS
+
+
+def test_finetune_warns_of_duplicates_across_classes_and_splits(runner: CliRunner, tmp_path: Path) -> None:
+    import shutil
+
+    root = tiny_dataset(tmp_path / "d")
+    shutil.copy(root / "red_things" / "0.jpg", root / "blue_things" / "same_as_red.jpg")
+    run_dir = tmp_path / "run"
+    result = runner.invoke(main, ["finetune", str(root), "--out", str(run_dir), "--mode", "head", "--epochs", "5"])
+    assert result.exit_code == 0, result.output
+    assert "warning: label conflicts: the same image is in classes blue_things, red_things: " in result.stderr
+    assert "blue_things/same_as_red.jpg" in result.stderr and (run_dir / "inspect.html").is_file()
+    skipped = runner.invoke(main, ["finetune", str(root), "--out", str(tmp_path / "r2"), "--mode", "head",
+                                   "--epochs", "5", "--no-inspect"])  # fmt: skip
+    assert skipped.exit_code == 0 and "label conflicts" not in skipped.stderr
+    assert not (tmp_path / "r2" / "inspect.html").exists()
 
 
 def test_class_names_matching_imagenet_start_from_the_pretrained_classifier() -> None:

@@ -115,6 +115,17 @@ def open_rgb(path: str | Path, draft_size: int | None = None) -> Image.Image:
         return out
 
 
+def oriented_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) as :func:`open_rgb` returns the image, from the header alone."""
+    with Image.open(path) as im:
+        w, h = im.size
+        try:
+            orientation = im.getexif().get(0x0112, 1)
+        except Exception:  # a corrupt EXIF block: open_rgb does not rotate either
+            orientation = 1
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
 def _to_rgb(im: Image.Image) -> Image.Image:
     if im.mode == "RGB":
         return im
@@ -174,20 +185,27 @@ class Preprocessor:
     draft: bool = True
 
     def __call__(self, path: str | Path | IO[bytes]) -> np.ndarray:
+        return self.crop(open_rgb(path, self.pre.resize_size if self.draft else None))
+
+    def crop_box(self, w: int, h: int) -> tuple[float, float, float, float]:
+        """The window of a ``w``×``h`` image that the model sees, in that image's pixels.
+
+        The shorter side becomes ``resize``, the longer keeps the aspect (truncated, as
+        torchvision does); then the centred size×size window of that resized image."""
         size, resize = self.pre.input_size, self.pre.resize_size
-        im = open_rgb(path, resize if self.draft else None)
-        w, h = im.size
-        # The shorter side becomes `resize`, the longer keeps the aspect (truncated, as
-        # torchvision does); then the centred size×size window of that resized image.
         if w <= h:
             rw, rh = resize, int(resize * h / w)
         else:
             rw, rh = int(resize * w / h), resize
         left, top = round((rw - size) / 2), round((rh - size) / 2)
         sx, sy = w / rw, h / rh
-        box = (left * sx, top * sy, (left + size) * sx, (top + size) * sy)
+        return (left * sx, top * sy, (left + size) * sx, (top + size) * sy)
+
+    def crop(self, im: Image.Image) -> np.ndarray:
+        """An RGB image → the model's uint8 input (one resampling step)."""
+        size = self.pre.input_size
         resample = _RESAMPLE[self.pre.interpolation]
-        out = im.resize((size, size), getattr(Image.Resampling, resample), box=box)
+        out = im.resize((size, size), getattr(Image.Resampling, resample), box=self.crop_box(*im.size))
         return np.array(out, dtype=np.uint8)  # a writable copy, as torch wants
 
 
