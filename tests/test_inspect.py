@@ -124,3 +124,19 @@ def test_empty_and_missing_folders(runner: CliRunner, tmp_path: Path) -> None:
     assert res.exit_code == 2 and "Error: no image files" in res.output
     res = runner.invoke(main, ["inspect", str(tmp_path / "nope")])
     assert res.exit_code == 2 and "Error:" in res.output and "Traceback" not in res.output
+
+
+def test_inspect_and_report_never_import_torch(planted: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from animalsort.cli import main\n"
+        f"try: main(['-q', 'inspect', {str(planted)!r}, '--out', {str(tmp_path / 'i.html')!r}, '-j', '0'])\n"
+        "except SystemExit: pass\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False"
+    assert (tmp_path / "i.html").is_file()

@@ -1,14 +1,12 @@
-"""Finding image files and turning them into uint8 batches.
+"""Turning image files into uint8 batches for the model (discovery and decoding: images.py).
 
-Discovery is a sorted generator (memory does not grow with the folder). Each DataLoader worker
-walks the tree itself and decodes every W-th batch; the loader hands batches back round-robin,
-so rows come out in discovery order with no list of paths held anywhere. A file that cannot be
+Each DataLoader worker walks the tree itself and decodes every W-th batch; the loader hands
+batches back round-robin, so rows come out in discovery order with no list of paths held anywhere. A file that cannot be
 decoded gives a zero image with ``ok=False`` and a reason: it never shifts or drops a row.
 """
 
 from __future__ import annotations
 
-import errno
 import io
 import os
 import warnings
@@ -19,161 +17,27 @@ from typing import IO, Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from animalsort.errors import InputError
+from animalsort.images import (  # noqa: F401  (re-exported: data is the loader's module)
+    IMAGE_EXTENSIONS,
+    LabelledSplits,
+    Sample,
+    check_source,
+    describe_error,
+    discover,
+    first_image,
+    is_image_name,
+    labelled_splits,
+    open_rgb,
+    oriented_size,
+)
+from animalsort.images import _empty_reason
 from animalsort.weights import Preprocessing
 
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
-)
 
-
-# --------------------------------------------------------------------------- discovery
-
-
-def is_image_name(name: str) -> bool:
-    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
-
-
-def discover(root: Path, exclude: Iterable[Path] = ()) -> Iterator[str]:
-    """Relative ``/``-separated paths of image files under ``root``, sorted by path components.
-
-    Symlinked files are listed (a broken one becomes an error row); symlinked folders are not
-    followed (no loops, no files seen twice). ``exclude`` holds files or folders to skip, such
-    as the output CSV or a destination folder inside ``root``.
-    """
-    root = Path(root)
-    skip = {os.path.realpath(p) for p in exclude}
-    yield from _walk(str(root), "", skip)
-
-
-def _walk(top: str, prefix: str, skip: set[str]) -> Iterator[str]:
-    try:
-        with os.scandir(top) as it:
-            entries = sorted(it, key=lambda e: e.name)
-    except OSError:
-        return  # an unreadable sub-folder holds nothing we can classify
-    for entry in entries:
-        rel = prefix + entry.name
-        if skip and os.path.realpath(entry.path) in skip:
-            continue
-        try:
-            is_dir = entry.is_dir(follow_symlinks=False)
-        except OSError:
-            is_dir = False
-        if is_dir:
-            yield from _walk(entry.path, rel + "/", skip)
-        elif is_image_name(entry.name):
-            yield rel
-
-
-def first_image(root: Path, exclude: Iterable[Path] = ()) -> str | None:
-    return next(iter(discover(root, exclude)), None)
-
-
-def check_source(root: Path) -> Path:
-    root = Path(root)
-    if not root.exists():
-        raise InputError(f"{root}: no such folder; check the path")
-    if not root.is_dir():
-        raise InputError(f"{root} is not a folder; pass the folder that holds the photos")
-    return root
-
-
-# --------------------------------------------------------------------------- decoding
-
-
-def open_rgb(path: str | Path, draft_size: int | None = None) -> Image.Image:
-    """Open any supported image as RGB: content sniffed (not the extension), EXIF orientation
-    applied, first frame of animations, transparency composited on white, 16-bit scaled.
-
-    ``draft_size`` lets the JPEG decoder scale down by 1/2, 1/4 or 1/8 while decoding so
-    that both sides stay ≥ ``draft_size`` (DCT scaling: several times faster on big photos).
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # e.g. "Corrupt EXIF data": the pixels are fine
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        im = Image.open(path)
-        try:
-            if draft_size and im.format == "JPEG":
-                im.draft("RGB", (draft_size, draft_size))
-            im.load()
-            try:
-                im = ImageOps.exif_transpose(im) or im
-            except Exception:  # a corrupt EXIF block: keep the pixels, skip the rotation
-                pass
-            out = _to_rgb(im)
-            if out is im and getattr(im, "n_frames", 1) > 1:
-                out = im.copy()  # detach from the still-open multi-frame file
-        except BaseException:
-            im.close()
-            raise
-        if out is not im:
-            im.close()
-        return out
-
-
-def oriented_size(path: str | Path) -> tuple[int, int]:
-    """(width, height) as :func:`open_rgb` returns the image, from the header alone."""
-    with Image.open(path) as im:
-        w, h = im.size
-        try:
-            orientation = im.getexif().get(0x0112, 1)
-        except Exception:  # a corrupt EXIF block: open_rgb does not rotate either
-            orientation = 1
-    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
-
-
-def _to_rgb(im: Image.Image) -> Image.Image:
-    if im.mode == "RGB":
-        return im
-    if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        a = np.asarray(im, dtype=np.float64)
-        hi = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
-        if im.mode == "F":
-            lo, hi = float(a.min()), float(a.max()) or 1.0
-            a = (a - lo) / max(hi - lo, 1e-12) * 255.0
-        else:
-            a = a / hi * 255.0
-        return Image.fromarray(a.clip(0, 255).astype("uint8")).convert("RGB")
-    if im.mode == "P" and "transparency" in im.info:
-        im = im.convert("RGBA")
-    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = im.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    return im.convert("RGB")
-
-
-def describe_error(exc: BaseException) -> str:
-    """A short, specific reason for a row's ``error`` column."""
-    if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
-        return f"decompression bomb refused: {exc}"
-    if isinstance(exc, UnidentifiedImageError):
-        return "not a readable image (unknown or corrupt format)"
-    if isinstance(exc, IsADirectoryError):
-        return "is a directory"
-    if isinstance(exc, FileNotFoundError):
-        return "file not found (removed after discovery, or a broken symlink)"
-    if isinstance(exc, PermissionError):
-        return "permission denied"
-    if isinstance(exc, OSError) and exc.errno == errno.ELOOP:
-        return "symlink loop"
-    msg = str(exc).strip() or type(exc).__name__
-    if "truncated" in msg.lower():
-        return f"truncated image: {msg}"
-    return f"{type(exc).__name__}: {msg}"
-
-
-def _empty_reason(path: str) -> str | None:
-    try:
-        if os.path.getsize(path) == 0:
-            return "empty file (0 bytes)"
-    except OSError:
-        return None
-    return None
+# --------------------------------------------------------------------------- model input
 
 
 @dataclass(frozen=True)
@@ -414,72 +278,6 @@ def decode_on_device(batch: Batch, images: torch.Tensor, pre: Preprocessing, chu
                 except Exception as exc:
                     batch.ok[i] = False
                     batch.errors[i] = describe_error(exc)
-
-
-# --------------------------------------------------------------------------- labelled folders (finetune)
-
-
-@dataclass(frozen=True)
-class Sample:
-    path: str  # relative to the dataset root, "/"-separated
-    label: int
-
-
-@dataclass
-class LabelledSplits:
-    classes: list[str]
-    train: list[Sample]
-    val: list[Sample]
-    test: list[Sample]
-    presplit: bool
-
-
-def _class_folder(root: Path) -> tuple[list[str], list[Sample]]:
-    classes = sorted(
-        e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith(".")  # class links followed
-    )
-    samples = []
-    for label, name in enumerate(classes):
-        samples += [Sample(f"{name}/{rel}", label) for rel in discover(root / name)]
-    return classes, samples
-
-
-def labelled_splits(root: Path, val_split: float = 0.2, seed: int = 0) -> LabelledSplits:
-    """An ImageFolder (``ROOT/<class>/**/*.jpg``) split per class, seeded; or a pre-split one
-    (``ROOT/train``, ``ROOT/val``, optional ``ROOT/test``, each with the same class folders)."""
-    import random
-
-    root = check_source(root)
-    if (root / "train").is_dir() and (root / "val").is_dir():
-        classes, train = _class_folder(root / "train")
-        parts = {}
-        for part in ("val", "test"):
-            if (root / part).is_dir():
-                part_classes, samples = _class_folder(root / part)
-                index = {c: i for i, c in enumerate(classes)}
-                unknown = set(part_classes) - set(classes)
-                if unknown:
-                    raise InputError(
-                        f"{root / part} has classes that train/ lacks: {', '.join(sorted(unknown))}; "
-                        "use the same class folders in train/, val/ and test/"
-                    )
-                parts[part] = [Sample(f"{part}/{s.path}", index[part_classes[s.label]]) for s in samples]
-        train = [Sample(f"train/{s.path}", s.label) for s in train]
-        return LabelledSplits(classes, train, parts.get("val", []), parts.get("test", []), presplit=True)
-    classes, samples = _class_folder(root)
-    by_class: dict[int, list[Sample]] = {}
-    for s in samples:
-        by_class.setdefault(s.label, []).append(s)
-    rng = random.Random(seed)
-    train, val = [], []
-    for label in sorted(by_class):
-        items = sorted(by_class[label], key=lambda s: s.path)
-        rng.shuffle(items)
-        n_val = min(len(items) - 1, max(1, round(len(items) * val_split))) if len(items) > 1 and val_split > 0 else 0
-        val += items[:n_val]
-        train += items[n_val:]
-    return LabelledSplits(classes, sorted(train, key=lambda s: s.path), sorted(val, key=lambda s: s.path), [],
-                          presplit=False)  # fmt: skip
 
 
 class LabelledImages(torch.utils.data.Dataset):

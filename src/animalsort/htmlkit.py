@@ -77,7 +77,7 @@ def json_script(element_id: str, value: Any) -> str:
 
 def thumbnail_data_uri(path: str | Path, size: int = THUMB_SIZE) -> str | None:
     """A small JPEG of the image as a data: URI (None if it cannot be decoded)."""
-    from animalsort.data import open_rgb
+    from animalsort.images import open_rgb
 
     try:
         im = open_rgb(path, draft_size=size)

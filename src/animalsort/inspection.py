@@ -13,8 +13,8 @@ gradient sign — stable under resizing, recompression and small brightness chan
   gradient would match), grouped;
   a group that spans classes is a label conflict, one that spans train and val a leak.
 
-The result is data (``Inspection``); ``write_html`` renders it with plots. No torch needed
-beyond what image decoding imports.
+The result is data (``Inspection``); ``write_html`` renders it with plots. No torch: a check
+of a big dataset starts at once (a test asserts it).
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def measure(root: str, path: str, label: str, part: str = "") -> ImageStats:
     """The statistics of one file (runs in a worker process)."""
     from PIL import Image
 
-    from animalsort.data import describe_error, open_rgb
+    from animalsort.images import describe_error, open_rgb
 
     full = os.path.join(root, path)
     s = ImageStats(path, label, part)
@@ -145,7 +145,7 @@ def _measure_star(args: tuple[str, str, str, str]) -> ImageStats:
 def samples_of(root: Path) -> list[tuple[str, str, str]]:
     """(path, class, part) for a class-folder dataset, a pre-split one (train/val/test), or
     a plain folder of images (class "")."""
-    from animalsort import data as D
+    from animalsort import images as D
 
     root = D.check_source(root)
     has_classes = any(e.is_dir() and not e.name.startswith(".") for e in os.scandir(root))
