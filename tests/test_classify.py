@@ -276,7 +276,6 @@ def test_python_dash_m(tmp_path: Path) -> None:
 def test_device_decode_path_matches_the_cpu_path(tmp_path: Path) -> None:
     """The nvJPEG path (exercised here with torchvision's CPU decoder) gives the same pixels:
     same geometry, EXIF orientation, grey JPEGs, and the PIL fallback for the rest."""
-    import numpy as np
     import torch
     from PIL import Image
 

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from animalsort import predict
 from animalsort.cli import main
-from animalsort.errors import ChecksumError, OutputError
+from animalsort.errors import ChecksumError
 
 from conftest import EXAMPLES, make_image, read_csv_rows
 from faults import good_files, make_hostile_folder

@@ -7,7 +7,6 @@ torch is imported only inside commands, so ``--help`` stays instant.
 from __future__ import annotations
 
 import functools
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -317,7 +316,7 @@ def undo(ctx: click.Context, journal: Path) -> None:
               help="Embed small thumbnails (a page that works anywhere; decodes every photo once) "
                    "instead of linking the photos.")
 @click.option("--workers", "-j", type=click.IntRange(min=0), default=None,
-              help="Processes making thumbnails with --embed (default: CPU cores − 1).")
+              help="Processes making thumbnails with --embed (default: CPU cores − 1, at most 8).")
 @click.pass_context
 @_translate_errors
 def report(ctx: click.Context, predictions: Path, out: Path | None, src: Path | None, min_confidence: float,
@@ -333,10 +332,11 @@ def report(ctx: click.Context, predictions: Path, out: Path | None, src: Path | 
         animalsort classify ~/photos --out preds.csv
         animalsort report preds.csv            # writes preds.html
     """
+    from animalsort.images import default_workers
     from animalsort.report import build
 
     if workers is None:
-        workers = max(1, (os.cpu_count() or 2) - 1)
+        workers = default_workers()
     res = build(predictions, out, src=src, min_confidence=min_confidence, embed=embed, workers=workers)
     if not ctx.obj["quiet"]:
         labels = ", ".join(f"{k} {v}" for k, v in list(res.labels.items())[:8])
@@ -395,7 +395,7 @@ def explain(ctx: click.Context, images: tuple[Path, ...], out_dir: Path, label: 
 @click.option("--near", type=click.IntRange(-1, 32), default=6, show_default=True,
               help="Near duplicates differ in at most this many of 64 hash bits (-1: off).")
 @click.option("--workers", "-j", type=click.IntRange(min=0), default=None,
-              help="Processes measuring images (default: CPU cores − 1).")
+              help="Processes measuring images (default: CPU cores − 1, at most 8).")
 @click.option("--strict", is_flag=True, help="Exit 1 if anything was found.")
 @click.pass_context
 @_translate_errors
@@ -412,9 +412,10 @@ def inspect_cmd(ctx: click.Context, data: Path, out: Path, json_out: Path | None
         animalsort inspect ./mydata --out mydata-check.html
     """
     from animalsort import inspection as I
+    from animalsort.images import default_workers
 
     if workers is None:
-        workers = max(1, (os.cpu_count() or 2) - 1)
+        workers = default_workers()
     res = I.scan(data, workers=workers, near=near, progress=not ctx.obj["quiet"])
     I.write_html(res, out)
     if json_out is not None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import os
-import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,8 @@ from animalsort.images import (  # noqa: F401  (re-exported: data is the loader'
     LabelledSplits,
     Sample,
     check_source,
+    cpu_count,
+    default_workers,
     describe_error,
     discover,
     first_image,
@@ -163,16 +164,6 @@ def image_stream(
     raw_jpeg: bool = False,
 ) -> ImageStream:
     return ImageStream(root, Preprocessor(pre, draft), batch_size, tuple(exclude), frozenset(done), raw_jpeg)
-
-
-def cpu_count() -> int:
-    """Cores this process may use (respects affinity masks and cgroup-pinned CPUs)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def default_workers() -> int:
-    """One core stays with the model; the rest decode (at most 8: beyond that, I/O rules)."""
-    return max(1, min(8, cpu_count() - 1))
 
 
 def loader(stream: ImageStream, workers: int, pin_memory: bool = False) -> DataLoader:

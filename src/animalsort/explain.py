@@ -99,9 +99,7 @@ class GradCam:
         try:
             with torch.enable_grad():
                 logits = self.net.logits(x).float()
-                probs = logits.softmax(1)
-                if self.net.matrix is not None:
-                    probs = probs @ self.net.matrix
+                probs = self.net.probabilities(logits)
                 _, order = rank(probs.detach(), self.loaded.labels, 1)
                 predicted = int(order[0, 0])
                 j = predicted if label is None else self.label_index(label)

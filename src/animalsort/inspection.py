@@ -19,7 +19,6 @@ of a big dataset starts at once (a test asserts it).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import statistics
 import time
@@ -105,25 +104,19 @@ def measure(root: str, path: str, label: str, part: str = "") -> ImageStats:
     """The statistics of one file (runs in a worker process)."""
     from PIL import Image
 
-    from animalsort.images import describe_error, open_rgb
+    from animalsort.images import describe_error, open_rgb, oriented_size
+    from animalsort.weights import sha256_file
 
     full = os.path.join(root, path)
     s = ImageStats(path, label, part)
     try:
-        h = hashlib.sha256()
-        with open(full, "rb") as f:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
-                s.bytes += len(chunk)
-        s.sha256 = h.hexdigest()
+        s.sha256 = sha256_file(full)
+        s.bytes = os.path.getsize(full)
         if s.bytes == 0:
             s.error = "empty file (0 bytes)"
             return s
-        with Image.open(full) as im:
-            s.width, s.height = im.size  # as stored; orientation is applied below
+        s.width, s.height = oriented_size(full)  # as seen, EXIF orientation applied
         im = open_rgb(full, draft_size=64)  # full decode (catches truncation), DCT-scaled
-        if im.size != (s.width, s.height) and im.size[::-1] == (s.width, s.height):
-            s.width, s.height = im.size  # EXIF-rotated: report the size as seen
         rgb = np.asarray(im.resize((64, 64), Image.Resampling.BILINEAR), dtype=np.float32)
         s.colour = tuple(round(float(c), 2) for c in rgb.reshape(-1, 3).mean(0))  # type: ignore[assignment]
         grey = im.convert("L")
@@ -371,6 +364,10 @@ KIND_TITLES = {  # also the order findings are listed in: what breaks training f
 }  # fmt: skip
 
 
+# Kinds counted as findings (groups of files, or a class); the others as the files flagged.
+COUNTED_AS_FINDINGS = frozenset({"few_images", "imbalance", "duplicate", "near_duplicate", "label_conflict", "split_leak"})
+
+
 def summary_rows(result: Inspection) -> list[tuple[str, str]]:
     """(what, how many) for the printed table, in the order of KIND_TITLES."""
     ok = [s for s in result.images if s.ok]
@@ -381,8 +378,7 @@ def summary_rows(result: Inspection) -> list[tuple[str, str]]:
     found = result.by_kind()
     for kind, title in KIND_TITLES.items():
         fs = found.get(kind, [])
-        n = len(fs) if kind in ("few_images", "imbalance") or kind.endswith(("duplicate", "conflict", "leak")) else len(
-            {p for f in fs for p in f.paths})
+        n = len(fs) if kind in COUNTED_AS_FINDINGS else len({p for f in fs for p in f.paths})
         rows.append((title, str(n)))
     return rows
 

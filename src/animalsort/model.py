@@ -250,11 +250,15 @@ def _classifier_class() -> type:
             x = (x - self.mean) * self.inv_std
             return self.backbone(x.contiguous(memory_format=torch.channels_last))
 
-        def forward(self, images_nhwc: torch.Tensor) -> torch.Tensor:
-            probs = self.logits(images_nhwc).float().softmax(dim=1)
+        def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+            """Model outputs → label probabilities (summed over each label's members)."""
+            probs = logits.float().softmax(dim=1)
             if self.matrix is not None:
                 probs = probs @ self.matrix
             return probs
+
+        def forward(self, images_nhwc: torch.Tensor) -> torch.Tensor:
+            return self.probabilities(self.logits(images_nhwc))
 
     return Classifier
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from animalsort import htmlkit
 from animalsort.errors import InputError
 from animalsort.predict import read_predictions, sidecar_path
-from animalsort.sort import DEFAULT_MIN_CONFIDENCE
+from animalsort.sort import DEFAULT_MIN_CONFIDENCE, UNCERTAIN, folder_for
 
 CHUNK = 200  # cards rendered at a time; more are added as the user scrolls
 
@@ -141,27 +141,27 @@ def build(
     page_dir = out.absolute().parent
 
     rows: list[list] = []
-    for r in read_predictions(csv_path):
+    labels: dict[str, list[int]] = {}
+    uncertain, failed, confidence = [], [], []
+    for i, r in enumerate(read_predictions(csv_path)):
         path = r["path"]
         full = os.path.join(src, path)
         ok = r["status"] == "ok"
-        second = " · ".join(f"{r[f'label_{k}']} {r[f'confidence_{k}']}" for k in (2, 3) if r.get(f"label_{k}"))
+        second = " · ".join(f"{r[f'label_{k}']} {r[f'confidence_{k}']}"
+                            for k in range(2, len(r)) if r.get(f"label_{k}"))  # fmt: skip
         rows.append([path, htmlkit.href(full, page_dir), None, r["label"] if ok else "", r["confidence"] if ok else "",
                      second, "ok" if ok else "error", r.get("error") or ""])  # fmt: skip
-        summary.missing += ok and not os.path.exists(full)
+        confidence.append(float(r["confidence"] or 0) if ok else 0.0)
+        if not ok:
+            failed.append(i)
+            continue
+        labels.setdefault(r["label"], []).append(i)
+        if folder_for(r, min_confidence) == UNCERTAIN:  # exactly what sort sends to _uncertain/
+            uncertain.append(i)
+        summary.missing += not os.path.exists(full)
     if embed:
         summary.embedded = _embed_thumbnails(rows, src, workers)
 
-    labels: dict[str, list[int]] = {}
-    uncertain, failed = [], []
-    for i, (_, _, _, label, conf, _, status, _) in enumerate(rows):
-        if status != "ok":
-            failed.append(i)
-            continue
-        labels.setdefault(label, []).append(i)
-        if float(conf or 0) < min_confidence:
-            uncertain.append(i)
-    confidence = [float(r[4]) if r[6] == "ok" else 0.0 for r in rows]
     by_conf = lambda idx, rev: sorted(idx, key=lambda i: (-confidence[i] if rev else confidence[i], rows[i][0]))  # noqa: E731
     ordered = sorted(labels, key=lambda lab: (-len(labels[lab]), lab))
     tabs = [

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import hashlib
 import json
 import os
 import re
@@ -29,6 +28,7 @@ from typing import IO, Any
 
 from animalsort import __version__
 from animalsort.errors import InputError, NoImagesError, OutputError, UsageError
+from animalsort.weights import sha256_file
 
 MODES = ("copy", "move", "link")
 STATE_DIR = "_animalsort"
@@ -88,14 +88,6 @@ class Plan:
     left: list[tuple[str, str]] = field(default_factory=list)  # (source, why it stays)
     renamed: int = 0  # destinations that got a " (n)" suffix
     per_folder: Counter[str] = field(default_factory=Counter)
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def folder_for(row: dict[str, str], min_confidence: float) -> str:
