@@ -1,19 +1,28 @@
 # The two Quickstart commands: `make demo` and `make test`. Each installs what it needs into
-# .venv first (offline-capable: torch comes from pip's configured sources).
+# .venv first (offline-capable: torch comes from pip's configured sources). The demo installs
+# the package alone; the tests add the dev extras (pytest, ruff, Ray, hatchling).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
+APP_STAMP := $(VENV)/.app-stamp
+DEV_STAMP := $(VENV)/.dev-stamp
 
-.PHONY: install demo test bench clean
+.PHONY: install install-dev demo test test-fast lint format bench clean
 
-install: $(STAMP)
+install: $(APP_STAMP)
+install-dev: $(DEV_STAMP)
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(APP_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(APP_STAMP)
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	touch $(STAMP)
+	touch $(APP_STAMP) $(DEV_STAMP)
 
 demo: install
 	@mkdir -p demo-output
@@ -24,8 +33,21 @@ demo: install
 	@echo
 	@echo "open demo-output/preds.html in a browser to look at the photos by label"
 
-test: install
+# Everything CI runs: lint, format check, the whole suite.
+test: install-dev lint
 	$(BIN)/python -m pytest -q
+
+# The edit-test loop: the suite without the slow tests (kill loops, DDP, Ray, browser, wheel build).
+test-fast: install-dev
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: install-dev
+	$(BIN)/ruff check animalsort tests benchmarks
+	$(BIN)/ruff format --check animalsort tests benchmarks
+
+format: install-dev
+	$(BIN)/ruff format animalsort tests benchmarks
+	$(BIN)/ruff check --fix animalsort tests benchmarks
 
 bench: install
 	$(BIN)/python benchmarks/accuracy.py

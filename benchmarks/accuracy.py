@@ -17,7 +17,8 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-from animalsort.predict import ClassifyOptions, classify, read_predictions
+from animalsort.predict import ClassifyOptions, classify
+from animalsort.predictions import read_predictions
 
 #: animals-dev group → the labels that count as correct for it.
 GROUP_LABELS: dict[str, set[str]] = {
@@ -95,14 +96,36 @@ def agreement(data: Path, precision: str, reference: str = "fp32", workers: int 
         for prec in (reference, precision):
             for labels in ("imagenet", "animals"):
                 path = Path(tmp) / f"{prec}-{labels}.csv"
-                classify(data / "animals-dev", path, ClassifyOptions(precision=prec, labels=labels, workers=workers),
-                         progress=False)  # fmt: skip
+                classify(
+                    data / "animals-dev",
+                    path,
+                    ClassifyOptions(precision=prec, labels=labels, workers=workers),
+                    progress=False,
+                )
                 out[f"{prec}-{labels}"] = {r["path"]: r["label"] for r in read_predictions(path)}
     res = {}
     for labels in ("imagenet", "animals"):
         a, b = out[f"{reference}-{labels}"], out[f"{precision}-{labels}"]
         res[labels] = sum(a[k] == b[k] for k in a) / len(a)
     return {"precision": precision, "reference": reference, "images": len(a), "top1_agreement": res}
+
+
+def runtime_agreement(data: Path, runtimes: tuple[str, str] = ("onnx", "torch")) -> dict:
+    """Two runtimes on animals-dev: every row's label equal? the largest confidence difference?"""
+    out: dict[str, list[dict[str, str]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for runtime in runtimes:
+            path = Path(tmp) / f"{runtime}.csv"
+            classify(data / "animals-dev", path, ClassifyOptions(runtime=runtime), progress=False)
+            out[runtime] = list(read_predictions(path))
+    a, b = out[runtimes[0]], out[runtimes[1]]
+    cols = [c for c in a[0] if c.startswith("confidence")]
+    return {
+        "runtimes": list(runtimes),
+        "rows": len(a),
+        "same_label_rows": sum(x["label"] == y["label"] for x, y in zip(a, b, strict=True)),
+        "max_confidence_diff": max(abs(float(x[c]) - float(y[c])) for x, y in zip(a, b, strict=True) for c in cols),
+    }
 
 
 def main() -> int:
@@ -112,27 +135,51 @@ def main() -> int:
     ap.add_argument("--precision", default="fp32")
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--show-mistakes", action="store_true")
-    ap.add_argument("--agreement", metavar="PRECISION", default=None,
-                    help="instead: top-1 agreement of PRECISION (bf16, fp16) with fp32")
+    ap.add_argument(
+        "--agreement",
+        metavar="PRECISION",
+        default=None,
+        help="instead: top-1 agreement of PRECISION (bf16, fp16) with fp32",
+    )
+    ap.add_argument("--runtime", default="auto", help="classify --runtime for the accuracy run")
+    ap.add_argument(
+        "--compare-runtimes",
+        action="store_true",
+        help="instead: onnx vs torch on animals-dev (labels equal? largest confidence difference?)",
+    )
     ap.add_argument("--json", type=Path, default=None, help="also write the result as JSON")
     args = ap.parse_args()
     if not (args.data / "animals-dev").is_dir():
         print(f"no data at {args.data}; pass --data", file=sys.stderr)
         return 2
-    if args.agreement:
-        res = agreement(args.data, args.agreement, workers=args.workers)
-        for labels, value in res["top1_agreement"].items():
-            print(f"{res['precision']} vs {res['reference']}, {labels} top-1 agreement: {value:.4f} "
-                  f"({res['images']} images)")
+    if args.compare_runtimes:
+        res = runtime_agreement(args.data)
+        print(
+            f"{' vs '.join(res['runtimes'])} on animals-dev: {res['same_label_rows']} of {res['rows']} rows with the "
+            f"same label, largest confidence difference {res['max_confidence_diff']:.4f}"
+        )
         if args.json:
             args.json.write_text(json.dumps(res, indent=2))
         return 0
-    res = evaluate(args.data, ClassifyOptions(model=args.model, precision=args.precision, workers=args.workers))
+    if args.agreement:
+        res = agreement(args.data, args.agreement, workers=args.workers)
+        for labels, value in res["top1_agreement"].items():
+            print(
+                f"{res['precision']} vs {res['reference']}, {labels} top-1 agreement: {value:.4f} "
+                f"({res['images']} images)"
+            )
+        if args.json:
+            args.json.write_text(json.dumps(res, indent=2))
+        return 0
+    opts = ClassifyOptions(model=args.model, precision=args.precision, runtime=args.runtime, workers=args.workers)
+    res = evaluate(args.data, opts)
     print(f"{'group':<15} {'correct':>7} {'total':>5} {'top1':>6}")
     for g, d in res["per_group"].items():
         print(f"{g:<15} {d['correct']:>7} {d['total']:>5} {d['correct'] / d['total']:>6.2f}")
-    print(f"{'ALL':<15} {res['animals_correct']:>7} {res['animals_total']:>5} {res['animals_top1']:>6.3f}"
-          f"   (excluded: {', '.join(f'{k} ({v})' for k, v in EXCLUDED_GROUPS.items())})")
+    print(
+        f"{'ALL':<15} {res['animals_correct']:>7} {res['animals_total']:>5} {res['animals_top1']:>6.3f}"
+        f"   (excluded: {', '.join(f'{k} ({v})' for k, v in EXCLUDED_GROUPS.items())})"
+    )
     print(f"people-dev: {res['people_no_animal']} of {res['people_total']} no_animal")
     for path, label in res["people"].items():
         print(f"  {path}: {label}")

@@ -6,12 +6,14 @@ default), then, in one run, measures for each set:
   ceiling   model-only throughput on random uint8 input at the chosen precision
   baseline  the usual pipeline: ImageFolder, PIL Resize + CenterCrop, ToTensor, Normalize,
             fp32 forward, DataLoader with the same number of workers and the same weights
-  animalsort  `animalsort classify` end to end in a fresh process: the streaming rate (its
-            own timing from the first batch on), the overall rate (wall clock, start-up
-            included), the time to the first CSV row (Python, torch and model start-up
-            included) and the peak RSS (largest process)
+  animalsort  `animalsort classify` end to end in a fresh process, once per runtime (torch,
+            onnx): the streaming rate (its own timing from the first batch on), the overall
+            rate (wall clock, start-up included), the time to the first CSV row (Python,
+            torch and model start-up included; the ONNX graph already cached) and the peak
+            RSS (largest process)
+  whole     whole processes on 1,000 640×480 JPEGs: the baseline and `animalsort classify`
 
-    python benchmarks/classify_speed.py [--sizes 640x480] [--count 512] [--json out.json]
+    python benchmarks/classify_speed.py [--sizes 640x480] [--count 512] [--runtimes torch,onnx] [--json out.json]
 """
 
 from __future__ import annotations
@@ -69,25 +71,21 @@ def make_set(root: Path, size: tuple[int, int], count: int) -> Path:
 # --------------------------------------------------------------------------- measurements
 
 
-def ceiling(model_name: str | None, precision: str, batch: int, seconds: float) -> float:
+def ceiling(model_name: str | None, runtime: str, precision: str, batch: int, seconds: float) -> float:
     from animalsort import model as M
-    from animalsort.predict import autocast
 
-    loaded = M.load(model_name, labels="animals", device="auto", precision=precision, progress=False)
+    loaded = M.load(model_name, labels="animals", device="auto", precision=precision, runtime=runtime, progress=False)
     size = loaded.preprocessing.input_size
     x = torch.randint(0, 256, (batch, size, size, 3), dtype=torch.uint8).to(loaded.device)
     sync = torch.cuda.synchronize if loaded.device.type == "cuda" else (lambda: None)
-    with torch.inference_mode():
-        for _ in range(3):
-            with autocast(loaded.device, loaded.precision):
-                loaded.net(x)
-        sync()
-        n, t0 = 0, time.perf_counter()
-        while time.perf_counter() - t0 < seconds:
-            with autocast(loaded.device, loaded.precision):
-                loaded.net(x)
-            n += batch
-        sync()
+    for _ in range(3):
+        loaded.infer(x)
+    sync()
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        loaded.infer(x)
+        n += batch
+    sync()
     return n / (time.perf_counter() - t0)
 
 
@@ -107,13 +105,19 @@ def baseline(folder: Path, model_name: str | None, batch: int, workers: int) -> 
     M.load_weights(net, M.load_state(W.fetch(spec, progress=False)), spec.key_map)
     net.eval().to(device)
     pre = spec.preprocessing
-    interp = transforms.InterpolationMode.BICUBIC if pre.interpolation == "bicubic" else transforms.InterpolationMode.BILINEAR
-    tf = transforms.Compose([
-        transforms.Resize(pre.resize_size, interpolation=interp),
-        transforms.CenterCrop(pre.input_size),
-        transforms.ToTensor(),
-        transforms.Normalize(pre.mean, pre.std),
-    ])  # fmt: skip
+    interp = (
+        transforms.InterpolationMode.BICUBIC
+        if pre.interpolation == "bicubic"
+        else transforms.InterpolationMode.BILINEAR
+    )
+    tf = transforms.Compose(
+        [
+            transforms.Resize(pre.resize_size, interpolation=interp),
+            transforms.CenterCrop(pre.input_size),
+            transforms.ToTensor(),
+            transforms.Normalize(pre.mean, pre.std),
+        ]
+    )
     ds = datasets.ImageFolder(str(folder), transform=tf)
     loader = DataLoader(ds, batch_size=batch, num_workers=workers, shuffle=False)
     n = 0
@@ -124,18 +128,34 @@ def baseline(folder: Path, model_name: str | None, batch: int, workers: int) -> 
     return n / (time.perf_counter() - t0)
 
 
-def end_to_end(folder: Path, out: Path, args: argparse.Namespace) -> dict:
+def end_to_end(folder: Path, out: Path, args: argparse.Namespace, runtime: str) -> dict:
     """`animalsort classify` in a fresh process, with peak RSS and time to first row."""
-    cmd = [sys.executable, "-m", "animalsort", "-q", "classify", str(folder), "--out", str(out),
-           "--batch-size", str(args.batch_size), "--precision", args.precision]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "animalsort",
+        "-q",
+        "classify",
+        str(folder),
+        "--out",
+        str(out),
+        "--batch-size",
+        str(args.batch_size),
+        "--precision",
+        args.precision,
+        "--runtime",
+        runtime,
+    ]
     if args.workers is not None:
         cmd += ["--workers", str(args.workers)]
     if args.model:
         cmd += ["--model", args.model]
     if args.decode != "cpu":
         cmd += ["--decode", args.decode]
-    wrapper = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
-               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)")  # fmt: skip
+    wrapper = (
+        "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)"
+    )
     out.unlink(missing_ok=True)
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", wrapper, *cmd], stdout=subprocess.PIPE, text=True)
@@ -159,8 +179,30 @@ def end_to_end(folder: Path, out: Path, args: argparse.Namespace) -> dict:
         "first_row_s": first_row if first_row is not None else wall,
         "peak_rss_mb": int(stdout.strip().splitlines()[-1]) / 1024,
         "precision": side["precision"],
+        "runtime": side["runtime"],
         "device": side["device"],
     }
+
+
+def whole_process(folder: Path, args: argparse.Namespace, workers: int) -> dict:
+    """Wall clock of whole processes (interpreter start to exit) on the same folder: the
+    tutorial baseline and `animalsort classify` with its default runtime."""
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); from classify_speed import baseline; "
+        "baseline(__import__('pathlib').Path(sys.argv[2]), None, int(sys.argv[3]), int(sys.argv[4]))"
+    )
+    t0 = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-c", code, str(Path(__file__).parent), str(folder), str(args.batch_size), str(workers)],
+        check=True,
+    )
+    base = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "animalsort", "-q", "classify", str(folder), "-o", str(Path(tmp) / "p.csv")]
+        t0 = time.perf_counter()
+        subprocess.run(cmd + ["--batch-size", str(args.batch_size)], check=True)
+        ours = time.perf_counter() - t0
+    return {"baseline_s": base, "animalsort_s": ours, "x_baseline": base / ours}
 
 
 # --------------------------------------------------------------------------- main
@@ -172,6 +214,8 @@ def main() -> int:
     ap.add_argument("--count", type=int, default=512, help="images per set (12 MP sets: a quarter)")
     ap.add_argument("--model", default=None)
     ap.add_argument("--precision", default="auto")
+    ap.add_argument("--runtimes", default="torch,onnx", help="runtimes to compare (classify --runtime)")
+    ap.add_argument("--whole", type=int, default=1000, help="640x480 JPEGs for the whole-process run (0: skip)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--workers", type=int, default=None, help="default: animalsort's own default")
     ap.add_argument("--decode", default="cpu", help="passed to classify --decode (cpu|gpu|auto)")
@@ -181,40 +225,75 @@ def main() -> int:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
 
-    from animalsort.data import default_workers
-    from animalsort.model import pick_device, pick_precision
+    from animalsort.images import default_workers
+    from animalsort.model import pick_device
 
     device = pick_device("auto")
-    precision = pick_precision(args.precision, device)
     workers = default_workers() if args.workers is None else args.workers
-    roof = ceiling(args.model, precision, args.batch_size, args.ceiling_seconds)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, device {device}, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads; model {args.model or 'lite0'}, "
-          f"precision {precision}, batch {args.batch_size}, workers {workers}, decode {args.decode}")  # fmt: skip
-    print(f"ceiling (model only, random input): {roof:.1f} images/s")
+    runtimes = args.runtimes.split(",")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, device {device}, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; model {args.model or 'lite0'}, "
+        f"precision {args.precision}, batch {args.batch_size}, workers {workers}, decode {args.decode}"
+    )
+    roofs = {}
+    for runtime in runtimes:
+        ceiling(args.model, runtime, args.precision, args.batch_size, 0.5)  # makes the ONNX graph once
+        roofs[runtime] = ceiling(args.model, runtime, args.precision, args.batch_size, args.ceiling_seconds)
+        print(f"ceiling {runtime} (model only, random input): {roofs[runtime]:.1f} images/s")
     results = []
-    header = (f"{'set':<10} {'n':>5} {'baseline':>9} {'animalsort':>10} {'x base':>7} {'x ceil':>7} "
-              f"{'overall':>8} {'1st row s':>9} {'peak RSS MB':>11}")
-    print(header)
+    print(
+        f"{'set':<10} {'n':>5} {'runtime':>7} {'baseline':>9} {'animalsort':>10} {'x base':>7} {'x ceil':>7} "
+        f"{'overall':>8} {'1st row s':>9} {'peak RSS MB':>11}"
+    )
     for spec in args.sizes.split(","):
         w, h = map(int, spec.lower().split("x"))
         count = args.count // 4 if w * h > 4_000_000 else args.count
         folder = make_set(args.data, (w, h), count)
         base = None if args.skip_baseline else baseline(folder, args.model, args.batch_size, workers)
-        with tempfile.TemporaryDirectory() as tmp:
-            e2e = end_to_end(folder, Path(tmp) / "preds.csv", args)
-        row = {"set": f"{w}x{h}", "count": count, "baseline_images_per_s": base,
-               "ceiling_images_per_s": roof, **{f"animalsort_{k}": v for k, v in e2e.items()},
-               "x_baseline": e2e["images_per_s"] / base if base else None,
-               "x_ceiling": e2e["images_per_s"] / roof}  # fmt: skip
-        results.append(row)
-        b = f"{base:9.1f}" if base else f"{'-':>9}"
-        xb = f"{row['x_baseline']:7.2f}" if base else f"{'-':>7}"
-        print(f"{row['set']:<10} {count:>5} {b} {e2e['images_per_s']:>10.1f} {xb} {row['x_ceiling']:>7.2f} "
-              f"{e2e['images_per_s_overall']:>8.1f} {e2e['first_row_s']:>9.1f} {e2e['peak_rss_mb']:>11.0f}")
+        for runtime in runtimes:
+            with tempfile.TemporaryDirectory() as tmp:
+                e2e = end_to_end(folder, Path(tmp) / "preds.csv", args, runtime)
+            row = {
+                "set": f"{w}x{h}",
+                "count": count,
+                "runtime": runtime,
+                "baseline_images_per_s": base,
+                "ceiling_images_per_s": roofs[runtime],
+                **{f"animalsort_{k}": v for k, v in e2e.items()},
+                "x_baseline": e2e["images_per_s"] / base if base else None,
+                "x_ceiling": e2e["images_per_s"] / roofs[runtime],
+            }
+            results.append(row)
+            b = f"{base:9.1f}" if base else f"{'-':>9}"
+            xb = f"{row['x_baseline']:7.2f}" if base else f"{'-':>7}"
+            print(
+                f"{row['set']:<10} {count:>5} {runtime:>7} {b} {e2e['images_per_s']:>10.1f} {xb} "
+                f"{row['x_ceiling']:>7.2f} {e2e['images_per_s_overall']:>8.1f} {e2e['first_row_s']:>9.1f} "
+                f"{e2e['peak_rss_mb']:>11.0f}"
+            )
+    whole = None
+    if args.whole:
+        folder = make_set(args.data, (640, 480), args.whole)
+        whole = whole_process(folder, args, workers)
+        print(
+            f"whole process, {args.whole} 640x480 JPEGs: baseline {whole['baseline_s']:.1f} s, "
+            f"animalsort {whole['animalsort_s']:.1f} s ({whole['x_baseline']:.2f}x)"
+        )
     if args.json:
-        args.json.write_text(json.dumps({"device": str(device), "precision": precision, "workers": workers,
-                                         "ceiling_images_per_s": roof, "sets": results}, indent=2))  # fmt: skip
+        args.json.write_text(
+            json.dumps(
+                {
+                    "device": str(device),
+                    "precision": args.precision,
+                    "workers": workers,
+                    "ceiling_images_per_s": roofs,
+                    "sets": results,
+                    "whole_process": whole,
+                },
+                indent=2,
+            )
+        )
     return 0
 
 

@@ -34,18 +34,26 @@ def main() -> int:
     for engine in ("local", "ray"):
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            s = classify(folder, Path(tmp) / "p.csv", ClassifyOptions(engine=engine, batch_size=args.batch_size),
-                         progress=False)  # fmt: skip
+            s = classify(
+                folder, Path(tmp) / "p.csv", ClassifyOptions(engine=engine, batch_size=args.batch_size), progress=False
+            )
             wall = time.perf_counter() - t0
             csv_bytes = (Path(tmp) / "p.csv").read_bytes()
-        results[engine] = {"wall_s": wall, "images": s.found, "startup_s": s.startup_seconds,
-                           "streaming_images_per_s": s.found / (s.seconds - s.startup_seconds),
-                           "overall_images_per_s": s.found / wall, "csv": csv_bytes}  # fmt: skip
+        results[engine] = {
+            "wall_s": wall,
+            "images": s.found,
+            "startup_s": s.startup_seconds,
+            "streaming_images_per_s": s.found / (s.seconds - s.startup_seconds),
+            "overall_images_per_s": s.found / wall,
+            "csv": csv_bytes,
+        }
     same = results["local"].pop("csv") == results["ray"].pop("csv")
     print(f"{args.count} JPEGs 640x480, lite0 fp32, batch {args.batch_size}, this machine's CPUs")
     print(f"{'engine':<7} {'wall s':>7} {'img/s overall':>13} {'img/s streaming':>15}")
     for engine, r in results.items():
-        print(f"{engine:<7} {r['wall_s']:>7.1f} {r['overall_images_per_s']:>13.1f} {r['streaming_images_per_s']:>15.1f}")
+        print(
+            f"{engine:<7} {r['wall_s']:>7.1f} {r['overall_images_per_s']:>13.1f} {r['streaming_images_per_s']:>15.1f}"
+        )
     ratio = results["ray"]["overall_images_per_s"] / results["local"]["overall_images_per_s"]
     print(f"ray / local (overall): {ratio:.2f}; CSVs identical: {same}")
     if args.json:

@@ -85,8 +85,11 @@ def bench_inspect(data: Path, synthetic: int, workers: int) -> dict:
     out: dict = {}
     t = time.perf_counter()
     res = I.scan(data / "animals-dev", workers=workers, progress=False)
-    out["animals_dev"] = {"images": len(res.images), "seconds": round(time.perf_counter() - t, 2),
-                          "findings": {k: len(v) for k, v in res.by_kind().items()}}  # fmt: skip
+    out["animals_dev"] = {
+        "images": len(res.images),
+        "seconds": round(time.perf_counter() - t, 2),
+        "findings": {k: len(v) for k, v in res.by_kind().items()},
+    }
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         rng = np.random.default_rng(0)
@@ -102,12 +105,15 @@ def bench_inspect(data: Path, synthetic: int, workers: int) -> dict:
         res = I.scan(root, workers=workers, progress=False)
         sec = time.perf_counter() - t
         kinds = res.by_kind()
-        out["synthetic"] = {"images": len(res.images), "seconds": round(sec, 2),
-                            "images_per_s": round(len(res.images) / sec, 1), "planted_copies": planted,
-                            "duplicates_found": len(kinds.get("duplicate", [])),
-                            "label_conflicts_found": len(kinds.get("label_conflict", [])),
-                            "other_findings": sum(len(v) for k, v in kinds.items()
-                                                  if k not in ("duplicate", "label_conflict"))}  # fmt: skip
+        out["synthetic"] = {
+            "images": len(res.images),
+            "seconds": round(sec, 2),
+            "images_per_s": round(len(res.images) / sec, 1),
+            "planted_copies": planted,
+            "duplicates_found": len(kinds.get("duplicate", [])),
+            "label_conflicts_found": len(kinds.get("label_conflict", [])),
+            "other_findings": sum(len(v) for k, v in kinds.items() if k not in ("duplicate", "label_conflict")),
+        }
     hashes = np.random.default_rng(1).integers(0, 2**63, 100_000, dtype=np.uint64)
     t = time.perf_counter()
     I.near_pairs(hashes, I.NEAR_BITS)
@@ -135,24 +141,34 @@ def main() -> int:
     a, s = i["animals_dev"], i["synthetic"]
     print("inspect")
     print(f"  animals-dev: {a['images']} images in {a['seconds']} s; findings {a['findings']}")
-    print(f"  synthetic: {s['images']} 640×480 JPEGs in {s['seconds']} s ({s['images_per_s']} img/s, "
-          f"{args.workers} workers); {s['planted_copies']} planted copies → {s['duplicates_found']} duplicate groups, "
-          f"{s['label_conflicts_found']} label conflicts, {s['other_findings']} other findings")
+    print(
+        f"  synthetic: {s['images']} 640×480 JPEGs in {s['seconds']} s ({s['images_per_s']} img/s, "
+        f"{args.workers} workers); {s['planted_copies']} planted copies → {s['duplicates_found']} duplicate groups, "
+        f"{s['label_conflicts_found']} label conflicts, {s['other_findings']} other findings"
+    )
     print(f"  near-duplicate search alone, 100,000 hashes: {i['near_search_100k_seconds']} s")
     if args.json:
-        args.json.write_text(json.dumps({"explain": {str(k): v for k, v in results.items()}, "inspect": i}, indent=2) + "\n")
+        args.json.write_text(
+            json.dumps({"explain": {str(k): v for k, v in results.items()}, "inspect": i}, indent=2) + "\n"
+        )
     return 0
 
 
 def _print_explain(e: dict) -> None:
     print(f"  photos                                 {e['photos']}")
     print(f"  median box area (share of image)       {e['median_box_area']}")
-    print(f"  heat inside box, predicted label       median {e['median_mass_predicted']}, "
-          f"≥ 0.6 for {e['share_ge_0.6_predicted']:.0%}")
-    print(f"  … when the prediction is right ({e['correct']})    median {e['median_mass_when_correct']}, "
-          f"≥ 0.6 for {e['share_ge_0.6_when_correct']:.0%}")
-    print(f"  heat inside box, the group's label     median {e['median_mass_group_label']}, "
-          f"≥ 0.6 for {e['share_ge_0.6_group_label']:.0%}")
+    print(
+        f"  heat inside box, predicted label       median {e['median_mass_predicted']}, "
+        f"≥ 0.6 for {e['share_ge_0.6_predicted']:.0%}"
+    )
+    print(
+        f"  … when the prediction is right ({e['correct']})    median {e['median_mass_when_correct']}, "
+        f"≥ 0.6 for {e['share_ge_0.6_when_correct']:.0%}"
+    )
+    print(
+        f"  heat inside box, the group's label     median {e['median_mass_group_label']}, "
+        f"≥ 0.6 for {e['share_ge_0.6_group_label']:.0%}"
+    )
     print(f"  seconds per image                      {e['seconds_per_image']}")
 
 

@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy import GROUP_LABELS  # noqa: E402
 
 from animalsort.finetune import FinetuneOptions, run  # noqa: E402
-from animalsort.predict import ClassifyOptions, classify, read_predictions  # noqa: E402
+from animalsort.predict import ClassifyOptions, classify
+from animalsort.predictions import read_predictions  # noqa: E402
 
 FOLDS = 4
 MIN_IMAGES = 4
@@ -75,35 +76,62 @@ def main() -> int:
                     dst.parent.mkdir(parents=True, exist_ok=True)
                     dst.symlink_to(src / r["path"])
             t0 = time.perf_counter()
-            res = run(fold, run_dir, FinetuneOptions(mode="head", seed=args.seed, init_from_pretrained=not args.no_init), progress=False)
+            res = run(
+                fold,
+                run_dir,
+                FinetuneOptions(mode="head", seed=args.seed, init_from_pretrained=not args.no_init),
+                progress=False,
+            )
             train_s = time.perf_counter() - t0
             out = tmp / f"fold{k}.csv"
             classify(fold / "val", out, ClassifyOptions(weights=run_dir / "model.pt"), progress=False)
             val = parts[k]
-            pred = {r["path"].split("/", 1)[0] + "/" + r["path"].rsplit("/", 1)[-1]: r["label"]
-                    for r in read_predictions(out)}  # fmt: skip
+            pred = {
+                r["path"].split("/", 1)[0] + "/" + r["path"].rsplit("/", 1)[-1]: r["label"]
+                for r in read_predictions(out)
+            }
             head_ok = [pred[f"{r['group']}/{Path(r['path']).name}"] == r["group"] for r in val]
             zs_ok = [zero_shot[r["path"]] in GROUP_LABELS.get(r["group"], set()) for r in val]
             giraffe = [ok for ok, r in zip(head_ok, val) if r["group"] == "giraffe"]
-            results.append({"fold": k, "val": len(val), "head_acc": sum(head_ok) / len(val),
-                            "zero_shot_acc": sum(zs_ok) / len(val), "giraffe_hits": sum(giraffe),
-                            "giraffe_total": len(giraffe), "seconds": train_s,
-                            "features_computed": res.features_computed, "features_cached": res.features_cached,
-                            "per_group": {g: [sum(o for o, r in zip(head_ok, val) if r["group"] == g),
-                                              sum(o for o, r in zip(zs_ok, val) if r["group"] == g),
-                                              sum(r["group"] == g for r in val)] for g in groups}})  # fmt: skip
+            results.append(
+                {
+                    "fold": k,
+                    "val": len(val),
+                    "head_acc": sum(head_ok) / len(val),
+                    "zero_shot_acc": sum(zs_ok) / len(val),
+                    "giraffe_hits": sum(giraffe),
+                    "giraffe_total": len(giraffe),
+                    "seconds": train_s,
+                    "features_computed": res.features_computed,
+                    "features_cached": res.features_cached,
+                    "per_group": {
+                        g: [
+                            sum(o for o, r in zip(head_ok, val) if r["group"] == g),
+                            sum(o for o, r in zip(zs_ok, val) if r["group"] == g),
+                            sum(r["group"] == g for r in val),
+                        ]
+                        for g in groups
+                    },
+                }
+            )
     total = sum(r["val"] for r in results)
     head = sum(r["head_acc"] * r["val"] for r in results) / total
     zs = sum(r["zero_shot_acc"] * r["val"] for r in results) / total
     gh, gt = sum(r["giraffe_hits"] for r in results), sum(r["giraffe_total"] for r in results)
     print(f"animals-dev, {len(groups)} groups ({', '.join(groups)}), {total} photos, {FOLDS} folds")
-    print(f"{'fold':>4} {'val':>4} {'head':>6} {'zero-shot':>9} {'giraffe':>7} {'features new/cached':>20} {'head s':>7}")
+    print(
+        f"{'fold':>4} {'val':>4} {'head':>6} {'zero-shot':>9} {'giraffe':>7} {'features new/cached':>20} {'head s':>7}"
+    )
     for r in results:
-        print(f"{r['fold']:>4} {r['val']:>4} {r['head_acc']:>6.3f} {r['zero_shot_acc']:>9.3f} "
-              f"{r['giraffe_hits']:>3}/{r['giraffe_total']:<3} {r['features_computed']:>9}/{r['features_cached']:<10} "
-              f"{r['seconds']:>7.1f}")
-    print(f"{'all':>4} {total:>4} {head:>6.3f} {zs:>9.3f} {gh:>3}/{gt:<3}   (head − zero-shot = {head - zs:+.3f}, "
-          f"giraffe recall {gh / gt:.2f}; whole benchmark {time.perf_counter() - t_all:.0f} s)")
+        print(
+            f"{r['fold']:>4} {r['val']:>4} {r['head_acc']:>6.3f} {r['zero_shot_acc']:>9.3f} "
+            f"{r['giraffe_hits']:>3}/{r['giraffe_total']:<3} {r['features_computed']:>9}/{r['features_cached']:<10} "
+            f"{r['seconds']:>7.1f}"
+        )
+    print(
+        f"{'all':>4} {total:>4} {head:>6.3f} {zs:>9.3f} {gh:>3}/{gt:<3}   (head − zero-shot = {head - zs:+.3f}, "
+        f"giraffe recall {gh / gt:.2f}; whole benchmark {time.perf_counter() - t_all:.0f} s)"
+    )
     print(f"{'group':<15} {'head':>9} {'zero-shot':>9}")
     for g in groups:
         h = sum(r["per_group"][g][0] for r in results)
@@ -111,8 +139,9 @@ def main() -> int:
         n = sum(r["per_group"][g][2] for r in results)
         print(f"{g:<15} {h:>4}/{n:<4} {z:>4}/{n:<4}")
     if args.json:
-        args.json.write_text(json.dumps({"head_acc": head, "zero_shot_acc": zs, "giraffe_recall": gh / gt,
-                                         "folds": results}, indent=2))  # fmt: skip
+        args.json.write_text(
+            json.dumps({"head_acc": head, "zero_shot_acc": zs, "giraffe_recall": gh / gt, "folds": results}, indent=2)
+        )
     return 0
 
 

@@ -19,8 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-WRAPPER = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
-           "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)")  # fmt: skip
+WRAPPER = (
+    "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)"
+)
 
 
 def tiny_checkpoint(path: Path) -> Path:
@@ -32,8 +34,14 @@ def tiny_checkpoint(path: Path) -> Path:
     torch.manual_seed(0)
     labels = [f"class_{i}" for i in range(10)]
     net = build_arch("timm:test_efficientnet", len(labels))
-    return save_checkpoint(path, net, arch="timm:test_efficientnet", labels=labels,
-                           preprocessing=Preprocessing(input_size=32, crop_pct=1.0), name="tiny")  # fmt: skip
+    return save_checkpoint(
+        path,
+        net,
+        arch="timm:test_efficientnet",
+        labels=labels,
+        preprocessing=Preprocessing(input_size=32, crop_pct=1.0),
+        name="tiny",
+    )
 
 
 def make_files(root: Path, n: int, per_dir: int = 1000) -> Path:
@@ -55,8 +63,20 @@ def make_files(root: Path, n: int, per_dir: int = 1000) -> Path:
 
 
 def measure(folder: Path, weights: Path, out: Path, workers: int | None) -> dict:
-    cmd = [sys.executable, "-m", "animalsort", "-q", "classify", str(folder), "--out", str(out),
-           "--weights", str(weights), "--batch-size", "256"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "animalsort",
+        "-q",
+        "classify",
+        str(folder),
+        "--out",
+        str(out),
+        "--weights",
+        str(weights),
+        "--batch-size",
+        "256",
+    ]
     if workers is not None:
         cmd += ["--workers", str(workers)]
     t0 = time.perf_counter()
@@ -85,8 +105,10 @@ def main() -> int:
         res["count"] = n
         results.append(res)
         ratio = res["peak_rss_mb"] / results[0]["peak_rss_mb"]
-        print(f"{n:>8} {res['files']:>8} {res['seconds']:>8.1f} {res['files'] / res['seconds']:>9.0f} "
-              f"{res['peak_rss_mb']:>11.0f} {ratio:>8.2f}")
+        print(
+            f"{n:>8} {res['files']:>8} {res['seconds']:>8.1f} {res['files'] / res['seconds']:>9.0f} "
+            f"{res['peak_rss_mb']:>11.0f} {ratio:>8.2f}"
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

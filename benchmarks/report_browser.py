@@ -42,15 +42,27 @@ def synthetic(root: Path, rows: int, photos: int) -> Path:
     out = root / "preds.csv"
     with open(out, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["path", "label", "confidence", "label_2", "confidence_2", "label_3", "confidence_3",
-                    "status", "error"])  # fmt: skip
+        w.writerow(
+            ["path", "label", "confidence", "label_2", "confidence_2", "label_3", "confidence_3", "status", "error"]
+        )
         for i in range(rows):
             if i % 250 == 3:
                 w.writerow([f"{i % photos:04d}.jpg", "", "", "", "", "", "", "error", "truncated image"])
                 continue
             c = float(rng.uniform(0.2, 1.0))
-            w.writerow([f"{i % photos:04d}.jpg", labels[i % len(labels)], f"{c:.4f}", "no_animal",
-                        f"{(1 - c) / 2:.4f}", "bird", "0.0100", "ok", ""])  # fmt: skip
+            w.writerow(
+                [
+                    f"{i % photos:04d}.jpg",
+                    labels[i % len(labels)],
+                    f"{c:.4f}",
+                    "no_animal",
+                    f"{(1 - c) / 2:.4f}",
+                    "bird",
+                    "0.0100",
+                    "ok",
+                    "",
+                ]
+            )
     return src
 
 
@@ -85,10 +97,18 @@ def main() -> int:
         cards, images = gallery.count('class="card"'), gallery.count("<img")
         if args.screenshot:
             browser.screenshot(chromium, page, args.screenshot.absolute(), "#label:dog")
-        result = {"rows": summary.rows, "failed": summary.failed, "uncertain": summary.uncertain,
-                  "labels": len(summary.labels), "build_seconds": round(build_s, 3),
-                  "html_bytes": page.stat().st_size, "chromium_load_seconds": round(load_s, 2),
-                  "tabs": len(tabs), "cards_rendered_first": cards, "images_in_dom_first": images}  # fmt: skip
+        result = {
+            "rows": summary.rows,
+            "failed": summary.failed,
+            "uncertain": summary.uncertain,
+            "labels": len(summary.labels),
+            "build_seconds": round(build_s, 3),
+            "html_bytes": page.stat().st_size,
+            "chromium_load_seconds": round(load_s, 2),
+            "tabs": len(tabs),
+            "cards_rendered_first": cards,
+            "images_in_dom_first": images,
+        }
     print(f"{'rows':<30} {result['rows']}")
     print(f"{'labels / tabs':<30} {result['labels']} / {result['tabs']}")
     print(f"{'failed / uncertain':<30} {result['failed']} / {result['uncertain']}")

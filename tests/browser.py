@@ -8,8 +8,15 @@ import shutil
 import subprocess
 from pathlib import Path
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--mute-audio",
-         "--run-all-compositor-stages-before-draw", "--virtual-time-budget=5000"]  # fmt: skip
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--hide-scrollbars",
+    "--mute-audio",
+    "--run-all-compositor-stages-before-draw",
+    "--virtual-time-budget=5000",
+]
 
 
 def find() -> str | None:
@@ -29,7 +36,8 @@ def dump_dom(binary: str, page: Path, fragment: str = "", timeout: float = 60) -
     return _run(binary, ["--dump-dom"], page.absolute().as_uri() + fragment, timeout).stdout
 
 
-def screenshot(binary: str, page: Path, png: Path, fragment: str = "", size: str = "1280,1000",
-               timeout: float = 60) -> Path:  # fmt: skip
+def screenshot(
+    binary: str, page: Path, png: Path, fragment: str = "", size: str = "1280,1000", timeout: float = 60
+) -> Path:
     _run(binary, [f"--screenshot={png}", f"--window-size={size}"], page.absolute().as_uri() + fragment, timeout)
     return png

@@ -16,16 +16,33 @@ def runner() -> CliRunner:
     return CliRunner()
 
 
+@pytest.fixture(scope="session")
+def _onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Never touch the user's cache or a mirror from the environment."""
-    monkeypatch.setenv("ANIMALSORT_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+def _isolated_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, _onnx_cache: Path
+) -> None:
+    """Never touch the user's cache or a mirror from the environment. Exported ONNX graphs
+    (keyed by the weights' sha256, so one test cannot see another's by mistake) are shared
+    across the session: exporting lite0 takes ~15 s, once."""
+    cache = tmp_path_factory.mktemp("cache")
+    (cache / "onnx").symlink_to(_onnx_cache, target_is_directory=True)
+    monkeypatch.setenv("ANIMALSORT_CACHE_DIR", str(cache))
     monkeypatch.delenv("ANIMALSORT_MIRROR", raising=False)
     monkeypatch.delenv("ANIMALSORT_ALLOW_HTTP", raising=False)
 
 
-def make_image(path: Path, size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (200, 50, 50),
-               fmt: str | None = None, seed: int = 0, **save: object) -> Path:
+def make_image(
+    path: Path,
+    size: tuple[int, int] = (64, 48),
+    color: tuple[int, int, int] = (200, 50, 50),
+    fmt: str | None = None,
+    seed: int = 0,
+    **save: object,
+) -> Path:
     """A small image with some structure (a noisy gradient) so models see more than a flat colour."""
     import numpy as np
     from PIL import Image
@@ -70,5 +87,11 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     labels = ["alpha", "beta", "gamma"]
     net = build_arch("timm:test_efficientnet", len(labels))
     path = tmp_path_factory.mktemp("tiny") / "tiny.pt"
-    return save_checkpoint(path, net, arch="timm:test_efficientnet", labels=labels,
-                           preprocessing=Preprocessing(input_size=32, crop_pct=1.0), name="tiny")  # fmt: skip
+    return save_checkpoint(
+        path,
+        net,
+        arch="timm:test_efficientnet",
+        labels=labels,
+        preprocessing=Preprocessing(input_size=32, crop_pct=1.0),
+        name="tiny",
+    )

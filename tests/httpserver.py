@@ -54,7 +54,7 @@ def serve() -> Iterator[Server]:
             start = 0
             rng = self.headers.get("Range")
             if rng and state.honour_range and rng.startswith("bytes="):
-                start = int(rng[len("bytes="):].split("-")[0])
+                start = int(rng[len("bytes=") :].split("-")[0])
                 self.send_response(206)
                 self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
             else:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from animalsort.predict import ClassifyOptions
-
 from conftest import ROOT, SHARED_DATA, needs_shared_data
+
+from animalsort.predict import ClassifyOptions
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from accuracy import evaluate  # noqa: E402

@@ -12,14 +12,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-
-from animalsort.cli import main
-from animalsort.predict import header
-
 from conftest import EXAMPLES, make_image, read_csv_rows
 
-COLUMNS = ["path", "label", "confidence", "label_2", "confidence_2", "label_3", "confidence_3",
-           "status", "error"]  # fmt: skip
+from animalsort.cli import main
+from animalsort.predictions import header
+
+COLUMNS = ["path", "label", "confidence", "label_2", "confidence_2", "label_3", "confidence_3", "status", "error"]
 
 
 def classify(runner: CliRunner, *args: object) -> object:
@@ -57,9 +55,16 @@ def test_committed_real_photos_floor(runner: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "p.csv"
     assert classify(runner, EXAMPLES, "-o", out).exit_code == 0
     got = {r["path"]: r["label"] for r in read_csv_rows(out)}
-    expected = {"butterfly.jpg": "butterfly", "cat.jpg": "cat", "dog.jpg": "dog",
-                "dog_bicycle.jpg": "dog", "eagle.jpg": "bird", "horses.jpg": "horse",
-                "mandrill.jpg": "primate", "squirrel.jpg": "squirrel"}  # fmt: skip
+    expected = {
+        "butterfly.jpg": "butterfly",
+        "cat.jpg": "cat",
+        "dog.jpg": "dog",
+        "dog_bicycle.jpg": "dog",
+        "eagle.jpg": "bird",
+        "horses.jpg": "horse",
+        "mandrill.jpg": "primate",
+        "squirrel.jpg": "squirrel",
+    }
     hits = sum(got[k] == v for k, v in expected.items())
     assert hits >= 7, got
     assert got["astronaut.jpg"] == "no_animal" and got["football.jpg"] == "no_animal"
@@ -99,8 +104,13 @@ def test_broken_files_are_rows_and_shift_nothing(runner: CliRunner, tmp_path: Pa
     clean_rows, dirty_rows = read_csv_rows(a), read_csv_rows(b)
     assert len(clean_rows) == 50 and len(dirty_rows) == 55
     failed = {r["path"]: r["error"] for r in dirty_rows if r["status"] == "error"}
-    assert set(failed) == {"set0/05_zero.jpg", "set1/00_random.jpg", "set1/12_text.png",
-                           "set2/07_truncated.jpg", "set2/40_header_only.JPG"}  # fmt: skip
+    assert set(failed) == {
+        "set0/05_zero.jpg",
+        "set1/00_random.jpg",
+        "set1/12_text.png",
+        "set2/07_truncated.jpg",
+        "set2/40_header_only.JPG",
+    }
     assert failed["set0/05_zero.jpg"] == "empty file (0 bytes)"
     assert failed["set1/00_random.jpg"].startswith("not a readable image")
     assert failed["set2/07_truncated.jpg"].startswith("truncated image")
@@ -128,8 +138,7 @@ def test_formats_case_insensitive_and_first_gif_frame(runner: CliRunner, tmp_pat
     out = tmp_path / "o.csv"
     assert classify(runner, src, "-o", out).exit_code == 0
     rows = read_csv_rows(out)
-    assert [r["path"] for r in rows] == ["a.PNG", "b.webp", "c.bmp", "d.TIFF", "deep/er/g.tif",
-                                         "e.Jpeg", "f.gif"]  # fmt: skip
+    assert [r["path"] for r in rows] == ["a.PNG", "b.webp", "c.bmp", "d.TIFF", "deep/er/g.tif", "e.Jpeg", "f.gif"]
     assert all(r["status"] == "ok" for r in rows)
 
 
@@ -155,7 +164,7 @@ def test_exif_orientation_is_applied(tmp_path: Path) -> None:
 
 
 def test_output_inside_source_is_not_scanned(tmp_path: Path) -> None:
-    from animalsort.data import discover
+    from animalsort.images import discover
 
     src = tmp_path / "src"
     make_image(src / "a.jpg")
@@ -176,6 +185,21 @@ def test_resume_completes_a_cut_csv_byte_identically(runner: CliRunner, tmp_path
     assert result.exit_code == 0, result.output
     assert cut.read_bytes() == data
     assert "4 kept from before" in result.stderr
+
+
+@pytest.mark.parametrize("left", ["header", "empty", "half a header"])
+def test_resume_after_a_kill_before_the_first_row(runner: CliRunner, tmp_path: Path, left: str) -> None:
+    """A kill after the header was written (or while it was) and before any row: resume
+    writes exactly one header (it wrote two before #14)."""
+    full = tmp_path / "full.csv"
+    assert classify(runner, EXAMPLES, "-o", full, "-b", 4).exit_code == 0
+    data = full.read_bytes()
+    header = data[: data.index(b"\r\n") + 2]
+    cut = tmp_path / "cut.csv"
+    cut.write_bytes({"header": header, "empty": b"", "half a header": header[:9]}[left])
+    result = classify(runner, EXAMPLES, "-o", cut, "--resume", "-b", 4)
+    assert result.exit_code == 0, result.output
+    assert cut.read_bytes() == data
 
 
 def test_resume_refuses_different_columns(runner: CliRunner, tmp_path: Path) -> None:
@@ -249,11 +273,13 @@ def test_cuda_without_gpu_is_a_runtime_error(runner: CliRunner) -> None:
 
 
 def test_help_does_not_import_torch() -> None:
-    code = ("import sys; from animalsort.cli import main\n"
-            "try: main(['classify', '--help'])\n"
-            "except SystemExit: pass\n"
-            "assert 'torch' not in sys.modules, 'torch imported by --help'\n"
-            "assert 'timm' not in sys.modules")  # fmt: skip
+    code = (
+        "import sys; from animalsort.cli import main\n"
+        "try: main(['classify', '--help'])\n"
+        "except SystemExit: pass\n"
+        "assert 'torch' not in sys.modules, 'torch imported by --help'\n"
+        "assert 'timm' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
 
 
@@ -313,5 +339,5 @@ def test_bench_command_recommends_settings(runner: CliRunner) -> None:
     result = runner.invoke(main, ["-q", "bench", str(EXAMPLES), "--sample", "8", "--quick"])
     assert result.exit_code == 0, result.output
     out = result.stdout
-    assert "8 images from" in out and "model only (fp32)" in out
-    assert "recommended: --batch-size" in out
+    assert "8 images from" in out and "model only (onnx fp32)" in out and "model only (torch fp32)" in out
+    assert "recommended: --runtime onnx --precision fp32 --batch-size" in out  # ONNX Runtime wins on a CPU

@@ -6,20 +6,43 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
-
-from animalsort.cli import main
-
 from conftest import read_csv_rows
 from test_finetune import COLOURS, tiny_dataset
 
+from animalsort.cli import main
 
+
+@pytest.mark.slow
 def test_two_process_gloo_ddp_finetune_gives_a_model_classify_accepts(tmp_path: Path) -> None:
     data = tiny_dataset(tmp_path / "data", per_class=4)
     run_dir = tmp_path / "run"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "animalsort", "-q", "finetune", str(data), "--mode", "full", "--epochs", "1", "-b", "4",
-           "-j", "0", "--out", str(run_dir), "--device", "cpu"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "animalsort",
+        "-q",
+        "finetune",
+        str(data),
+        "--mode",
+        "full",
+        "--epochs",
+        "1",
+        "-b",
+        "4",
+        "-j",
+        "0",
+        "--out",
+        str(run_dir),
+        "--device",
+        "cpu",
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "replicas diverged" not in r.stderr

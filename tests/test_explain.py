@@ -7,13 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import EXAMPLES, read_csv_rows
 from PIL import Image
 
 from animalsort import explain as X
 from animalsort import model as M
 from animalsort.cli import main
-
-from conftest import EXAMPLES, read_csv_rows
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +20,9 @@ def lite0_cam() -> X.GradCam:
     return X.GradCam(M.load(None, None, precision="fp32", device="cpu", progress=False))
 
 
-def _pasted(tmp_path: Path, photo: str, box_size: tuple[int, int], at: tuple[int, int],
-            canvas: tuple[int, int] = (640, 480)) -> tuple[Path, tuple[int, int, int, int]]:  # fmt: skip
+def _pasted(
+    tmp_path: Path, photo: str, box_size: tuple[int, int], at: tuple[int, int], canvas: tuple[int, int] = (640, 480)
+) -> tuple[Path, tuple[int, int, int, int]]:
     """A real animal photo pasted onto a blank canvas; returns the file and the pasted box."""
     animal = Image.open(EXAMPLES / photo).convert("RGB")
     animal.thumbnail(box_size)
@@ -35,11 +35,16 @@ def _pasted(tmp_path: Path, photo: str, box_size: tuple[int, int], at: tuple[int
 
 @pytest.mark.parametrize(
     ("photo", "label", "at"),
-    [("cat.jpg", "cat", (60, 100)), ("dog.jpg", "dog", (60, 100)), ("dog.jpg", "dog", (300, 240)),
-     ("eagle.jpg", "bird", (60, 100))],
-)  # fmt: skip
-def test_heat_map_mass_is_on_the_pasted_animal(lite0_cam: X.GradCam, tmp_path: Path, photo: str, label: str,
-                                               at: tuple[int, int]) -> None:  # fmt: skip
+    [
+        ("cat.jpg", "cat", (60, 100)),
+        ("dog.jpg", "dog", (60, 100)),
+        ("dog.jpg", "dog", (300, 240)),
+        ("eagle.jpg", "bird", (60, 100)),
+    ],
+)
+def test_heat_map_mass_is_on_the_pasted_animal(
+    lite0_cam: X.GradCam, tmp_path: Path, photo: str, label: str, at: tuple[int, int]
+) -> None:
     path, box = _pasted(tmp_path, photo, (240, 200), at)
     e = X.explain_file(lite0_cam, path)
     assert e.label == label and e.predicted == label
@@ -72,16 +77,26 @@ def test_cli_overlay_matches_classify_and_never_overwrites(runner: CliRunner, tm
     res = runner.invoke(main, ["explain", str(src / "cat.jpg"), "--out", str(out), "--label", "dog"])
     assert res.exit_code == 0 and "(predicted cat)" in res.output
     res = runner.invoke(main, ["explain", str(src / "cat.jpg"), "--out", str(out), "--label", "dog"])
-    assert sorted(p.name for p in out.glob("cat.*")) == ["cat.cat.gradcam.jpg", "cat.dog.gradcam-1.jpg",
-                                                         "cat.dog.gradcam.jpg"]  # fmt: skip
+    assert sorted(p.name for p in out.glob("cat.*")) == [
+        "cat.cat.gradcam.jpg",
+        "cat.dog.gradcam-1.jpg",
+        "cat.dog.gradcam.jpg",
+    ]
     bad = runner.invoke(main, ["explain", str(src / "cat.jpg"), "--out", str(out), "--label", "unicorn"])
     assert bad.exit_code == 2 and "'unicorn' is not one of this model's labels" in bad.output
     missing = runner.invoke(main, ["explain", str(tmp_path / "nope.jpg")])
     assert missing.exit_code == 2 and "no such file" in missing.output
 
 
-@pytest.mark.parametrize("arch", ["torchvision:resnet18", "torchvision:mobilenet_v3_large",
-                                  "torchvision:convnext_tiny", "timm:tf_efficientnet_lite0"])  # fmt: skip
+@pytest.mark.parametrize(
+    "arch",
+    [
+        "torchvision:resnet18",
+        "torchvision:mobilenet_v3_large",
+        "torchvision:convnext_tiny",
+        "timm:tf_efficientnet_lite0",
+    ],
+)
 def test_feature_layer_is_the_last_spatial_map(arch: str) -> None:
     net = M.build_arch(arch, 10).eval()
     layer = X.feature_layer(net, 224)
@@ -98,12 +113,36 @@ def test_registry_architecture_and_finetuned_checkpoint(runner: CliRunner, tmp_p
     torch.manual_seed(0)
     state = tmp_path / "resnet18-random.pt"
     torch.save(M.build_arch("torchvision:resnet18", 1000).state_dict(), state)
-    res = runner.invoke(main, ["explain", str(EXAMPLES / "cat.jpg"), "--model", "resnet18", "--weights", str(state),
-                               "--out", str(tmp_path / "a"), "--labels", "imagenet"])  # fmt: skip
+    res = runner.invoke(
+        main,
+        [
+            "explain",
+            str(EXAMPLES / "cat.jpg"),
+            "--model",
+            "resnet18",
+            "--weights",
+            str(state),
+            "--out",
+            str(tmp_path / "a"),
+            "--labels",
+            "imagenet",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert len(list((tmp_path / "a").glob("cat.*.gradcam.jpg"))) == 1
     # a fine-tuned checkpoint with its own labels
-    res = runner.invoke(main, ["explain", str(EXAMPLES / "dog.jpg"), "--weights", str(tiny_weights),
-                               "--out", str(tmp_path / "b"), "--label", "beta"])  # fmt: skip
+    res = runner.invoke(
+        main,
+        [
+            "explain",
+            str(EXAMPLES / "dog.jpg"),
+            "--weights",
+            str(tiny_weights),
+            "--out",
+            str(tmp_path / "b"),
+            "--label",
+            "beta",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert (tmp_path / "b" / "dog.beta.gradcam.jpg").is_file()

@@ -12,13 +12,12 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import make_image, read_csv_rows
 
 from animalsort import finetune as F
 from animalsort.cli import main
-from animalsort.data import labelled_splits
 from animalsort.errors import InputError
-
-from conftest import make_image, read_csv_rows
+from animalsort.images import labelled_splits
 
 COLOURS = {"red_things": (220, 30, 30), "green_things": (30, 200, 40), "blue_things": (30, 40, 220)}
 
@@ -26,8 +25,12 @@ COLOURS = {"red_things": (220, 30, 30), "green_things": (30, 200, 40), "blue_thi
 def tiny_dataset(root: Path, per_class: int = 6, classes: dict = COLOURS) -> Path:
     for c, (r, g, b) in classes.items():
         for i in range(per_class):
-            make_image(root / c / ("sub" if i % 2 else "") / f"{i}.jpg", size=(60 + i, 50),
-                       color=(r, g, b), seed=i + 7 * len(c))  # fmt: skip
+            make_image(
+                root / c / ("sub" if i % 2 else "") / f"{i}.jpg",
+                size=(60 + i, 50),
+                color=(r, g, b),
+                seed=i + 7 * len(c),
+            )
     return root
 
 
@@ -74,8 +77,16 @@ def test_head_mode_end_to_end_and_cached_features(runner: CliRunner, tmp_path: P
     err = result.stderr
     assert "head mode: validation accuracy" in err and "skipped (unreadable): red_things/broken.jpg" in err
     assert "features: 18 computed, 0 from the cache" in err
-    for name in ("model.pt", "metrics.csv", "curves.png", "confusion.png", "confusion.csv", "report.csv",
-                 "misclassified.csv", "summary.json"):  # fmt: skip
+    for name in (
+        "model.pt",
+        "metrics.csv",
+        "curves.png",
+        "confusion.png",
+        "confusion.csv",
+        "report.csv",
+        "misclassified.csv",
+        "summary.json",
+    ):
         assert (run_dir / name).is_file(), name
     ckpt = torch.load(run_dir / "model.pt", weights_only=True)
     assert ckpt["labels"] == sorted(COLOURS) and ckpt["base_model"] == "lite0" and ckpt["mode"] == "head"
@@ -99,8 +110,9 @@ def test_head_mode_end_to_end_and_cached_features(runner: CliRunner, tmp_path: P
     assert sum(r["label"] == r["path"].split("/")[0] for r in ok) >= 0.8 * len(ok)
     # the dataset check ran first and wrote its page; explain works with the fine-tuned model
     assert (run_dir / "inspect.html").is_file()
-    why = runner.invoke(main, ["explain", str(root / "red_things" / "0.jpg"), "--weights", str(run_dir),
-                               "--out", str(tmp_path / "why")])  # fmt: skip
+    why = runner.invoke(
+        main, ["explain", str(root / "red_things" / "0.jpg"), "--weights", str(run_dir), "--out", str(tmp_path / "why")]
+    )
     assert why.exit_code == 0, why.output
     assert len(list((tmp_path / "why").glob("0.*.gradcam.jpg"))) == 1
     assert why.output.split(": ")[1].split()[0] in COLOURS
@@ -116,8 +128,9 @@ def test_finetune_warns_of_duplicates_across_classes_and_splits(runner: CliRunne
     assert result.exit_code == 0, result.output
     assert "warning: label conflicts: the same image is in classes blue_things, red_things: " in result.stderr
     assert "blue_things/same_as_red.jpg" in result.stderr and (run_dir / "inspect.html").is_file()
-    skipped = runner.invoke(main, ["finetune", str(root), "--out", str(tmp_path / "r2"), "--mode", "head",
-                                   "--epochs", "5", "--no-inspect"])  # fmt: skip
+    skipped = runner.invoke(
+        main, ["finetune", str(root), "--out", str(tmp_path / "r2"), "--mode", "head", "--epochs", "5", "--no-inspect"]
+    )
     assert skipped.exit_code == 0 and "label conflicts" not in skipped.stderr
     assert not (tmp_path / "r2" / "inspect.html").exists()
 
@@ -142,8 +155,24 @@ def test_min_confidence_for_95_percent_precision() -> None:
 def test_full_mode_one_epoch_checkpoints_and_classify(runner: CliRunner, tmp_path: Path) -> None:
     root = tiny_dataset(tmp_path / "d", per_class=4)
     run_dir = tmp_path / "run"
-    result = runner.invoke(main, ["finetune", str(root), "--out", str(run_dir), "--mode", "full", "--epochs", "1",
-                                  "-b", "4", "--balance", "-j", "0"])  # fmt: skip
+    result = runner.invoke(
+        main,
+        [
+            "finetune",
+            str(root),
+            "--out",
+            str(run_dir),
+            "--mode",
+            "full",
+            "--epochs",
+            "1",
+            "-b",
+            "4",
+            "--balance",
+            "-j",
+            "0",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "full mode: validation accuracy" in result.stderr
     last = torch.load(run_dir / "last.pt", weights_only=True)
@@ -158,8 +187,24 @@ def test_full_mode_one_epoch_checkpoints_and_classify(runner: CliRunner, tmp_pat
 def test_full_mode_resumes_after_sigkill(tmp_path: Path) -> None:
     root = tiny_dataset(tmp_path / "d", per_class=4)
     run_dir = tmp_path / "run"
-    cmd = [sys.executable, "-m", "animalsort", "-q", "finetune", str(root), "--out", str(run_dir), "--mode", "full",
-           "--epochs", "2", "-b", "4", "-j", "0"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "animalsort",
+        "-q",
+        "finetune",
+        str(root),
+        "--out",
+        str(run_dir),
+        "--mode",
+        "full",
+        "--epochs",
+        "2",
+        "-b",
+        "4",
+        "-j",
+        "0",
+    ]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:

@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import EXAMPLES, read_csv_rows
 
 from animalsort.cli import main
-
-from conftest import EXAMPLES, read_csv_rows
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -20,8 +19,9 @@ def test_cuda_classify_with_gpu_and_cpu_decoding_agree(tmp_path: Path) -> None:
     labels = {}
     for decode in ("gpu", "cpu"):
         out = tmp_path / f"{decode}.csv"
-        result = runner.invoke(main, ["classify", str(EXAMPLES), "-o", str(out), "--device", "cuda",
-                                      "--decode", decode, "-b", "4"])  # fmt: skip
+        result = runner.invoke(
+            main, ["classify", str(EXAMPLES), "-o", str(out), "--device", "cuda", "--decode", decode, "-b", "4"]
+        )
         assert result.exit_code == 0, result.output
         assert "on cuda" in result.stderr
         labels[decode] = {r["path"]: r["label"] for r in read_csv_rows(out)}

@@ -9,12 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import EXAMPLES
 from PIL import Image
 
 from animalsort import inspection as I
 from animalsort.cli import main
-
-from conftest import EXAMPLES
 
 
 def _photo(path: Path, seed: int, size: tuple[int, int] = (320, 240)) -> Path:
@@ -66,8 +65,16 @@ def test_inspect_finds_every_planted_defect(planted: Path) -> None:
     assert sorted(kinds["blank"]) == [["dog/black.jpg"], ["dog/tiny.png"]]  # both are one colour
     assert len(kinds["few_images"]) == 1 and "'bird' has 2 images" in kinds["few_images"][0][0]
     # and nothing that was not planted
-    assert set(kinds) == {"corrupt", "duplicate", "near_duplicate", "label_conflict", "tiny", "dark", "blank",
-                          "few_images"}  # fmt: skip
+    assert set(kinds) == {
+        "corrupt",
+        "duplicate",
+        "near_duplicate",
+        "label_conflict",
+        "tiny",
+        "dark",
+        "blank",
+        "few_images",
+    }
     # the same with worker processes
     again = I.scan(planted, workers=2, progress=False)
     assert _kinds(again) == kinds

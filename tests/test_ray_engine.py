@@ -8,18 +8,18 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import EXAMPLES
 
 from animalsort.cli import main
-
-from conftest import EXAMPLES
 
 pytest.importorskip("ray", reason="the Ray extra is not installed (pip install 'animalsort[ray]')")
 
 
+@pytest.mark.slow
 def test_ray_engine_csv_equals_local_engine_and_resumes(runner: CliRunner, tmp_path: Path) -> None:
     src = tmp_path / "src"
     shutil.copytree(EXAMPLES, src / "photos")
-    (src / "broken" ).mkdir()
+    (src / "broken").mkdir()
     (src / "broken" / "zero.jpg").write_bytes(b"")
     (src / "broken" / "random.jpg").write_bytes(b"\x00\x01" * 700)
     cat = (EXAMPLES / "cat.jpg").read_bytes()

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+
+import pytest
 
 from animalsort.weights import load_registry, package_path, sha256_file
 
@@ -36,14 +39,45 @@ def test_default_weights_come_from_the_installed_package() -> None:
     assert sha256_file(path) == spec.sha256
 
 
-def test_built_wheel_ships_data_files(tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_built_wheel_ships_the_registry_and_loads_it_when_installed(tmp_path: Path) -> None:
+    """weights.toml lives at the top of the project and travels inside the wheel (#15)."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
         check=True,
-    )  # fmt: skip
+    )
     (wheel,) = tmp_path.glob("animalsort-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for member in ("animalsort/weights.toml", "animalsort/taxonomy.csv", "animalsort/py.typed",
-                   "animalsort/cli.py"):
+    for member in (
+        "animalsort/weights.toml",
+        "animalsort/taxonomy.csv",
+        "animalsort/py.typed",
+        "animalsort/cli/__init__.py",
+    ):
         assert member in names, member
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)], check=True
+    )
+    code = (
+        "import animalsort, animalsort.weights as W\n"
+        "print(animalsort.__file__); print(W.registry_path()); print(len(W.load_registry().models))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    module, registry, count = out.stdout.split()
+    assert Path(module).is_relative_to(target) and Path(registry) == target / "animalsort" / "weights.toml"
+    assert int(count) == len(load_registry().models) > 1

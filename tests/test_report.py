@@ -10,17 +10,16 @@ import shutil
 from pathlib import Path
 from urllib.parse import unquote
 
+import browser
 import pytest
 from click.testing import CliRunner
+from conftest import EXAMPLES, make_image
 
-import browser
 from animalsort import report as R
 from animalsort.cli import main
 
-from conftest import EXAMPLES, make_image
-
 CHROMIUM = browser.find()
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (apt-get install chromium)")
+
 ODD = ["odd name #1?.jpg", "100% sure & <b>.jpg", "ünïcødé 🦊.jpg"]
 
 
@@ -61,8 +60,10 @@ def test_report_tabs_counts_and_links(runner: CliRunner, classified: Path) -> No
     assert confs == sorted(confs, reverse=True)  # by confidence
     for path, href, *_ in data["rows"]:  # every link reaches its photo, relative to the page
         assert (page.parent / unquote(href)).resolve() == (classified.parent.parent / "photos" / path).resolve()
-    assert "<script src" not in page.read_text() and "http" not in page.read_text().split("</style>")[1].split(
-        '<script type="application/json"')[0]  # no CDN, nothing fetched  # fmt: skip
+    assert (
+        "<script src" not in page.read_text()
+        and "http" not in page.read_text().split("</style>")[1].split('<script type="application/json"')[0]
+    )  # no CDN, nothing fetched
     assert "9 rows: dog 5," in res.stderr and "1 uncertain, 1 failed" in res.stderr
 
 
@@ -95,13 +96,20 @@ def _gallery(dom: str) -> str:
     return dom.split('id="gallery"', 1)[1].split('<script type="application/json"', 1)[0]
 
 
-@needs_chromium
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (apt-get install chromium)")
+@pytest.mark.slow
 def test_report_in_headless_chromium(classified: Path, tmp_path: Path) -> None:
     page = tmp_path / "report.html"
     R.build(classified, page)
     dom = browser.dump_dom(CHROMIUM, page)
-    assert _buttons(dom) == {"uncertain": 1, "failed": 1, "label:dog": 5, "label:no_animal": 1, "label:cat": 1,
-                             "label:cow": 1}  # fmt: skip
+    assert _buttons(dom) == {
+        "uncertain": 1,
+        "failed": 1,
+        "label:dog": 5,
+        "label:no_animal": 1,
+        "label:cat": 1,
+        "label:cow": 1,
+    }
     assert 'data-tab="uncertain" data-count="1" class="tab warn" role="tab" aria-selected="true"' in dom
     assert _gallery(dom).count("<img") == 1 and 'data-loaded="1"' in _gallery(dom)  # horses.jpg, loaded
     dog = _gallery(browser.dump_dom(CHROMIUM, page, "#label:dog"))
@@ -114,7 +122,8 @@ def test_report_in_headless_chromium(classified: Path, tmp_path: Path) -> None:
     print(f"screenshot: {shot}")
 
 
-@needs_chromium
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (apt-get install chromium)")
+@pytest.mark.slow
 def test_ten_thousand_rows_render_lazily(tmp_path: Path) -> None:
     photos = tmp_path / "photos"
     for i in range(20):
@@ -127,8 +136,17 @@ def test_ten_thousand_rows_render_lazily(tmp_path: Path) -> None:
             if i % 500 == 7:
                 w.writerow([f"{i % 20}.jpg", "", "", "", "", "error", "truncated image"])
             else:
-                w.writerow([f"{i % 20}.jpg", ["cat", "dog", "bird"][i % 3], f"{0.3 + (i % 70) / 100:.4f}",
-                            "no_animal", "0.0100", "ok", ""])  # fmt: skip
+                w.writerow(
+                    [
+                        f"{i % 20}.jpg",
+                        ["cat", "dog", "bird"][i % 3],
+                        f"{0.3 + (i % 70) / 100:.4f}",
+                        "no_animal",
+                        "0.0100",
+                        "ok",
+                        "",
+                    ]
+                )
     page = tmp_path / "big.html"
     s = R.build(csv_path, page, src=photos)
     assert s.rows == 10_000 and s.failed == 20 and s.missing == 0

@@ -16,12 +16,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import EXAMPLES, read_csv_rows
 
 from animalsort import sort as S
 from animalsort.cli import main
-from animalsort.predict import header, read_predictions
-
-from conftest import EXAMPLES, read_csv_rows
+from animalsort.predictions import header, read_predictions
 
 LABELS = ["dog", "cat", "bird", "no_animal", "fish"]
 
@@ -65,7 +64,7 @@ def write_predictions(path: Path, rows: list[tuple[str, str, float, str]]) -> Pa
     return path
 
 
-NAME_PARTS = ["IMG_0001", "photo", "été", "a b", "x,y", "new\nline", "quote\"d", "日本", "🦊", "same"]
+NAME_PARTS = ["IMG_0001", "photo", "été", "a b", "x,y", "new\nline", 'quote"d', "日本", "🦊", "same"]
 
 
 def random_tree(root: Path, rng: random.Random, n: int = 40) -> list[tuple[str, str, float, str]]:
@@ -110,10 +109,21 @@ def sort_cli(runner: CliRunner, *args: object) -> object:
 
 @pytest.mark.parametrize(
     ("label", "folder"),
-    [("dog", "dog"), ("big cat", "big cat"), ("a/b", "a_b"), ("..", "_unnamed"), ("../../etc", "_.._etc"),
-     ("CON", "_CON"), ("nul.txt", "_nul.txt"), ("tab\there", "tab_here"), ("what?", "what_"),
-     ("", "_unnamed"), ("x" * 300, "x" * 100), ("C:\\win", "C__win")],
-)  # fmt: skip
+    [
+        ("dog", "dog"),
+        ("big cat", "big cat"),
+        ("a/b", "a_b"),
+        ("..", "_unnamed"),
+        ("../../etc", "_.._etc"),
+        ("CON", "_CON"),
+        ("nul.txt", "_nul.txt"),
+        ("tab\there", "tab_here"),
+        ("what?", "what_"),
+        ("", "_unnamed"),
+        ("x" * 300, "x" * 100),
+        ("C:\\win", "C__win"),
+    ],
+)
 def test_safe_folder_name(label: str, folder: str) -> None:
     assert S.safe_folder_name(label) == folder
 
@@ -123,16 +133,23 @@ def test_plan_places_by_label_and_confidence(tmp_path: Path) -> None:
     for rel in ["a/x.jpg", "a/y.jpg", "b/x.jpg", "z.jpg", "bad.jpg", "w.jpg"]:
         (src / rel).parent.mkdir(parents=True, exist_ok=True)
         (src / rel).write_bytes(rel.encode())
-    rows = [{"path": "a/x.jpg", "label": "dog", "confidence": "0.9", "status": "ok"},
-            {"path": "a/y.jpg", "label": "dog", "confidence": "0.3", "status": "ok"},
-            {"path": "b/x.jpg", "label": "dog", "confidence": "0.8", "status": "ok"},
-            {"path": "z.jpg", "label": "no_animal", "confidence": "0.7", "status": "ok"},
-            {"path": "bad.jpg", "label": "", "confidence": "", "status": "error", "error": "truncated"},
-            {"path": "w.jpg", "label": "../../evil", "confidence": "0.9", "status": "ok"}]  # fmt: skip
+    rows = [
+        {"path": "a/x.jpg", "label": "dog", "confidence": "0.9", "status": "ok"},
+        {"path": "a/y.jpg", "label": "dog", "confidence": "0.3", "status": "ok"},
+        {"path": "b/x.jpg", "label": "dog", "confidence": "0.8", "status": "ok"},
+        {"path": "z.jpg", "label": "no_animal", "confidence": "0.7", "status": "ok"},
+        {"path": "bad.jpg", "label": "", "confidence": "", "status": "error", "error": "truncated"},
+        {"path": "w.jpg", "label": "../../evil", "confidence": "0.9", "status": "ok"},
+    ]
     p = S.plan(src, tmp_path / "out", rows, mode="move")
     dst = {os.path.relpath(o.src, src): os.path.relpath(o.dst, tmp_path / "out") for o in p.ops}
-    assert dst == {"a/x.jpg": "dog/a/x.jpg", "a/y.jpg": "_uncertain/a/y.jpg", "b/x.jpg": "dog/b/x.jpg",
-                   "z.jpg": "_no_animal/z.jpg", "w.jpg": "_.._evil/w.jpg"}  # fmt: skip
+    assert dst == {
+        "a/x.jpg": "dog/a/x.jpg",
+        "a/y.jpg": "_uncertain/a/y.jpg",
+        "b/x.jpg": "dog/b/x.jpg",
+        "z.jpg": "_no_animal/z.jpg",
+        "w.jpg": "_.._evil/w.jpg",
+    }
     assert p.left == [("bad.jpg", "not classified: truncated")]
     flat = S.plan(src, tmp_path / "out", rows, mode="copy", flat=True)
     dst = {os.path.relpath(o.src, src): os.path.relpath(o.dst, tmp_path / "out") for o in flat.ops}
@@ -186,8 +203,7 @@ def test_sort_then_undo_restores_random_trees(tmp_path: Path, seed: int, mode: s
     dest = {"outside": tmp_path / "out", "inside": src / "sorted", "same": src}[where]
     before = snapshot(src)
     flat = rng.random() < 0.3
-    p = S.plan(src, dest, read_predictions(preds), mode=mode, min_confidence=0.3, flat=flat,
-               verify=rng.random() < 0.5)  # fmt: skip
+    p = S.plan(src, dest, read_predictions(preds), mode=mode, min_confidence=0.3, flat=flat, verify=rng.random() < 0.5)
     res = S.apply(p, S.journal_paths(dest)[0])
     assert res.done == len(p.ops) and not res.failed
     # every source is still present exactly once, whole (moved, or copied next to itself)
@@ -278,9 +294,11 @@ def test_from_csv_does_not_import_torch(tmp_path: Path) -> None:
     src.mkdir()
     (src / "a.jpg").write_bytes(b"a")
     preds = write_predictions(tmp_path / "p.csv", [("a.jpg", "cat", 0.9, "ok")])
-    code = ("import sys\nfrom animalsort.cli import main\n"
-            f"main(['-q', 'sort', {str(src)!r}, '--move', '--from', {str(preds)!r}], standalone_mode=False)\n"
-            "assert 'torch' not in sys.modules, 'torch was imported'\n")  # fmt: skip
+    code = (
+        "import sys\nfrom animalsort.cli import main\n"
+        f"main(['-q', 'sort', {str(src)!r}, '--move', '--from', {str(preds)!r}], standalone_mode=False)\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert (src / "cat" / "a.jpg").exists()
@@ -298,11 +316,17 @@ def test_sort_classifies_when_no_csv_given_and_never_rescans_dest(runner: CliRun
     assert (dest / "_no_animal" / "astronaut.jpg").exists()
     (preds,) = (dest / S.STATE_DIR).glob("preds-*.csv")  # the CSV sits beside the journal
     assert len(read_csv_rows(preds)) == 3
-    result = sort_cli(runner, src, "--dest", dest)  # again: sorted/ is not scanned
+    result = sort_cli(runner, src, "--dest", dest)  # again: sorted/ is not scanned, and (#14) the
+    assert result.exit_code == 0, result.output  # photos copied before are not classified again
+    assert len(list((dest / S.STATE_DIR).glob("preds-*.csv"))) == 1
+    assert "copied: 0 files" in result.stderr and "3 files placed by an earlier sort" in result.stderr
+    (src / "new").mkdir()
+    shutil.copy(EXAMPLES / "eagle.jpg", src / "new" / "eagle.jpg")
+    result = sort_cli(runner, src, "--dest", dest)  # only the new photo is classified and placed
     assert result.exit_code == 0, result.output
     newest = sorted((dest / S.STATE_DIR).glob("preds-*.csv"))[-1]
-    assert len(read_csv_rows(newest)) == 3
-    assert "3 duplicate" in result.stderr or result.stderr.count("duplicate") == 3
+    assert [r["path"] for r in read_csv_rows(newest)] == ["new/eagle.jpg"]
+    assert (dest / "bird" / "new" / "eagle.jpg").exists()
 
 
 def test_in_place_move_twice(runner: CliRunner, tmp_path: Path) -> None:
@@ -344,6 +368,7 @@ def _all_files(*roots: Path) -> list[str]:
     return found
 
 
+@pytest.mark.slow
 def test_kill_minus_9_loses_nothing_and_undo_restores(tmp_path: Path) -> None:
     n, trials = 1000, 20
     template = tmp_path / "template"
@@ -354,10 +379,24 @@ def test_kill_minus_9_loses_nothing_and_undo_restores(tmp_path: Path) -> None:
 
     def start(src: Path, dest: Path) -> subprocess.Popen:
         return subprocess.Popen(
-            [sys.executable, "-m", "animalsort", "-q", "sort", str(src), "--move", "--min-confidence", "0.2",
-             "--from", str(preds), "--dest", str(dest)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "animalsort",
+                "-q",
+                "sort",
+                str(src),
+                "--move",
+                "--min-confidence",
+                "0.2",
+                "--from",
+                str(preds),
+                "--dest",
+                str(dest),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
 
     def wait_for_journal(proc: subprocess.Popen, dest: Path) -> float:
         t0 = time.perf_counter()
@@ -394,6 +433,8 @@ def test_kill_minus_9_loses_nothing_and_undo_restores(tmp_path: Path) -> None:
             res = S.undo(journal)
             assert not res.refused, res.refused
         assert snapshot(src) == original, f"trial {trial}: undo did not restore the tree"
-    print(f"kill test: {interrupted} of {trials} runs killed, {mid_move} in the middle of the moves "
-          f"(the moves take {full:.2f} s)")
+    print(
+        f"kill test: {interrupted} of {trials} runs killed, {mid_move} in the middle of the moves "
+        f"(the moves take {full:.2f} s)"
+    )
     assert mid_move >= trials // 4, f"only {mid_move} of {trials} runs were cut off mid-move"

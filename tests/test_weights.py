@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from httpserver import Behaviour, serve
 
 from animalsort import weights as W
 from animalsort.cli import main
 from animalsort.errors import ChecksumError, DownloadError, WeightsError
 from animalsort.model import build_arch
-
-from httpserver import Behaviour, serve
 
 BODY = random.Random(0).randbytes(300_000)  # the same in the subprocesses below
 SHA = hashlib.sha256(BODY).hexdigest()
@@ -27,9 +26,14 @@ URL_PATH = "/models/tiny-abc123.pth"
 
 def spec(**kw: object) -> W.WeightsSpec:
     base = W.WeightsSpec(
-        name="tiny", arch="timm:resnet18", file="tiny-abc123.pth", sha256=SHA, size=len(BODY),
-        preprocessing=W.Preprocessing(), url="https://weights.example.org" + URL_PATH,
-    )  # fmt: skip
+        name="tiny",
+        arch="timm:resnet18",
+        file="tiny-abc123.pth",
+        sha256=SHA,
+        size=len(BODY),
+        preprocessing=W.Preprocessing(),
+        url="https://weights.example.org" + URL_PATH,
+    )
     return replace(base, **kw)
 
 
@@ -164,9 +168,16 @@ def test_two_processes_share_the_cache_safely(server, tmp_path: Path) -> None:
         "p = fetch(spec(), progress=False); print(p)"
     )
     env = dict(os.environ)
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(Path(__file__).parent)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(Path(__file__).parent)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=60) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     assert W.cached_path(spec()).read_bytes() == BODY
@@ -232,9 +243,15 @@ def test_a_registry_file_loads_through_the_same_path(tmp_path: Path, server, mon
     torch.save(net.state_dict(), f)
     data = f.read_bytes()
     server.files["/m/mnv3.pth"] = data
-    s = W.WeightsSpec(name="mnv3", arch="torchvision:mobilenet_v3_small", file="mnv3.pth",
-                      sha256=hashlib.sha256(data).hexdigest(), size=len(data),
-                      preprocessing=W.Preprocessing(), url="https://x.org/m/mnv3.pth")  # fmt: skip
+    s = W.WeightsSpec(
+        name="mnv3",
+        arch="torchvision:mobilenet_v3_small",
+        file="mnv3.pth",
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        preprocessing=W.Preprocessing(),
+        url="https://x.org/m/mnv3.pth",
+    )
     monkeypatch.setattr(W, "load_registry", lambda: W.Registry("mnv3", {"mnv3": s}))
     loaded = M.load("mnv3", labels="animals", device="cpu", precision="fp32", progress=False)
     assert loaded.sha256 == s.sha256 and len(loaded.labels.labels) == 37

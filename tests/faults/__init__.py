@@ -64,7 +64,7 @@ def make_hostile_folder(root: Path, *, as_root: bool | None = None) -> dict[str,
     save("odd/png_named.jpg", dog, format="PNG")
     put("bad/bomb.png", _png_with_declared_size(40_000, 40_000), "error", "decompression bomb refused")
     save("odd/cmyk.jpg", dog.convert("CMYK"), format="JPEG")
-    save("odd/grey16.png", Image.fromarray((np.asarray(dog.convert("L"), dtype=np.uint16) * 257)), format="PNG")
+    save("odd/grey16.png", Image.fromarray(np.asarray(dog.convert("L"), dtype=np.uint16) * 257), format="PNG")
     save("odd/grey.png", dog.convert("L"), format="PNG")
     pal = dog.convert("P", palette=Image.Palette.ADAPTIVE)
     save("odd/palette_transparent.png", pal, format="PNG", transparency=0)

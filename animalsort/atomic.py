@@ -1,0 +1,71 @@
+"""Writing a file so that its name never holds half of it.
+
+Every file animalsort writes whole (a CSV rewritten for ``--resume``, a checkpoint, a feature
+cache, an HTML page, a weights file imported into the cache) goes through :func:`atomic_write`:
+a temporary file in the same folder, flushed and fsync'd, then ``os.replace``'d onto the name,
+and removed again if anything fails on the way. Files that grow in place (the streamed CSV,
+the sort journal) and the resumable ``.part`` of a download are the exceptions, on purpose.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
+def fsync_dir(path: str | Path) -> None:
+    """Make a rename in ``path`` durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path`` for writing; on success it replaces ``path``.
+
+    ``mode`` is ``"w"`` (text; pass ``encoding`` and friends) or ``"wb"``. On any exception
+    the temporary file is removed and ``path`` is left as it was.
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_write writes whole files: mode 'w' or 'wb', not {mode!r}")
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; a written file gets the usual mode
+        with os.fdopen(fd, mode, **open_kwargs) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
+def write_text(path: str | Path, text: str, encoding: str = "utf-8") -> None:
+    """``Path.write_text``, atomically."""
+    with atomic_write(path, "w", encoding=encoding, newline="") as f:
+        f.write(text)

@@ -1,0 +1,39 @@
+"""The command line. Each command parses options, calls one core function and prints a
+summary; AnimalsortError becomes ``Error: …`` with exit 1 (runtime) or 2 (usage).
+
+Only this package imports click; torch is imported only inside commands, so ``--help``
+stays instant. One module per family of commands: classify.py (classify, sort, undo, bench),
+finetune.py, pages.py (report, explain, inspect), export.py, models.py; common.py holds what they share.
+"""
+
+from __future__ import annotations
+
+import click
+
+from animalsort import __version__
+from animalsort.cli.classify import bench, classify, sort_cmd, undo
+from animalsort.cli.export import export
+from animalsort.cli.finetune import finetune
+from animalsort.cli.models import models
+from animalsort.cli.pages import explain, inspect_cmd, report
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="animalsort")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or summaries.")
+@click.option("--verbose", "-v", is_flag=True, help="List every failed file in the summary.")
+@click.pass_context
+def main(ctx: click.Context, quiet: bool, verbose: bool) -> None:
+    """Classify folders of photos by animal, sort them into folders, fine-tune on your own.
+
+    \b
+    Example:
+        animalsort classify ~/photos --out preds.csv
+    """
+    ctx.obj = {"quiet": quiet, "verbose": verbose}
+
+
+for command in (classify, sort_cmd, undo, finetune, report, explain, inspect_cmd, bench, export, models):
+    main.add_command(command)
+
+__all__ = ["main"]

@@ -1,0 +1,287 @@
+"""classify, sort, undo and bench: the commands that classify photos or place them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from animalsort.cli.common import model_options, output_options, print_summary, translate_errors
+from animalsort.model import DEVICES
+from animalsort.sort import DEFAULT_MIN_CONFIDENCE
+
+if TYPE_CHECKING:
+    from animalsort.sort import SortResult
+
+
+@click.command()
+@click.argument("sources", metavar="SRC...", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="CSV to write (a sidecar OUT.json records the run). Default: stdout.",
+)
+@click.option("--resume", is_flag=True, help="Keep the rows already in --out and do the rest.")
+@click.option("--strict", is_flag=True, help="Exit 1 if any file could not be read (all rows are still written).")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="ray: run on a Ray cluster with Ray Data (pip install 'animalsort[ray]').",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    metavar="ADDR",
+    help="Ray cluster to use (auto, or ray://host:port); default: start a local one.",
+)
+@click.option(
+    "--num-gpus-per-actor",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="GPUs for each Ray inference actor.",
+)
+@model_options
+@output_options
+@click.pass_context
+@translate_errors
+def classify(
+    ctx: click.Context, sources: tuple[Path, ...], out: Path | None, resume: bool, strict: bool, **model_opts: Any
+) -> None:
+    """Classify every image under each SRC (a folder, recursively, or an image file) and
+    write one CSV row per file; paths are relative to the folders' common parent.
+
+    Columns: path, label, confidence, label_2, confidence_2, …, status, error. A file that
+    cannot be read gets status=error and the reason; the run goes on. Files that are not
+    images (videos, RAW, sidecars) are counted by extension in the summary (-v lists them).
+
+    \b
+    Example:
+        animalsort classify ~/photos --out preds.csv
+        animalsort classify IMG_0001.HEIC cat.jpg
+        animalsort classify ~/photos --labels imagenet --top-k 5 -o fine.csv
+    """
+    from animalsort.predict import ClassifyOptions
+    from animalsort.predict import classify as run
+
+    if resume and out is None:
+        raise click.UsageError("--resume needs --out FILE (the CSV to continue)")
+    quiet = ctx.obj["quiet"]
+    summary = run(list(sources), out, ClassifyOptions(resume=resume, **model_opts), progress=not quiet)
+    if not quiet:
+        print_summary(summary, ctx.obj["verbose"])
+    if strict and summary.failed:
+        raise click.ClickException(f"{summary.failed} files could not be read (--strict); see the error column")
+
+
+@click.command("sort")
+@click.argument("src", type=click.Path(path_type=Path))
+@click.option(
+    "--dest",
+    "-d",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the label folders go (default: SRC itself).",
+)
+@click.option("--copy", "mode", flag_value="copy", default=True, help="Copy files (default).")
+@click.option("--move", "mode", flag_value="move", help="Move files (undoable with `animalsort undo`).")
+@click.option("--link", "mode", flag_value="link", help="Hard-link files (symlink across file systems).")
+@click.option(
+    "--from",
+    "from_csv",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Use a classify CSV instead of classifying (no model is loaded).",
+)
+@click.option(
+    "--min-confidence",
+    type=click.FloatRange(0, 1),
+    default=DEFAULT_MIN_CONFIDENCE,
+    show_default=True,
+    help="Below this, files go to _uncertain/.",
+)
+@click.option("--flat", is_flag=True, help="No sub-folders under each label.")
+@click.option("--dry-run", "-n", is_flag=True, help="Print the plan; move no photo.")
+@click.option("--verify", is_flag=True, help="Check each copy's sha256 (slower).")
+@model_options
+@output_options
+@click.pass_context
+@translate_errors
+def sort_cmd(
+    ctx: click.Context,
+    src: Path,
+    dest: Path | None,
+    mode: str,
+    from_csv: Path | None,
+    min_confidence: float,
+    flat: bool,
+    dry_run: bool,
+    verify: bool,
+    **model_opts: Any,
+) -> None:
+    """Sort the photos under SRC into DEST/<label>/<sub-folder>/, never overwriting.
+
+    Files below --min-confidence go to _uncertain/, no_animal to _no_animal/, unreadable files
+    stay where they are. A name already taken gets " (2)"; an identical file (same sha256) is
+    reported, not duplicated. A journal in DEST/_animalsort/ makes every change undoable.
+
+    \b
+    Example:
+        animalsort sort ~/photos --move
+        animalsort sort ~/photos --dest ~/sorted --from preds.csv --dry-run
+    """
+    from animalsort import sort as S
+
+    options = None
+    if from_csv is None:
+        from animalsort.predict import ClassifyOptions
+
+        options = ClassifyOptions(**model_opts)
+    quiet = ctx.obj["quiet"]
+    res = S.run(
+        src,
+        dest,
+        mode=mode,
+        predictions=from_csv,
+        classify_options=options,
+        min_confidence=min_confidence,
+        flat=flat,
+        dry_run=dry_run,
+        verify=verify,
+        progress=not quiet,
+    )
+    if res.classified is not None and not quiet:
+        print_summary(res.classified, ctx.obj["verbose"])
+    _print_plan(res, dry_run=dry_run, quiet=quiet, verbose=ctx.obj["verbose"])
+    applied = res.applied
+    if applied is not None:
+        for src_path, why in applied.failed:
+            click.echo(f"  failed: {src_path}: {why} (left where it was)", err=True)
+        if not quiet:
+            click.echo(f"journal: {applied.journal}\nundo with: animalsort undo '{applied.journal}'", err=True)
+        if applied.failed:
+            raise click.ClickException(
+                f"{len(applied.failed)} of {len(res.plan.ops)} files could not be placed; "
+                "they are still at their source"
+            )
+
+
+def _print_plan(res: SortResult, *, dry_run: bool, quiet: bool, verbose: bool) -> None:
+    """The plan's counts (stdout for a dry run, with its first lines), then what was renamed,
+    what was a duplicate, what stays where it is and what an earlier sort placed."""
+    from animalsort.sort import preview
+
+    p = res.plan
+    if dry_run or not quiet:
+        head = "plan" if dry_run else {"copy": "copied", "move": "moved", "link": "linked"}[p.mode]
+        counts = ", ".join(f"{folder} {n}" for folder, n in sorted(p.per_folder.items()))
+        click.echo(f"{head}: {len(p.ops)} files ({counts or 'none'}) into {p.dest}", err=not dry_run)
+    if dry_run:
+        for line in preview(p):
+            click.echo(f"  {line}")
+        if len(p.ops) > 10:
+            click.echo(f"  … {len(p.ops) - 10} more")
+    if quiet:
+        return
+    limit = None if verbose else 5
+    if p.already_sorted:
+        click.echo(f"  {p.already_sorted} files placed by an earlier sort into {p.dest}: left as they are", err=True)
+    if p.renamed:
+        click.echo(f"  {p.renamed} renamed with a (n) suffix: the name was taken", err=True)
+    _echo_some([f"duplicate (not placed twice): {rel} = {other}" for rel, other in p.duplicates], limit, "duplicates")
+    _echo_some([f"left in place: {rel}: {why}" for rel, why in p.left], limit, "left in place")
+    if dry_run and res.classified is not None:
+        click.echo(f"predictions kept: reuse them with --from {res.predictions}", err=True)
+
+
+def _echo_some(lines: list[str], limit: int | None, what: str) -> None:
+    for line in lines[:limit]:
+        click.echo(f"  {line}", err=True)
+    if limit is not None and len(lines) > limit:
+        click.echo(f"  … {len(lines) - limit} more {what}", err=True)
+
+
+@click.command()
+@click.argument("journal", type=click.Path(dir_okay=False, path_type=Path))
+@output_options
+@click.pass_context
+@translate_errors
+def undo(ctx: click.Context, journal: Path) -> None:
+    """Put every file a sort placed back where it was, from the sort's JOURNAL.
+
+    Works after an interrupted sort too. Anything that changed since the sort is left alone
+    and reported (exit 1).
+
+    \b
+    Example:
+        animalsort undo ~/photos/_animalsort/sort-20261122-101500.jsonl
+    """
+    from animalsort.sort import undo as run
+
+    res = run(journal)
+    if res.was_undone:
+        click.echo("nothing to do: this sort was already undone", err=True)
+        return
+    if not ctx.obj["quiet"]:
+        click.echo(
+            f"restored {res.restored} files ({res.already} had not been placed), removed {res.dirs_removed} folders",
+            err=True,
+        )
+    for path, why in res.refused:
+        click.echo(f"  refused: {path}: {why}", err=True)
+    if res.refused:
+        raise click.ClickException(f"{len(res.refused)} files were left alone; see above")
+
+
+@click.command()
+@click.argument("src", type=click.Path(path_type=Path), required=False)
+@click.option(
+    "--sample",
+    type=click.IntRange(min=8),
+    default=256,
+    show_default=True,
+    help="How many images to time (the first ones found).",
+)
+@click.option("--model", "-m", default=None, metavar="NAME", help="Registry model; default: lite0.")
+@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option("--quick", is_flag=True, help="Fewer settings (batch sizes only).")
+@output_options
+@click.pass_context
+@translate_errors
+def bench(
+    ctx: click.Context, src: Path | None, sample: int, model: str | None, weights: Path | None, device: str, quick: bool
+) -> None:
+    """Time classify on SRC's photos (or generated ones) and recommend settings for this machine.
+
+    Prints the model-only ceiling and images/s for each runtime, precision, batch size and
+    worker count tried, then the options to use.
+
+    \b
+    Example:
+        animalsort bench ~/photos --sample 512
+    """
+    from animalsort.bench import run
+
+    res = run(
+        src, sample=sample, model=model, weights=weights, device=device, quick=quick, progress=not ctx.obj["quiet"]
+    )
+    click.echo(f"{res.sample} images from {res.source} on {res.device}")
+    for setting, rate in res.ceiling.items():
+        click.echo(f"model only ({setting}): {rate:.1f} images/s")
+    click.echo(f"{'batch':>6} {'workers':>8} {'runtime':>8} {'precision':>9} {'images/s':>9} {'x ceiling':>9}")
+    for t in res.trials:
+        click.echo(
+            f"{t.batch_size:>6} {t.workers:>8} {t.runtime:>8} {t.precision:>9} {t.images_per_s:>9.1f} "
+            f"{t.images_per_s / res.ceiling[t.setting]:>9.2f}"
+        )
+    b = res.best
+    click.echo(
+        f"recommended: --runtime {b.runtime} --precision {b.precision} --batch-size {b.batch_size} "
+        f"--workers {b.workers} ({b.images_per_s:.1f} images/s)"
+    )

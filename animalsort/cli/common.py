@@ -1,0 +1,199 @@
+"""What the commands share: the error translation, the model options, the output options
+(``-q``/``-v`` after the subcommand too) and the classify summary."""
+
+from __future__ import annotations
+
+import errno
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import click
+
+from animalsort.errors import AnimalsortError
+from animalsort.model import DECODERS, DEVICES, PRECISIONS
+from animalsort.runtime import RUNTIMES
+from animalsort.taxonomy import LABEL_SETS
+
+if TYPE_CHECKING:
+    from animalsort.predict import Summary
+
+
+class UsageFailure(click.UsageError):
+    """An AnimalsortError that is the user's to fix: ``Error: …`` and exit 2, no usage text."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"Error: {self.format_message()}", err=True)
+
+
+def translate_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The one place where errors become what the user sees: ``Error: …`` and exit 1 (or 2
+    for usage), a quiet exit when the reader of stdout went away, never a traceback for
+    something the user can fix."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except AnimalsortError as exc:
+            if exc.exit_code == 2:
+                raise UsageFailure(str(exc)) from None
+            raise click.ClickException(str(exc)) from None
+        except BrokenPipeError:
+            _quiet_broken_pipe()
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
+        except OSError as exc:  # a backstop: the core names the path and the fix where it can
+            raise click.ClickException(_describe_os_error(exc)) from None
+
+    return wrapper
+
+
+def _quiet_broken_pipe() -> None:
+    """``animalsort classify DIR | head``: the reader closed the pipe. Like other Unix tools,
+    stop without a word (exit 141, as if killed by SIGPIPE); stdout goes to /dev/null so
+    Python's flush at exit cannot complain either."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(141)
+
+
+def _describe_os_error(exc: OSError) -> str:
+    where = f"{os.fsdecode(exc.filename)}: " if exc.filename else ""
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = "free some space, or write somewhere else"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = "check the permissions, or choose another location"
+    else:
+        fix = "check the path"
+    return f"{where}{reason}; {fix}"
+
+
+def _set_flag(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value and param.name:
+        ctx.ensure_object(dict)[param.name] = True
+
+
+def output_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``-q``/``-v`` after the subcommand as well as before it (``animalsort classify DIR -q``)."""
+    fn = click.option(
+        "--verbose",
+        "-v",
+        is_flag=True,
+        expose_value=False,
+        callback=_set_flag,
+        help="List every failed or skipped file.",
+    )(fn)
+    return click.option(
+        "--quiet", "-q", is_flag=True, expose_value=False, callback=_set_flag, help="No progress bars or summaries."
+    )(fn)
+
+
+def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by every command that runs a model."""
+    decorators = [
+        click.option(
+            "--model",
+            "-m",
+            default=None,
+            metavar="NAME",
+            help="Registry model (see `animalsort models list`); default: lite0.",
+        ),
+        click.option(
+            "--weights",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="A weights file: a model.pt from `animalsort finetune` (or its run "
+            "folder), or a state dict for --model's architecture.",
+        ),
+        click.option(
+            "--labels",
+            type=click.Choice(LABEL_SETS),
+            default="animals",
+            show_default=True,
+            help="Report animal labels, or the 1000 ImageNet classes.",
+        ),
+        click.option(
+            "--device",
+            type=click.Choice(DEVICES),
+            default="auto",
+            show_default=True,
+            help="Where the model runs (auto: cuda > mps > cpu).",
+        ),
+        click.option(
+            "--precision",
+            type=click.Choice(PRECISIONS),
+            default="auto",
+            show_default=True,
+            help="Inference precision (auto: fp16/bf16 on GPU, bf16 on CPUs with native bf16, else fp32).",
+        ),
+        click.option(
+            "--runtime",
+            type=click.Choice(RUNTIMES),
+            default="auto",
+            show_default=True,
+            help="What runs the model: onnx = ONNX Runtime (CPU only; 2-4x faster than torch there, same "
+            "answers; the ONNX file is made once and cached), torch. auto: onnx on the CPU, torch on a GPU.",
+        ),
+        click.option(
+            "--decode",
+            type=click.Choice(DECODERS),
+            default="auto",
+            show_default=True,
+            help="Where JPEGs are decoded: gpu = nvJPEG on the CUDA device (for when "
+            "CPU decoding is the bottleneck); auto = CPU workers.",
+        ),
+        click.option("--batch-size", "-b", type=click.IntRange(min=1), default=32, show_default=True),
+        click.option(
+            "--workers",
+            "-j",
+            type=click.IntRange(min=0),
+            default=None,
+            help="Decoding processes (default: CPU cores − 1, at most 8; 0 decodes in the main process).",
+        ),
+        click.option(
+            "--top-k", type=click.IntRange(min=1), default=3, show_default=True, help="Labels reported per image."
+        ),
+    ]
+    for decorator in reversed(decorators):
+        fn = decorator(fn)
+    return fn
+
+
+def print_summary(summary: Summary, verbose: bool) -> None:
+    resumed = f", {summary.resumed} kept from before" if summary.resumed else ""
+    click.echo(
+        f"{summary.found} found, {summary.ok} ok, {summary.failed} failed{resumed} in "
+        f"{summary.seconds:.1f} s ({summary.images_per_s:.1f} images/s) "
+        f"[{summary.model} on {summary.device}, {summary.runtime} {summary.precision}]"
+        + (f" → {summary.out}" if summary.out else ""),
+        err=True,
+    )
+    if summary.runtime_note:
+        click.echo(f"note: {summary.runtime_note}", err=True)
+    shown = summary.errors if verbose else summary.errors[:5]
+    for rel, reason in shown:
+        click.echo(f"  failed: {rel}: {reason}", err=True)
+    if summary.failed > len(shown):
+        click.echo(f"  … {summary.failed - len(shown)} more failures: see the CSV's error column", err=True)
+    if summary.failed:
+        click.echo(
+            f"warning: {summary.failed} files could not be read; each has a row with status=error "
+            "(--strict makes this exit 1)",
+            err=True,
+        )
+    skipped = summary.skipped
+    if skipped is not None and skipped.skipped:
+        more = "" if verbose else " (-v lists them)"
+        click.echo(f"skipped {skipped.describe_skipped()}: not images{more}", err=True)
+        if verbose:
+            for rel in skipped.examples:
+                click.echo(f"  skipped: {rel}", err=True)
+            hidden = sum(skipped.skipped.values()) - len(skipped.examples)
+            if hidden > 0:
+                click.echo(f"  … {hidden} more", err=True)

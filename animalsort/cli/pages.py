@@ -1,0 +1,218 @@
+"""report, explain and inspect: the commands that write pages and pictures to look at."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from animalsort.cli.common import output_options, translate_errors
+from animalsort.model import DEVICES
+from animalsort.sort import DEFAULT_MIN_CONFIDENCE
+from animalsort.taxonomy import LABEL_SETS
+
+
+@click.command()
+@click.argument("predictions", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="HTML file to write. Default: PREDICTIONS with .html.",
+)
+@click.option(
+    "--src",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder the CSV's paths are relative to. Default: the classified folder (recorded in PREDICTIONS.json).",
+)
+@click.option(
+    "--min-confidence",
+    type=click.FloatRange(0, 1),
+    default=DEFAULT_MIN_CONFIDENCE,
+    show_default=True,
+    help="Below this a photo is listed under Uncertain.",
+)
+@click.option(
+    "--embed",
+    is_flag=True,
+    help="Embed small thumbnails (a page that works anywhere; decodes every photo once) instead of linking the photos.",
+)
+@click.option(
+    "--workers",
+    "-j",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Processes making thumbnails with --embed (default: CPU cores − 1, at most 8).",
+)
+@output_options
+@click.pass_context
+@translate_errors
+def report(
+    ctx: click.Context,
+    predictions: Path,
+    out: Path | None,
+    src: Path | None,
+    min_confidence: float,
+    embed: bool,
+    workers: int | None,
+) -> None:
+    """Write an HTML page to browse a classify CSV: counts per label, then the uncertain
+    files, the failed files and a gallery per label sorted by confidence.
+
+    One self-contained file (plain HTML/CSS/JS, nothing from the network); thumbnails link to
+    the photos, and open them when clicked.
+
+    \b
+    Example:
+        animalsort classify ~/photos --out preds.csv
+        animalsort report preds.csv            # writes preds.html
+    """
+    from animalsort.images import default_workers
+    from animalsort.report import build
+
+    if workers is None:
+        workers = default_workers()
+    res = build(predictions, out, src=src, min_confidence=min_confidence, embed=embed, workers=workers)
+    if not ctx.obj["quiet"]:
+        labels = ", ".join(f"{k} {v}" for k, v in list(res.labels.items())[:8])
+        more = f", … ({len(res.labels)} labels)" if len(res.labels) > 8 else ""
+        click.echo(
+            f"{res.rows} rows: {labels}{more}; {res.uncertain} uncertain, {res.failed} failed "
+            f"→ {res.out} ({res.seconds:.1f} s)",
+            err=True,
+        )
+        if res.missing:
+            click.echo(
+                f"warning: {res.missing} photos are not under {res.src} (moved by sort?); pass --src FOLDER", err=True
+            )
+
+
+@click.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "-o",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("explain"),
+    show_default=True,
+    help="Folder for the overlays (NAME.LABEL.gradcam.jpg; never overwritten).",
+)
+@click.option("--label", "-l", default=None, help="Explain this label instead of the predicted one.")
+@click.option("--model", "-m", default=None, metavar="NAME", help="Registry model; default: lite0.")
+@click.option(
+    "--weights",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A model.pt from `animalsort finetune` (or its run folder).",
+)
+@click.option("--labels", type=click.Choice(LABEL_SETS), default="animals", show_default=True)
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@output_options
+@click.pass_context
+@translate_errors
+def explain(ctx: click.Context, images: tuple[Path, ...], out_dir: Path, label: str | None, **opts: Any) -> None:
+    """Show where the model looked: a Grad-CAM heat map over each IMAGE (or every image in
+    a folder) for the predicted label, or for --label.
+
+    The part of the photo outside the model's centre crop is dimmed.
+
+    \b
+    Example:
+        animalsort explain cat.jpg dog.jpg --out why/
+        animalsort explain fox.jpg --label dog --weights runs/pets
+    """
+    from animalsort.explain import run
+
+    results = run(list(images), out_dir, label=label, progress=not ctx.obj["quiet"], **opts)
+    failed = 0
+    for e in results:
+        if e.error:
+            failed += 1
+            click.echo(f"{e.path}: error: {e.error}", err=True)
+        else:
+            pred = "" if e.label == e.predicted else f" (predicted {e.predicted})"
+            click.echo(f"{e.path}: {e.label} {e.confidence:.4f}{pred} → {e.out}")
+    if failed:
+        raise click.ClickException(f"{failed} of {len(results)} images could not be read")
+
+
+@click.command("inspect")
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("inspect.html"),
+    show_default=True,
+    help="HTML page with plots and every finding.",
+)
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the per-image statistics and findings as JSON.",
+)
+@click.option(
+    "--near",
+    type=click.IntRange(-1, 32),
+    default=6,
+    show_default=True,
+    help="Near duplicates differ in at most this many of 64 hash bits (-1: off).",
+)
+@click.option(
+    "--workers",
+    "-j",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Processes measuring images (default: CPU cores − 1, at most 8).",
+)
+@click.option("--strict", is_flag=True, help="Exit 1 if anything was found.")
+@output_options
+@click.pass_context
+@translate_errors
+def inspect_cmd(
+    ctx: click.Context, data: Path, out: Path, json_out: Path | None, near: int, workers: int | None, strict: bool
+) -> None:
+    """Check a dataset (DATA/<class>/…, or any folder of photos) before training on it.
+
+    Images per class, size / aspect / brightness distributions, tiny, huge, odd-aspect,
+    dark, bright and blank images, corrupt files, exact and near-duplicate images and
+    duplicates across classes. Prints a table; writes --out with plots.
+
+    \b
+    Example:
+        animalsort inspect ./mydata --out mydata-check.html
+    """
+    from animalsort import inspection as I
+    from animalsort.images import default_workers
+
+    if workers is None:
+        workers = default_workers()
+    res = I.scan(data, workers=workers, near=near, progress=not ctx.obj["quiet"])
+    I.write_html(res, out)
+    if json_out is not None:
+        I.write_json(res, json_out)
+    width = max(len(c) for c in res.classes) if res.classes else 5
+    click.echo(f"{'class':<{width}} {'images':>7}")
+    for c, n in res.classes.items():
+        click.echo(f"{c or '(none)':<{width}} {n:>7}")
+    click.echo("")
+    for what, n in I.summary_rows(res):
+        click.echo(f"{what:<28} {n:>10}")
+    limit = None if ctx.obj["verbose"] else 10
+    if res.findings:
+        click.echo("")
+    for f in res.findings[:limit]:
+        where = f": {', '.join(f.paths[:4])}{' …' if len(f.paths) > 4 else ''}" if f.paths else ""
+        click.echo(f"{f.kind}: {f.detail}{where}")
+    if limit is not None and len(res.findings) > limit:
+        click.echo(f"… {len(res.findings) - limit} more (see {out}, or -v)")
+    if not ctx.obj["quiet"]:
+        click.echo(f"{len(res.images)} images, {len(res.findings)} findings in {res.seconds:.1f} s → {out}", err=True)
+    if strict and res.findings:
+        raise click.ClickException(f"{len(res.findings)} findings (--strict)")

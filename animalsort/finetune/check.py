@@ -1,0 +1,84 @@
+"""The dataset check a run starts with: what finetune cannot train on is an error, the rest of
+``animalsort inspect``'s findings are warnings, and unreadable files are listed and skipped.
+
+One check for both commands: class counts, imbalance and unreadable files come from
+``inspection``, so inspect and finetune never disagree about a dataset.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from animalsort import inspection as I
+from animalsort.errors import InputError
+from animalsort.finetune.options import DatasetCheck
+from animalsort.images import LabelledSplits
+
+MIN_PER_CLASS = 2  # one to train on, one to validate
+PARTS = ("train", "val", "test")
+
+
+def check_dataset(splits: LabelledSplits, root: Path) -> DatasetCheck:
+    """Counts per class and split; an error for fewer than 2 classes or a class with fewer
+    than 2 images; a warning (with the fix) when the classes are imbalanced."""
+    counts: dict[str, dict[str, int]] = {c: dict.fromkeys(PARTS, 0) for c in splits.classes}
+    for part in PARTS:
+        for s in getattr(splits, part):
+            counts[splits.classes[s.label]][part] += 1
+    check = DatasetCheck(splits.classes, counts)
+    if len(splits.classes) < 2:
+        raise InputError(
+            f"{root} has {len(splits.classes)} class folder(s); finetune needs at least 2: "
+            "put each class's images in its own sub-folder (DATA/<class>/…)"
+        )
+    few = [c for c, n in counts.items() if n["train"] + n["val"] < MIN_PER_CLASS or n["train"] < 1]
+    if few:
+        detail = ", ".join(f"{c} ({counts[c]['train'] + counts[c]['val']})" for c in few)
+        raise InputError(
+            f"too few images in: {detail}; each class needs at least {MIN_PER_CLASS} "
+            "(one to train on, one to validate): add images or remove those folders"
+        )
+    totals = {c: n["train"] + n["val"] for c, n in counts.items()}
+    for finding in I.class_findings(totals):
+        if finding.kind == "imbalance":
+            check.warnings.append(f"{finding.detail}; consider --balance, or more images of the small classes")
+    return check
+
+
+def scan_files(
+    root: Path,
+    splits: LabelledSplits,
+    check: DatasetCheck,
+    *,
+    workers: int,
+    progress: bool,
+    page: Path | None,
+    warn: bool,
+) -> None:
+    """Decode and measure every file of the split once (``inspection.scan``): unreadable
+    files go to ``check.corrupt`` (training skips them); with ``warn`` the other findings
+    become warnings (duplicates across train and val are leaks), and ``page`` gets the
+    inspect page."""
+    samples = [(s.path, splits.classes[s.label], part) for part in PARTS for s in getattr(splits, part)]
+    result = I.scan(root, samples, workers=workers, progress=progress)
+    check.corrupt = [(f.paths[0], f.detail) for f in result.findings if f.kind == "corrupt"]
+    if page is not None:
+        I.write_html(result, page)
+    if not warn:
+        return
+    for kind, found in result.by_kind().items():
+        if kind in ("corrupt", "few_images", "imbalance"):
+            continue  # corrupt files are listed on their own; class counts are checked above
+        first = found[0]
+        shown = f"{first.detail}: {', '.join(first.paths[:3])}{' …' if len(first.paths) > 3 else ''}"
+        more = f"; see {page}" if page is not None and (len(found) > 1 or len(first.paths) > 3) else ""
+        title = I.KIND_TITLES[kind]
+        one = len(found) == 1
+        check.warnings.append((f"{title}: {shown}" if one else f"{len(found)} × {title} (e.g. {shown})") + more)
+
+
+def drop_corrupt(splits: LabelledSplits, corrupt: list[tuple[str, str]]) -> None:
+    """Remove the unreadable files from every part of ``splits``."""
+    bad = {path for path, _ in corrupt}
+    for part in PARTS:
+        setattr(splits, part, [s for s in getattr(splits, part) if s.path not in bad])

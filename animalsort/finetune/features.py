@@ -1,0 +1,148 @@
+"""Head mode's feature cache: the frozen backbone's features, computed once per file.
+
+The cache file is keyed by the model's weights and preprocessing; each entry by the file's
+real path, size and mtime, so a second run (or another split of the same photos) skips
+extraction and a changed file is recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from animalsort import model as M
+from animalsort.atomic import atomic_write
+from animalsort.data import LabelledImages, Preprocessor
+from animalsort.errors import OutputError
+from animalsort.finetune.base import Base
+from animalsort.images import Sample, describe_error, open_rgb
+
+
+@dataclass
+class Features:
+    """Features of the samples that decoded (``kept``, in order), and the counts."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    kept: list[Sample]
+    unreadable: list[tuple[str, str]]
+    computed: int
+    cached: int
+
+
+def cache_name(base: Base) -> str:
+    pre = json.dumps(base.preprocessing.to_dict(), sort_keys=True)
+    return f"features-{base.name}-{hashlib.sha256((base.sha256 + pre).encode()).hexdigest()[:12]}.pt"
+
+
+def _key(root: Path, s: Sample) -> str:
+    """The file itself (symlinks resolved), its size and mtime: a changed file is recomputed,
+    the same file seen through another split or folder is not."""
+    path = os.path.realpath(root / s.path)
+    st = os.stat(path)
+    return f"{path}\0{st.st_size}\0{st.st_mtime_ns}"
+
+
+def _load(cache: Path) -> dict[str, torch.Tensor]:
+    if not cache.exists():
+        return {}
+    try:
+        blob = torch.load(cache, map_location="cpu", weights_only=True)
+        return dict(zip(blob["keys"], blob["features"], strict=True))
+    except Exception:  # a damaged cache is only a cache: recompute
+        return {}
+
+
+def _save(cache: Path, stored: dict[str, torch.Tensor]) -> None:
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(cache, "wb") as f:
+            torch.save({"keys": list(stored), "features": torch.stack(list(stored.values()))}, f)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write the feature cache {cache}: {exc.strerror or exc}; free some space or choose another --out"
+        ) from None
+
+
+def _forward(base: Base, device: torch.device, precision: str, runtime: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """uint8 NHWC batch → features, in ONNX Runtime or torch."""
+    from animalsort import onnx_graph as G
+    from animalsort.errors import RuntimeCheckError
+    from animalsort.runtime import pick_runtime
+
+    if pick_runtime(runtime, device.type) == "onnx" and precision == "fp32":
+        key = G.GraphKey(base.name, base.sha256, base.arch, base.preprocessing.to_dict(), "features", "-")
+        path = G.cached(key)
+        try:
+            if path is None:
+                G.remove(key.path())
+                meta = {"model_name": base.name, "output": "features", "preprocessing": json.dumps(key.preprocessing)}
+                path = G.export(base.wrap(base.backbone, torch.device("cpu")), key, base.preprocessing.input_size, meta)
+            session = G.OnnxModel(path)
+            return lambda images: torch.from_numpy(session(images.numpy()))
+        except RuntimeCheckError:
+            if runtime != "auto":
+                raise
+    net = base.wrap(base.backbone, device)
+    return lambda images: M.infer(net, images.to(device), precision, logits=True).cpu()
+
+
+def _reason(path: Path) -> str:
+    """Why a file the loader could not decode failed (the same words as a classify row)."""
+    try:
+        open_rgb(path)
+    except Exception as exc:
+        return describe_error(exc)
+    return "could not be decoded"
+
+
+def extract(
+    base: Base,
+    root: Path,
+    samples: list[Sample],
+    cache: Path,
+    *,
+    device: torch.device,
+    precision: str,
+    runtime: str,
+    batch_size: int,
+    workers: int,
+    progress: bool,
+) -> Features:
+    """Features for ``samples``, computing only those not in ``cache`` (in ONNX Runtime when
+    ``runtime`` picks it: the same features, 2–4× faster on a CPU)."""
+    from tqdm import tqdm
+
+    stored = _load(cache)
+    keys = [_key(root, s) for s in samples]
+    todo = [i for i, k in enumerate(keys) if k not in stored]
+    bad: dict[int, str] = {}
+    if todo:
+        forward = _forward(base, device, precision, runtime)
+        ds = LabelledImages(root, [samples[i] for i in todo], Preprocessor(base.preprocessing))
+        loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=workers)
+        pos = 0
+        with tqdm(total=len(todo), desc="features", unit="img", disable=not progress) as bar:
+            for images, _, ok in loader:
+                feats = forward(images)
+                for j in range(len(images)):
+                    i = todo[pos + j]
+                    if ok[j]:
+                        stored[keys[i]] = feats[j].clone()
+                    else:
+                        bad[i] = _reason(root / samples[i].path)
+                pos += len(images)
+                bar.update(len(images))
+        _save(cache, stored)
+    good = [i for i in range(len(samples)) if i not in bad]
+    dim = base.pretrained_head.in_features
+    x = torch.stack([stored[keys[i]] for i in good]) if good else torch.zeros(0, dim)
+    y = torch.tensor([samples[i].label for i in good], dtype=torch.long)
+    unreadable = [(samples[i].path, bad[i]) for i in sorted(bad)]
+    return Features(x, y, [samples[i] for i in good], unreadable, len(todo) - len(bad), len(samples) - len(todo))

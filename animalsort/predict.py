@@ -1,0 +1,232 @@
+"""``classify``: the one core entry point for a folder — images → batches → the model → rows.
+
+The rows and the file they go to are the predictions contract (``predictions.py``); this
+module only decides what goes in them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from animalsort.errors import NoImagesError
+from animalsort.images import Inventory, Listing, default_workers, nothing_to_classify
+from animalsort.predictions import CsvWriter, error_row, ok_row, prepare_output, sidecar_path, write_sidecar
+
+if TYPE_CHECKING:
+    import torch
+
+    from animalsort.data import Batch
+    from animalsort.model import LoadedModel
+
+MAX_REPORTED_ERRORS = 20  # the summary names this many failures; the CSV has them all
+
+
+@dataclass
+class ClassifyOptions:
+    model: str | None = None
+    weights: Path | None = None
+    labels: str = "animals"
+    device: str = "auto"
+    precision: str = "auto"
+    runtime: str = "auto"  # auto | torch | onnx (auto: ONNX Runtime on the CPU, torch on a GPU)
+    batch_size: int = 32
+    workers: int | None = None
+    top_k: int = 3
+    resume: bool = False
+    draft: bool = True
+    decode: str = "auto"  # where JPEGs are decoded: auto | cpu | gpu
+    engine: str = "local"  # local | ray
+    ray_address: str | None = None  # None: start a local one-node Ray cluster
+    num_gpus_per_actor: float = 0.0
+
+
+@dataclass
+class Summary:
+    found: int = 0
+    ok: int = 0
+    failed: int = 0
+    resumed: int = 0  # rows kept from an earlier run (--resume)
+    seconds: float = 0.0
+    startup_seconds: float = 0.0  # model resolution and loading, before the first batch
+    out: str | None = None
+    model: str = ""
+    device: str = ""
+    precision: str = ""
+    runtime: str = ""
+    runtime_note: str = ""  # why the runtime asked for was not used, when it was not
+    decode: str = "cpu"
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    skipped: Inventory | None = None  # the files that are not images (by extension)
+
+    @property
+    def images_per_s(self) -> float:
+        return (self.ok + self.failed) / self.seconds if self.seconds > 0 else 0.0
+
+
+def classify(
+    sources: Path | Sequence[Path],
+    out: Path | None,
+    options: ClassifyOptions | None = None,
+    *,
+    progress: bool = True,
+    exclude: Iterable[Path] = (),
+) -> Summary:
+    """Classify every image under ``sources`` (folders, and image files named one by one);
+    write one CSV row per file to ``out`` (None: stdout), paths relative to their common
+    parent."""
+    from animalsort import model
+
+    opts = options or ClassifyOptions()
+    start = time.perf_counter()
+    listing = Listing.of(sources, [*exclude] + ([out, sidecar_path(out)] if out is not None else []))
+    if next(iter(listing), None) is None:
+        raise NoImagesError(nothing_to_classify(listing, listing.inventory()))
+    if out is not None:
+        prepare_output(out)
+    with ThreadPoolExecutor(1) as pool:  # count the files while the model loads (joined before any fork)
+        counting = pool.submit(listing.inventory)
+        loaded = model.load(
+            opts.model,
+            opts.weights,
+            labels=opts.labels,
+            device=opts.device,
+            precision=opts.precision,
+            runtime=opts.runtime,
+            progress=progress,
+        )
+        inventory = counting.result()
+    top_k = min(opts.top_k, len(loaded.labels.labels))
+    summary = Summary(
+        out=str(out) if out else None,
+        model=loaded.name,
+        device=str(loaded.device),
+        precision=loaded.precision,
+        runtime=loaded.runtime,
+        runtime_note=loaded.note,
+        skipped=inventory,
+    )
+    with CsvWriter(out, top_k, resume=opts.resume) as writer:
+        summary.resumed = len(writer.done())
+        scored = _engine(listing, loaded, opts, top_k, writer.done(), summary, progress)
+        summary.startup_seconds = time.perf_counter() - start
+        _write_rows(scored, writer, loaded.labels.labels, top_k, summary, inventory.images - summary.resumed, progress)
+    summary.found = summary.ok + summary.failed + summary.resumed
+    summary.seconds = time.perf_counter() - start
+    if out is not None:
+        write_sidecar(out, sidecar_record(summary, opts, loaded, listing.root))
+    return summary
+
+
+def _engine(
+    listing: Listing,
+    loaded: LoadedModel,
+    opts: ClassifyOptions,
+    top_k: int,
+    done: list[str],
+    summary: Summary,
+    progress: bool,
+) -> Iterator[Scored]:
+    """Scored batches from the chosen engine: the local DataLoader, or a Ray cluster."""
+    from animalsort import data, model
+
+    if opts.engine == "ray":
+        from animalsort import ray_engine
+
+        return ray_engine.score(listing, opts, loaded.preprocessing, top_k, done, progress)
+    on_device = model.pick_decode(opts.decode, loaded.device) == "gpu"
+    summary.decode = "gpu" if on_device else "cpu"
+    stream = data.image_stream(
+        listing, loaded.preprocessing, opts.batch_size, done, draft=opts.draft, raw_jpeg=on_device
+    )
+    workers = default_workers() if opts.workers is None else opts.workers
+    return score_batches(loaded, data.loader(stream, workers, pin_memory=loaded.device.type == "cuda"), top_k)
+
+
+def _write_rows(
+    scored: Iterable[Scored],
+    writer: CsvWriter,
+    names: Sequence[str],
+    top_k: int,
+    summary: Summary,
+    total: int,
+    progress: bool,
+) -> None:
+    from tqdm import tqdm
+
+    with tqdm(total=total, unit="img", desc="classify", disable=not progress, smoothing=0.1) as bar:
+        for s in scored:
+            rows = []
+            for i, rel in enumerate(s.paths):
+                if s.ok[i]:
+                    rows.append(ok_row(rel, [names[j] for j in s.idx[i]], s.conf[i], top_k))
+                    summary.ok += 1
+                else:
+                    rows.append(error_row(rel, s.errors[i], top_k))
+                    summary.failed += 1
+                    if len(summary.errors) < MAX_REPORTED_ERRORS:
+                        summary.errors.append((rel, s.errors[i]))
+            writer.write(rows)
+            bar.update(len(rows))
+
+
+@dataclass
+class Scored:
+    """One batch's outcome, whatever engine produced it: top-k label indices and
+    confidences for the rows that decoded (``ok``), the reason for those that did not."""
+
+    paths: list[str]
+    ok: list[bool]
+    errors: list[str]
+    idx: list[list[int]]  # per row (empty for failed rows)
+    conf: list[list[float]]
+
+
+def score(
+    loaded: LoadedModel, images: torch.Tensor, ok: list[bool], top_k: int
+) -> tuple[list[list[int]], list[list[float]]]:
+    """Top-k (indices, confidences) for a uint8 NHWC batch already on the model's device."""
+    from animalsort.taxonomy import rank
+
+    if not any(ok):
+        return [[] for _ in ok], [[] for _ in ok]
+    conf, idx = rank(loaded.infer(images), loaded.labels, top_k)
+    return idx.cpu().tolist(), conf.cpu().tolist()
+
+
+def score_batches(loaded: LoadedModel, batches: Iterable[Batch], top_k: int) -> Iterator[Scored]:
+    """The local engine: DataLoader batches → the model on this machine's device."""
+    from animalsort import data
+
+    cuda = loaded.device.type == "cuda"
+    for batch in batches:
+        x = batch.images.to(loaded.device, non_blocking=cuda)
+        if batch.raw is not None:
+            data.decode_on_device(batch, x, loaded.preprocessing)
+        idx, conf = score(loaded, x, batch.ok, top_k)
+        yield Scored(batch.paths, batch.ok, batch.errors, idx, conf)
+
+
+def sidecar_record(summary: Summary, opts: ClassifyOptions, loaded: LoadedModel, src: Path) -> dict[str, object]:
+    options = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items()}
+    return {
+        "src": os.fsdecode(Path(src).absolute()),  # the CSV's paths are relative to it (used by `report`)
+        "model": summary.model,
+        "weights_sha256": loaded.sha256,
+        "labels": loaded.labels.name,
+        "device": summary.device,
+        "precision": summary.precision,
+        "runtime": summary.runtime,
+        "decode": summary.decode,
+        "options": options,
+        "counts": {"found": summary.found, "ok": summary.ok, "failed": summary.failed, "resumed": summary.resumed},
+        "not_classified": dict(sorted(summary.skipped.skipped.items())) if summary.skipped else {},
+        "seconds": round(summary.seconds, 3),
+        "startup_seconds": round(summary.startup_seconds, 3),
+        "images_per_s": round(summary.images_per_s, 2),
+    }

@@ -1,0 +1,197 @@
+"""The ONNX Runtime path (#13): the same answers as torch, a cache that is keyed, reused and
+checked, the export that runs without torch, and the fallback when a graph cannot be made."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from conftest import EXAMPLES, read_csv_rows
+
+from animalsort import model as M
+from animalsort import onnx_graph as G
+from animalsort import runtime as R
+from animalsort.cli import main
+from animalsort.errors import DeviceError, RuntimeCheckError
+
+
+def test_auto_picks_onnx_on_the_cpu_and_torch_on_a_gpu() -> None:
+    assert R.pick_runtime("auto", "cpu") == "onnx"
+    assert R.pick_runtime("auto", "cuda") == "torch" and R.pick_runtime("auto", "mps") == "torch"
+    assert R.pick_runtime("torch", "cpu") == "torch"
+    with pytest.raises(DeviceError, match="--runtime onnx runs on the CPU"):
+        R.pick_runtime("onnx", "cuda")
+
+
+def test_onnx_and_torch_give_the_same_csv(runner: CliRunner, tmp_path: Path) -> None:
+    outs = {}
+    for runtime in ("onnx", "torch"):
+        outs[runtime] = tmp_path / f"{runtime}.csv"
+        result = runner.invoke(main, ["classify", str(EXAMPLES), "-o", str(outs[runtime]), "--runtime", runtime])
+        assert result.exit_code == 0, result.output
+        assert f"[lite0 on cpu, {runtime} fp32]" in result.stderr
+        assert json.loads(outs[runtime].with_name(f"{runtime}.csv.json").read_text())["runtime"] == runtime
+    onnx, torch_ = read_csv_rows(outs["onnx"]), read_csv_rows(outs["torch"])
+    assert [r["label"] for r in onnx] == [r["label"] for r in torch_]
+    for a, b in zip(onnx, torch_, strict=True):
+        assert abs(float(a["confidence"]) - float(b["confidence"])) <= 0.001
+
+
+def test_the_graph_is_cached_keyed_and_reused(monkeypatch: pytest.MonkeyPatch) -> None:
+    first = M.load(runtime="onnx", progress=False)
+    assert first.runtime == "onnx" and first.net is None and first.session is not None
+    path = first.session.path
+    assert path.parent.name == "onnx" and "lite0-probabilities-fp32" in path.name
+
+    def no_export(*args: object, **kwargs: object) -> Path:
+        raise AssertionError("exported again although the graph is cached")
+
+    monkeypatch.setattr(R, "export", no_export)
+    monkeypatch.setattr(M, "build", no_export)  # and no torch model is built either
+    again = M.load(runtime="onnx", progress=False)
+    assert again.session is not None and again.session.path == path
+    key_animals = R.model_key(M.resolve(progress=False), "animals")
+    key_imagenet = R.model_key(M.resolve(progress=False), "imagenet")
+    assert key_animals.digest() != key_imagenet.digest()  # the label set is part of the key
+
+
+def test_a_damaged_cached_graph_is_detected_and_rebuilt() -> None:
+    loaded = M.load(runtime="onnx", progress=False)
+    assert loaded.session is not None
+    path = loaded.session.path
+    good = path.read_bytes()
+    damaged = bytearray(good)
+    damaged[len(damaged) // 2] ^= 0xFF  # one flipped byte in the weights: it would still load
+    path.write_bytes(bytes(damaged))
+    key = R.model_key(M.resolve(progress=False), "animals")
+    assert G.cached(key) is None
+    again = M.load(runtime="onnx", progress=False)
+    assert again.session is not None and G.cached(key) == path  # rebuilt, whole again
+    x = torch.from_numpy(G.check_batch(224))
+    assert torch.allclose(again.infer(x), loaded.infer(x), atol=1e-5)  # (the first session still holds the good bytes)
+
+
+def test_auto_falls_back_to_torch_and_says_why(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from animalsort.model import build_arch, save_checkpoint
+    from animalsort.weights import Preprocessing
+
+    torch.manual_seed(1)  # weights of its own: no graph of them is cached yet
+    tiny_weights = save_checkpoint(
+        tmp_path / "tiny.pt",
+        build_arch("timm:test_efficientnet", 2),
+        arch="timm:test_efficientnet",
+        labels=["a", "b"],
+        preprocessing=Preprocessing(input_size=32, crop_pct=1.0),
+        name="tiny",
+    )
+
+    def broken(*args: object, **kwargs: object) -> Path:
+        raise RuntimeCheckError("the ONNX export of tiny differs from torch by 0.5 (more than 0.0001)")
+
+    monkeypatch.setattr(R, "export", broken)
+    out = tmp_path / "p.csv"
+    result = runner.invoke(main, ["classify", str(EXAMPLES), "--weights", str(tiny_weights), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "torch fp32]" in result.stderr
+    assert "note: ONNX Runtime not used (the ONNX export of tiny differs from torch by 0.5" in result.stderr
+    strict = runner.invoke(main, ["classify", str(EXAMPLES), "--weights", str(tiny_weights), "--runtime", "onnx"])
+    assert strict.exit_code == 1 and "Error: the ONNX export of tiny differs" in strict.stderr
+
+
+def test_a_finetuned_model_runs_in_onnx_runtime(runner: CliRunner, tmp_path: Path) -> None:
+    from test_finetune import tiny_dataset
+
+    data = tiny_dataset(tmp_path / "d")
+    run = tmp_path / "run"
+    tuned = runner.invoke(main, ["finetune", str(data), "--out", str(run), "--epochs", "30"])
+    assert tuned.exit_code == 0, tuned.output
+    rows = {}
+    for runtime in ("onnx", "torch"):
+        out = tmp_path / f"{runtime}.csv"
+        result = runner.invoke(
+            main, ["classify", str(data), "--weights", str(run), "--runtime", runtime, "-o", str(out)]
+        )
+        assert result.exit_code == 0, result.output
+        assert f"{runtime} fp32]" in result.stderr
+        rows[runtime] = read_csv_rows(out)
+    assert [r["label"] for r in rows["onnx"]] == [r["label"] for r in rows["torch"]]
+    for a, b in zip(rows["onnx"], rows["torch"], strict=True):
+        assert abs(float(a["confidence"]) - float(b["confidence"])) <= 0.001
+
+
+NO_TORCH_CLASSIFIER = r"""
+import json, sys
+sys.modules["torch"] = None  # any import of torch now fails
+import numpy as np, onnxruntime as ort
+from PIL import Image
+
+session = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+meta = session.get_modelmeta().custom_metadata_map
+labels, pre = json.loads(meta["labels"]), json.loads(meta["preprocessing"])
+size = pre["input_size"]
+resize = int(size / pre["crop_pct"])  # the shorter side before the centre crop
+out = {}
+for path in sys.argv[2:]:
+    im = Image.open(path).convert("RGB")
+    w, h = im.size
+    rw, rh = (resize, int(resize * h / w)) if w <= h else (int(resize * w / h), resize)
+    left, top = round((rw - size) / 2), round((rh - size) / 2)
+    box = (left * w / rw, top * h / rh, (left + size) * w / rw, (top + size) * h / rh)
+    x = np.asarray(im.resize((size, size), Image.Resampling.BICUBIC, box=box), dtype=np.uint8)[None]
+    p = session.run(None, {"images": x})[0][0]
+    noa = labels.index("no_animal")
+    first = noa if p[noa] >= 0.5 else max((i for i in range(len(p)) if i != noa), key=lambda i: p[i])
+    out[path.rsplit("/", 1)[-1]] = labels[first]
+print(json.dumps(out))
+"""
+
+
+def test_export_runs_with_onnxruntime_alone_and_matches_classify(runner: CliRunner, tmp_path: Path) -> None:
+    onnx_file = tmp_path / "lite0.onnx"
+    result = runner.invoke(main, ["export", "--out", str(onnx_file)])
+    assert result.exit_code == 0, result.output
+    assert "lite0: 37 labels (animals)" in result.stderr
+    preds = tmp_path / "p.csv"
+    assert runner.invoke(main, ["classify", str(EXAMPLES), "-o", str(preds)]).exit_code == 0
+    photos = sorted(str(p) for p in EXAMPLES.glob("*.jpg"))
+    done = subprocess.run(
+        [sys.executable, "-c", NO_TORCH_CLASSIFIER, str(onnx_file), *photos], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {r["path"]: r["label"] for r in read_csv_rows(preds)}
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(onnx_file)).metadata_props}
+    assert meta["model_name"] == "lite0" and meta["label_set"] == "animals"
+    assert meta["source_sha256"] == M.resolve(progress=False).sha256 and meta["animalsort_version"]
+
+
+def test_int8_is_refused_for_a_model_that_misses_its_gate(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_weights: Path
+) -> None:
+    """A random tiny model's int8 answers do not agree with its fp32 ones: it refuses int8
+    (exit 1, saying why) rather than answer fast and wrong; the refusal is remembered."""
+    from animalsort import int8 as I
+
+    args = ["classify", str(EXAMPLES), "--weights", str(tiny_weights), "--precision", "int8"]
+    result = runner.invoke(main, args)
+    assert result.exit_code == 1, result.output
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("Error: --precision int8 refused for tiny: its first label agreed with fp32 on ")
+    assert "below the 98% gate" in error
+
+    def no_quantize(*a: object, **k: object) -> bytes:
+        raise AssertionError("quantized again although the refusal is on record")
+
+    monkeypatch.setattr(I, "quantize_file", no_quantize)
+    again = runner.invoke(main, args)
+    assert again.exit_code == 1 and "refused for tiny" in again.stderr
+    torch_int8 = runner.invoke(main, [*args, "--runtime", "torch"])
+    assert torch_int8.exit_code == 2 and "--precision int8 runs in ONNX Runtime" in torch_int8.stderr
