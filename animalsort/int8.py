@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -123,6 +124,7 @@ def quantize_file(fp32: Path, out: Path, pre: Preprocessing) -> bytes:
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    logging.disable(logging.WARNING)  # the quantizer's advice goes to the root logger, i.e. the user's stderr
     try:
         quantize_static(
             str(fp32),
@@ -136,6 +138,7 @@ def quantize_file(fp32: Path, out: Path, pre: Preprocessing) -> bytes:
         )
         data = tmp.read_bytes()
     finally:
+        logging.disable(logging.NOTSET)
         tmp.unlink(missing_ok=True)
     with atomic_write(out, "wb") as f:
         f.write(data)
