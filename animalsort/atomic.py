@@ -65,6 +65,16 @@ def atomic_write(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Itera
     fsync_dir(path.parent)
 
 
+def make_folder(path: str | Path, fix: str) -> None:
+    """``mkdir -p`` for an output folder, or an ``OutputError`` that names it and ``fix``."""
+    from animalsort.errors import OutputError
+
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {path}: {exc.strerror or exc}; {fix}") from None
+
+
 def write_text(path: str | Path, text: str, encoding: str = "utf-8") -> None:
     """``Path.write_text``, atomically."""
     with atomic_write(path, "w", encoding=encoding, newline="") as f:

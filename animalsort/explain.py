@@ -28,6 +28,7 @@ from PIL import Image
 
 from animalsort import data as D
 from animalsort import images
+from animalsort.atomic import make_folder
 from animalsort.errors import OutputError, UsageError
 
 if TYPE_CHECKING:
@@ -209,10 +210,7 @@ def run(
     cam = GradCam(loaded)
     if label is not None:
         cam.label_index(label)  # an unknown label fails before any work
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create {out_dir}: {exc.strerror or exc}; choose another --out") from None
+    make_folder(out_dir, "choose another --out")
     results = []
     for f in files:
         e = explain_file(cam, f, label)

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from animalsort.atomic import make_folder
 from animalsort.errors import InputError, NoImagesError, OutputError, UsageError
 from animalsort.fileops import apply_one, describe, rename_noreplace, tmp_for
 from animalsort.journal import STATE_DIR, Journal, Op, journal_paths, read_journal
@@ -448,7 +449,7 @@ def run(
         from animalsort.predict import classify  # torch is imported only here
 
         excluded = excluded_from_scan(src, dest, earlier)
-        _make_state_dir(preds_path.parent)
+        make_folder(preds_path.parent, "it holds the sort's journal and predictions: choose another --dest")
         try:
             classified = classify(src, preds_path, classify_options, progress=progress, exclude=excluded)
         except NoImagesError:
@@ -472,13 +473,3 @@ def run(
         extra = {"predictions": str(preds_path.absolute()), "min_confidence": min_confidence, "flat": flat}
         result.applied = apply(p, journal_path, verify=verify, extra=extra)
     return result
-
-
-def _make_state_dir(path: Path) -> None:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(
-            f"cannot create {path} (it holds the sort's journal and predictions): {exc.strerror or exc}; "
-            "choose another --dest"
-        ) from None

@@ -20,8 +20,8 @@ from animalsort import model as M
 from animalsort.atomic import atomic_write
 from animalsort.data import LabelledImages, Preprocessor
 from animalsort.finetune.base import Base, save_model
-from animalsort.finetune.options import FinetuneOptions
-from animalsort.images import LabelledSplits, Sample
+from animalsort.finetune.options import FinetuneOptions, Job
+from animalsort.images import Sample
 from animalsort.weights import Preprocessing
 
 # --------------------------------------------------------------------------- distributed
@@ -253,22 +253,13 @@ def _resume(path: Path, net: nn.Module, optim: _Optim) -> _Progress:
 # --------------------------------------------------------------------------- the loop
 
 
-def train_full(
-    base: Base,
-    head: nn.Linear,
-    root: Path,
-    splits: LabelledSplits,
-    run_dir: Path,
-    opts: FinetuneOptions,
-    device: torch.device,
-    precision: str,
-    workers: int,
-    progress: bool,
-) -> tuple[nn.Module, list[dict[str, float]], int]:
+def train_full(base: Base, head: nn.Linear, job: Job) -> tuple[nn.Module, list[dict[str, float]], int]:
     """Train the whole network; returns the best network (by val accuracy, in the inference
     wrapper), the history and the best epoch."""
     import torch.distributed as dist
 
+    root, splits, run_dir, opts = job.root, job.splits, job.run_dir, job.opts
+    device, precision, workers, progress = job.device, job.precision, job.workers, job.progress
     rank, local_rank, world = dist_info()
     pre = base.preprocessing
     torch.manual_seed(opts.seed)

@@ -10,6 +10,8 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from animalsort.images import LabelledSplits
+
 MODES = ("auto", "head", "full")
 
 
@@ -33,6 +35,20 @@ class FinetuneOptions:
     weight_decay: float | None = None  # head: 1e-3; full: 0.05
     init_from_pretrained: bool = True  # start matching classes from the ImageNet classifier
     inspect: bool = True  # check the dataset first (duplicates, leaks, blank/tiny images); RUN/inspect.html
+
+
+@dataclass
+class Job:
+    """One run's fixed context, handed to either mode whole instead of as eight arguments."""
+
+    root: Path
+    splits: LabelledSplits
+    run_dir: Path
+    opts: FinetuneOptions
+    device: torch.device
+    precision: str
+    workers: int
+    progress: bool
 
 
 @dataclass

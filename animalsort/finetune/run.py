@@ -10,15 +10,16 @@ import torch
 
 from animalsort import __version__
 from animalsort import model as M
-from animalsort.errors import OutputError, UsageError
+from animalsort.atomic import make_folder
+from animalsort.errors import UsageError
 from animalsort.finetune import check as C
 from animalsort.finetune import features as Feat
 from animalsort.finetune.base import Base, load_base, new_head, save_model
 from animalsort.finetune.full import dist_info, eval_loader, evaluate, init_dist, train_full
 from animalsort.finetune.head import class_weights, train_head
-from animalsort.finetune.options import MODES, DatasetCheck, Evaluation, FinetuneOptions, FinetuneResult, Scores
+from animalsort.finetune.options import MODES, DatasetCheck, Evaluation, FinetuneOptions, FinetuneResult, Job, Scores
 from animalsort.finetune.reports import scores, write_reports
-from animalsort.images import LabelledSplits, default_workers, labelled_splits
+from animalsort.images import Sample, default_workers, labelled_splits
 
 
 def run(
@@ -39,21 +40,20 @@ def run(
     device, mode, precision = _placement(opts)
     rank = dist_info()[0]
     workers = default_workers() if opts.workers is None else opts.workers
-    _make_run_dir(run_dir)
+    make_folder(run_dir, "choose another --out")
     page = run_dir / "inspect.html" if opts.inspect and rank == 0 else None
     C.scan_files(root, splits, check, workers=workers, progress=progress and rank == 0, page=page, warn=opts.inspect)
     C.drop_corrupt(splits, check.corrupt)
     torch.manual_seed(opts.seed)
     base = load_base(opts.model, progress and rank == 0)
     head, matched = new_head(base, splits.classes, opts.init_from_pretrained)
+    job = Job(root, splits, run_dir, opts, device, precision, workers, progress)
     if mode == "head":
-        ev, unreadable = _head_mode(base, head, root, splits, run_dir, opts, device, precision, workers, progress)
+        ev, unreadable = _head_mode(base, head, job)
         check.corrupt += unreadable
     else:
-        net, history, best_epoch = train_full(
-            base, head, root, splits, run_dir, opts, device, precision, workers, progress
-        )
-        ev = _evaluate_full(net, history, best_epoch, root, splits, base, opts, device, precision, workers)
+        net, history, best_epoch = train_full(base, head, job)
+        ev = _evaluate_full(net, history, best_epoch, base, job)
     sc = scores(ev)
     if rank == 0:
         seconds = time.perf_counter() - start
@@ -132,40 +132,21 @@ def _write_run(
     write_reports(run_dir, classes, ev.history, ev.val_probs, ev.val_labels, ev.val_paths, summary)
 
 
-def _make_run_dir(run_dir: Path) -> None:
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(
-            f"cannot create the run folder {run_dir}: {exc.strerror or exc}; choose another --out"
-        ) from None
-
-
-def _head_mode(
-    base: Base,
-    head: torch.nn.Linear,
-    root: Path,
-    splits: LabelledSplits,
-    run_dir: Path,
-    opts: FinetuneOptions,
-    device: torch.device,
-    precision: str,
-    workers: int,
-    progress: bool,
-) -> tuple[Evaluation, list[tuple[str, str]]]:
+def _head_mode(base: Base, head: torch.nn.Linear, job: Job) -> tuple[Evaluation, list[tuple[str, str]]]:
     """Features (cached), then the head; evaluated on the cached validation/test features."""
+    root, splits, run_dir, opts = job.root, job.splits, job.run_dir, job.opts
     samples = splits.train + splits.val + splits.test
     feats = Feat.extract(
         base,
         root,
         samples,
         run_dir / Feat.cache_name(base),
-        device=device,
+        device=job.device,
         runtime=opts.runtime,
-        precision=precision,
+        precision=job.precision,
         batch_size=opts.batch_size,
-        workers=workers,
-        progress=progress,
+        workers=job.workers,
+        progress=job.progress,
     )
     part_of = {s.path: part for part in C.PARTS for s in getattr(splits, part)}
     parts = torch.tensor([C.PARTS.index(part_of[s.path]) for s in feats.kept], dtype=torch.long)
@@ -192,24 +173,16 @@ def _head_mode(
 
 
 def _evaluate_full(
-    net: torch.nn.Module,
-    history: list[dict[str, float]],
-    best_epoch: int,
-    root: Path,
-    splits: LabelledSplits,
-    base: Base,
-    opts: FinetuneOptions,
-    device: torch.device,
-    precision: str,
-    workers: int,
+    net: torch.nn.Module, history: list[dict[str, float]], best_epoch: int, base: Base, job: Job
 ) -> Evaluation:
     """The best full-mode network on the validation and test photos."""
 
-    def predict(samples: list) -> tuple[torch.Tensor, torch.Tensor]:
-        loader = eval_loader(root, samples, base.preprocessing, opts.batch_size, workers)
-        probs, y, _ = evaluate(net, loader, precision, device)
+    def predict(samples: list[Sample]) -> tuple[torch.Tensor, torch.Tensor]:
+        loader = eval_loader(job.root, samples, base.preprocessing, job.opts.batch_size, job.workers)
+        probs, y, _ = evaluate(net, loader, job.precision, job.device)
         return probs, y
 
+    splits = job.splits
     val_probs, val_labels = predict(splits.val)
     test_probs, test_labels = predict(splits.test) if splits.test else (torch.zeros(0, 0), torch.zeros(0))
     return Evaluation(
