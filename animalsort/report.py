@@ -149,36 +149,7 @@ def build(
     summary = ReportSummary(out=out, src=src)
     page_dir = out.absolute().parent
 
-    rows: list[Card] = []
-    labels: dict[str, list[int]] = {}
-    uncertain, failed, confidence = [], [], []
-    for i, r in enumerate(read_predictions(csv_path)):
-        path = r["path"]
-        full = os.path.join(src, path)
-        ok = r["status"] == "ok"
-        second = " · ".join(
-            f"{r[f'label_{k}']} {r[f'confidence_{k}']}" for k in range(2, len(r)) if r.get(f"label_{k}")
-        )
-        rows.append(
-            Card(
-                path=path,
-                href=htmlkit.href(full, page_dir),
-                thumb=None,
-                label=r["label"] if ok else "",
-                confidence=r["confidence"] if ok else "",
-                others=second,
-                status="ok" if ok else "error",
-                error=r.get("error") or "",
-            )
-        )
-        confidence.append(float(r["confidence"] or 0) if ok else 0.0)
-        if not ok:
-            failed.append(i)
-            continue
-        labels.setdefault(r["label"], []).append(i)
-        if folder_for(r, min_confidence) == UNCERTAIN:  # exactly what sort sends to _uncertain/
-            uncertain.append(i)
-        summary.missing += not os.path.exists(full)
+    rows, labels, uncertain, failed, confidence = _cards(csv_path, src, page_dir, min_confidence, summary)
     # Browsers cannot show HEIC or TIFF: those get an embedded thumbnail even without --embed.
     summary.embedded = _embed_thumbnails(rows, src, workers, every=embed)
 
@@ -196,6 +167,35 @@ def build(
     htmlkit.write_page(out, _page(csv_path, meta, summary, unsure, tabs, rows))
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def _cards(
+    csv_path: Path, src: Path, page_dir: Path, min_confidence: float, summary: ReportSummary
+) -> tuple[list[Card], dict[str, list[int]], list[int], list[int], list[float]]:
+    """One card per CSV row, and the row numbers per label, uncertain and failed."""
+    rows: list[Card] = []
+    labels: dict[str, list[int]] = {}
+    uncertain, failed, confidence = [], [], []
+    for i, r in enumerate(read_predictions(csv_path)):
+        path = r["path"]
+        full = os.path.join(src, path)
+        ok = r["status"] == "ok"
+        others = " · ".join(
+            f"{r[f'label_{k}']} {r[f'confidence_{k}']}" for k in range(2, len(r)) if r.get(f"label_{k}")
+        )
+        label, conf = (r["label"], r["confidence"]) if ok else ("", "")
+        rows.append(
+            Card(path, htmlkit.href(full, page_dir), None, label, conf, others, r["status"], r.get("error") or "")
+        )
+        confidence.append(float(r["confidence"] or 0) if ok else 0.0)
+        if not ok:
+            failed.append(i)
+            continue
+        labels.setdefault(r["label"], []).append(i)
+        if folder_for(r, min_confidence) == UNCERTAIN:  # exactly what sort sends to _uncertain/
+            uncertain.append(i)
+        summary.missing += not os.path.exists(full)
+    return rows, labels, uncertain, failed, confidence
 
 
 def _embed_thumbnails(rows: list[Card], src: Path, workers: int, every: bool) -> int:

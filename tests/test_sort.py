@@ -20,6 +20,7 @@ from conftest import EXAMPLES, read_csv_rows
 
 from animalsort import sort as S
 from animalsort.cli import main
+from animalsort.fileops import rename_noreplace
 from animalsort.predictions import header, read_predictions
 
 LABELS = ["dog", "cat", "bird", "no_animal", "fish"]
@@ -182,9 +183,9 @@ def test_rename_noreplace_refuses_existing(tmp_path: Path) -> None:
     a.write_text("a")
     b.write_text("b")
     with pytest.raises(FileExistsError):
-        S.rename_noreplace(str(a), str(b))
+        rename_noreplace(str(a), str(b))
     assert a.read_text() == "a" and b.read_text() == "b"
-    S.rename_noreplace(str(a), str(tmp_path / "c"))
+    rename_noreplace(str(a), str(tmp_path / "c"))
     assert (tmp_path / "c").read_text() == "a" and not a.exists()
 
 
@@ -324,8 +325,8 @@ def test_sort_classifies_when_no_csv_given_and_never_rescans_dest(runner: CliRun
     shutil.copy(EXAMPLES / "eagle.jpg", src / "new" / "eagle.jpg")
     result = sort_cli(runner, src, "--dest", dest)  # only the new photo is classified and placed
     assert result.exit_code == 0, result.output
-    newest = sorted((dest / S.STATE_DIR).glob("preds-*.csv"))[-1]
-    assert [r["path"] for r in read_csv_rows(newest)] == ["new/eagle.jpg"]
+    newest = max((dest / S.STATE_DIR).glob("preds-*.csv"), key=lambda p: p.stat().st_mtime_ns)  # (names of
+    assert [r["path"] for r in read_csv_rows(newest)] == ["new/eagle.jpg"]  # runs in one second: -2 sorts first)
     assert (dest / "bird" / "new" / "eagle.jpg").exists()
 
 

@@ -221,7 +221,7 @@ def undo(ctx: click.Context, journal: Path) -> None:
     Example:
         animalsort undo ~/photos/_animalsort/sort-20261122-101500.jsonl
     """
-    from animalsort.sort import undo as run
+    from animalsort.undo import undo as run
 
     res = run(journal)
     if res.was_undone:

@@ -189,20 +189,21 @@ def inspect_cmd(
         animalsort inspect ./mydata --out mydata-check.html
     """
     from animalsort import inspection as I
+    from animalsort import inspection_page as P
     from animalsort.images import default_workers
 
     if workers is None:
         workers = default_workers()
     res = I.scan(data, workers=workers, near=near, progress=not ctx.obj["quiet"])
-    I.write_html(res, out)
+    P.write_html(res, out)
     if json_out is not None:
-        I.write_json(res, json_out)
+        P.write_json(res, json_out)
     width = max(len(c) for c in res.classes) if res.classes else 5
     click.echo(f"{'class':<{width}} {'images':>7}")
     for c, n in res.classes.items():
         click.echo(f"{c or '(none)':<{width}} {n:>7}")
     click.echo("")
-    for what, n in I.summary_rows(res):
+    for what, n in P.summary_rows(res):
         click.echo(f"{what:<28} {n:>10}")
     limit = None if ctx.obj["verbose"] else 10
     if res.findings:

@@ -13,6 +13,7 @@ from animalsort import inspection as I
 from animalsort.errors import InputError
 from animalsort.finetune.options import DatasetCheck
 from animalsort.images import LabelledSplits
+from animalsort.inspection_page import write_html
 
 MIN_PER_CLASS = 2  # one to train on, one to validate
 PARTS = ("train", "val", "test")
@@ -63,7 +64,7 @@ def scan_files(
     result = I.scan(root, samples, workers=workers, progress=progress)
     check.corrupt = [(f.paths[0], f.detail) for f in result.findings if f.kind == "corrupt"]
     if page is not None:
-        I.write_html(result, page)
+        write_html(result, page)
     if not warn:
         return
     for kind, found in result.by_kind().items():
