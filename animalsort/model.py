@@ -379,7 +379,7 @@ def load(
         from animalsort.runtime import load_onnx
 
         try:
-            return load_onnx(source, labels, prec)
+            return load_onnx(source, labels, prec, progress)
         except RuntimeCheckError as exc:
             if runtime != "auto" or prec == "int8":  # int8 exists only in ONNX Runtime: refuse, never guess
                 raise

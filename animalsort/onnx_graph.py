@@ -162,16 +162,23 @@ def export(net: nn.Module, key: GraphKey, input_size: int, metadata: dict[str, s
     module = _Graph.module(net.cpu(), key.output)
     module.net.backbone.to(memory_format=torch.contiguous_format)
     example = torch.from_numpy(check_batch(input_size, 2))
-    proto = _to_onnx(module, example, key.output)
+    try:
+        proto = _to_onnx(module, example, key.output)
+    except Exception as exc:  # both exporters failed: say so (auto then runs torch)
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise RuntimeCheckError(f"torch cannot export {key.name} to ONNX ({reason})") from None
     meta = {**metadata, "animalsort_version": __version__, "graph_key": key.digest()}
     del proto.metadata_props[:]
     for k, v in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = k, v
     data = proto.SerializeToString()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path, "wb") as f:
-        f.write(data)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path, "wb") as f:
+            f.write(data)
+    except OSError as exc:  # a read-only or full cache: auto then runs torch
+        raise RuntimeCheckError(f"cannot write the ONNX graph {path}: {exc.strerror or exc}") from None
     try:
         diff = _compare(module, OnnxModel(path), input_size)
     except RuntimeCheckError:
@@ -183,7 +190,10 @@ def export(net: nn.Module, key: GraphKey, input_size: int, metadata: dict[str, s
             f"the ONNX export of {key.name} differs from torch by {diff:.2g} (more than {CHECK_TOLERANCE:g})"
         )
     record = {"key": key.digest(), "sha256": hashlib.sha256(data).hexdigest(), "max_abs_diff": diff, **meta}
-    write_text(record_path(path), json.dumps(record, indent=2) + "\n")
+    try:
+        write_text(record_path(path), json.dumps(record, indent=2) + "\n")
+    except OSError as exc:
+        raise RuntimeCheckError(f"cannot write {record_path(path)}: {exc.strerror or exc}") from None
     return path
 
 

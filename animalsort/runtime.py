@@ -90,7 +90,7 @@ def describe(built: Built, lset: LabelSet, source: Source) -> dict[str, str]:
     }
 
 
-def load_onnx(source: Source, labels: str, precision: str) -> LoadedModel:
+def load_onnx(source: Source, labels: str, precision: str, progress: bool = False) -> LoadedModel:
     """The model in ONNX Runtime: from the cache when the graph is there (no torch model is
     built), else exported from the torch model, checked and cached first."""
     import torch
@@ -104,11 +104,16 @@ def load_onnx(source: Source, labels: str, precision: str) -> LoadedModel:
     key = model_key(source, labels)
     path = cached(key)
     if path is None:
+        from tqdm import tqdm
+
         remove(key.path())
-        built = build(source)
-        lset = label_set(labels, built.model_labels)
-        net = wrap(built.backbone, built.preprocessing, lset, torch.device("cpu"))
-        path = export(net, key, built.preprocessing.input_size, describe(built, lset, source))
+        # Once per model and label set; the first run says so rather than sit silent for ~15 s.
+        with tqdm(total=1, desc=f"making the ONNX Runtime graph of {key.name} (once)", disable=not progress) as bar:
+            built = build(source)
+            lset = label_set(labels, built.model_labels)
+            net = wrap(built.backbone, built.preprocessing, lset, torch.device("cpu"))
+            path = export(net, key, built.preprocessing.input_size, describe(built, lset, source))
+            bar.update()
     session = OnnxModel(path)
     meta = session.metadata
     model_labels = json.loads(meta["model_labels"])
@@ -153,7 +158,7 @@ def export_file(
     if not onnx_available():
         raise UsageError("export needs onnxruntime to check the graph: pip install onnxruntime")
     source = resolve(model, weights, progress=progress)
-    loaded = load_onnx(source, labels, precision)
+    loaded = load_onnx(source, labels, precision, progress)
     assert loaded.session is not None
     cached_path = loaded.session.path
     try:

@@ -195,3 +195,18 @@ def test_int8_is_refused_for_a_model_that_misses_its_gate(
     assert again.exit_code == 1 and "refused for tiny" in again.stderr
     torch_int8 = runner.invoke(main, [*args, "--runtime", "torch"])
     assert torch_int8.exit_code == 2 and "--precision int8 runs in ONNX Runtime" in torch_int8.stderr
+
+
+def test_a_cache_that_cannot_be_written_falls_back_to_torch(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "onnx").write_text("a file where the graphs' folder should be")
+    monkeypatch.setenv("ANIMALSORT_CACHE_DIR", str(cache))
+    result = runner.invoke(main, ["classify", str(EXAMPLES / "cat.jpg")])
+    assert result.exit_code == 0, result.output
+    assert (
+        "torch fp32]" in result.stderr and "note: ONNX Runtime not used (cannot write the ONNX graph" in result.stderr
+    )
+    assert result.stdout.splitlines()[1].startswith("cat.jpg,cat,")
