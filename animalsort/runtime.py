@@ -9,7 +9,6 @@ int8 is a quantized graph behind an accuracy gate (``int8``).
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -133,8 +132,9 @@ class Exported:
     name: str
     labels: list[str]
     label_set: str
-    max_abs_diff: float  # against torch on the check batch
+    max_abs_diff: float  # the fp32 graph against torch on the check batch
     bytes: int
+    precision: str = "fp32"
 
 
 def export_file(
@@ -148,26 +148,30 @@ def export_file(
 ) -> Exported:
     """``animalsort export``: a self-describing ONNX file (labels, label set, preprocessing,
     the weights' sha256 and the animalsort version in its metadata) that runs with
-    onnxruntime alone. The same graph classify runs, copied from the cache (made first if
-    needed)."""
+    onnxruntime alone: the graph classify runs, from the cache (made first if needed). int8
+    only for a model that passes its gate (else the refusal says why)."""
+    import onnx
 
     from animalsort.model import resolve
 
-    if precision != "fp32":
-        raise UsageError(f"--precision {precision}: only fp32 can be exported here")
     if not onnx_available():
         raise UsageError("export needs onnxruntime to check the graph: pip install onnxruntime")
     source = resolve(model, weights, progress=progress)
-    loaded = load_onnx(source, labels, precision, progress)
-    assert loaded.session is not None
-    cached_path = loaded.session.path
+    fp32 = load_onnx(source, labels, "fp32", progress)
+    loaded = fp32 if precision == "fp32" else load_onnx(source, labels, precision, progress)
+    assert fp32.session is not None and loaded.session is not None
+    proto = onnx.load(str(loaded.session.path))
+    del proto.metadata_props[:]
+    for k, v in {**fp32.session.metadata, "precision": precision}.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = k, v
     try:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
-        with open(cached_path, "rb") as src, atomic_write(out, "wb") as f:
-            shutil.copyfileobj(src, f)
+        with atomic_write(out, "wb") as f:
+            f.write(proto.SerializeToString())
     except OSError as exc:
         raise OutputError(f"cannot write {out}: {exc.strerror or exc}; choose another --out") from None
-    record = json.loads(record_path(cached_path).read_text(encoding="utf-8"))
+    record = json.loads(record_path(fp32.session.path).read_text(encoding="utf-8"))
     return Exported(
         path=Path(out),
         name=loaded.name,
@@ -175,4 +179,5 @@ def export_file(
         label_set=loaded.labels.name,
         max_abs_diff=float(record["max_abs_diff"]),
         bytes=Path(out).stat().st_size,
+        precision=precision,
     )

@@ -157,7 +157,7 @@ def test_export_runs_with_onnxruntime_alone_and_matches_classify(runner: CliRunn
     onnx_file = tmp_path / "lite0.onnx"
     result = runner.invoke(main, ["export", "--out", str(onnx_file)])
     assert result.exit_code == 0, result.output
-    assert "lite0: 37 labels (animals)" in result.stderr
+    assert "lite0 fp32: 37 labels (animals)" in result.stderr
     preds = tmp_path / "p.csv"
     assert runner.invoke(main, ["classify", str(EXAMPLES), "-o", str(preds)]).exit_code == 0
     photos = sorted(str(p) for p in EXAMPLES.glob("*.jpg"))
@@ -195,6 +195,10 @@ def test_int8_is_refused_for_a_model_that_misses_its_gate(
     assert again.exit_code == 1 and "refused for tiny" in again.stderr
     torch_int8 = runner.invoke(main, [*args, "--runtime", "torch"])
     assert torch_int8.exit_code == 2 and "--precision int8 runs in ONNX Runtime" in torch_int8.stderr
+    exported = runner.invoke(
+        main, ["export", "--weights", str(tiny_weights), "--precision", "int8", "-o", str(tmp_path / "t.onnx")]
+    )
+    assert exported.exit_code == 1 and "refused for tiny" in exported.stderr and not (tmp_path / "t.onnx").exists()
 
 
 def test_a_cache_that_cannot_be_written_falls_back_to_torch(

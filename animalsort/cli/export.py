@@ -43,7 +43,7 @@ def export(ctx: click.Context, out: Path, **opts: str | Path | None) -> None:
     res = export_file(out, progress=not ctx.obj["quiet"], **opts)  # type: ignore[arg-type]
     if not ctx.obj["quiet"]:
         click.echo(
-            f"{res.name}: {len(res.labels)} labels ({res.label_set}), {res.bytes / 1e6:.1f} MB, "
-            f"max |onnx − torch| {res.max_abs_diff:.1g} → {res.path}",
+            f"{res.name} {res.precision}: {len(res.labels)} labels ({res.label_set}), {res.bytes / 1e6:.1f} MB, "
+            f"fp32 graph max |onnx − torch| {res.max_abs_diff:.1g} → {res.path}",
             err=True,
         )
