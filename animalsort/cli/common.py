@@ -94,8 +94,8 @@ def output_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
-def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Options shared by every command that runs a model."""
+def model_source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--model, --weights and --labels: which model, and what its outputs are reported as."""
     decorators = [
         click.option(
             "--model",
@@ -118,6 +118,16 @@ def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="Report animal labels, or the 1000 ImageNet classes.",
         ),
+    ]
+    for decorator in reversed(decorators):
+        fn = decorator(fn)
+    return fn
+
+
+def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by every command that runs a model over a folder."""
+    decorators = [
+        model_source_options,
         click.option(
             "--device",
             type=click.Choice(DEVICES),

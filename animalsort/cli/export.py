@@ -6,19 +6,11 @@ from pathlib import Path
 
 import click
 
-from animalsort.cli.common import output_options, translate_errors
-from animalsort.taxonomy import LABEL_SETS
+from animalsort.cli.common import model_source_options, output_options, translate_errors
 
 
 @click.command()
-@click.option("--model", "-m", default=None, metavar="NAME", help="Registry model; default: lite0.")
-@click.option(
-    "--weights",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="A model.pt from `animalsort finetune` (or its run folder), or a state dict for --model.",
-)
-@click.option("--labels", type=click.Choice(LABEL_SETS), default="animals", show_default=True)
+@model_source_options
 @click.option("--precision", type=click.Choice(["fp32", "int8"]), default="fp32", show_default=True)
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The .onnx file.")
 @output_options

@@ -7,10 +7,9 @@ from typing import Any
 
 import click
 
-from animalsort.cli.common import output_options, translate_errors
+from animalsort.cli.common import model_source_options, output_options, translate_errors
 from animalsort.model import DEVICES
 from animalsort.sort import DEFAULT_MIN_CONFIDENCE
-from animalsort.taxonomy import LABEL_SETS
 
 
 @click.command()
@@ -102,14 +101,7 @@ def report(
     help="Folder for the overlays (NAME.LABEL.gradcam.jpg; never overwritten).",
 )
 @click.option("--label", "-l", default=None, help="Explain this label instead of the predicted one.")
-@click.option("--model", "-m", default=None, metavar="NAME", help="Registry model; default: lite0.")
-@click.option(
-    "--weights",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="A model.pt from `animalsort finetune` (or its run folder).",
-)
-@click.option("--labels", type=click.Choice(LABEL_SETS), default="animals", show_default=True)
+@model_source_options
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @output_options
 @click.pass_context
