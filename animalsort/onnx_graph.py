@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from animalsort import __version__
 from animalsort.atomic import atomic_write, write_text
 from animalsort.errors import RuntimeCheckError
 from animalsort.paths import cache_dir
+from animalsort.weights import sha256_file
 
 if TYPE_CHECKING:
     import numpy as np
@@ -66,20 +68,12 @@ def record_path(path: Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def cached(key: GraphKey) -> Path | None:
     """The cached graph for ``key`` if it is there and whole (its sha256 matches)."""
     path = key.path()
     try:
         record = json.loads(record_path(path).read_text(encoding="utf-8"))
-        if record.get("key") == key.digest() and record.get("sha256") == _file_sha256(path):
+        if record.get("key") == key.digest() and record.get("sha256") == sha256_file(path):
             return path
     except (OSError, ValueError):
         pass
@@ -233,6 +227,22 @@ def _compare(module: nn.Module, session: OnnxModel, input_size: int) -> float:
     if got.shape != want.shape:
         raise RuntimeCheckError(f"the ONNX graph gives shape {got.shape}, torch {want.shape}")
     return float(np.abs(got - want).max())
+
+
+def ensure(key: GraphKey, make: Callable[[], tuple[nn.Module, int, dict[str, str]]], progress: bool = False) -> Path:
+    """The cached graph for ``key``, or one exported now from what ``make()`` builds (an
+    inference wrapper, its input size, the file's metadata): once per key, with a bar saying
+    so, since exporting takes ~15 s."""
+    path = cached(key)
+    if path is None:
+        from tqdm import tqdm
+
+        remove(key.path())
+        with tqdm(total=1, desc=f"making the ONNX Runtime graph of {key.name} (once)", disable=not progress) as bar:
+            net, input_size, metadata = make()
+            path = export(net, key, input_size, metadata)
+            bar.update()
+    return path
 
 
 def remove(path: Path) -> None:

@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING
 from animalsort.atomic import atomic_write
 from animalsort.errors import DeviceError, OutputError, RuntimeCheckError, UsageError
 from animalsort.int8 import quantize
-from animalsort.onnx_graph import GraphKey, OnnxModel, cached, export, record_path, remove
+from animalsort.onnx_graph import GraphKey, OnnxModel, cached, ensure, record_path
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from animalsort.model import Built, LoadedModel, Source
     from animalsort.taxonomy import LabelSet
 
@@ -101,18 +103,14 @@ def load_onnx(source: Source, labels: str, precision: str, progress: bool = Fals
     if precision not in ("fp32", "int8"):
         raise UsageError(f"--precision {precision}: ONNX Runtime runs fp32 or int8")
     key = model_key(source, labels)
-    path = cached(key)
-    if path is None:
-        from tqdm import tqdm
 
-        remove(key.path())
-        # Once per model and label set; the first run says so rather than sit silent for ~15 s.
-        with tqdm(total=1, desc=f"making the ONNX Runtime graph of {key.name} (once)", disable=not progress) as bar:
-            built = build(source)
-            lset = label_set(labels, built.model_labels)
-            net = wrap(built.backbone, built.preprocessing, lset, torch.device("cpu"))
-            path = export(net, key, built.preprocessing.input_size, describe(built, lset, source))
-            bar.update()
+    def make() -> tuple[nn.Module, int, dict[str, str]]:
+        built = build(source)
+        lset = label_set(labels, built.model_labels)
+        net = wrap(built.backbone, built.preprocessing, lset, torch.device("cpu"))
+        return net, built.preprocessing.input_size, describe(built, lset, source)
+
+    path = ensure(key, make, progress)
     session = OnnxModel(path)
     meta = session.metadata
     model_labels = json.loads(meta["model_labels"])

@@ -51,7 +51,7 @@ def test_the_graph_is_cached_keyed_and_reused(monkeypatch: pytest.MonkeyPatch) -
     def no_export(*args: object, **kwargs: object) -> Path:
         raise AssertionError("exported again although the graph is cached")
 
-    monkeypatch.setattr(R, "export", no_export)
+    monkeypatch.setattr(G, "export", no_export)
     monkeypatch.setattr(M, "build", no_export)  # and no torch model is built either
     again = M.load(runtime="onnx", progress=False)
     assert again.session is not None and again.session.path == path
@@ -95,7 +95,7 @@ def test_auto_falls_back_to_torch_and_says_why(
     def broken(*args: object, **kwargs: object) -> Path:
         raise RuntimeCheckError("the ONNX export of tiny differs from torch by 0.5 (more than 0.0001)")
 
-    monkeypatch.setattr(R, "export", broken)
+    monkeypatch.setattr(G, "export", broken)
     out = tmp_path / "p.csv"
     result = runner.invoke(main, ["classify", str(EXAMPLES), "--weights", str(tiny_weights), "-o", str(out)])
     assert result.exit_code == 0, result.output

@@ -70,7 +70,9 @@ def _save(cache: Path, stored: dict[str, torch.Tensor]) -> None:
         ) from None
 
 
-def _forward(base: Base, device: torch.device, precision: str, runtime: str) -> Callable[[torch.Tensor], torch.Tensor]:
+def _forward(
+    base: Base, device: torch.device, precision: str, runtime: str, progress: bool
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """uint8 NHWC batch → features, in ONNX Runtime or torch."""
     from animalsort import onnx_graph as G
     from animalsort.errors import RuntimeCheckError
@@ -78,13 +80,13 @@ def _forward(base: Base, device: torch.device, precision: str, runtime: str) -> 
 
     if pick_runtime(runtime, device.type) == "onnx" and precision == "fp32":
         key = G.GraphKey(base.name, base.sha256, base.arch, base.preprocessing.to_dict(), "features", "-")
-        path = G.cached(key)
+        meta = {"model_name": base.name, "output": "features", "preprocessing": json.dumps(key.preprocessing)}
+
+        def make() -> tuple[torch.nn.Module, int, dict[str, str]]:
+            return base.wrap(base.backbone, torch.device("cpu")), base.preprocessing.input_size, meta
+
         try:
-            if path is None:
-                G.remove(key.path())
-                meta = {"model_name": base.name, "output": "features", "preprocessing": json.dumps(key.preprocessing)}
-                path = G.export(base.wrap(base.backbone, torch.device("cpu")), key, base.preprocessing.input_size, meta)
-            session = G.OnnxModel(path)
+            session = G.OnnxModel(G.ensure(key, make, progress))
             return lambda images: torch.from_numpy(session(images.numpy()))
         except RuntimeCheckError:
             if runtime != "auto":
@@ -124,7 +126,7 @@ def extract(
     todo = [i for i, k in enumerate(keys) if k not in stored]
     bad: dict[int, str] = {}
     if todo:
-        forward = _forward(base, device, precision, runtime)
+        forward = _forward(base, device, precision, runtime, progress)
         ds = LabelledImages(root, [samples[i] for i in todo], Preprocessor(base.preprocessing))
         loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=workers)
         pos = 0
