@@ -8,6 +8,7 @@ decoded gives a zero image with ``ok=False`` and a reason: it never shifts or dr
 from __future__ import annotations
 
 import io
+import math
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -33,8 +34,11 @@ class Preprocessor:
     pre: Preprocessing
     draft: bool = True
 
-    def __call__(self, path: str | Path | IO[bytes]) -> np.ndarray:
-        return self.crop(open_rgb(path, self.pre.resize_size if self.draft else None))
+    def __call__(self, path: str | Path | IO[bytes], view: str = "orig") -> np.ndarray:
+        draft = None
+        if self.draft:  # a zoomed view needs 1/ZOOM more pixels to stay at full resolution
+            draft = math.ceil(self.pre.resize_size / ZOOM) if view.startswith("zoom") else self.pre.resize_size
+        return self.crop(open_rgb(path, draft), view)
 
     def crop_box(self, w: int, h: int) -> tuple[float, float, float, float]:
         """The window of a ``w``×``h`` image that the model sees, in that image's pixels.
@@ -50,12 +54,33 @@ class Preprocessor:
         sx, sy = w / rw, h / rh
         return (left * sx, top * sy, (left + size) * sx, (top + size) * sy)
 
-    def crop(self, im: Image.Image) -> np.ndarray:
-        """An RGB image → the model's uint8 input (one resampling step)."""
+    def crop(self, im: Image.Image, view: str = "orig") -> np.ndarray:
+        """An RGB image → the model's uint8 input (one resampling step); ``view`` (one of
+        VIEWS) picks a fixed variation of the eval window for head mode's augmentation."""
         size = self.pre.input_size
         resample = _RESAMPLE[self.pre.interpolation]
-        out = im.resize((size, size), getattr(Image.Resampling, resample), box=self.crop_box(*im.size))
+        box = _view_box(self.crop_box(*im.size), view)
+        out = im.resize((size, size), getattr(Image.Resampling, resample), box=box)
+        if view in ("flip", "zoom_flip"):
+            out = out.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         return np.array(out, dtype=np.uint8)  # a writable copy, as torch wants
+
+
+#: Head mode's fixed views of a photo: the eval window, its mirror image, and the window's
+#: centre 80% (zoomed in) as is and mirrored. Features of each are cached, so the head trains
+#: on four views per photo at the cost of computing them once; evaluation uses "orig" only.
+VIEWS = ("orig", "flip", "zoom", "zoom_flip")
+ZOOM = 0.8
+
+
+def _view_box(box: tuple[float, float, float, float], view: str) -> tuple[float, float, float, float]:
+    if view not in VIEWS:
+        raise ValueError(f"unknown view {view!r}; views: {', '.join(VIEWS)}")
+    if not view.startswith("zoom"):
+        return box
+    left, top, right, bottom = box
+    dx, dy = (right - left) * (1 - ZOOM) / 2, (bottom - top) * (1 - ZOOM) / 2
+    return (left + dx, top + dy, right - dx, bottom - dy)
 
 
 _RESAMPLE = {"bicubic": "BICUBIC", "bilinear": "BILINEAR", "nearest": "NEAREST", "lanczos": "LANCZOS"}
@@ -256,7 +281,8 @@ def decode_on_device(batch: Batch, images: torch.Tensor, pre: Preprocessing, chu
 
 class LabelledImages(torch.utils.data.Dataset):
     """(uint8 H×W×3 image, label, ok) for a list of samples; ``augment`` maps a PIL image to
-    an augmented PIL image of the model's input size (training), else the eval transform."""
+    an augmented PIL image of the model's input size (training), else the eval transform of
+    ``views[i]`` (one of VIEWS; "orig" for every sample when not given)."""
 
     def __init__(
         self,
@@ -264,11 +290,13 @@ class LabelledImages(torch.utils.data.Dataset):
         samples: list[Sample],
         preprocessor: Preprocessor,
         augment: Callable[[Image.Image], Image.Image] | None = None,
+        views: list[str] | None = None,
     ):
         self.root = Path(root)
         self.samples = samples
         self.preprocessor = preprocessor
         self.augment = augment
+        self.views = views
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -279,7 +307,7 @@ class LabelledImages(torch.utils.data.Dataset):
         path = self.root / s.path
         try:
             if self.augment is None:
-                arr = self.preprocessor(path)
+                arr = self.preprocessor(path, self.views[i] if self.views is not None else "orig")
             else:
                 arr = np.array(self.augment(open_rgb(path, self.preprocessor.pre.resize_size)), dtype=np.uint8)
             return torch.from_numpy(arr), s.label, True

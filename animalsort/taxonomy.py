@@ -173,16 +173,55 @@ def _singular(name: str) -> str:
     return name
 
 
+#: Everyday names of the animal labels that are neither a label nor an ImageNet class, as
+#: people name their folders ("cattle", "kittens", "mice"). Checked before ImageNet's own
+#: class names, where some of them mean something else ("mouse" is the computer mouse there).
+SYNONYMS = {
+    "cattle": "cow",
+    "bull": "cow",
+    "calf": "cow",
+    "calve": "cow",
+    "ox": "cow",
+    "oxen": "cow",
+    "kitten": "cat",
+    "kitty": "cat",
+    "puppy": "dog",
+    "mouse": "rodent",
+    "mice": "rodent",
+    "rat": "rodent",
+    "monkey": "primate",
+    "ape": "primate",
+    "lamb": "sheep",
+    "rooster": "chicken",
+    "poultry": "chicken",
+    "crab": "crustacean",
+    "snake": "reptile",
+    "lizard": "reptile",
+    "turtle": "reptile",
+    "tortoise": "reptile",
+    "frog": "amphibian",
+    "toad": "amphibian",
+    "whale": "marine_mammal",
+    "dolphin": "marine_mammal",
+    "seal": "marine_mammal",
+    "kangaroo": "marsupial",
+    "beetle": "insect",
+}
+
+
 def imagenet_members(class_name: str) -> tuple[int, ...]:
-    """ImageNet-1k outputs that a user's class name denotes: an ImageNet class (``tabby``,
-    ``golden retriever``), an animal label (``dog``: its members), singulars (``cats``), or
-    for a compound (``antelope_deer``) the union of its parts that match. Empty if none."""
+    """ImageNet-1k outputs that a user's class name denotes: an animal label (``dog``: its
+    members) or an everyday name of one (``cattle``, SYNONYMS), an ImageNet class (``tabby``,
+    ``golden retriever``), singulars (``cats``), or for a compound (``antelope_deer``) the
+    union of its parts that match. Empty if none."""
     table = imagenet_table()
     by_class = {_norm(r.imagenet_class): (r.index,) for r in table}
     by_label: dict[str, tuple[int, ...]] = {}
     for r in table:
         if r.label != "no_animal":
             by_label[_norm(r.label)] = by_label.get(_norm(r.label), ()) + (r.index,)
+    for name, label in SYNONYMS.items():
+        by_label.setdefault(name, by_label[_norm(label)])
 
     def lookup(name: str) -> tuple[int, ...]:
         for candidate in (name, _singular(name)):

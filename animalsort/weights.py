@@ -92,8 +92,13 @@ class WeightsSpec:
 
 @dataclass(frozen=True)
 class Registry:
-    default: str
+    default: str  # what classify, sort, explain and export use
     models: dict[str, WeightsSpec]
+    finetune_default: str = ""  # what finetune starts from (``default`` when not set)
+
+    @property
+    def finetune_base(self) -> str:
+        return self.finetune_default or self.default
 
     def get(self, name: str) -> WeightsSpec:
         try:
@@ -130,7 +135,10 @@ def parse_registry(text: str) -> Registry:
             description=entry.pop("description", ""),
             extra=entry,
         )
-    return Registry(default=data["default"], models=models)
+    reg = Registry(default=data["default"], models=models, finetune_default=data.get("finetune_default", ""))
+    for name in (reg.default, reg.finetune_base):
+        reg.get(name)  # a default that names no model is a broken registry, not a later surprise
+    return reg
 
 
 def registry_path() -> Path:

@@ -189,18 +189,28 @@ def whole_process(folder: Path, args: argparse.Namespace, workers: int) -> dict:
     tutorial baseline and `animalsort classify` with its default runtime."""
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); from classify_speed import baseline; "
-        "baseline(__import__('pathlib').Path(sys.argv[2]), None, int(sys.argv[3]), int(sys.argv[4]))"
+        "baseline(__import__('pathlib').Path(sys.argv[2]), sys.argv[5] or None, int(sys.argv[3]), int(sys.argv[4]))"
     )
     t0 = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-c", code, str(Path(__file__).parent), str(folder), str(args.batch_size), str(workers)],
+        [
+            sys.executable,
+            "-c",
+            code,
+            str(Path(__file__).parent),
+            str(folder),
+            str(args.batch_size),
+            str(workers),
+            args.model or "",
+        ],
         check=True,
     )
     base = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "animalsort", "-q", "classify", str(folder), "-o", str(Path(tmp) / "p.csv")]
         t0 = time.perf_counter()
-        subprocess.run(cmd + ["--batch-size", str(args.batch_size)], check=True)
+        model = ["--model", args.model] if args.model else []
+        subprocess.run(cmd + ["--batch-size", str(args.batch_size), *model], check=True)
         ours = time.perf_counter() - t0
     return {"baseline_s": base, "animalsort_s": ours, "x_baseline": base / ours}
 

@@ -1,13 +1,15 @@
 """finetune --mode head vs zero-shot, 4-fold cross-validated on ../shared/data/animals-dev.
 
 Groups with at least 4 photos, plus giraffe (2 photos; no ImageNet-1k class, so zero-shot
-can never name it). Folds are stratified and seeded; each fold is a train/ + val/ folder of
-symlinks, fine-tuned with the default head mode into one shared run folder (so features are
-computed once and reused by later folds), then classified with `--weights`. Zero-shot scores
-the same validation photos with the animal labels (a label counts for its group as in
-benchmarks/accuracy.py).
+can never name it). Folds are stratified and seeded. For each fold, the other three folds
+are a DATA/<group>/ folder of symlinks that finetune gets as a user would give it (it holds
+out its own validation share, chooses the stopping step there and, by default, refits on
+all of it); the held-out fold is then classified with `--weights` and never touches
+training or model selection. All folds share one run folder, so features are computed once
+and reused by later folds. Zero-shot scores the same held-out photos with the animal labels
+(a label counts for its group as in benchmarks/accuracy.py).
 
-    python benchmarks/finetune_cv.py [--data ../shared/data] [--json out.json]
+    python benchmarks/finetune_cv.py [--model lite0] [--views orig,flip] [--no-refit] [--json out.json]
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from accuracy import GROUP_LABELS  # noqa: E402
 from animalsort.finetune import FinetuneOptions, run  # noqa: E402
 from animalsort.predict import ClassifyOptions, classify
 from animalsort.predictions import read_predictions  # noqa: E402
+from animalsort.weights import load_registry  # noqa: E402
 
 FOLDS = 4
 MIN_IMAGES = 4
@@ -54,42 +57,46 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-init", action="store_true", help="ablation: zero-initialise every head row")
+    ap.add_argument("--model", default=None, help="base model (default: finetune's default)")
+    ap.add_argument("--views", default=None, help="finetune --views (default: finetune's default)")
+    ap.add_argument("--no-refit", action="store_true", help="ablation: keep the head chosen on validation")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     src = args.data / "animals-dev"
     manifest = list(csv.DictReader(open(src / "manifest.csv")))
     parts = folds(manifest, args.seed)
     groups = sorted({r["group"] for p in parts for r in p})
+    options = FinetuneOptions(
+        model=args.model or load_registry().finetune_base,
+        mode="head",
+        seed=args.seed,
+        init_from_pretrained=not args.no_init,
+        refit=not args.no_refit,
+    )
+    if args.views:
+        options.views = tuple(args.views.split(","))
     results = []
     t_all = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         zs_out = tmp / "zero-shot.csv"
-        classify(src, zs_out, ClassifyOptions(precision="fp32"), progress=False)
+        classify(src, zs_out, ClassifyOptions(model=options.model, precision="fp32"), progress=False)
         zero_shot = {r["path"]: r["label"] for r in read_predictions(zs_out)}
         run_dir = tmp / "run"
         for k in range(FOLDS):
             fold = tmp / f"fold{k}"
             for j, part in enumerate(parts):
                 for r in part:
-                    dst = fold / ("val" if j == k else "train") / r["group"] / Path(r["path"]).name
+                    dst = fold / ("heldout" if j == k else "data") / r["group"] / Path(r["path"]).name
                     dst.parent.mkdir(parents=True, exist_ok=True)
                     dst.symlink_to(src / r["path"])
             t0 = time.perf_counter()
-            res = run(
-                fold,
-                run_dir,
-                FinetuneOptions(mode="head", seed=args.seed, init_from_pretrained=not args.no_init),
-                progress=False,
-            )
+            res = run(fold / "data", run_dir, options, progress=False)
             train_s = time.perf_counter() - t0
             out = tmp / f"fold{k}.csv"
-            classify(fold / "val", out, ClassifyOptions(weights=run_dir / "model.pt"), progress=False)
+            classify(fold / "heldout", out, ClassifyOptions(weights=run_dir / "model.pt"), progress=False)
             val = parts[k]
-            pred = {
-                r["path"].split("/", 1)[0] + "/" + r["path"].rsplit("/", 1)[-1]: r["label"]
-                for r in read_predictions(out)
-            }
+            pred = {r["path"]: r["label"] for r in read_predictions(out)}
             head_ok = [pred[f"{r['group']}/{Path(r['path']).name}"] == r["group"] for r in val]
             zs_ok = [zero_shot[r["path"]] in GROUP_LABELS.get(r["group"], set()) for r in val]
             giraffe = [ok for ok, r in zip(head_ok, val) if r["group"] == "giraffe"]
@@ -104,6 +111,8 @@ def main() -> int:
                     "seconds": train_s,
                     "features_computed": res.features_computed,
                     "features_cached": res.features_cached,
+                    "inner_val_accuracy": res.val_accuracy,
+                    "best_step": res.best_epoch,
                     "per_group": {
                         g: [
                             sum(o for o, r in zip(head_ok, val) if r["group"] == g),
@@ -120,7 +129,11 @@ def main() -> int:
     gh, gt = sum(r["giraffe_hits"] for r in results), sum(r["giraffe_total"] for r in results)
     print(f"animals-dev, {len(groups)} groups ({', '.join(groups)}), {total} photos, {FOLDS} folds")
     print(
-        f"{'fold':>4} {'val':>4} {'head':>6} {'zero-shot':>9} {'giraffe':>7} {'features new/cached':>20} {'head s':>7}"
+        f"base {options.model or 'default'}, views {','.join(options.views)}, refit {options.refit}, "
+        f"init from pretrained {options.init_from_pretrained}"
+    )
+    print(
+        f"{'fold':>4} {'held':>4} {'head':>6} {'zero-shot':>9} {'giraffe':>7} {'features new/cached':>20} {'head s':>7}"
     )
     for r in results:
         print(
@@ -140,7 +153,18 @@ def main() -> int:
         print(f"{g:<15} {h:>4}/{n:<4} {z:>4}/{n:<4}")
     if args.json:
         args.json.write_text(
-            json.dumps({"head_acc": head, "zero_shot_acc": zs, "giraffe_recall": gh / gt, "folds": results}, indent=2)
+            json.dumps(
+                {
+                    "model": options.model,
+                    "views": list(options.views),
+                    "refit": options.refit,
+                    "head_acc": head,
+                    "zero_shot_acc": zs,
+                    "giraffe_recall": gh / gt,
+                    "folds": results,
+                },
+                indent=2,
+            )
         )
     return 0
 

@@ -57,15 +57,19 @@ def test_presplit_layout(tmp_path: Path) -> None:
 
 def test_dataset_check_errors_and_warnings(tmp_path: Path) -> None:
     root = tiny_dataset(tmp_path / "d", per_class=6)
-    make_image(root / "lonely" / "only.jpg")
-    with pytest.raises(InputError, match=r"too few images in: lonely \(1\)"):
-        F.check_dataset(labelled_splits(root), root)
+    make_image(root / "lonely" / "only.jpg")  # trained on (head mode's refit learns it), not validated
+    check = F.check_dataset(labelled_splits(root), root)
+    assert check.counts["lonely"] == {"train": 1, "val": 0, "test": 0}
+    assert any(w.startswith("no validation image for: lonely;") for w in check.warnings)
     (root / "lonely" / "only.jpg").unlink()
     (root / "lonely").rmdir()
     for i in range(40):
         make_image(root / "many" / f"{i}.jpg", seed=i)
     check = F.check_dataset(labelled_splits(root), root)
     assert any("imbalanced" in w and "--balance" in w for w in check.warnings)
+    one = tiny_dataset(tmp_path / "one", per_class=3, classes={"red_things": (220, 30, 30)})
+    with pytest.raises(InputError, match="finetune needs at least 2"):
+        F.check_dataset(labelled_splits(one), one)
 
 
 def test_head_mode_end_to_end_and_cached_features(runner: CliRunner, tmp_path: Path) -> None:
@@ -75,7 +79,7 @@ def test_head_mode_end_to_end_and_cached_features(runner: CliRunner, tmp_path: P
     result = runner.invoke(main, ["finetune", str(root), "--out", str(run_dir), "--mode", "head", "--epochs", "60"])
     assert result.exit_code == 0, result.output
     err = result.stderr
-    assert "head mode: validation accuracy" in err and "skipped (unreadable): red_things/broken.jpg" in err
+    assert "head mode: 5-fold cross-validated accuracy" in err and "skipped (unreadable): red_things/broken.jpg" in err
     assert "features: 18 computed, 0 from the cache" in err
     for name in (
         "model.pt",
@@ -89,7 +93,7 @@ def test_head_mode_end_to_end_and_cached_features(runner: CliRunner, tmp_path: P
     ):
         assert (run_dir / name).is_file(), name
     ckpt = torch.load(run_dir / "model.pt", weights_only=True)
-    assert ckpt["labels"] == sorted(COLOURS) and ckpt["base_model"] == "lite0" and ckpt["mode"] == "head"
+    assert ckpt["labels"] == sorted(COLOURS) and ckpt["base_model"] == "lite1" and ckpt["mode"] == "head"
     assert ckpt["animalsort_version"] and ckpt["options"]["mode"] == "head"
     metrics = read_csv_rows(run_dir / "metrics.csv")
     assert list(metrics[0]) == ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
@@ -116,6 +120,117 @@ def test_head_mode_end_to_end_and_cached_features(runner: CliRunner, tmp_path: P
     assert why.exit_code == 0, why.output
     assert len(list((tmp_path / "why").glob("0.*.gradcam.jpg"))) == 1
     assert why.output.split(": ")[1].split()[0] in COLOURS
+
+
+def test_views_are_the_eval_window_mirrored_and_zoomed(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from animalsort.data import VIEWS, Preprocessor
+    from animalsort.weights import load_registry
+
+    pre = Preprocessor(load_registry().get("lite0").preprocessing)
+    rng = np.random.default_rng(0)
+    im = Image.fromarray(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8))
+    out = {v: pre.crop(im, v) for v in VIEWS}
+    assert all(a.shape == (224, 224, 3) for a in out.values())
+    assert np.array_equal(out["flip"], out["orig"][:, ::-1])
+    assert np.array_equal(out["zoom_flip"], out["zoom"][:, ::-1])
+    assert not np.array_equal(out["zoom"], out["orig"])
+    with pytest.raises(ValueError, match="unknown view"):
+        pre.crop(im, "rotate")
+    # the defaults (written out where importing data.py would slow the CLI down) are all views
+    from animalsort.cli.finetune import finetune
+
+    cli_default = next(p.default for p in finetune.params if p.name == "views")
+    assert F.FinetuneOptions().views == VIEWS == tuple(cli_default.split(","))
+
+
+def test_head_refit_on_all_photos_keeps_validation_metrics(runner: CliRunner, tmp_path: Path) -> None:
+    root = tiny_dataset(tmp_path / "d", per_class=8)
+    common = ["--mode", "head", "--epochs", "40", "--no-inspect"]
+    refit, plain = tmp_path / "refit", tmp_path / "plain"
+    # one held-out split (--folds 1): the step chosen there, then the head refit on all 24
+    a = runner.invoke(main, ["finetune", str(root), "--out", str(refit), *common, "--folds", "1"])
+    assert a.exit_code == 0, a.output
+    assert "features: 24 computed, 0 from the cache (4 views of each photo)" in a.stderr
+    assert "head mode: validation accuracy" in a.stderr
+    assert "the head refit on all 24 labelled photos" in a.stderr
+    sa, wa = json.loads((refit / "summary.json").read_text()), torch.load(refit / "model.pt", weights_only=True)
+    b = runner.invoke(main, ["finetune", str(root), "--out", str(plain), *common, "--folds", "1", "--no-refit"])
+    assert b.exit_code == 0, b.output
+    sb, wb = json.loads((plain / "summary.json").read_text()), torch.load(plain / "model.pt", weights_only=True)
+    # the reported numbers are the validation head's in both; only the saved head differs
+    assert sa["val_accuracy"] == sb["val_accuracy"] and sa["best_epoch"] == sb["best_epoch"]
+    assert sa["suggested_min_confidence"] == sb["suggested_min_confidence"]
+    assert (sa["refit_photos"], sb["refit_photos"]) == (24, 0)
+    assert sa["views"] == ["orig", "flip", "zoom", "zoom_flip"] and sa["validation"] == "held-out split"
+    head = [k for k in wa["state_dict"] if k.endswith("classifier.weight")][0]
+    assert not torch.equal(wa["state_dict"][head], wb["state_dict"][head])
+    assert wa["refit_photos"] == 24 and wa["options"]["views"] == ["orig", "flip", "zoom", "zoom_flip"]
+    # the same run folder with one view: every feature comes from the cache
+    c = runner.invoke(main, ["finetune", str(root), "--out", str(refit), *common, "--views", "orig", "--no-refit"])
+    assert c.exit_code == 0, c.output
+    assert "features: 0 computed, 24 from the cache (1 view of each photo)" in c.stderr
+    assert "head refit" not in c.stderr
+    bad = runner.invoke(main, ["finetune", str(root), "--out", str(plain), "--views", "orig,sideways"])
+    assert bad.exit_code == 2 and "unknown view 'sideways'" in bad.output
+
+
+def test_head_mode_cross_validates_small_sets(runner: CliRunner, tmp_path: Path) -> None:
+    root = tiny_dataset(tmp_path / "d", per_class=8)
+    run_dir = tmp_path / "run"
+    res = runner.invoke(main, ["finetune", str(root), "--out", str(run_dir), "--epochs", "40", "--no-inspect"])
+    assert res.exit_code == 0, res.output
+    assert "head mode: 5-fold cross-validated accuracy" in res.stderr
+    assert "the head refit on all 24 labelled photos" in res.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["validation"] == "5-fold cross-validation" and summary["refit_photos"] == 24
+    # every photo was scored once, by a head that had not seen it; nothing held back from training
+    assert all(n == {"train": 8, "val": 0, "test": 0} for n in summary["counts"].values())
+    confusion = read_csv_rows(run_dir / "confusion.csv")
+    assert sum(int(v) for r in confusion for k, v in r.items() if k != "true \\ predicted") == 24
+    metrics = read_csv_rows(run_dir / "metrics.csv")
+    assert len(metrics) == 40  # every step of the schedule, out-of-fold loss per step
+    best = min(metrics, key=lambda m: float(m["val_loss"]))
+    assert int(best["epoch"]) == summary["best_epoch"]
+
+
+def test_stratified_folds_deal_every_class_across_folds() -> None:
+    from animalsort.finetune.head import stratified_folds
+
+    y = torch.tensor([0] * 10 + [1] * 5 + [2] * 1)
+    a = stratified_folds(y, 5, seed=0)
+    assert torch.equal(a, stratified_folds(y, 5, seed=0))
+    for c, n in ((0, 2), (1, 1)):
+        assert torch.bincount(a[y == c], minlength=5).tolist() == [n] * 5
+    assert a[y == 2].tolist() == [0]
+
+
+def test_refit_head_trains_a_copy_for_the_chosen_steps() -> None:
+    from animalsort.finetune.head import refit_head, train_head
+    from animalsort.finetune.options import FinetuneOptions
+
+    g = torch.Generator().manual_seed(0)
+    centres = torch.randn(3, 16, generator=g) * 3
+    y = torch.arange(3).repeat_interleave(10)
+    x = centres[y] + torch.randn(30, 16, generator=g)
+    views = torch.stack([x, x + 0.1 * torch.randn(30, 16, generator=g)], dim=1)  # photos × views × dim
+    start = torch.nn.Linear(16, 3)
+    before = start.weight.detach().clone()
+    opts = FinetuneOptions(epochs=50)
+    head = refit_head(start, views, y, 20, opts, None)
+    assert torch.equal(start.weight, before)  # the start is not touched
+    assert (head(x).argmax(1) == y).float().mean() == 1.0
+    # the refit head is the training run stopped at the same step
+    trained = torch.nn.Linear(16, 3)
+    trained.load_state_dict(start.state_dict())
+    opts20 = FinetuneOptions(epochs=50, patience=100)
+    history = train_head(trained, views, y, torch.zeros(0, 16), torch.zeros(0, dtype=torch.long), opts20, None)
+    assert len(history) == 50
+    assert not torch.equal(head.weight, trained.weight)  # 20 steps, not 50
+    again = refit_head(start, views, y, 20, opts, None)
+    assert torch.equal(head.weight, again.weight)  # deterministic
 
 
 def test_finetune_warns_of_duplicates_across_classes_and_splits(runner: CliRunner, tmp_path: Path) -> None:

@@ -31,12 +31,37 @@ def test_registry_schema() -> None:
         assert spec.license
 
 
-def test_default_weights_come_from_the_installed_package() -> None:
-    spec = load_registry().get("lite0")
+@pytest.mark.parametrize("name", ["lite0", "lite1", "lite2"])
+def test_offline_weights_come_from_the_installed_packages(name: str) -> None:
+    spec = load_registry().get(name)
     path = package_path(spec)
     assert path is not None and path.name == spec.file
     assert path.stat().st_size == spec.size
     assert sha256_file(path) == spec.sha256
+
+
+def test_finetune_starts_from_its_own_default() -> None:
+    reg = load_registry()
+    assert (reg.default, reg.finetune_base) == ("lite0", "lite1")
+
+
+@pytest.mark.parametrize("name", ["lite1", "lite2"])
+def test_lite1_lite2_load_strictly_and_name_obvious_photos(name: str) -> None:
+    """The packaged lite1/lite2 weights load into timm's architecture with every tensor used
+    (keymaps.lukemelas_to_timm) and name the example photos' animals."""
+    import numpy as np
+    import torch
+
+    from animalsort.data import Preprocessor
+    from animalsort.model import load
+
+    loaded = load(name, labels="animals", runtime="torch", progress=False)
+    pre = Preprocessor(loaded.preprocessing)
+    photos = ROOT / "examples" / "photos"
+    images = torch.from_numpy(np.stack([pre(photos / f"{n}.jpg") for n in ("cat", "dog")]))
+    probs = loaded.infer(images)
+    labels = [loaded.labels.labels[i] for i in probs.argmax(1).tolist()]
+    assert labels == ["cat", "dog"]
 
 
 @pytest.mark.slow

@@ -87,3 +87,17 @@ def test_rank_decides_animal_first() -> None:
     own = label_set("animals", tuple(f"c{i}" for i in range(n)))
     assert own.no_animal is None
     assert rank(probs, own, 1)[1][:, 0].tolist() == [noa, noa, cat]
+
+
+def test_everyday_class_names_denote_their_labels_not_lookalike_imagenet_classes() -> None:
+    from animalsort.taxonomy import imagenet_members, imagenet_table
+
+    table = imagenet_table()
+
+    def labels(name: str) -> set[str]:
+        return {table[i].label for i in imagenet_members(name)}
+
+    assert labels("cattle") == labels("cows") == {"cow"}
+    assert labels("mouse") == labels("mice") == {"rodent"}  # not ImageNet's computer mouse
+    assert labels("kittens") == {"cat"} and labels("puppies") == {"dog"}
+    assert imagenet_members("tabby") == (281,) and labels("giraffe") == set()

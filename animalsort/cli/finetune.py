@@ -49,7 +49,8 @@ from animalsort.runtime import RUNTIMES
     type=click.FloatRange(0, 0.9),
     default=0.2,
     show_default=True,
-    help="Share of each class held out for validation (ignored for train/ + val/ folders).",
+    help="Share of each class held out for validation when there is one held-out split "
+    "(full mode, --folds 1, over 5,000 photos; ignored for train/ + val/ folders).",
 )
 @click.option(
     "--patience",
@@ -71,6 +72,29 @@ from animalsort.runtime import RUNTIMES
     help="What computes head mode's features (auto: ONNX Runtime on the CPU, torch on a GPU).",
 )
 @click.option("--workers", "-j", type=click.IntRange(min=0), default=None)
+@click.option(
+    "--views",
+    default="orig,flip,zoom,zoom_flip",
+    show_default=True,
+    callback=lambda ctx, param, value: _views(value),
+    help="head: the fixed views of each photo the head trains on (orig, flip, zoom, zoom_flip; "
+    "features of each are cached; validation uses orig). --views orig: no augmentation.",
+)
+@click.option(
+    "--refit/--no-refit",
+    default=True,
+    show_default=True,
+    help="head: after choosing the stopping step on validation, retrain the head on the training "
+    "and validation photos together (the reported metrics stay the validation ones). "
+    "--no-refit: one held-out split and the head chosen on it.",
+)
+@click.option(
+    "--folds",
+    type=click.IntRange(min=1, max=20),
+    default=None,
+    help="head: choose the stopping step by K-fold cross-validation over every photo "
+    "(default: 5 up to 5,000 photos without a val/ folder; 1: the held-out --val-split).",
+)
 @click.option(
     "--inspect/--no-inspect",
     default=True,
@@ -111,13 +135,22 @@ def finetune(ctx: click.Context, data: Path, run_dir: Path | None, **options: An
     if res.initialised_from_pretrained:
         click.echo(f"started from the pretrained classifier: {', '.join(res.initialised_from_pretrained)}", err=True)
     if res.mode == "head":
-        click.echo(f"features: {res.features_computed} computed, {res.features_cached} from the cache", err=True)
+        views = len(options["views"])
+        click.echo(
+            f"features: {res.features_computed} computed, {res.features_cached} from the cache "
+            f"({views} view{'s' * (views > 1)} of each photo)",
+            err=True,
+        )
     test = f", test accuracy {res.test_accuracy:.3f}" if res.test_accuracy is not None else ""
+    how = f"{res.folds}-fold cross-validated accuracy" if res.folds > 1 else "validation accuracy"
+    unit = "step" if res.mode == "head" else "epoch"
     click.echo(
-        f"{res.mode} mode: validation accuracy {res.val_accuracy:.3f} (best epoch {res.best_epoch} of "
+        f"{res.mode} mode: {how} {res.val_accuracy:.3f} (best {unit} {res.best_epoch} of "
         f"{res.epochs_run}){test} in {res.seconds:.1f} s → {res.run_dir / 'model.pt'}",
         err=True,
     )
+    if res.refit_photos:
+        click.echo(f"model.pt: the head refit on all {res.refit_photos} labelled photos", err=True)
     if res.min_confidence is not None:
         click.echo(
             f"suggested --min-confidence {res.min_confidence} (95% precision on validation, keeps "
@@ -126,3 +159,13 @@ def finetune(ctx: click.Context, data: Path, run_dir: Path | None, **options: An
         )
     else:
         click.echo("no confidence threshold reaches 95% precision on validation; add images", err=True)
+
+
+def _views(value: str) -> tuple[str, ...]:
+    from animalsort.data import VIEWS
+
+    views = tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
+    unknown = [v for v in views if v not in VIEWS]
+    if unknown:
+        raise click.BadParameter(f"unknown view {unknown[0]!r}; choose from {', '.join(VIEWS)}")
+    return ("orig",) + tuple(v for v in views if v != "orig")

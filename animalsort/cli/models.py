@@ -34,7 +34,8 @@ def models_list() -> None:
     reg = load_registry()
     rows = [("name", "arch", "top-1", "size", "local", "license")]
     for name, spec in reg.models.items():
-        default = " (default)" if name == reg.default else ""
+        roles = [r for r, n in (("default", reg.default), ("finetune default", reg.finetune_default)) if n == name]
+        default = f" ({', '.join(roles)})" if roles else ""
         top1 = f"{spec.top1:.1f}" if spec.top1 is not None else "-"
         rows.append((name + default, spec.arch, top1, f"{spec.size / 1e6:.1f} MB", availability(spec), spec.license))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

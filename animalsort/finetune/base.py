@@ -42,7 +42,7 @@ def load_base(model: str | None, progress: bool) -> Base:
     from animalsort import weights as W
 
     reg = W.load_registry()
-    spec = reg.get(model or reg.default)
+    spec = reg.get(model or reg.finetune_base)
     net = M.build_arch(spec.arch, spec.num_classes)
     M.load_weights(net, M.load_state(W.fetch(spec, progress=progress)), spec.key_map)
     name, head = M.last_linear(net)
@@ -79,7 +79,11 @@ def save_model(
     **extra: object,
 ) -> None:
     """RUN_DIR/model.pt: an animalsort checkpoint that ``classify --weights`` loads."""
-    options = {k: v for k, v in asdict(opts).items() if v is None or isinstance(v, (str, int, float, bool))}
+    options = {
+        k: list(v) if isinstance(v, tuple) else v
+        for k, v in asdict(opts).items()
+        if v is None or isinstance(v, (str, int, float, bool, tuple))
+    }
     try:
         M.save_checkpoint(
             path,

@@ -15,13 +15,13 @@ from animalsort.finetune.options import DatasetCheck
 from animalsort.images import LabelledSplits
 from animalsort.inspection_page import write_html
 
-MIN_PER_CLASS = 2  # one to train on, one to validate
 PARTS = ("train", "val", "test")
 
 
 def check_dataset(splits: LabelledSplits, root: Path) -> DatasetCheck:
-    """Counts per class and split; an error for fewer than 2 classes or a class with fewer
-    than 2 images; a warning (with the fix) when the classes are imbalanced."""
+    """Counts per class and split; an error for fewer than 2 classes or a class with nothing
+    to train on; a warning (with the fix) for a class with nothing to validate on (one photo:
+    head mode's refit still learns it, but no metric covers it) and for imbalance."""
     counts: dict[str, dict[str, int]] = {c: dict.fromkeys(PARTS, 0) for c in splits.classes}
     for part in PARTS:
         for s in getattr(splits, part):
@@ -32,12 +32,17 @@ def check_dataset(splits: LabelledSplits, root: Path) -> DatasetCheck:
             f"{root} has {len(splits.classes)} class folder(s); finetune needs at least 2: "
             "put each class's images in its own sub-folder (DATA/<class>/…)"
         )
-    few = [c for c, n in counts.items() if n["train"] + n["val"] < MIN_PER_CLASS or n["train"] < 1]
-    if few:
-        detail = ", ".join(f"{c} ({counts[c]['train'] + counts[c]['val']})" for c in few)
+    empty = [c for c, n in counts.items() if n["train"] < 1]
+    if empty:
         raise InputError(
-            f"too few images in: {detail}; each class needs at least {MIN_PER_CLASS} "
-            "(one to train on, one to validate): add images or remove those folders"
+            f"nothing to train on for: {', '.join(empty)}; each class needs at least one training image: "
+            "add images or remove those folders"
+        )
+    unvalidated = [c for c, n in counts.items() if n["val"] < 1]
+    if unvalidated and splits.val:
+        check.warnings.append(
+            f"no validation image for: {', '.join(unvalidated)}; trained on, but validation accuracy and the "
+            "suggested --min-confidence do not cover it (2 or more images per class fix this)"
         )
     totals = {c: n["train"] + n["val"] for c, n in counts.items()}
     for finding in I.class_findings(totals):

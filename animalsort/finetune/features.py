@@ -26,7 +26,8 @@ from animalsort.images import Sample, describe_error, open_rgb
 
 @dataclass
 class Features:
-    """Features of the samples that decoded (``kept``, in order), and the counts."""
+    """Features of the samples that decoded (``kept``, in order): ``x`` is kept × views ×
+    dim, view 0 the eval window ("orig"); and the counts (of photos, not views)."""
 
     x: torch.Tensor
     y: torch.Tensor
@@ -47,6 +48,10 @@ def _key(root: Path, s: Sample) -> str:
     path = os.path.realpath(root / s.path)
     st = os.stat(path)
     return f"{path}\0{st.st_size}\0{st.st_mtime_ns}"
+
+
+def _view_key(key: str, view: str) -> str:
+    return key if view == "orig" else f"{key}\0{view}"
 
 
 def _load(cache: Path) -> dict[str, torch.Tensor]:
@@ -110,6 +115,7 @@ def extract(
     samples: list[Sample],
     cache: Path,
     *,
+    views: tuple[str, ...] = ("orig",),
     device: torch.device,
     precision: str,
     runtime: str,
@@ -117,34 +123,44 @@ def extract(
     workers: int,
     progress: bool,
 ) -> Features:
-    """Features for ``samples``, computing only those not in ``cache`` (in ONNX Runtime when
-    ``runtime`` picks it: the same features, 2–4× faster on a CPU)."""
+    """Features of each of ``views`` (VIEWS, "orig" first) of ``samples``, computing only
+    those not in ``cache`` (in ONNX Runtime when ``runtime`` picks it: the same features,
+    2–4× faster on a CPU)."""
     from tqdm import tqdm
 
+    if views[0] != "orig":
+        raise ValueError("the first view must be 'orig' (the one evaluation uses)")
     stored = _load(cache)
     keys = [_key(root, s) for s in samples]
-    todo = [i for i, k in enumerate(keys) if k not in stored]
+    todo = [(i, v) for i, k in enumerate(keys) for v in views if _view_key(k, v) not in stored]
     bad: dict[int, str] = {}
     if todo:
         forward = _forward(base, device, precision, runtime, progress)
-        ds = LabelledImages(root, [samples[i] for i in todo], Preprocessor(base.preprocessing))
+        ds = LabelledImages(
+            root, [samples[i] for i, _ in todo], Preprocessor(base.preprocessing), views=[v for _, v in todo]
+        )
         loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=workers)
         pos = 0
-        with tqdm(total=len(todo), desc="features", unit="img", disable=not progress) as bar:
+        with tqdm(total=len(todo), desc="features", unit="view", disable=not progress) as bar:
             for images, _, ok in loader:
                 feats = forward(images)
                 for j in range(len(images)):
-                    i = todo[pos + j]
+                    i, view = todo[pos + j]
                     if ok[j]:
-                        stored[keys[i]] = feats[j].clone()
-                    else:
+                        stored[_view_key(keys[i], view)] = feats[j].clone()
+                    elif i not in bad:
                         bad[i] = _reason(root / samples[i].path)
                 pos += len(images)
                 bar.update(len(images))
         _save(cache, stored)
     good = [i for i in range(len(samples)) if i not in bad]
     dim = base.pretrained_head.in_features
-    x = torch.stack([stored[keys[i]] for i in good]) if good else torch.zeros(0, dim)
+    x = (
+        torch.stack([torch.stack([stored[_view_key(keys[i], v)] for v in views]) for i in good])
+        if good
+        else torch.zeros(0, len(views), dim)
+    )
     y = torch.tensor([samples[i].label for i in good], dtype=torch.long)
     unreadable = [(samples[i].path, bad[i]) for i in sorted(bad)]
-    return Features(x, y, [samples[i] for i in good], unreadable, len(todo) - len(bad), len(samples) - len(todo))
+    fresh = {i for i, _ in todo} - set(bad)
+    return Features(x, y, [samples[i] for i in good], unreadable, len(fresh), len(good) - len(fresh))

@@ -35,6 +35,12 @@ class FinetuneOptions:
     weight_decay: float | None = None  # head: 1e-3; full: 0.05
     init_from_pretrained: bool = True  # start matching classes from the ImageNet classifier
     inspect: bool = True  # check the dataset first (duplicates, leaks, blank/tiny images); RUN/inspect.html
+    # head mode: the fixed views of each photo whose features the head trains on (data.VIEWS; "orig" first)
+    views: tuple[str, ...] = ("orig", "flip", "zoom", "zoom_flip")
+    refit: bool = True  # head mode: refit on training + validation photos at the step validation chose
+    # head mode: choose that step by k-fold cross-validation (None: 5 folds up to 5,000 photos
+    # without a val/ folder, else the held-out split; 1: always the held-out split)
+    folds: int | None = None
 
 
 @dataclass
@@ -49,6 +55,7 @@ class Job:
     precision: str
     workers: int
     progress: bool
+    folds: int = 1  # head mode: k-fold choice of the stopping step (1: the held-out split)
 
 
 @dataclass
@@ -74,6 +81,8 @@ class Evaluation:
     test_labels: torch.Tensor
     features_computed: int = 0
     features_cached: int = 0
+    refit_photos: int = 0  # head mode: photos the saved head was refit on (0: not refit)
+    folds: int = 1  # >1: validation numbers are out-of-fold over every photo
 
 
 @dataclass
@@ -105,3 +114,5 @@ class FinetuneResult:
     seconds: float
     features_computed: int = 0
     features_cached: int = 0
+    refit_photos: int = 0
+    folds: int = 1

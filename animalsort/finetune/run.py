@@ -3,6 +3,7 @@ save the model and the reports."""
 
 from __future__ import annotations
 
+import copy
 import time
 from pathlib import Path
 
@@ -16,10 +17,10 @@ from animalsort.finetune import check as C
 from animalsort.finetune import features as Feat
 from animalsort.finetune.base import Base, load_base, new_head, save_model
 from animalsort.finetune.full import dist_info, eval_loader, evaluate, init_dist, train_full
-from animalsort.finetune.head import class_weights, train_head
+from animalsort.finetune.head import class_weights, cross_validate, refit_head, train_head
 from animalsort.finetune.options import MODES, DatasetCheck, Evaluation, FinetuneOptions, FinetuneResult, Job, Scores
 from animalsort.finetune.reports import scores, write_reports
-from animalsort.images import Sample, default_workers, labelled_splits
+from animalsort.images import LabelledSplits, Sample, default_workers, labelled_splits
 
 
 def run(
@@ -35,9 +36,12 @@ def run(
         raise UsageError(f"unknown mode {opts.mode!r}; choose one of: {', '.join(MODES)}")
     root = Path(data_root)
     run_dir = Path(run_dir) if run_dir is not None else Path("runs") / root.absolute().name
-    splits = labelled_splits(root, opts.val_split, opts.seed)
-    check = C.check_dataset(splits, root)
     device, mode, precision = _placement(opts)
+    splits = labelled_splits(root, opts.val_split, opts.seed)
+    folds = _folds(opts, mode, splits)
+    if folds > 1:  # every photo is validated once, out of fold: no held-out share
+        splits = labelled_splits(root, 0.0, opts.seed)
+    check = C.check_dataset(splits, root)
     rank = dist_info()[0]
     workers = default_workers() if opts.workers is None else opts.workers
     make_folder(run_dir, "choose another --out")
@@ -47,7 +51,7 @@ def run(
     torch.manual_seed(opts.seed)
     base = load_base(opts.model, progress and rank == 0)
     head, matched = new_head(base, splits.classes, opts.init_from_pretrained)
-    job = Job(root, splits, run_dir, opts, device, precision, workers, progress)
+    job = Job(root, splits, run_dir, opts, device, precision, workers, progress, folds)
     if mode == "head":
         ev, unreadable = _head_mode(base, head, job)
         check.corrupt += unreadable
@@ -74,7 +78,25 @@ def run(
         seconds=time.perf_counter() - start,
         features_computed=ev.features_computed,
         features_cached=ev.features_cached,
+        refit_photos=ev.refit_photos,
+        folds=ev.folds,
     )
+
+
+#: Head mode cross-validates the stopping step (K_FOLDS folds) up to this many photos; above
+#: it, one held-out split is as reliable and K times cheaper.
+KFOLD_MAX_PHOTOS = 5000
+K_FOLDS = 5
+
+
+def _folds(opts: FinetuneOptions, mode: str, splits: LabelledSplits) -> int:
+    """How head mode chooses its stopping step: K folds, or 1 (the held-out split: full mode,
+    a val/ folder the user made, --no-refit, or a large set)."""
+    if mode != "head" or splits.presplit or not opts.refit:
+        return 1
+    if opts.folds is not None:
+        return opts.folds
+    return K_FOLDS if len(splits.train) + len(splits.val) <= KFOLD_MAX_PHOTOS else 1
 
 
 def _placement(opts: FinetuneOptions) -> tuple[torch.device, str, str]:
@@ -113,6 +135,7 @@ def _write_run(
         val_accuracy=sc.val_accuracy,
         test_accuracy=sc.test_accuracy,
         classes_from_pretrained=matched,
+        refit_photos=ev.refit_photos,
     )
     summary = {
         "animalsort_version": __version__,
@@ -125,6 +148,9 @@ def _write_run(
         "val_accuracy": sc.val_accuracy,
         "test_accuracy": sc.test_accuracy,
         "best_epoch": ev.best_epoch,
+        "refit_photos": ev.refit_photos,
+        "validation": f"{ev.folds}-fold cross-validation" if ev.folds > 1 else "held-out split",
+        "views": list(opts.views) if mode == "head" else None,
         "suggested_min_confidence": sc.min_confidence,
         "coverage_at_min_confidence": sc.coverage,
         "seconds": round(seconds, 2),
@@ -133,7 +159,10 @@ def _write_run(
 
 
 def _head_mode(base: Base, head: torch.nn.Linear, job: Job) -> tuple[Evaluation, list[tuple[str, str]]]:
-    """Features (cached), then the head; evaluated on the cached validation/test features."""
+    """Features of every view (cached); the head trained on the training photos' views with
+    the stopping step chosen on validation (original view), then refit on the training and
+    validation photos together for that many steps. Validation numbers are the first head's
+    (the refit one has seen those photos); test photos are scored by the refit head."""
     root, splits, run_dir, opts = job.root, job.splits, job.run_dir, job.opts
     samples = splits.train + splits.val + splits.test
     feats = Feat.extract(
@@ -141,6 +170,7 @@ def _head_mode(base: Base, head: torch.nn.Linear, job: Job) -> tuple[Evaluation,
         root,
         samples,
         run_dir / Feat.cache_name(base),
+        views=tuple(opts.views),
         device=job.device,
         runtime=opts.runtime,
         precision=job.precision,
@@ -150,24 +180,45 @@ def _head_mode(base: Base, head: torch.nn.Linear, job: Job) -> tuple[Evaluation,
     )
     part_of = {s.path: part for part in C.PARTS for s in getattr(splits, part)}
     parts = torch.tensor([C.PARTS.index(part_of[s.path]) for s in feats.kept], dtype=torch.long)
-    xtr, ytr = feats.x[parts == 0], feats.y[parts == 0]
-    xva, yva = feats.x[parts == 1], feats.y[parts == 1]
-    weights = class_weights(ytr, len(splits.classes)) if opts.balance else None
-    history = train_head(head, xtr, ytr, xva, yva, opts, weights)
+    n_classes = len(splits.classes)
+
+    def weights_for(y: torch.Tensor) -> torch.Tensor | None:
+        return class_weights(y, n_classes) if opts.balance else None
+
+    start, refit = copy.deepcopy(head), 0
+    if job.folds > 1:  # small set: the step from k-fold cross-validation, then the head on every photo
+        seen = parts < 2
+        x, y = feats.x[seen], feats.y[seen]
+        history, best_epoch, val_probs = cross_validate(start, x, y, job.folds, opts, weights_for)
+        head = refit_head(start, x, y, best_epoch, opts, weights_for(y))
+        val_labels, val_part, refit = y, seen, len(y)
+    else:  # the step from the held-out validation photos; then (--refit) the head on all of them
+        xtr, ytr = feats.x[parts == 0], feats.y[parts == 0]
+        xva, val_labels = feats.x[parts == 1][:, 0], feats.y[parts == 1]
+        history = train_head(head, xtr, ytr, xva, val_labels, opts, weights_for(ytr))
+        best_epoch = min(history, key=lambda h: h["val_loss"])["epoch"]
+        with torch.no_grad():
+            val_probs = head(xva).softmax(1) if len(xva) else torch.zeros(0, n_classes)
+        val_part = parts == 1
+        if opts.refit and len(xva):
+            seen = parts < 2
+            head = refit_head(start, feats.x[seen], feats.y[seen], best_epoch, opts, weights_for(feats.y[seen]))
+            refit = int(seen.sum())
     with torch.no_grad():
-        val_probs = head(xva).softmax(1) if len(xva) else torch.zeros(0, len(splits.classes))
-        test_probs = head(feats.x[parts == 2]).softmax(1)
+        test_probs = head(feats.x[parts == 2][:, 0]).softmax(1)
     ev = Evaluation(
         backbone=base.with_head(head),
         history=history,
-        best_epoch=min(history, key=lambda h: h["val_loss"])["epoch"],
+        best_epoch=best_epoch,
         val_probs=val_probs,
-        val_labels=yva,
-        val_paths=[s.path for s, p in zip(feats.kept, parts.tolist(), strict=True) if p == 1],
+        val_labels=val_labels,
+        val_paths=[s.path for s, v in zip(feats.kept, val_part.tolist(), strict=True) if v],
         test_probs=test_probs,
         test_labels=feats.y[parts == 2],
         features_computed=feats.computed,
         features_cached=feats.cached,
+        refit_photos=refit,
+        folds=job.folds,
     )
     return ev, feats.unreadable
 
