@@ -60,7 +60,15 @@ def test_dataset_check_errors_and_warnings(tmp_path: Path) -> None:
     make_image(root / "lonely" / "only.jpg")  # trained on (head mode's refit learns it), not validated
     check = F.check_dataset(labelled_splits(root), root)
     assert check.counts["lonely"] == {"train": 1, "val": 0, "test": 0}
-    assert any(w.startswith("no validation image for: lonely;") for w in check.warnings)
+    assert any(w.startswith("a single image of: lonely;") for w in check.warnings)
+    # k-fold mode (nothing held out) warns the same
+    check = F.check_dataset(labelled_splits(root, 0.0), root)
+    assert any(w.startswith("a single image of: lonely;") for w in check.warnings)
+    pre = tmp_path / "pre"
+    tiny_dataset(pre / "train", per_class=3)
+    tiny_dataset(pre / "val", per_class=1, classes={"red_things": (220, 30, 30), "blue_things": (30, 40, 220)})
+    check = F.check_dataset(labelled_splits(pre), pre)
+    assert "no validation image for: green_things;" in " ".join(check.warnings)
     (root / "lonely" / "only.jpg").unlink()
     (root / "lonely").rmdir()
     for i in range(40):

@@ -38,11 +38,17 @@ def check_dataset(splits: LabelledSplits, root: Path) -> DatasetCheck:
             f"nothing to train on for: {', '.join(empty)}; each class needs at least one training image: "
             "add images or remove those folders"
         )
-    unvalidated = [c for c, n in counts.items() if n["val"] < 1]
+    single = [c for c, n in counts.items() if n["train"] + n["val"] < 2]
+    if single:
+        check.warnings.append(
+            f"a single image of: {', '.join(single)}; trained on, but too few to learn it well or to validate it "
+            "(10 or more images per class work much better)"
+        )
+    unvalidated = [c for c, n in counts.items() if n["val"] < 1 and c not in single]
     if unvalidated and splits.val:
         check.warnings.append(
             f"no validation image for: {', '.join(unvalidated)}; trained on, but validation accuracy and the "
-            "suggested --min-confidence do not cover it (2 or more images per class fix this)"
+            "suggested --min-confidence do not cover it (put some of its images in val/)"
         )
     totals = {c: n["train"] + n["val"] for c, n in counts.items()}
     for finding in I.class_findings(totals):
