@@ -204,6 +204,14 @@ def test_head_mode_cross_validates_small_sets(runner: CliRunner, tmp_path: Path)
     assert int(best["epoch"]) == summary["best_epoch"]
 
 
+def test_one_photo_per_class_trains_without_cross_validation(runner: CliRunner, tmp_path: Path) -> None:
+    root = tiny_dataset(tmp_path / "d", per_class=1)
+    res = runner.invoke(main, ["finetune", str(root), "--out", str(tmp_path / "run"), "--epochs", "5", "--no-inspect"])
+    assert res.exit_code == 0, res.output
+    assert "head mode: no validation photos, accuracy not measured" in res.stderr
+    assert "a single image of:" in res.stderr
+
+
 def test_stratified_folds_deal_every_class_across_folds() -> None:
     from animalsort.finetune.head import stratified_folds
 

@@ -143,9 +143,12 @@ def finetune(ctx: click.Context, data: Path, run_dir: Path | None, **options: An
         )
     test = f", test accuracy {res.test_accuracy:.3f}" if res.test_accuracy is not None else ""
     how = f"{res.folds}-fold cross-validated accuracy" if res.folds > 1 else "validation accuracy"
+    score = f"{res.val_accuracy:.3f}"
+    if res.folds == 1 and not any(n["val"] for n in check.counts.values()):
+        how, score = "no validation photos, accuracy not measured", "—"
     unit = "step" if res.mode == "head" else "epoch"
     click.echo(
-        f"{res.mode} mode: {how} {res.val_accuracy:.3f} (best {unit} {res.best_epoch} of "
+        f"{res.mode} mode: {how} {score} (best {unit} {res.best_epoch} of "
         f"{res.epochs_run}){test} in {res.seconds:.1f} s → {res.run_dir / 'model.pt'}",
         err=True,
     )

@@ -4,6 +4,7 @@ save the model and the reports."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def run(
     splits = labelled_splits(root, opts.val_split, opts.seed)
     folds = _folds(opts, mode, splits)
     if folds > 1:  # every photo is validated once, out of fold: no held-out share
-        splits = labelled_splits(root, 0.0, opts.seed)
+        splits = dataclasses.replace(splits, train=sorted(splits.train + splits.val, key=lambda s: s.path), val=[])
     check = C.check_dataset(splits, root)
     rank = dist_info()[0]
     workers = default_workers() if opts.workers is None else opts.workers
@@ -91,8 +92,11 @@ K_FOLDS = 5
 
 def _folds(opts: FinetuneOptions, mode: str, splits: LabelledSplits) -> int:
     """How head mode chooses its stopping step: K folds, or 1 (the held-out split: full mode,
-    a val/ folder the user made, --no-refit, or a large set)."""
+    a val/ folder the user made, --no-refit, a large set, or one photo per class)."""
     if mode != "head" or splits.presplit or not opts.refit:
+        return 1
+    labels = [s.label for s in splits.train + splits.val]
+    if len(set(labels)) == len(labels):  # one photo per class: no fold could both train and validate
         return 1
     if opts.folds is not None:
         return opts.folds
@@ -185,9 +189,8 @@ def _head_mode(base: Base, head: torch.nn.Linear, job: Job) -> tuple[Evaluation,
     def weights_for(y: torch.Tensor) -> torch.Tensor | None:
         return class_weights(y, n_classes) if opts.balance else None
 
-    start, refit = copy.deepcopy(head), 0
+    start, refit, seen = copy.deepcopy(head), 0, parts < 2  # seen: training and validation photos
     if job.folds > 1:  # small set: the step from k-fold cross-validation, then the head on every photo
-        seen = parts < 2
         x, y = feats.x[seen], feats.y[seen]
         history, best_epoch, val_probs = cross_validate(start, x, y, job.folds, opts, weights_for)
         head = refit_head(start, x, y, best_epoch, opts, weights_for(y))
@@ -201,7 +204,6 @@ def _head_mode(base: Base, head: torch.nn.Linear, job: Job) -> tuple[Evaluation,
             val_probs = head(xva).softmax(1) if len(xva) else torch.zeros(0, n_classes)
         val_part = parts == 1
         if opts.refit and len(xva):
-            seen = parts < 2
             head = refit_head(start, feats.x[seen], feats.y[seen], best_epoch, opts, weights_for(feats.y[seen]))
             refit = int(seen.sum())
     with torch.no_grad():
