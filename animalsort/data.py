@@ -3,6 +3,11 @@
 Each DataLoader worker walks the tree itself and decodes every W-th batch; the loader hands
 batches back round-robin, so rows come out in discovery order with no list of paths held anywhere. A file that cannot be
 decoded gives a zero image with ``ok=False`` and a reason: it never shifts or drops a row.
+
+A video clip is decoded whole in the batch that holds it: its sampled frames are consecutive
+image rows with the clip's path and their times (``Batch.frames``). A clip weighs
+``max_frames`` photos when batches are cut, so no batch holds more than
+max(batch size, max_frames) images.
 """
 
 from __future__ import annotations
@@ -13,14 +18,15 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from animalsort.images import Listing, Sample, describe_error, empty_reason, open_rgb
+from animalsort.images import Listing, Sample, describe_error, empty_reason, is_video_name, open_rgb
+from animalsort.video import Sampling, describe_video_error, read_frames
 from animalsort.weights import Preprocessing
 
 # --------------------------------------------------------------------------- model input
@@ -92,12 +98,18 @@ _RESAMPLE = {"bicubic": "BICUBIC", "bilinear": "BILINEAR", "nearest": "NEAREST",
 @dataclass
 class Batch:
     images: torch.Tensor  # uint8, N×H×W×3
-    paths: list[str]  # relative to the source folder
+    paths: list[str]  # relative to the source folder (a clip's frames repeat its path)
     ok: list[bool]
     errors: list[str]
     # With device-side JPEG decoding: the file's bytes (still to decode) and EXIF orientation.
     raw: list[torch.Tensor | None] | None = None
     orientation: list[int] | None = None
+    frames: list[float | None] | None = None  # a clip frame's time in seconds; None for photos
+
+    def meta(self) -> dict[str, list[Any]]:
+        """What scoring needs besides the pixels (JSON-able: Ray ships it between tasks)."""
+        frames = self.frames if self.frames is not None else [None] * len(self.paths)
+        return {"paths": self.paths, "ok": self.ok, "errors": self.errors, "frames": frames}
 
     def pin_memory(self) -> Batch:
         self.images = self.images.pin_memory()
@@ -114,6 +126,7 @@ class ImageStream(IterableDataset):
         batch_size: int,
         done: frozenset[str] = frozenset(),
         raw_jpeg: bool = False,
+        video: Sampling | None = None,
     ):
         self.listing = listing
         self.root = listing.root
@@ -121,6 +134,7 @@ class ImageStream(IterableDataset):
         self.batch_size = batch_size
         self.done = done
         self.raw_jpeg = raw_jpeg  # ship JPEG bytes for decoding on the device
+        self.video = video  # how clips are sampled (None: every file is decoded as a photo)
 
     def paths(self) -> Iterator[str]:
         return (p for p in self.listing if p not in self.done)
@@ -128,38 +142,71 @@ class ImageStream(IterableDataset):
     def __iter__(self) -> Iterator[Batch]:
         info = get_worker_info()
         wid, nw = (info.id, info.num_workers) if info else (0, 1)
-        chunk: list[str] = []
-        k = 0
-        for rel in self.paths():
-            chunk.append(rel)
-            if len(chunk) == self.batch_size:
-                if k % nw == wid:
-                    yield self.make_batch(chunk)
-                chunk, k = [], k + 1
-        if chunk and k % nw == wid:
-            yield self.make_batch(chunk)
+        for k, chunk in enumerate(chunks(self.paths(), self.batch_size, self.video)):
+            if k % nw == wid:
+                yield self.make_batch(chunk)
 
     def make_batch(self, rels: list[str]) -> Batch:
+        """Decode ``rels`` (a clip: its sampled frames, one image row each)."""
         size = self.preprocessor.pre.input_size
-        images = torch.zeros(len(rels), size, size, 3, dtype=torch.uint8)
-        ok, errors = [], []
-        raw: list[torch.Tensor | None] = [None] * len(rels)
-        orientation = [1] * len(rels)
-        for i, rel in enumerate(rels):
+        arrays: list[np.ndarray | None] = []
+        paths, ok, errors, raw, orientation, frames = [], [], [], [], [], []
+        for rel in rels:
             path = os.path.join(self.root, rel)
+            clip = self.video is not None and is_video_name(rel)
             try:
-                if self.raw_jpeg and (jpeg := read_jpeg(path)) is not None:
-                    raw[i], orientation[i] = jpeg
+                if clip:
+                    decoded = self.read_clip(path)
+                elif self.raw_jpeg and (jpeg := read_jpeg(path)) is not None:
+                    decoded = [(None, None, jpeg)]
                 else:
-                    images[i] = torch.from_numpy(self.preprocessor(path))
-                ok.append(True)
-                errors.append("")
+                    decoded = [(None, self.preprocessor(path), None)]
             except Exception as exc:  # every failure becomes that file's row, never a crash
-                ok.append(False)
-                errors.append(empty_reason(path) or describe_error(exc))
+                reason = empty_reason(path) or (describe_video_error(exc) if clip else describe_error(exc))
+                decoded = [(None, None, None)]
+            else:
+                reason = ""
+            for t, array, jpeg in decoded:
+                paths.append(rel)
+                ok.append(not reason)
+                errors.append(reason)
+                frames.append(t)
+                arrays.append(array)
+                raw.append(jpeg[0] if jpeg else None)
+                orientation.append(jpeg[1] if jpeg else 1)
+        images = torch.zeros(len(paths), size, size, 3, dtype=torch.uint8)
+        for i, array in enumerate(arrays):
+            if array is not None:
+                images[i] = torch.from_numpy(array)
+        batch = Batch(images, paths, ok, errors, frames=frames if self.video is not None else None)
         if self.raw_jpeg:
-            return Batch(images, list(rels), ok, errors, raw, orientation)
-        return Batch(images, list(rels), ok, errors)
+            batch.raw, batch.orientation = raw, orientation
+        return batch
+
+    def read_clip(self, path: str) -> list[tuple[float | None, np.ndarray | None, None]]:
+        assert self.video is not None
+        draft = self.preprocessor.pre.resize_size if self.preprocessor.draft else None
+        return [(t, self.preprocessor.crop(im), None) for t, im in read_frames(path, self.video, draft)]
+
+
+def chunks(paths: Iterable[str], batch_size: int, video: Sampling | None) -> Iterator[list[str]]:
+    """Consecutive lists of paths, one per batch, in listing order (every engine cuts them
+    here, so every engine makes the same batches). A clip weighs ``max_frames`` photos: it
+    starts a new batch unless it fits in the current one."""
+    chunk: list[str] = []
+    weight = 0
+    for rel in paths:
+        w = video.max_frames if video is not None and is_video_name(rel) else 1
+        if chunk and weight + w > batch_size:
+            yield chunk
+            chunk, weight = [], 0
+        chunk.append(rel)
+        weight += w
+        if weight >= batch_size:
+            yield chunk
+            chunk, weight = [], 0
+    if chunk:
+        yield chunk
 
 
 def image_stream(
@@ -169,9 +216,10 @@ def image_stream(
     done: Iterable[str] = (),
     draft: bool = True,
     raw_jpeg: bool = False,
+    video: Sampling | None = None,
 ) -> ImageStream:
     listing = source if isinstance(source, Listing) else Listing.of(source)
-    return ImageStream(listing, Preprocessor(pre, draft), batch_size, frozenset(done), raw_jpeg)
+    return ImageStream(listing, Preprocessor(pre, draft), batch_size, frozenset(done), raw_jpeg, video)
 
 
 def loader(stream: ImageStream, workers: int, pin_memory: bool = False) -> DataLoader:

@@ -81,12 +81,14 @@ def json_script(element_id: str, value: Any) -> str:
     return f'<script type="application/json" id="{element_id}">{text}</script>'
 
 
-def thumbnail_data_uri(path: str | Path, size: int = THUMB_SIZE) -> str | None:
-    """A small JPEG of the image as a data: URI (None if it cannot be decoded)."""
+def thumbnail_data_uri(path: str | Path, frame_s: float | None = None, size: int = THUMB_SIZE) -> str | None:
+    """A small JPEG of the image (or of a video's frame at ``frame_s``) as a data: URI (None
+    if it cannot be decoded)."""
     from animalsort.images import open_rgb
+    from animalsort.video import frame_at
 
     try:
-        im = open_rgb(path, draft_size=size)
+        im = frame_at(path, frame_s, draft_size=size) if frame_s is not None else open_rgb(path, draft_size=size)
         im.thumbnail((size, size))
         buf = io.BytesIO()
         im.save(buf, "JPEG", quality=75)

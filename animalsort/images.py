@@ -24,8 +24,9 @@ from animalsort.errors import InputError
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".heic", ".heif", ".hif", ".avif"}
 )
-# What a camera or phone folder holds besides photos, named in the summary of what was skipped.
-VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".avi", ".mkv", ".m4v", ".3gp", ".mts", ".m2ts", ".wmv"})
+# Clips (classified frame by frame: video.py; skipped with --no-videos), and what else a camera or
+# phone folder holds besides photos, named in the summary of what was skipped.
+VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".avi", ".mkv", ".m4v", ".3gp", ".mts", ".m2ts", ".wmv", ".webm"})
 RAW_EXTENSIONS = frozenset({".cr2", ".cr3", ".nef", ".arw", ".dng", ".raf", ".orf", ".rw2", ".pef", ".srw"})
 SKIPPED_EXAMPLES = 1000  # skipped files listed by name (--verbose); the rest are only counted
 
@@ -47,6 +48,10 @@ _register_heif()
 
 def is_image_name(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def is_video_name(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in VIDEO_EXTENSIONS
 
 
 def discover(root: Path, exclude: Iterable[Path] = ()) -> Iterator[str]:
@@ -94,6 +99,7 @@ class Inventory:
     """How many files a listing will classify, and what it leaves out, by extension."""
 
     images: int = 0
+    videos: int = 0  # clips to classify (counted apart from the photos)
     skipped: Counter[str] = field(default_factory=Counter)  # ".mov" → 300 ("(none)" for no extension)
     examples: list[str] = field(default_factory=list)  # the first skipped files, by path
 
@@ -116,9 +122,10 @@ class Listing:
     root: Path
     entries: tuple[tuple[str, bool], ...]  # (path relative to root, is a folder), in the order given
     exclude: tuple[Path, ...] = ()
+    videos: bool = False  # list video clips too (by extension), not only photos
 
     @classmethod
-    def of(cls, sources: Path | Sequence[Path], exclude: Iterable[Path] = ()) -> Listing:
+    def of(cls, sources: Path | Sequence[Path], exclude: Iterable[Path] = (), videos: bool = False) -> Listing:
         """A listing of folders and files as given on the command line. A file inside a
         folder that is also given, or a folder inside another, is listed once."""
         paths = [Path(sources)] if isinstance(sources, (str, os.PathLike)) else [Path(p) for p in sources]
@@ -136,7 +143,7 @@ class Listing:
                 kept.append((a, is_dir))
         root = Path(os.path.commonpath([a if is_dir else a.parent for a, is_dir in kept]))
         entries = tuple((os.path.relpath(a, root).replace(os.sep, "/"), is_dir) for a, is_dir in kept)
-        return cls(root, entries, tuple(exclude))
+        return cls(root, entries, tuple(exclude), videos)
 
     def _items(self) -> Iterator[tuple[str, bool]]:
         for rel, is_dir in self.entries:
@@ -145,7 +152,7 @@ class Listing:
                 continue
             prefix = "" if rel == "." else rel + "/"
             for sub, image in walk(self.root / rel, self.exclude):
-                yield prefix + sub, image
+                yield prefix + sub, image or (self.videos and is_video_name(sub))
 
     def __iter__(self) -> Iterator[str]:
         return (rel for rel, image in self._items() if image)
@@ -155,7 +162,10 @@ class Listing:
         inv = Inventory()
         for rel, image in self._items():
             if image:
-                inv.images += 1
+                if self.videos and is_video_name(rel):
+                    inv.videos += 1
+                else:
+                    inv.images += 1
                 continue
             inv.skipped[os.path.splitext(rel)[1].lower() or "(none)"] += 1
             if len(inv.examples) < SKIPPED_EXAMPLES:
@@ -170,13 +180,14 @@ def nothing_to_classify(listing: Listing, inv: Inventory) -> str:
         return f"no image files under {where} (it holds no files at all); check the path"
     kinds = []
     if inv.skipped.keys() & VIDEO_EXTENSIONS:
-        kinds.append("videos")
+        kinds.append("videos (--no-videos)")
     if inv.skipped.keys() & RAW_EXTENSIONS:
         kinds.append("RAW photos (convert them to JPEG or TIFF first)")
     note = f" — {' and '.join(kinds)} are not classified" if kinds else ""
     return (
         f"no image files under {where}: found {inv.describe_skipped()}{note}; "
         f"animalsort reads {', '.join(sorted(IMAGE_EXTENSIONS))}"
+        + (f" and videos ({', '.join(sorted(VIDEO_EXTENSIONS))})" if listing.videos else "")
     )
 
 

@@ -64,7 +64,7 @@ def write_html(result: Inspection, out: Path, thumbnails: int = 60) -> None:
         figs = []
         for p in paths:
             full = result.root / p
-            uri = htmlkit.thumbnail_data_uri(full, 160) if budget[0] > 0 else None
+            uri = htmlkit.thumbnail_data_uri(full, size=160) if budget[0] > 0 else None
             budget[0] -= uri is not None
             img = f"<img src='{uri}' alt=''>" if uri else "<img alt=''>"
             figs.append(

@@ -6,21 +6,25 @@ module only decides what goes in them.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import sys
+import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from animalsort.errors import NoImagesError
 from animalsort.images import Inventory, Listing, default_workers, nothing_to_classify
 from animalsort.predictions import CsvWriter, error_row, ok_row, prepare_output, sidecar_path, write_sidecar
+from animalsort.scoring import Scored, score_batch
+from animalsort.video import DEFAULT_EVERY, DEFAULT_MAX_FRAMES, Sampling
 
 if TYPE_CHECKING:
-    import torch
-
     from animalsort.data import Batch
     from animalsort.model import LoadedModel
 
@@ -44,13 +48,23 @@ class ClassifyOptions:
     engine: str = "local"  # local | ray
     ray_address: str | None = None  # None: start a local one-node Ray cluster
     num_gpus_per_actor: float = 0.0
+    videos: bool = True  # classify video clips (frames sampled every video_every seconds)
+    video_every: float = DEFAULT_EVERY
+    video_max_frames: int = DEFAULT_MAX_FRAMES
+    video_rows: str = "videos"  # videos: one row per clip; frames: one per sampled frame
+    sequences: float | None = None  # group bursts: photos within this many seconds (sequences.py)
+
+    def sampling(self) -> Sampling | None:
+        return Sampling(self.video_every, self.video_max_frames) if self.videos else None
 
 
 @dataclass
 class Summary:
     found: int = 0
-    ok: int = 0
+    ok: int = 0  # files (a clip counts once, whatever its rows)
     failed: int = 0
+    videos: int = 0  # clips classified (of ``ok``)
+    frames: int = 0  # their sampled frames
     resumed: int = 0  # rows kept from an earlier run (--resume)
     seconds: float = 0.0
     startup_seconds: float = 0.0  # model resolution and loading, before the first batch
@@ -63,6 +77,7 @@ class Summary:
     decode: str = "cpu"
     errors: list[tuple[str, str]] = field(default_factory=list)
     skipped: Inventory | None = None  # the files that are not images (by extension)
+    sequences: dict[str, Any] | None = None  # with --sequences: what sequences.record says
 
     @property
     def images_per_s(self) -> float:
@@ -84,7 +99,7 @@ def classify(
 
     opts = options or ClassifyOptions()
     start = time.perf_counter()
-    listing = Listing.of(sources, [*exclude] + ([out, sidecar_path(out)] if out is not None else []))
+    listing = Listing.of(sources, [*exclude] + ([out, sidecar_path(out)] if out is not None else []), opts.videos)
     if next(iter(listing), None) is None:
         raise NoImagesError(nothing_to_classify(listing, listing.inventory()))
     if out is not None:
@@ -111,11 +126,24 @@ def classify(
         runtime_note=loaded.note,
         skipped=inventory,
     )
-    with CsvWriter(out, top_k, resume=opts.resume) as writer:
-        summary.resumed = len(writer.done())
-        scored = _engine(listing, loaded, opts, top_k, writer.done(), summary, progress)
-        summary.startup_seconds = time.perf_counter() - start
-        _write_rows(scored, writer, loaded.labels.labels, top_k, summary, inventory.images - summary.resumed, progress)
+    with contextlib.ExitStack() as stack:
+        target = out
+        if out is None and opts.sequences is not None:  # sequences need the whole CSV: stdout gets it at the end
+            target = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="animalsort-"))) / "preds.csv"
+        with CsvWriter(target, top_k, resume=opts.resume) as writer:
+            summary.resumed = len(writer.done())
+            scored = _engine(listing, loaded, opts, top_k, writer.done(), summary, progress)
+            summary.startup_seconds = time.perf_counter() - start
+            total = inventory.images + inventory.videos - summary.resumed
+            _write_rows(scored, writer, loaded.labels.labels, top_k, summary, total, progress)
+        if target is not None and opts.sequences is not None:
+            from animalsort import sequences
+
+            summary.sequences = sequences.record(sequences.annotate(target, listing.root, opts.sequences))
+            if out is None:
+                with open(target, newline="", encoding="utf-8", errors="surrogateescape") as f:
+                    shutil.copyfileobj(f, sys.stdout)
+                sys.stdout.flush()
     summary.found = summary.ok + summary.failed + summary.resumed
     summary.seconds = time.perf_counter() - start
     if out is not None:
@@ -141,11 +169,13 @@ def _engine(
         return ray_engine.score(listing, opts, loaded.preprocessing, top_k, done, progress)
     on_device = model.pick_decode(opts.decode, loaded.device) == "gpu"
     summary.decode = "gpu" if on_device else "cpu"
+    video = opts.sampling()
     stream = data.image_stream(
-        listing, loaded.preprocessing, opts.batch_size, done, draft=opts.draft, raw_jpeg=on_device
+        listing, loaded.preprocessing, opts.batch_size, done, draft=opts.draft, raw_jpeg=on_device, video=video
     )
     workers = default_workers() if opts.workers is None else opts.workers
-    return score_batches(loaded, data.loader(stream, workers, pin_memory=loaded.device.type == "cuda"), top_k)
+    batches = data.loader(stream, workers, pin_memory=loaded.device.type == "cuda")
+    return score_batches(loaded, batches, top_k, opts.video_rows)
 
 
 def _write_rows(
@@ -159,47 +189,25 @@ def _write_rows(
 ) -> None:
     from tqdm import tqdm
 
-    with tqdm(total=total, unit="img", desc="classify", disable=not progress, smoothing=0.1) as bar:
+    with tqdm(total=total, unit="file", desc="classify", disable=not progress, smoothing=0.1) as bar:
         for s in scored:
             rows = []
             for i, rel in enumerate(s.paths):
                 if s.ok[i]:
-                    rows.append(ok_row(rel, [names[j] for j in s.idx[i]], s.conf[i], top_k))
-                    summary.ok += 1
-                else:
-                    rows.append(error_row(rel, s.errors[i], top_k))
-                    summary.failed += 1
-                    if len(summary.errors) < MAX_REPORTED_ERRORS:
-                        summary.errors.append((rel, s.errors[i]))
+                    rows.append(ok_row(rel, [names[j] for j in s.idx[i]], s.conf[i], top_k, s.frame_s[i]))
+                    continue
+                rows.append(error_row(rel, s.errors[i], top_k))
+                summary.failed += 1
+                if len(summary.errors) < MAX_REPORTED_ERRORS:
+                    summary.errors.append((rel, s.errors[i]))
+            summary.ok += s.files_ok
+            summary.videos += s.clips
+            summary.frames += s.frames
             writer.write(rows)
-            bar.update(len(rows))
+            bar.update(s.files_ok + s.ok.count(False))
 
 
-@dataclass
-class Scored:
-    """One batch's outcome, whatever engine produced it: top-k label indices and
-    confidences for the rows that decoded (``ok``), the reason for those that did not."""
-
-    paths: list[str]
-    ok: list[bool]
-    errors: list[str]
-    idx: list[list[int]]  # per row (empty for failed rows)
-    conf: list[list[float]]
-
-
-def score(
-    loaded: LoadedModel, images: torch.Tensor, ok: list[bool], top_k: int
-) -> tuple[list[list[int]], list[list[float]]]:
-    """Top-k (indices, confidences) for a uint8 NHWC batch already on the model's device."""
-    from animalsort.taxonomy import rank
-
-    if not any(ok):
-        return [[] for _ in ok], [[] for _ in ok]
-    conf, idx = rank(loaded.infer(images), loaded.labels, top_k)
-    return idx.cpu().tolist(), conf.cpu().tolist()
-
-
-def score_batches(loaded: LoadedModel, batches: Iterable[Batch], top_k: int) -> Iterator[Scored]:
+def score_batches(loaded: LoadedModel, batches: Iterable[Batch], top_k: int, video_rows: str) -> Iterator[Scored]:
     """The local engine: DataLoader batches → the model on this machine's device."""
     from animalsort import data
 
@@ -208,8 +216,7 @@ def score_batches(loaded: LoadedModel, batches: Iterable[Batch], top_k: int) -> 
         x = batch.images.to(loaded.device, non_blocking=cuda)
         if batch.raw is not None:
             data.decode_on_device(batch, x, loaded.preprocessing)
-        idx, conf = score(loaded, x, batch.ok, top_k)
-        yield Scored(batch.paths, batch.ok, batch.errors, idx, conf)
+        yield score_batch(loaded, x, batch.meta(), top_k, video_rows)
 
 
 def sidecar_record(summary: Summary, opts: ClassifyOptions, loaded: LoadedModel, src: Path) -> dict[str, object]:
@@ -224,9 +231,34 @@ def sidecar_record(summary: Summary, opts: ClassifyOptions, loaded: LoadedModel,
         "runtime": summary.runtime,
         "decode": summary.decode,
         "options": options,
-        "counts": {"found": summary.found, "ok": summary.ok, "failed": summary.failed, "resumed": summary.resumed},
+        "counts": {
+            "found": summary.found,
+            "ok": summary.ok,
+            "failed": summary.failed,
+            "resumed": summary.resumed,
+            "videos": summary.videos,
+            "frames": summary.frames,
+        },
         "not_classified": dict(sorted(summary.skipped.skipped.items())) if summary.skipped else {},
         "seconds": round(summary.seconds, 3),
         "startup_seconds": round(summary.startup_seconds, 3),
         "images_per_s": round(summary.images_per_s, 2),
+        **({"video": video_record(opts)} if summary.videos else {}),
+        **({"sequences": summary.sequences} if summary.sequences is not None else {}),
+    }
+
+
+def video_record(opts: ClassifyOptions) -> dict[str, object]:
+    """How the clips were read and labelled (the sidecar's ``video``)."""
+    import av
+
+    from animalsort.scoring import TOP_FRAMES
+
+    return {
+        "decoder": f"PyAV {av.__version__} (FFmpeg {av.ffmpeg_version_info})",
+        "every_s": opts.video_every,
+        "max_frames": opts.video_max_frames,
+        "rows": opts.video_rows,
+        "clip_label": f"the label with the highest mean probability over its {TOP_FRAMES} best frames, among "
+        "the frames' first labels (no_animal only when no frame shows an animal); frame_s: its best frame",
     }

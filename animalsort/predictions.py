@@ -25,23 +25,37 @@ CONFIDENCE_FORMAT = "{:.4f}"
 MAX_REPORTED_ERRORS = 20  # the summary names this many failures; the CSV has them all
 
 
+#: Columns a finished run may add after the streamed ones (``--sequences``: sequences.py).
+#: A resumed CSV drops them; they are computed again over the whole file at the end.
+SEQUENCE_COLUMNS = ["sequence", "sequence_label", "sequence_confidence"]
+
+
 def header(top_k: int) -> list[str]:
+    """The streamed columns. ``frame_s``: a clip's best frame (or a frame row's own time) in
+    seconds from its start, empty for photos."""
     cols = ["path", "label", "confidence"]
     for k in range(2, top_k + 1):
         cols += [f"label_{k}", f"confidence_{k}"]
-    return cols + ["status", "error"]
+    return cols + ["status", "error", "frame_s"]
 
 
-def ok_row(path: str, labels: Iterable[str], confidences: Iterable[float], top_k: int) -> list[str]:
+def ok_row(path: str, labels: Iterable[str], confidences: Iterable[float], top_k: int, frame_s: str = "") -> list[str]:
     row = [path]
     for lab, conf in zip(labels, confidences):
         row += [lab, CONFIDENCE_FORMAT.format(conf)]
     row += [""] * (1 + 2 * top_k - len(row))
-    return row + ["ok", ""]
+    return row + ["ok", "", frame_s]
 
 
 def error_row(path: str, error: str, top_k: int) -> list[str]:
-    return [path] + [""] * (2 * top_k) + ["error", error]
+    return [path] + [""] * (2 * top_k) + ["error", error, ""]
+
+
+def file_of(row: dict[str, str]) -> str:
+    """The file a row is about: a frame row's clip (``clip.mp4#t=3.00`` → ``clip.mp4``)."""
+    from animalsort.video import split_frame_path
+
+    return split_frame_path(row["path"], row.get("frame_s") or "")
 
 
 def prepare_output(out: Path) -> None:
@@ -82,7 +96,7 @@ class CsvWriter:
                     # goes, and a file killed before its first row gets exactly one header.
                     self._rewrite(out, kept)
                     self._f = open(out, "a", newline="", encoding="utf-8", errors="surrogateescape")
-                    self._done = [r[0] for r in kept]
+                    self._done = list(dict.fromkeys(file_of(dict(zip(self.columns, r))) for r in kept))
             except OSError as exc:
                 raise OutputError(
                     f"cannot write {out}: {exc.strerror or exc}; choose another --out or fix the folder's permissions"
@@ -99,18 +113,25 @@ class CsvWriter:
         if "\n" not in text:
             return []  # empty, or killed while the header was being written
         records = list(csv.reader(io.StringIO(text, newline="")))
-        if not records or records[0] != self.columns:
+        found = records[0] if records else []
+        # Columns are matched by name: a CSV from before frame_s, or one that a finished
+        # --sequences run extended, resumes (the extra columns are made again at the end).
+        base = [c for c in found if c not in SEQUENCE_COLUMNS]
+        if base not in (self.columns, [c for c in self.columns if c != "frame_s"]):
             raise OutputError(
-                f"cannot resume {out}: its columns {records[0] if records else []} differ from "
+                f"cannot resume {out}: its columns {found} differ from "
                 f"this run's {self.columns}; use the same --top-k, or a new --out without --resume"
             )
         rows = records[1:]
         # The last record is complete only if the file ends with a line break after it.
         if rows and not text.endswith("\n"):
             rows.pop()
-        return [r for r in rows if len(r) == len(self.columns)]
+        where = [found.index(c) if c in found else None for c in self.columns]
+        kept = [[r[i] if i is not None else "" for i in where] for r in rows if len(r) == len(found)]
+        return _without_last_clip_frames(kept, self.columns)
 
     def _rewrite(self, out: Path, rows: list[list[str]]) -> None:
+        """The header and ``rows``, replacing ``out`` in one step."""
         with atomic_write(out, "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
             w = csv.writer(f)
             w.writerow(self.columns)
@@ -148,6 +169,19 @@ class CsvWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _without_last_clip_frames(rows: list[list[str]], columns: list[str]) -> list[list[str]]:
+    """Frame rows of the last clip may be only some of its frames (a batch cut off by a
+    crash): they go, and the clip is classified again."""
+    if not rows:
+        return rows
+    clip = file_of(dict(zip(columns, rows[-1])))
+    if clip == rows[-1][0]:
+        return rows  # a photo, or a whole clip's row
+    while rows and file_of(dict(zip(columns, rows[-1]))) == clip:
+        rows.pop()
+    return rows
 
 
 def read_predictions(path: Path) -> Iterator[dict[str, str]]:

@@ -1,7 +1,7 @@
 """``classify --engine ray``: the same classification on a Ray cluster, with Ray Data.
 
-paths → batches of ``--batch-size`` paths (made here, in discovery order, exactly as the local
-engine makes them) → ``map_batches`` decode (CPU tasks, the local engine's decoder) →
+paths → batches of paths (cut here by ``data.chunks``, in discovery order, exactly as the local
+engine cuts them) → ``map_batches`` decode (CPU tasks, the local engine's decoder) →
 ``map_batches`` inference in an actor pool (one model per actor, a GPU each when asked) →
 results streamed back in order and written by the same CSV writer. Same batches, same
 decoder, same model code: the CSV is the local engine's, byte for byte.
@@ -12,7 +12,6 @@ local one-node cluster is started (and stopped) for the run.
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import os
@@ -40,20 +39,24 @@ def _ray() -> Any:
     return ray
 
 
-def _decode(rows: dict[str, Any], root: str, pre: dict[str, Any], draft: bool) -> dict[str, Any]:
+def _decode(
+    rows: dict[str, Any], root: str, pre: dict[str, Any], draft: bool, video: list[float] | None
+) -> dict[str, Any]:
     """Ray task: each row holds one batch of paths → its decoded uint8 batch and outcomes."""
     import numpy as np
 
     from animalsort.data import ImageStream, Preprocessor
     from animalsort.images import Listing
+    from animalsort.video import Sampling
     from animalsort.weights import Preprocessing
 
     listing = Listing(Path(root), ())  # the paths come with the rows
-    stream = ImageStream(listing, Preprocessor(Preprocessing.from_dict(pre), draft), batch_size=1)
+    sampling = Sampling(video[0], int(video[1])) if video else None
+    stream = ImageStream(listing, Preprocessor(Preprocessing.from_dict(pre), draft), batch_size=1, video=sampling)
     metas, images = [], []
     for paths in rows["paths"]:
         b = stream.make_batch(json.loads(paths))
-        metas.append(json.dumps({"paths": b.paths, "ok": b.ok, "errors": b.errors}))
+        metas.append(json.dumps(b.meta()))
         images.append(b.images.numpy())
     return {"batch": rows["batch"], "meta": np.array(metas), "images": np.stack(images)}
 
@@ -79,19 +82,21 @@ class _Infer:
             progress=False,
         )
         self.top_k = top_k
+        self.video_rows = options["video_rows"]
 
     def __call__(self, rows: dict[str, Any]) -> dict[str, Any]:
+        import dataclasses
+
         import numpy as np
         import torch
 
-        from animalsort.predict import score
+        from animalsort.scoring import score_batch
 
         metas = []
         for meta, images in zip(rows["meta"], rows["images"]):
-            m = json.loads(meta)
             x = torch.from_numpy(np.ascontiguousarray(images)).to(self.loaded.device)
-            m["idx"], m["conf"] = score(self.loaded, x, m["ok"], self.top_k)
-            metas.append(json.dumps(m))
+            scored = score_batch(self.loaded, x, json.loads(meta), self.top_k, self.video_rows)
+            metas.append(json.dumps(dataclasses.asdict(scored)))
         return {"batch": rows["batch"], "meta": np.array(metas)}
 
 
@@ -105,8 +110,9 @@ def score(
 ) -> Iterator[Scored]:
     """Scored batches, in order, computed on a Ray cluster."""
     ray = _ray()
+    from animalsort.data import chunks
     from animalsort.images import default_workers
-    from animalsort.predict import Scored
+    from animalsort.scoring import Scored
 
     started = False
     if not ray.is_initialized():
@@ -123,12 +129,8 @@ def score(
         ctx.enable_progress_bars = progress
         skip = set(done)
         paths = (p for p in listing if p not in skip)
-        batches = []
-        for k in itertools.count():
-            chunk = list(itertools.islice(paths, opts.batch_size))
-            if not chunk:
-                break
-            batches.append({"batch": k, "paths": json.dumps(chunk)})
+        sampling = opts.sampling()
+        batches = [{"batch": k, "paths": json.dumps(c)} for k, c in enumerate(chunks(paths, opts.batch_size, sampling))]
         if not batches:
             return
         options = {
@@ -139,12 +141,18 @@ def score(
             "precision": opts.precision,
             "runtime": opts.runtime,
             "num_gpus_per_actor": opts.num_gpus_per_actor,
+            "video_rows": opts.video_rows,
         }
         actors = max(1, int(os.environ.get("ANIMALSORT_RAY_ACTORS", "1")))
         ds = ray.data.from_items(batches, override_num_blocks=min(len(batches), 64))
         ds = ds.map_batches(
             _decode,
-            fn_kwargs={"root": str(listing.root), "pre": pre.to_dict(), "draft": opts.draft},
+            fn_kwargs={
+                "root": str(listing.root),
+                "pre": pre.to_dict(),
+                "draft": opts.draft,
+                "video": [sampling.every, sampling.max_frames] if sampling else None,
+            },
             batch_size=1,
             num_cpus=1,
         )
@@ -157,8 +165,7 @@ def score(
             num_cpus=1,
         )
         for row in ds.iter_rows():
-            m = json.loads(row["meta"])
-            yield Scored(m["paths"], m["ok"], m["errors"], m["idx"], m["conf"])
+            yield Scored(**json.loads(row["meta"]))
     finally:
         if started:
             ray.shutdown()

@@ -2,8 +2,9 @@
 
 Counts per label, then tabs: the uncertain files (least sure first), the failed files (with
 their reasons), and a gallery per label sorted by confidence. Each thumbnail links to its
-file. The rows travel as one JSON block and the page renders a tab's cards in chunks as the
-user scrolls, with lazily loaded images, so 10,000+ rows open instantly. Thumbnails link to
+file; a video clip shows its best frame (embedded) and links to the clip at that time. The
+rows travel as one JSON block and the page renders a tab's cards in chunks as the user
+scrolls, with lazily loaded images, so 10,000+ rows open instantly. Thumbnails link to
 the photos relative to the page (default) or are embedded as small JPEGs (``embed=True``:
 a page that still works when mailed, at the cost of decoding every photo once).
 """
@@ -19,7 +20,7 @@ from typing import Any, NamedTuple
 
 from animalsort import htmlkit
 from animalsort.errors import InputError
-from animalsort.predictions import read_predictions, read_sidecar
+from animalsort.predictions import file_of, read_predictions, read_sidecar
 from animalsort.sort import DEFAULT_MIN_CONFIDENCE, UNCERTAIN, folder_for
 
 NOT_IN_BROWSERS = frozenset({".heic", ".heif", ".hif", ".tif", ".tiff"})  # formats an <img> cannot show
@@ -38,7 +39,7 @@ SCRIPT = r"""
   const observer = new IntersectionObserver(es => { if (es.some(e => e.isIntersecting)) more(); },
                                             {rootMargin: "800px"});
   function card(r) {
-    const [path, href, thumb, label, conf, second, status, error] = r;
+    const [path, href, thumb, label, conf, second, status, error, frame] = r;
     const a = document.createElement("a");
     a.className = "card"; a.href = href; a.target = "_blank"; a.title = path;
     if (status === "ok") {
@@ -61,7 +62,8 @@ SCRIPT = r"""
       const lab = document.createElement("div");
       lab.innerHTML = "<b></b> <span class='muted'></span>";
       lab.firstChild.textContent = label + " " + conf;
-      lab.lastChild.textContent = second;
+      const clip = frame && !path.includes("#t=") ? " · video, best frame at " + frame + " s" : "";
+      lab.lastChild.textContent = second + clip;
       cap.appendChild(lab);
     }
     a.appendChild(cap);
@@ -126,6 +128,7 @@ class Card(NamedTuple):
     others: str  # the other top-k labels, "dog 0.1200 · fox 0.0300"
     status: str
     error: str
+    frame_s: str  # a clip's best frame (its thumbnail), or a frame row's time; "" for photos
 
 
 def build(
@@ -178,14 +181,15 @@ def _cards(
     uncertain, failed, confidence = [], [], []
     for i, r in enumerate(read_predictions(csv_path)):
         path = r["path"]
-        full = os.path.join(src, path)
+        full = os.path.join(src, file_of(r))  # a frame row's clip
         ok = r["status"] == "ok"
+        link = htmlkit.href(full, page_dir) + (f"#t={r['frame_s']}" if r.get("frame_s") else "")
         others = " · ".join(
             f"{r[f'label_{k}']} {r[f'confidence_{k}']}" for k in range(2, len(r)) if r.get(f"label_{k}")
         )
         label, conf = (r["label"], r["confidence"]) if ok else ("", "")
         rows.append(
-            Card(path, htmlkit.href(full, page_dir), None, label, conf, others, r["status"], r.get("error") or "")
+            Card(path, link, None, label, conf, others, r["status"], r.get("error") or "", r.get("frame_s") or "")
         )
         confidence.append(float(r["confidence"] or 0) if ok else 0.0)
         if not ok:
@@ -199,17 +203,18 @@ def _cards(
 
 
 def _embed_thumbnails(rows: list[Card], src: Path, workers: int, every: bool) -> int:
-    todo = [i for i, r in enumerate(rows) if r.status == "ok" and (every or not _browser_shows(r.path))]
+    todo = [i for i, r in enumerate(rows) if r.status == "ok" and (every or r.frame_s or not _browser_shows(r.path))]
     if not todo:
         return 0
-    paths = [os.path.join(src, rows[i].path) for i in todo]
+    paths = [os.path.join(src, file_of({"path": rows[i].path, "frame_s": rows[i].frame_s})) for i in todo]
+    times = [float(rows[i].frame_s) if rows[i].frame_s else None for i in todo]
     if workers > 0:
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(workers) as pool:
-            thumbs = list(pool.map(htmlkit.thumbnail_data_uri, paths, chunksize=32))
+            thumbs = list(pool.map(htmlkit.thumbnail_data_uri, paths, times, chunksize=32))
     else:
-        thumbs = [htmlkit.thumbnail_data_uri(p) for p in paths]
+        thumbs = [htmlkit.thumbnail_data_uri(p, t) for p, t in zip(paths, times)]
     for i, thumb in zip(todo, thumbs, strict=True):
         rows[i] = rows[i]._replace(thumb=thumb)
     return sum(t is not None for t in thumbs)

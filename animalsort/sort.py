@@ -25,6 +25,7 @@ from animalsort.atomic import make_folder
 from animalsort.errors import InputError, NoImagesError, OutputError, UsageError
 from animalsort.fileops import apply_one, describe
 from animalsort.journal import STATE_DIR, Journal, Op, journal_paths, read_journal
+from animalsort.predictions import file_of
 from animalsort.undo import undo as undo  # `sort.undo`: the other half of a sort
 from animalsort.weights import sha256_file
 
@@ -76,13 +77,16 @@ class Plan:
     per_folder: Counter[str] = field(default_factory=Counter)
 
 
-def folder_for(row: dict[str, str], min_confidence: float) -> str:
-    conf = float(row.get("confidence") or 0.0)
+def folder_for(row: dict[str, str], min_confidence: float, by_sequence: bool = False) -> str:
+    """The folder a row's file goes to: its label's, or with ``by_sequence`` its burst's."""
+    label, conf = row["label"], float(row.get("confidence") or 0.0)
+    if by_sequence and row.get("sequence"):
+        label, conf = row["sequence_label"], float(row.get("sequence_confidence") or 0.0)
     if conf < min_confidence:
         return UNCERTAIN
-    if row["label"] == "no_animal":
+    if label == "no_animal":
         return NO_ANIMAL
-    return safe_folder_name(row["label"])
+    return safe_folder_name(label)
 
 
 @dataclass
@@ -140,6 +144,7 @@ def plan(
     flat: bool = False,
     verify: bool = False,
     earlier: Earlier | None = None,
+    by_sequence: bool = False,
 ) -> Plan:
     """Where each classified file goes. Nothing on disk changes.
 
@@ -147,7 +152,9 @@ def plan(
     ``min_confidence`` → ``_uncertain/``; ``no_animal`` → ``_no_animal/``; error rows stay;
     files an ``earlier`` sort placed stay as they are. A name already taken gets `` (2)``,
     `` (3)``…; a file identical to the one already there (same sha256) is reported as a
-    duplicate and not placed twice.
+    duplicate and not placed twice. ``by_sequence``: a burst's photos go where its
+    ``sequence_label`` says (all of them together). Frame rows (``--video-rows frames``)
+    leave their clip in place: a clip is sorted from its one row.
     """
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
@@ -155,8 +162,14 @@ def plan(
     p = Plan(src=src, dest=dest, mode=mode)
     names = _Names()
     done_before = earlier.files if earlier is not None else set()
+    clips_seen: set[str] = set()
     for row in rows:
         rel = row["path"]
+        if (clip := file_of(row)) != rel:
+            if clip not in clips_seen:
+                clips_seen.add(clip)
+                p.left.append((clip, "classified frame by frame (--video-rows frames); classify it with one row"))
+            continue
         source = str(src / rel)
         if source in done_before:
             p.already_sorted += 1
@@ -165,7 +178,7 @@ def plan(
         if st is None:
             p.left.append((rel, why))
             continue
-        folder = folder_for(row, min_confidence)
+        folder = folder_for(row, min_confidence, by_sequence)
         target = dest / folder / (Path(rel).name if flat else rel)
         if str(target) == source:
             p.left.append((rel, "already in place"))
@@ -331,11 +344,14 @@ def run(
     dry_run: bool = False,
     verify: bool = False,
     progress: bool = True,
+    by_sequence: float | None = None,
 ) -> SortResult:
     """``animalsort sort``: classify (or read ``predictions``), plan, journal, apply.
 
     Without ``predictions`` the folder is classified first and the CSV is kept beside the
     journal. DEST defaults to SRC (label folders inside it; they are not re-scanned later).
+    ``by_sequence`` (a gap in seconds): bursts are placed by their vote (``sequences.py``);
+    a CSV without sequence columns gets them computed here (the CSV is not changed).
     """
     src = Path(src).absolute()
     dest = Path(dest).absolute() if dest is not None else src
@@ -348,6 +364,12 @@ def run(
 
         excluded = excluded_from_scan(src, dest, earlier)
         make_folder(preds_path.parent, "it holds the sort's journal and predictions: choose another --dest")
+        if by_sequence is not None:
+            from dataclasses import replace
+
+            from animalsort.predict import ClassifyOptions
+
+            classify_options = replace(classify_options or ClassifyOptions(), sequences=by_sequence)
         try:
             classified = classify(src, preds_path, classify_options, progress=progress, exclude=excluded)
         except NoImagesError:
@@ -361,13 +383,43 @@ def run(
             raise InputError(f"--from {preds_path}: no such file")
     from animalsort.predictions import read_predictions
 
-    rows = read_predictions(preds_path) if preds_path is not None else iter(())
-    p = plan(src, dest, rows, mode=mode, min_confidence=min_confidence, flat=flat, verify=verify, earlier=earlier)
+    rows: Iterable[dict[str, str]] = read_predictions(preds_path) if preds_path is not None else iter(())
+    if by_sequence is not None:
+        rows = _with_sequences(list(rows), src, by_sequence, preds_path)
+    p = plan(
+        src,
+        dest,
+        rows,
+        mode=mode,
+        min_confidence=min_confidence,
+        flat=flat,
+        verify=verify,
+        earlier=earlier,
+        by_sequence=by_sequence is not None,
+    )
     if predictions is None:  # the files an earlier sort placed were not even scanned
         p.already_sorted += earlier.count_under(src)
     result = SortResult(plan=p, predictions=preds_path, classified=classified)
     if not dry_run and p.ops:
         assert preds_path is not None
-        extra = {"predictions": str(preds_path.absolute()), "min_confidence": min_confidence, "flat": flat}
+        extra = {
+            "predictions": str(preds_path.absolute()),
+            "min_confidence": min_confidence,
+            "flat": flat,
+            "by_sequence": by_sequence,
+        }
         result.applied = apply(p, journal_path, verify=verify, extra=extra)
     return result
+
+
+def _with_sequences(rows: list[dict[str, str]], src: Path, gap: float, csv_path: Path | None) -> list[dict[str, str]]:
+    """``rows`` with the sequence columns: the CSV's own when its sidecar says they were made
+    with this gap, else computed now (the CSV is not changed)."""
+    from animalsort.predictions import SEQUENCE_COLUMNS, read_sidecar
+    from animalsort.sequences import group
+
+    made = read_sidecar(csv_path).get("sequences") if csv_path is not None else None
+    if rows and all(c in rows[0] for c in SEQUENCE_COLUMNS) and made and made.get("gap_s") == gap:
+        return rows
+    result = group(rows, src, gap)
+    return [{**row, **dict(zip(SEQUENCE_COLUMNS, extra))} for row, extra in zip(rows, result.columns)]

@@ -58,6 +58,36 @@ def make_image(
     return path
 
 
+def make_clip(
+    path: Path,
+    segments: list[tuple[object, float]],
+    fps: int = 10,
+    size: tuple[int, int] = (320, 240),
+    rotation: int | None = None,
+) -> Path:
+    """An H.264 clip written with PyAV: each (image file or PIL image, seconds) in turn.
+    ``rotation``: a display matrix (degrees counterclockwise), as phones write for portrait."""
+    import av
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        if rotation is not None:
+            stream.set_display_rotation(rotation)
+        for image, seconds in segments:
+            im = image if isinstance(image, Image.Image) else Image.open(image)
+            rgb = im.convert("RGB").resize(size)
+            for _ in range(round(seconds * fps)):
+                for packet in stream.encode(av.VideoFrame.from_image(rgb)):
+                    container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
 def read_csv_rows(path: Path) -> list[dict[str, str]]:
     import csv
 

@@ -17,7 +17,11 @@ from conftest import EXAMPLES, make_image, read_csv_rows
 from animalsort.cli import main
 from animalsort.predictions import header
 
-COLUMNS = ["path", "label", "confidence", "label_2", "confidence_2", "label_3", "confidence_3", "status", "error"]
+# DESIGN §5's columns, then frame_s (#17: a clip's best frame in seconds, empty for photos).
+COLUMNS = [
+    *["path", "label", "confidence", "label_2", "confidence_2", "label_3", "confidence_3", "status", "error"],
+    "frame_s",
+]
 
 
 def classify(runner: CliRunner, *args: object) -> object:
@@ -27,7 +31,7 @@ def classify(runner: CliRunner, *args: object) -> object:
 
 def test_header_matches_design() -> None:
     assert header(3) == COLUMNS
-    assert header(1) == ["path", "label", "confidence", "status", "error"]
+    assert header(1) == ["path", "label", "confidence", "status", "error", "frame_s"]
 
 
 def test_examples_csv_and_sidecar(runner: CliRunner, tmp_path: Path) -> None:
@@ -45,7 +49,8 @@ def test_examples_csv_and_sidecar(runner: CliRunner, tmp_path: Path) -> None:
     side = json.loads((tmp_path / "preds.csv.json").read_text())
     assert side["model"] == "lite0"
     assert side["weights_sha256"] == "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
-    assert side["counts"] == {"found": 11, "ok": 11, "failed": 0, "resumed": 0}
+    assert side["counts"] == {"found": 11, "ok": 11, "failed": 0, "resumed": 0, "videos": 0, "frames": 0}
+    assert "video" not in side and "sequences" not in side  # only when there were clips / --sequences
     assert side["animalsort_version"] and side["seconds"] > 0 and side["options"]["top_k"] == 3
     assert "11 found, 11 ok, 0 failed" in result.stderr
 
@@ -222,7 +227,7 @@ def test_imagenet_labels_and_top_k(runner: CliRunner, tmp_path: Path) -> None:
 def test_csv_to_stdout(runner: CliRunner) -> None:
     result = classify(runner, EXAMPLES, "--top-k", 1)
     assert result.exit_code == 0
-    assert result.stdout.splitlines()[0] == "path,label,confidence,status,error"
+    assert result.stdout.splitlines()[0] == "path,label,confidence,status,error,frame_s"
     assert len(result.stdout.splitlines()) == 12
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import EXAMPLES
+from conftest import EXAMPLES, make_clip
 
 from animalsort.cli import main
 
@@ -24,12 +24,16 @@ def test_ray_engine_csv_equals_local_engine_and_resumes(runner: CliRunner, tmp_p
     (src / "broken" / "random.jpg").write_bytes(b"\x00\x01" * 700)
     cat = (EXAMPLES / "cat.jpg").read_bytes()
     (src / "broken" / "truncated.jpg").write_bytes(cat[: len(cat) // 2])
+    # clips are decoded in Ray's tasks too (#17): one good, one corrupt
+    make_clip(src / "clips" / "catdog.mp4", [(EXAMPLES / "cat.jpg", 2), (EXAMPLES / "dog.jpg", 2)])
+    (src / "clips" / "corrupt.mp4").write_bytes(b"\x00" * 300)
     local, ray = tmp_path / "local.csv", tmp_path / "ray.csv"
     assert runner.invoke(main, ["-q", "classify", str(src), "-o", str(local), "-b", "4"]).exit_code == 0
     result = runner.invoke(main, ["-q", "classify", str(src), "-o", str(ray), "-b", "4", "--engine", "ray"])
     assert result.exit_code == 0, result.output
     assert ray.read_bytes() == local.read_bytes()
-    assert ray.read_bytes().count(b"\n") == 15  # header + 11 photos + 3 broken
+    assert ray.read_bytes().count(b"\n") == 17  # header + 11 photos + 3 broken + 2 clips
+    assert b"clips/catdog.mp4,cat," in ray.read_bytes() or b"clips/catdog.mp4,dog," in ray.read_bytes()
     # --resume on the Ray engine completes a cut CSV to the same bytes
     data = local.read_bytes()
     lines = data.split(b"\r\n")

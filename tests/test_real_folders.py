@@ -59,13 +59,14 @@ def test_classify_a_phone_folder_says_what_it_skipped(runner: CliRunner, phone_f
     result = runner.invoke(main, ["classify", str(phone_folder), "-o", str(out)])
     assert result.exit_code == 0, result.output
     rows = {r["path"]: r for r in read_csv_rows(out)}
-    assert list(rows) == ["IMG_0001.HEIC", "IMG_0002.avif", "IMG_0003.JPG"]
-    assert [rows[p]["label"] for p in rows] == ["cat", "cat", "dog"]
-    assert all(r["status"] == "ok" for r in rows.values())
-    assert "skipped 3 files: .aae 1, .cr2 1, .mov 1: not images (-v lists them)" in result.stderr
+    assert list(rows) == ["IMG_0001.HEIC", "IMG_0002.avif", "IMG_0003.JPG", "IMG_0004.MOV"]
+    assert [rows[p]["label"] for p in rows] == ["cat", "cat", "dog", ""]
+    assert [r["status"] for r in rows.values()] == ["ok", "ok", "ok", "error"]
+    assert rows["IMG_0004.MOV"]["error"].startswith("unreadable video: ")  # a clip header and no frames (#17)
+    assert "skipped 2 files: .aae 1, .cr2 1: not images (-v lists them)" in result.stderr
     sidecar = json.loads(out.with_name("p.csv.json").read_text())
-    assert sidecar["not_classified"] == {".aae": 1, ".cr2": 1, ".mov": 1}
-    verbose = runner.invoke(main, ["-v", "classify", str(phone_folder), "-o", str(tmp_path / "v.csv")])
+    assert sidecar["not_classified"] == {".aae": 1, ".cr2": 1}
+    verbose = runner.invoke(main, ["-v", "classify", str(phone_folder), "-o", str(tmp_path / "v.csv"), "--no-videos"])
     assert "  skipped: IMG_0004.MOV" in verbose.stderr and "  skipped: IMG_0001.AAE" in verbose.stderr
 
 
@@ -74,11 +75,15 @@ def test_a_folder_of_videos_and_raw_files_says_what_it_found(runner: CliRunner, 
     src.mkdir()
     for name in ("a.MOV", "b.mov", "c.NEF"):
         (src / name).write_bytes(b"\x00" * 64)
-    result = runner.invoke(main, ["classify", str(src)])
+    result = runner.invoke(main, ["classify", str(src), "--no-videos"])
     assert result.exit_code == 2  # nothing to classify: the user's to fix, like a wrong path
     error = result.stderr.strip().splitlines()[-1]
     assert error.startswith(f"Error: no image files under {src}: found 3 files: .mov 2, .nef 1")
-    assert "videos and RAW photos" in error and ".heic" in error
+    assert "videos (--no-videos) and RAW photos" in error and ".heic" in error
+    # without --no-videos the clips are classified: these are not clips, so each is an error row
+    result = runner.invoke(main, ["classify", str(src)])
+    assert result.exit_code == 0, result.output
+    assert "2 found, 0 ok, 2 failed" in result.stderr and "skipped 1 file: .nef 1" in result.stderr
 
 
 def test_heic_through_sort_report_inspect_explain_and_finetune(

@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from animalsort.cli.common import model_options, output_options, print_summary, translate_errors
+from animalsort.cli.common import (
+    model_options,
+    output_options,
+    print_summary,
+    sequences_option,
+    translate_errors,
+    video_options,
+)
 from animalsort.model import DEVICES
 from animalsort.sort import DEFAULT_MIN_CONFIDENCE
 
@@ -46,6 +53,20 @@ if TYPE_CHECKING:
     show_default=True,
     help="GPUs for each Ray inference actor.",
 )
+@video_options
+@click.option(
+    "--video-rows",
+    type=click.Choice(["videos", "frames"]),
+    default="videos",
+    show_default=True,
+    help="videos: one row per clip (its label from the frames, frame_s = its best frame); "
+    "frames: one row per sampled frame (path clip.mp4#t=12.00).",
+)
+@sequences_option(
+    "--sequences",
+    "Group each folder's photos into bursts (capture times within SECONDS) and add sequence, "
+    "sequence_label and sequence_confidence columns: the burst's vote",
+)
 @model_options
 @output_options
 @click.pass_context
@@ -56,14 +77,17 @@ def classify(
     """Classify every image under each SRC (a folder, recursively, or an image file) and
     write one CSV row per file; paths are relative to the folders' common parent.
 
-    Columns: path, label, confidence, label_2, confidence_2, …, status, error. A file that
-    cannot be read gets status=error and the reason; the run goes on. Files that are not
-    images (videos, RAW, sidecars) are counted by extension in the summary (-v lists them).
+    Columns: path, label, confidence, label_2, confidence_2, …, status, error, frame_s. A
+    file that cannot be read gets status=error and the reason; the run goes on. A video clip
+    gets one row from frames sampled every --video-every seconds (frame_s: the time of its
+    best frame). Files that are neither photos nor clips (RAW, sidecars) are counted by
+    extension in the summary (-v lists them).
 
     \b
     Example:
         animalsort classify ~/photos --out preds.csv
-        animalsort classify IMG_0001.HEIC cat.jpg
+        animalsort classify IMG_0001.HEIC cat.jpg clip.mp4
+        animalsort classify ~/trap --sequences 10 --video-rows frames -o trap.csv
         animalsort classify ~/photos --labels imagenet --top-k 5 -o fine.csv
     """
     from animalsort.predict import ClassifyOptions
@@ -108,6 +132,11 @@ def classify(
 @click.option("--flat", is_flag=True, help="No sub-folders under each label.")
 @click.option("--dry-run", "-n", is_flag=True, help="Print the plan; move no photo.")
 @click.option("--verify", is_flag=True, help="Check each copy's sha256 (slower).")
+@sequences_option(
+    "--by-sequence",
+    "Place each burst of photos (capture times within SECONDS) together, by the burst's vote",
+)
+@video_options
 @model_options
 @output_options
 @click.pass_context
@@ -122,18 +151,21 @@ def sort_cmd(
     flat: bool,
     dry_run: bool,
     verify: bool,
+    sequences: float | None,
     **model_opts: Any,
 ) -> None:
     """Sort the photos under SRC into DEST/<label>/<sub-folder>/, never overwriting.
 
     Files below --min-confidence go to _uncertain/, no_animal to _no_animal/, unreadable files
     stay where they are. A name already taken gets " (2)"; an identical file (same sha256) is
-    reported, not duplicated. A journal in DEST/_animalsort/ makes every change undoable.
+    reported, not duplicated. A video clip moves as one file, by its label from its frames.
+    A journal in DEST/_animalsort/ makes every change undoable.
 
     \b
     Example:
         animalsort sort ~/photos --move
         animalsort sort ~/photos --dest ~/sorted --from preds.csv --dry-run
+        animalsort sort ~/trap --by-sequence --move
     """
     from animalsort import sort as S
 
@@ -154,6 +186,7 @@ def sort_cmd(
         dry_run=dry_run,
         verify=verify,
         progress=not quiet,
+        by_sequence=sequences,
     )
     if res.classified is not None and not quiet:
         print_summary(res.classified, ctx.obj["verbose"])

@@ -175,15 +175,70 @@ def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def video_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """How video clips are read: --videos/--no-videos, --video-every, --video-max-frames."""
+    from animalsort.video import DEFAULT_EVERY, DEFAULT_MAX_FRAMES
+
+    decorators = [
+        click.option(
+            "--videos/--no-videos",
+            default=True,
+            show_default=True,
+            help="Classify video clips (.mp4, .mov, .avi, .mkv, .m4v, …) from sampled frames; --no-videos skips them.",
+        ),
+        click.option(
+            "--video-every",
+            type=click.FloatRange(min=0.01),
+            default=DEFAULT_EVERY,
+            show_default=True,
+            metavar="SECONDS",
+            help="Sample a clip's frame this often.",
+        ),
+        click.option(
+            "--video-max-frames",
+            type=click.IntRange(min=1),
+            default=DEFAULT_MAX_FRAMES,
+            show_default=True,
+            metavar="N",
+            help="At most this many frames per clip (a longer clip is sampled evenly instead).",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        fn = decorator(fn)
+    return fn
+
+
+def sequences_option(name: str, help: str) -> Callable[..., Any]:
+    """``--sequences [SECONDS]`` (classify) / ``--by-sequence [SECONDS]`` (sort): an optional gap."""
+    from animalsort.sequences import DEFAULT_GAP
+
+    return click.option(
+        name,
+        "sequences",
+        type=click.FloatRange(min=0),
+        is_flag=False,
+        flag_value=DEFAULT_GAP,
+        default=None,
+        metavar="[SECONDS]",
+        help=f"{help} (default gap {DEFAULT_GAP:g} s).",
+    )
+
+
 def print_summary(summary: Summary, verbose: bool) -> None:
     resumed = f", {summary.resumed} kept from before" if summary.resumed else ""
     click.echo(
         f"{summary.found} found, {summary.ok} ok, {summary.failed} failed{resumed} in "
-        f"{summary.seconds:.1f} s ({summary.images_per_s:.1f} images/s) "
+        f"{summary.seconds:.1f} s ({summary.images_per_s:.1f} {'files' if summary.videos else 'images'}/s) "
         f"[{summary.model} on {summary.device}, {summary.runtime} {summary.precision}]"
         + (f" → {summary.out}" if summary.out else ""),
         err=True,
     )
+    if summary.videos:
+        click.echo(f"  {summary.videos} of them video clips: {summary.frames} frames classified", err=True)
+    if summary.sequences is not None:
+        seq = summary.sequences
+        times = ", ".join(f"{n} from {src}" for src, n in seq["capture_time"].items() if n)
+        click.echo(f"  {seq['count']} sequences (gap {seq['gap_s']:g} s; capture times: {times or 'none'})", err=True)
     if summary.runtime_note:
         click.echo(f"note: {summary.runtime_note}", err=True)
     shown = summary.errors if verbose else summary.errors[:5]
