@@ -12,8 +12,12 @@ default), then, in one run, measures for each set:
             torch and model start-up included; the ONNX graph already cached) and the peak
             RSS (largest process)
   whole     whole processes on 1,000 640×480 JPEGs: the baseline and `animalsort classify`
+  videos    `animalsort classify` on H.264 clips (default 6 × 20 s of 1280×720 at 30 fps, a slow
+            pan over the example photos): sampled frames/s (one per second of clip by default,
+            decoded in the DataLoader workers like photos) and seconds of video per second
 
     python benchmarks/classify_speed.py [--sizes 640x480] [--count 512] [--runtimes torch,onnx] [--json out.json]
+    python benchmarks/classify_speed.py --sizes '' --whole 0 --videos 1280x720 --runtimes onnx
 """
 
 from __future__ import annotations
@@ -52,20 +56,55 @@ def _make_one(args: tuple[Path, tuple[int, int], int]) -> None:
     img.save(folder / "images" / f"img_{i:06d}.jpg", quality=90)
 
 
-def make_set(root: Path, size: tuple[int, int], count: int) -> Path:
-    """``count`` JPEGs of ``size`` cut from the example photos (real content, real entropy)."""
+def _make_clip(args: tuple[Path, tuple[int, int], int, float, int]) -> None:
+    import av
+    from PIL import Image
+
+    path, (w, h), i, seconds, fps = args
+    sources = sorted(EXAMPLES.glob("*.jpg"))
+    src = Image.open(sources[i % len(sources)]).convert("RGB")
+    scale = max(w * 1.3 / src.width, h * 1.3 / src.height)
+    big = src.resize((round(src.width * scale), round(src.height * scale)), Image.Resampling.BICUBIC)
+    frames = round(seconds * fps)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps, options={"preset": "veryfast"})
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        for k in range(frames):  # a slow pan: every frame differs, as a camera's do
+            x = round((big.width - w) * k / max(1, frames - 1))
+            y = round((big.height - h) * (0.5 + 0.5 * ((k // fps) % 2)) / 2)
+            frame = av.VideoFrame.from_image(big.crop((x, y, x + w, y + h)))
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def _generate(folder: Path, sub: str, fn: object, jobs: list, chunksize: int = 1) -> Path:
+    """Run ``fn`` over ``jobs`` in processes to fill ``folder/sub`` once (a marker says it is complete)."""
     from concurrent.futures import ProcessPoolExecutor
 
+    marker = folder / ".complete"
+    if not marker.exists():
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+        with ProcessPoolExecutor() as pool:
+            list(pool.map(fn, jobs, chunksize=chunksize))
+        marker.touch()
+    return folder
+
+
+def make_clips(root: Path, size: tuple[int, int], count: int, seconds: float, fps: int) -> Path:
+    """``count`` H.264 clips of ``size`` and ``seconds``, each a pan over an example photo."""
+    w, h = size
+    folder = root / f"clips-{w}x{h}-{count}x{seconds:g}s-{fps}fps"
+    jobs = [(folder / "clips" / f"clip_{i:03d}.mp4", size, i, seconds, fps) for i in range(count)]
+    return _generate(folder, "clips", _make_clip, jobs)
+
+
+def make_set(root: Path, size: tuple[int, int], count: int) -> Path:
+    """``count`` JPEGs of ``size`` cut from the example photos (real content, real entropy)."""
     w, h = size
     folder = root / f"{w}x{h}-{count}"
-    marker = folder / ".complete"
-    if marker.exists():
-        return folder
-    (folder / "images").mkdir(parents=True, exist_ok=True)
-    with ProcessPoolExecutor() as pool:
-        list(pool.map(_make_one, [(folder, size, i) for i in range(count)], chunksize=16))
-    marker.touch()
-    return folder
+    return _generate(folder, "images", _make_one, [(folder, size, i) for i in range(count)], chunksize=16)
 
 
 # --------------------------------------------------------------------------- measurements
@@ -171,9 +210,12 @@ def end_to_end(folder: Path, out: Path, args: argparse.Namespace, runtime: str) 
     if proc.returncode != 0:
         raise SystemExit(f"classify failed: {' '.join(cmd)}")
     side = json.loads(out.with_name(out.name + ".json").read_text())
+    streaming = side["seconds"] - side["startup_seconds"]
     return {
         # the streaming rate: start-up (imports, model load) is reported as time to first row
-        "images_per_s": side["counts"]["found"] / (side["seconds"] - side["startup_seconds"]),
+        "images_per_s": side["counts"]["found"] / streaming,
+        "frames_per_s": side["counts"].get("frames", 0) / streaming,
+        "streaming_s": streaming,
         "images_per_s_overall": side["counts"]["found"] / wall,
         "wall_s": wall,
         "first_row_s": first_row if first_row is not None else wall,
@@ -233,6 +275,10 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "animalsort-bench")
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--videos", default="1280x720", help="clip size for the video run ('' to skip)")
+    ap.add_argument("--video-clips", type=int, default=6)
+    ap.add_argument("--video-seconds", type=float, default=20.0)
+    ap.add_argument("--video-fps", type=int, default=30)
     args = ap.parse_args()
 
     from animalsort.images import default_workers
@@ -256,7 +302,7 @@ def main() -> int:
         f"{'set':<10} {'n':>5} {'runtime':>7} {'baseline':>9} {'animalsort':>10} {'x base':>7} {'x ceil':>7} "
         f"{'overall':>8} {'1st row s':>9} {'peak RSS MB':>11}"
     )
-    for spec in args.sizes.split(","):
+    for spec in filter(None, args.sizes.split(",")):
         w, h = map(int, spec.lower().split("x"))
         count = args.count // 4 if w * h > 4_000_000 else args.count
         folder = make_set(args.data, (w, h), count)
@@ -290,6 +336,29 @@ def main() -> int:
             f"whole process, {args.whole} 640x480 JPEGs: baseline {whole['baseline_s']:.1f} s, "
             f"animalsort {whole['animalsort_s']:.1f} s ({whole['x_baseline']:.2f}x)"
         )
+    videos = []
+    if args.videos:
+        w, h = map(int, args.videos.lower().split("x"))
+        folder = make_clips(args.data, (w, h), args.video_clips, args.video_seconds, args.video_fps)
+        cols = f"{'frames/s':>9} {'clips/s':>8} {'video s/s':>9} {'peak RSS MB':>11}"
+        print(f"{'clips':<10} {'n':>5} {'runtime':>7} {cols}")
+        for runtime in runtimes:
+            with tempfile.TemporaryDirectory() as tmp:
+                e2e = end_to_end(folder, Path(tmp) / "preds.csv", args, runtime)
+            row = {
+                "set": f"{w}x{h} H.264 {args.video_seconds:g} s at {args.video_fps} fps",
+                "clips": args.video_clips,
+                "runtime": runtime,
+                "frames_per_s": e2e["frames_per_s"],
+                "clips_per_s": e2e["images_per_s"],
+                "video_seconds_per_s": args.video_clips * args.video_seconds / e2e["streaming_s"],
+                "peak_rss_mb": e2e["peak_rss_mb"],
+            }
+            videos.append(row)
+            print(
+                f"{args.videos:<10} {args.video_clips:>5} {runtime:>7} {row['frames_per_s']:>9.1f} "
+                f"{row['clips_per_s']:>8.2f} {row['video_seconds_per_s']:>9.1f} {row['peak_rss_mb']:>11.0f}"
+            )
     if args.json:
         args.json.write_text(
             json.dumps(
@@ -300,6 +369,7 @@ def main() -> int:
                     "ceiling_images_per_s": roofs,
                     "sets": results,
                     "whole_process": whole,
+                    "videos": videos,
                 },
                 indent=2,
             )
