@@ -224,11 +224,15 @@ def test_imagenet_labels_and_top_k(runner: CliRunner, tmp_path: Path) -> None:
     assert cat["label"] in ("tabby", "tiger cat", "Egyptian cat")
 
 
-def test_csv_to_stdout(runner: CliRunner) -> None:
+def test_csv_to_stdout(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     result = classify(runner, EXAMPLES, "--top-k", 1)
     assert result.exit_code == 0
     assert result.stdout.splitlines()[0] == "path,label,confidence,status,error,frame_s"
     assert len(result.stdout.splitlines()) == 12
+    monkeypatch.chdir(tmp_path)  # `-o -` is stdout too, not a file named "-"
+    dash = classify(runner, EXAMPLES, "--top-k", 1, "-o", "-")
+    assert dash.exit_code == 0 and dash.stdout == result.stdout
+    assert list(tmp_path.iterdir()) == []
 
 
 # --------------------------------------------------------------------------- errors

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="CSV to write (a sidecar OUT.json records the run). Default: stdout.",
+    callback=lambda ctx, param, value: None if value is not None and str(value) == "-" else value,
+    help="CSV to write (a sidecar OUT.json records the run). Default (or -): stdout.",
 )
 @click.option("--resume", is_flag=True, help="Keep the rows already in --out and do the rest.")
 @click.option("--strict", is_flag=True, help="Exit 1 if any file could not be read (all rows are still written).")
