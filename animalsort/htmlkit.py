@@ -81,9 +81,9 @@ def json_script(element_id: str, value: Any) -> str:
     return f'<script type="application/json" id="{element_id}">{text}</script>'
 
 
-def thumbnail_data_uri(path: str | Path, frame_s: float | None = None, size: int = THUMB_SIZE) -> str | None:
-    """A small JPEG of the image (or of a video's frame at ``frame_s``) as a data: URI (None
-    if it cannot be decoded)."""
+def thumbnail_jpeg(path: str | Path, frame_s: float | None = None, size: int = THUMB_SIZE) -> bytes | None:
+    """A JPEG of the image (or of a video's frame at ``frame_s``) at most ``size`` px on its
+    longer side, upright (None if it cannot be decoded)."""
     from animalsort.images import open_rgb
     from animalsort.video import frame_at
 
@@ -91,10 +91,16 @@ def thumbnail_data_uri(path: str | Path, frame_s: float | None = None, size: int
         im = frame_at(path, frame_s, draft_size=size) if frame_s is not None else open_rgb(path, draft_size=size)
         im.thumbnail((size, size))
         buf = io.BytesIO()
-        im.save(buf, "JPEG", quality=75)
+        im.save(buf, "JPEG", quality=75 if size <= THUMB_SIZE else 85)
     except Exception:
         return None
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return buf.getvalue()
+
+
+def thumbnail_data_uri(path: str | Path, frame_s: float | None = None, size: int = THUMB_SIZE) -> str | None:
+    """:func:`thumbnail_jpeg` as a data: URI."""
+    jpeg = thumbnail_jpeg(path, frame_s, size)
+    return None if jpeg is None else "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
 
 
 def figure_data_uri(fig: Figure) -> str:

@@ -150,3 +150,49 @@ def journal_paths(dest: Path, stamp: str | None = None) -> tuple[Path, Path]:
         journal = state / f"sort-{stamp}-{n}.jsonl"
         n += 1
     return journal, journal.with_name(journal.name.replace("sort-", "preds-").removesuffix(".jsonl") + ".csv")
+
+
+def moved_by_sorts(predictions: Path, src: Path | None = None) -> dict[str, str]:
+    """Where sorts from ``predictions`` moved its files (source → destination, absolute paths),
+    read from their journals: those in the CSV's own folder (a sort that classified keeps its
+    CSV in ``DEST/_animalsort/``) and in ``SRC/_animalsort/`` (``sort SRC --from CSV``, whose
+    DEST defaults to SRC). Undone sorts do not count; a file moved twice maps to where it is now."""
+    csv_path = str(Path(predictions).absolute())
+    folders = {Path(csv_path).parent}
+    if src is not None:
+        folders.add(Path(src).absolute() / STATE_DIR)
+    moved: dict[str, str] = {}
+    for folder in sorted(folders):
+        for path in sorted(folder.glob("sort-*.jsonl")):
+            try:
+                j = read_journal(path)
+            except InputError:
+                continue
+            if j.undone or j.header.get("predictions") != csv_path:
+                continue
+            done = (op for op in j.ops if op.kind == "move" and op.id in j.done)
+            moved.update({os.path.normpath(op.src): os.path.normpath(op.dst) for op in done})
+    for source, dst in moved.items():
+        seen = {source}
+        while dst in moved and dst not in seen:
+            seen.add(dst)
+            dst = moved[dst]
+        moved[source] = dst
+    return moved
+
+
+class Locator:
+    """Where a CSV row's file is now: ``SRC/<path>``, or where a sort from that CSV moved it
+    (:func:`moved_by_sorts`, read once, when a file is first found missing)."""
+
+    def __init__(self, predictions: Path, src: Path):
+        self.predictions, self.src = Path(predictions), Path(src)
+        self._moved: dict[str, str] | None = None
+
+    def __call__(self, rel: str) -> str:
+        full = os.path.join(self.src, rel)
+        if os.path.lexists(full):
+            return full
+        if self._moved is None:
+            self._moved = moved_by_sorts(self.predictions, self.src)
+        return self._moved.get(os.path.abspath(full), full)

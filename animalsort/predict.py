@@ -226,6 +226,7 @@ def sidecar_record(summary: Summary, opts: ClassifyOptions, loaded: LoadedModel,
         "model": summary.model,
         "weights_sha256": loaded.sha256,
         "labels": loaded.labels.name,
+        "label_names": list(loaded.labels.labels),  # what `review` offers to choose from
         "device": summary.device,
         "precision": summary.precision,
         "runtime": summary.runtime,

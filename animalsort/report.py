@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from animalsort import htmlkit
+from animalsort import corrections, htmlkit
+from animalsort.corrections import REVIEWED
 from animalsort.errors import InputError
+from animalsort.journal import Locator
 from animalsort.predictions import file_of, read_predictions, read_sidecar
 from animalsort.sort import DEFAULT_MIN_CONFIDENCE, UNCERTAIN, folder_for
 
@@ -39,7 +41,7 @@ SCRIPT = r"""
   const observer = new IntersectionObserver(es => { if (es.some(e => e.isIntersecting)) more(); },
                                             {rootMargin: "800px"});
   function card(r) {
-    const [path, href, thumb, label, conf, second, status, error, frame] = r;
+    const [path, href, thumb, label, conf, second, status, error, frame, reviewed] = r;
     const a = document.createElement("a");
     a.className = "card"; a.href = href; a.target = "_blank"; a.title = path;
     if (status === "ok") {
@@ -61,9 +63,12 @@ SCRIPT = r"""
     if (status === "ok") {
       const lab = document.createElement("div");
       lab.innerHTML = "<b></b> <span class='muted'></span>";
-      lab.firstChild.textContent = label + " " + conf;
+      lab.firstChild.textContent = reviewed ? label + " \u2713" : label + " " + conf;
       const clip = frame && !path.includes("#t=") ? " · video, best frame at " + frame + " s" : "";
-      lab.lastChild.textContent = second + clip;
+      const was = reviewed ? "reviewed" + (reviewed !== label ? " (the model said " + reviewed + " " + conf + ")" : "")
+                           : second;
+      lab.lastChild.textContent = was + clip;
+      if (reviewed) a.classList.add("reviewed");
       cap.appendChild(lab);
     }
     a.appendChild(cap);
@@ -110,7 +115,8 @@ class ReportSummary:
     failed: int = 0
     uncertain: int = 0
     labels: dict[str, int] = field(default_factory=dict)
-    missing: int = 0  # ok rows whose file is not where the CSV says (moved by sort, or wrong --src)
+    missing: int = 0  # ok rows whose file is not where the CSV says (nor where a sort moved it)
+    reviewed: int = 0  # rows corrected or confirmed in `review` (PREDS.corrections.csv)
     embedded: int = 0
     src: Path | None = None
     seconds: float = 0.0
@@ -129,6 +135,7 @@ class Card(NamedTuple):
     status: str
     error: str
     frame_s: str  # a clip's best frame (its thumbnail), or a frame row's time; "" for photos
+    reviewed: str  # the model's label when a person corrected or confirmed it in `review`; "" if not
 
 
 def build(
@@ -152,19 +159,25 @@ def build(
     summary = ReportSummary(out=out, src=src)
     page_dir = out.absolute().parent
 
-    rows, labels, uncertain, failed, confidence = _cards(csv_path, src, page_dir, min_confidence, summary)
+    locate = Locator(csv_path, src)  # a photo a sort from this CSV moved is shown where it is now
+    rows, labels, uncertain, failed, confidence = _cards(csv_path, locate, page_dir, min_confidence, summary)
     # Browsers cannot show HEIC or TIFF: those get an embedded thumbnail even without --embed.
-    summary.embedded = _embed_thumbnails(rows, src, workers, every=embed)
+    summary.embedded = _embed_thumbnails(rows, locate, workers, every=embed)
 
     by_conf = lambda idx, rev: sorted(idx, key=lambda i: (-confidence[i] if rev else confidence[i], rows[i].path))  # noqa: E731
     ordered = sorted(labels, key=lambda lab: (-len(labels[lab]), lab))
+    reviewed = [i for i, r in enumerate(rows) if r.reviewed]
     tabs = [
         {"id": "uncertain", "title": "Uncertain", "kind": "warn", "idx": by_conf(uncertain, False)},
         {"id": "failed", "title": "Failed", "kind": "bad", "idx": sorted(failed, key=lambda i: rows[i].path)},
-    ] + [{"id": f"label:{lab}", "title": lab, "idx": by_conf(labels[lab], True)} for lab in ordered]
+    ]
+    if reviewed:
+        tabs.append({"id": "reviewed", "title": "Reviewed", "idx": sorted(reviewed, key=lambda i: rows[i].path)})
+    tabs += [{"id": f"label:{lab}", "title": lab, "idx": by_conf(labels[lab], True)} for lab in ordered]
 
     summary.rows, summary.failed, summary.uncertain = len(rows), len(failed), len(uncertain)
     summary.ok = len(rows) - len(failed)
+    summary.reviewed = len(reviewed)
     summary.labels = {lab: len(labels[lab]) for lab in ordered}
     unsure = Counter(rows[i].label for i in uncertain)
     htmlkit.write_page(out, _page(csv_path, meta, summary, unsure, tabs, rows))
@@ -173,24 +186,24 @@ def build(
 
 
 def _cards(
-    csv_path: Path, src: Path, page_dir: Path, min_confidence: float, summary: ReportSummary
+    csv_path: Path, locate: Locator, page_dir: Path, min_confidence: float, summary: ReportSummary
 ) -> tuple[list[Card], dict[str, list[int]], list[int], list[int], list[float]]:
     """One card per CSV row, and the row numbers per label, uncertain and failed."""
     rows: list[Card] = []
     labels: dict[str, list[int]] = {}
     uncertain, failed, confidence = [], [], []
-    for i, r in enumerate(read_predictions(csv_path)):
+    fixed = corrections.read(csv_path)
+    for i, r in enumerate(corrections.apply(read_predictions(csv_path), fixed)):
         path = r["path"]
-        full = os.path.join(src, file_of(r))  # a frame row's clip
+        full = locate(file_of(r))  # a frame row's clip
         ok = r["status"] == "ok"
         link = htmlkit.href(full, page_dir) + (f"#t={r['frame_s']}" if r.get("frame_s") else "")
         others = " · ".join(
             f"{r[f'label_{k}']} {r[f'confidence_{k}']}" for k in range(2, len(r)) if r.get(f"label_{k}")
         )
         label, conf = (r["label"], r["confidence"]) if ok else ("", "")
-        rows.append(
-            Card(path, link, None, label, conf, others, r["status"], r.get("error") or "", r.get("frame_s") or "")
-        )
+        error, frame_s = r.get("error") or "", r.get("frame_s") or ""
+        rows.append(Card(path, link, None, label, conf, others, r["status"], error, frame_s, r.get(REVIEWED, "")))
         confidence.append(float(r["confidence"] or 0) if ok else 0.0)
         if not ok:
             failed.append(i)
@@ -202,11 +215,11 @@ def _cards(
     return rows, labels, uncertain, failed, confidence
 
 
-def _embed_thumbnails(rows: list[Card], src: Path, workers: int, every: bool) -> int:
+def _embed_thumbnails(rows: list[Card], locate: Locator, workers: int, every: bool) -> int:
     todo = [i for i, r in enumerate(rows) if r.status == "ok" and (every or r.frame_s or not _browser_shows(r.path))]
     if not todo:
         return 0
-    paths = [os.path.join(src, file_of({"path": rows[i].path, "frame_s": rows[i].frame_s})) for i in todo]
+    paths = [locate(file_of({"path": rows[i].path, "frame_s": rows[i].frame_s})) for i in todo]
     times = [float(rows[i].frame_s) if rows[i].frame_s else None for i in todo]
     if workers > 0:
         from concurrent.futures import ProcessPoolExecutor

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from animalsort.atomic import make_folder
+from animalsort.corrections import REVIEWED
 from animalsort.errors import InputError, NoImagesError, OutputError, UsageError
 from animalsort.fileops import apply_one, describe
 from animalsort.journal import STATE_DIR, Journal, Op, journal_paths, read_journal
@@ -74,13 +75,18 @@ class Plan:
     left: list[tuple[str, str]] = field(default_factory=list)  # (source, why it stays)
     renamed: int = 0  # destinations that got a " (n)" suffix
     already_sorted: int = 0  # placed by an earlier sort into the same DEST: left as they are
+    reviewed: int = 0  # placed by the label a person gave them (PREDS.corrections.csv)
     per_folder: Counter[str] = field(default_factory=Counter)
 
 
 def folder_for(row: dict[str, str], min_confidence: float, by_sequence: bool = False) -> str:
-    """The folder a row's file goes to: its label's, or with ``by_sequence`` its burst's."""
+    """The folder a row's file goes to: its label's, or with ``by_sequence`` its burst's. A
+    row a person reviewed (``corrections.apply``) goes by its corrected label, however sure
+    the model was and whatever its burst says."""
     label, conf = row["label"], float(row.get("confidence") or 0.0)
-    if by_sequence and row.get("sequence"):
+    if REVIEWED in row:
+        conf = 1.0
+    elif by_sequence and row.get("sequence"):
         label, conf = row["sequence_label"], float(row.get("sequence_confidence") or 0.0)
     if conf < min_confidence:
         return UNCERTAIN
@@ -192,6 +198,7 @@ def plan(
         sha = names.digest(source) if verify else None
         p.ops.append(Op(len(p.ops), mode, source, str(candidate), st.st_size, st.st_mtime_ns, sha))
         p.per_folder[folder] += 1
+        p.reviewed += REVIEWED in row
     return p
 
 
@@ -330,6 +337,7 @@ class SortResult:
     predictions: Path | None  # None when there was nothing new to classify
     applied: ApplyResult | None = None  # None for a dry run
     classified: Summary | None = None  # when this run classified
+    corrections: Path | None = None  # the review's corrections file applied (with --from)
 
 
 def run(
@@ -347,6 +355,9 @@ def run(
     by_sequence: float | None = None,
 ) -> SortResult:
     """``animalsort sort``: classify (or read ``predictions``), plan, journal, apply.
+
+    With ``predictions``, the corrections made in ``review`` beside it (``PREDS.corrections.csv``)
+    apply: a reviewed row is placed by its corrected label.
 
     Without ``predictions`` the folder is classified first and the CSV is kept beside the
     journal. DEST defaults to SRC (label folders inside it; they are not re-scanned later).
@@ -384,6 +395,14 @@ def run(
     from animalsort.predictions import read_predictions
 
     rows: Iterable[dict[str, str]] = read_predictions(preds_path) if preds_path is not None else iter(())
+    corrections_file = None
+    if predictions is not None:
+        from animalsort import corrections
+
+        reviewed = corrections.read(preds_path)
+        if reviewed:
+            rows = corrections.apply(rows, reviewed)
+            corrections_file = corrections.corrections_path(preds_path)
     if by_sequence is not None:
         rows = _with_sequences(list(rows), src, by_sequence, preds_path)
     p = plan(
@@ -399,7 +418,7 @@ def run(
     )
     if predictions is None:  # the files an earlier sort placed were not even scanned
         p.already_sorted += earlier.count_under(src)
-    result = SortResult(plan=p, predictions=preds_path, classified=classified)
+    result = SortResult(plan=p, predictions=preds_path, classified=classified, corrections=corrections_file)
     if not dry_run and p.ops:
         assert preds_path is not None
         extra = {
@@ -407,6 +426,8 @@ def run(
             "min_confidence": min_confidence,
             "flat": flat,
             "by_sequence": by_sequence,
+            "corrections": str(corrections_file.absolute()) if corrections_file else None,
+            "reviewed": p.reviewed,
         }
         result.applied = apply(p, journal_path, verify=verify, extra=extra)
     return result

@@ -121,7 +121,8 @@ def classify(
     "from_csv",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Use a classify CSV instead of classifying (no model is loaded).",
+    help="Use a classify CSV instead of classifying (no model is loaded). Labels fixed with "
+    "`animalsort review` (CSV.corrections.csv beside it) apply: a reviewed file goes by its label.",
 )
 @click.option(
     "--min-confidence",
@@ -223,6 +224,8 @@ def _print_plan(res: SortResult, *, dry_run: bool, quiet: bool, verbose: bool) -
     if quiet:
         return
     limit = None if verbose else 5
+    if res.corrections is not None:
+        click.echo(f"  {p.reviewed} placed by their reviewed label ({res.corrections.name})", err=True)
     if p.already_sorted:
         click.echo(f"  {p.already_sorted} files placed by an earlier sort into {p.dest}: left as they are", err=True)
     if p.renamed:
