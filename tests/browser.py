@@ -1,5 +1,7 @@
 """Headless Chromium for checking HTML pages as a user's browser renders them (tests and
-benchmarks/report_browser.py). Debian: ``apt-get install chromium``."""
+benchmarks/report_browser.py): dumped DOMs and screenshots from the command line, and pages
+driven with the keyboard through chromedriver and selenium (the review page). Debian:
+``apt-get install chromium chromium-driver``."""
 
 from __future__ import annotations
 
@@ -41,3 +43,22 @@ def screenshot(
 ) -> Path:
     _run(binary, [f"--screenshot={png}", f"--window-size={size}"], page.absolute().as_uri() + fragment, timeout)
     return png
+
+
+def find_driver() -> str | None:
+    """chromedriver matching the Chromium (Debian: ``apt-get install chromium-driver``):
+    $ANIMALSORT_CHROMEDRIVER, else chromedriver on PATH."""
+    return os.environ.get("ANIMALSORT_CHROMEDRIVER") or shutil.which("chromedriver")
+
+
+def webdriver(binary: str, driver: str, size: str = "1280,900"):  # -> selenium WebDriver
+    """A headless Chromium driven through its own chromedriver (selenium never downloads one:
+    both paths are given)."""
+    from selenium import webdriver as wd
+    from selenium.webdriver.chrome.service import Service
+
+    opts = wd.ChromeOptions()
+    opts.binary_location = binary
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", f"--window-size={size}"):
+        opts.add_argument(flag)
+    return wd.Chrome(service=Service(executable_path=driver), options=opts)

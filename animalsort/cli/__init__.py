@@ -3,7 +3,7 @@ summary; AnimalsortError becomes ``Error: …`` with exit 1 (runtime) or 2 (usag
 
 Only this package imports click; torch is imported only inside commands, so ``--help``
 stays instant. One module per family of commands: classify.py (classify, sort, undo, bench),
-finetune.py, pages.py (report, explain, inspect), export.py, models.py; common.py holds what they share.
+finetune.py, pages.py (report, review, explain, inspect), export.py, models.py; common.py holds what they share.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from animalsort.cli.classify import bench, classify, sort_cmd, undo
 from animalsort.cli.export import export
 from animalsort.cli.finetune import finetune
 from animalsort.cli.models import models
-from animalsort.cli.pages import explain, inspect_cmd, report
+from animalsort.cli.pages import explain, inspect_cmd, report, review
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,7 +33,7 @@ def main(ctx: click.Context, quiet: bool, verbose: bool) -> None:
     ctx.obj = {"quiet": quiet, "verbose": verbose}
 
 
-for command in (classify, sort_cmd, undo, finetune, report, explain, inspect_cmd, bench, export, models):
+for command in (classify, sort_cmd, undo, finetune, report, review, explain, inspect_cmd, bench, export, models):
     main.add_command(command)
 
 __all__ = ["main"]

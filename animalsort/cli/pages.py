@@ -1,4 +1,4 @@
-"""report, explain and inspect: the commands that write pages and pictures to look at."""
+"""report, review, explain and inspect: the commands that make pages and pictures to look at."""
 
 from __future__ import annotations
 
@@ -87,6 +87,72 @@ def report(
             click.echo(
                 f"warning: {res.missing} photos are not under {res.src} (moved by sort?); pass --src FOLDER", err=True
             )
+
+
+@click.command()
+@click.argument("predictions", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="Port on 127.0.0.1 (0: any free one).",
+)
+@click.option("--no-browser", is_flag=True, help="Print the address; do not open a browser.")
+@click.option(
+    "--src",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder the CSV's paths are relative to. Default: the classified folder (recorded in PREDICTIONS.json).",
+)
+@output_options
+@click.pass_context
+@translate_errors
+def review(ctx: click.Context, predictions: Path, port: int, no_browser: bool, src: Path | None) -> None:
+    """Correct a classify CSV in your browser, one keypress a photo.
+
+    Serves a page on 127.0.0.1 only, at an address with a random token (other users of the
+    machine and other web pages cannot reach it). Least confident photos first; Enter accepts,
+    2–5 picks another of the model's labels, L any label (or a new one), N no_animal, → skips,
+    U undoes, G shows a grid. Every decision is saved at once to PREDICTIONS.corrections.csv
+    (stop any time; running it again resumes); sort --from, finetune --from and report use it.
+
+    \b
+    Example:
+        animalsort review preds.csv
+        animalsort sort ~/photos --from preds.csv --move
+        animalsort finetune --from preds.csv --out runs/mine
+    """
+    import threading
+    import webbrowser
+
+    from animalsort.review import ReviewServer, Session
+
+    quiet = ctx.obj["quiet"]
+    session = Session(predictions, src)
+    try:
+        server = ReviewServer(session, port)
+    except OSError as exc:
+        session.close()
+        raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}; try --port 0") from None
+    done = len(session.corrected)
+    click.echo(
+        f"review {len(session.items):,} photos ({done:,} reviewed) at {server.url}\n"
+        f"corrections are saved to {session.corrections_file} as you make them; Ctrl+C stops",
+        err=True,
+    )
+    if not no_browser:
+        threading.Timer(0.3, webbrowser.open, (server.url,)).start()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        session.close()
+    if not quiet:
+        reviewed = f"{len(session.corrected):,} of {len(session.items):,} reviewed"
+        click.echo(f"{reviewed} → {session.corrections_file}", err=True)
 
 
 @click.command()
