@@ -13,14 +13,35 @@ from animalsort.runtime import RUNTIMES
 
 
 @click.command()
-@click.argument("data", type=click.Path(path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path), required=False)
+@click.option(
+    "--from",
+    "from_csv",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Train on a classify CSV's photos as corrected with `animalsort review` (CSV.corrections.csv), "
+    "linked into RUN_DIR/labelled/<label>/ (instead of DATA).",
+)
+@click.option(
+    "--include-confident",
+    type=click.FloatRange(0, 1),
+    default=None,
+    metavar="P",
+    help="With --from: also train on unreviewed photos the model labelled with confidence ≥ P.",
+)
+@click.option(
+    "--src",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="With --from: the folder the CSV's paths are relative to (default: the classified folder).",
+)
 @click.option(
     "--out",
     "-o",
     "run_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Run folder for model.pt, metrics and plots (default: runs/<DATA name>).",
+    help="Run folder for model.pt, metrics and plots (default: runs/<DATA name>, or runs/<CSV name> with --from).",
 )
 @click.option("--model", "-m", default=None, metavar="BASE", help="Pretrained registry model to start from.")
 @click.option(
@@ -105,8 +126,17 @@ from animalsort.runtime import RUNTIMES
 @output_options
 @click.pass_context
 @translate_errors
-def finetune(ctx: click.Context, data: Path, run_dir: Path | None, **options: Any) -> None:
-    """Train a model for your own classes: DATA/<class>/**/*.jpg (or DATA/train, DATA/val, DATA/test).
+def finetune(
+    ctx: click.Context,
+    data: Path | None,
+    from_csv: Path | None,
+    include_confident: float | None,
+    src: Path | None,
+    run_dir: Path | None,
+    **options: Any,
+) -> None:
+    """Train a model for your own classes: DATA/<class>/**/*.jpg (or DATA/train, DATA/val, DATA/test),
+    or the photos of a classify CSV whose labels you corrected (--from, after `animalsort review`).
 
     Checks the dataset first (counts, corrupt files, too-small classes, imbalance), then writes
     RUN_DIR/model.pt (use it with classify/sort --weights), metrics.csv, curves.png,
@@ -117,13 +147,30 @@ def finetune(ctx: click.Context, data: Path, run_dir: Path | None, **options: An
     Example:
         animalsort finetune ./mydata --out runs/pets
         animalsort classify ~/photos --weights runs/pets/model.pt -o preds.csv
+        animalsort finetune --from preds.csv --include-confident 0.9 --out runs/mine
     """
-    from animalsort.finetune import FinetuneOptions, run
+    from animalsort.finetune import FinetuneOptions, run, run_from_predictions
 
+    if (data is None) == (from_csv is None):
+        raise click.UsageError("give DATA (a folder of class folders) or --from PREDS.csv, not both")
+    if from_csv is None and (include_confident is not None or src is not None):
+        raise click.UsageError("--include-confident and --src go with --from")
     quiet = ctx.obj["quiet"]
-    res = run(data, run_dir, FinetuneOptions(**options), progress=not quiet)
+    if from_csv is not None:
+        res = run_from_predictions(
+            from_csv,
+            run_dir,
+            FinetuneOptions(**options),
+            include_confident=include_confident,
+            src=src,
+            progress=not quiet,
+        )
+    else:
+        res = run(data, run_dir, FinetuneOptions(**options), progress=not quiet)
     if quiet:
         return
+    if res.linked is not None:
+        _echo_linked(res.linked)
     check = res.check
     click.echo(f"{'class':<24} {'train':>6} {'val':>5} {'test':>5}", err=True)
     for c, n in check.counts.items():
@@ -162,6 +209,23 @@ def finetune(ctx: click.Context, data: Path, run_dir: Path | None, **options: An
         )
     else:
         click.echo("no confidence threshold reaches 95% precision on validation; add images", err=True)
+
+
+def _echo_linked(linked: Any) -> None:
+    how = ", ".join(f"{n} {kind}{'s' * (n > 1)}" for kind, n in linked.how.items())
+    click.echo(
+        f"training set: {linked.photos} photos ({linked.reviewed} reviewed, {linked.confident} confident "
+        f"predictions) linked into {linked.folder} ({how})",
+        err=True,
+    )
+    if linked.missing:
+        click.echo(
+            f"warning: {len(linked.missing)} photos are not where the CSV says (moved?), e.g. "
+            f"{linked.missing[0]}; pass --src",
+            err=True,
+        )
+    if linked.videos:
+        click.echo(f"  {linked.videos} video rows left out (finetune trains on photos)", err=True)
 
 
 def _views(value: str) -> tuple[str, ...]:

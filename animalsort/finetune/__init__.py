@@ -16,7 +16,7 @@ from animalsort.finetune.base import load_base, new_head
 from animalsort.finetune.check import check_dataset
 from animalsort.finetune.options import DatasetCheck, FinetuneOptions, FinetuneResult
 from animalsort.finetune.reports import min_confidence_for_precision
-from animalsort.finetune.run import run
+from animalsort.finetune.run import run, run_from_predictions
 
 __all__ = [
     "DatasetCheck",
@@ -27,4 +27,5 @@ __all__ = [
     "min_confidence_for_precision",
     "new_head",
     "run",
+    "run_from_predictions",
 ]

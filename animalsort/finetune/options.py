@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from animalsort.images import LabelledSplits
+    from animalsort.labelled import Linked
 
 MODES = ("auto", "head", "full")
 
@@ -116,3 +117,4 @@ class FinetuneResult:
     features_cached: int = 0
     refit_photos: int = 0
     folds: int = 1
+    linked: Linked | None = None  # finetune --from: the labelled folder of links it trained on

@@ -24,6 +24,33 @@ from animalsort.finetune.reports import scores, write_reports
 from animalsort.images import LabelledSplits, Sample, default_workers, labelled_splits
 
 
+def run_from_predictions(
+    predictions: Path,
+    run_dir: Path | None = None,
+    options: FinetuneOptions | None = None,
+    *,
+    include_confident: float | None = None,
+    src: Path | None = None,
+    progress: bool = True,
+) -> FinetuneResult:
+    """``finetune --from PREDS.csv``: train on the photos reviewed in ``animalsort review``
+    (and, with ``include_confident``, unreviewed ones at least that confident), linked into
+    RUN_DIR/labelled/<label>/ (``labelled.py``)."""
+    from animalsort.labelled import link
+
+    run_dir = Path(run_dir) if run_dir is not None else Path("runs") / Path(predictions).stem
+    if dist_info()[2] > 1:
+        raise UsageError(
+            "finetune --from builds its labelled folder in one process, not under torchrun: run "
+            "`animalsort finetune --from PREDS.csv --out RUN` once, then `torchrun ... finetune RUN/labelled`"
+        )
+    make_folder(run_dir, "choose another --out")
+    linked = link(predictions, run_dir / "labelled", include_confident, src)
+    result = run(linked.folder, run_dir, options, progress=progress)
+    result.linked = linked
+    return result
+
+
 def run(
     data_root: Path,
     run_dir: Path | None = None,

@@ -1,0 +1,149 @@
+"""A labelled folder (``<label>/<path>``) for ``finetune --from PREDS.csv``, made of links.
+
+The photos a person reviewed (``PREDS.corrections.csv``) go in under their corrected label;
+with ``include_confident=P`` so do unreviewed ones the model gave a confidence of at least P.
+Each entry is a symbolic link to the photo (a hard link, then a copy, where links cannot be
+made), so nothing is duplicated; a photo a sort from this CSV moved is found where it is now.
+The folder is built beside its final place and swapped in whole, and only a folder this
+module made (it holds :data:`MARKER`) is ever replaced. No torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from animalsort import corrections
+from animalsort.errors import InputError, OutputError
+from animalsort.images import is_video_name
+from animalsort.journal import Locator
+from animalsort.predictions import file_of, read_predictions, read_sidecar
+from animalsort.sort import safe_folder_name
+
+MARKER = ".animalsort-labelled.json"
+
+
+@dataclass
+class Linked:
+    folder: Path
+    per_label: Counter[str] = field(default_factory=Counter)
+    reviewed: int = 0  # photos under the label a person gave them
+    confident: int = 0  # unreviewed photos over --include-confident
+    missing: list[str] = field(default_factory=list)  # CSV paths whose file is gone
+    videos: int = 0  # clips and frame rows left out (finetune trains on photos)
+    how: Counter[str] = field(default_factory=Counter)  # "symlink" / "hard link" / "copy" → count
+
+    @property
+    def photos(self) -> int:
+        return self.reviewed + self.confident
+
+
+def link(predictions: Path, folder: Path, include_confident: float | None = None, src: Path | None = None) -> Linked:
+    """Build ``folder`` from ``predictions`` and its corrections (see the module's text)."""
+    predictions = Path(predictions)
+    if not predictions.is_file():
+        raise InputError(f"--from {predictions}: no such predictions CSV")
+    if src is None:
+        meta = read_sidecar(predictions)
+        src = Path(meta["src"]) if meta.get("src") else predictions.parent
+    fixed = corrections.read(predictions)
+    if not fixed and include_confident is None:
+        raise InputError(
+            f"no reviewed photos in {corrections.corrections_path(predictions).name}: correct some with "
+            f"`animalsort review {predictions}`, or train on confident predictions with --include-confident P"
+        )
+    folder = Path(folder)
+    _check_replaceable(folder)
+    building = folder.with_name(folder.name + f".building-{os.getpid()}")
+    shutil.rmtree(building, ignore_errors=True)
+    result = Linked(folder=folder)
+    locate = Locator(predictions, src)
+    folders: dict[str, str] = {}  # folder name → the label it holds
+    try:
+        building.mkdir(parents=True)
+        for row in read_predictions(predictions):
+            if row.get("status") != "ok":
+                continue
+            rel = row["path"]
+            if file_of(row) != rel or is_video_name(rel):
+                result.videos += 1
+                continue
+            c = fixed.get(rel)
+            if c is not None:
+                label = c.label
+            elif include_confident is not None and float(row.get("confidence") or 0) >= include_confident:
+                label = row["label"]
+            else:
+                continue
+            source = locate(rel)
+            if not os.path.isfile(source):
+                result.missing.append(rel)
+                continue
+            name = _folder(label, folders)
+            target = building / name / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            result.how[_link_one(source, target)] += 1
+            result.per_label[label] += 1
+            if c is not None:
+                result.reviewed += 1
+            else:
+                result.confident += 1
+        if not result.photos:
+            shutil.rmtree(building)
+            missing = f"{len(result.missing)} reviewed photos are not where the CSV says" if result.missing else ""
+            above = f" above confidence {include_confident}" if include_confident is not None else ""
+            raise InputError(f"nothing to train on from {predictions}: {missing or 'no photos'}{above}")
+        (building / MARKER).write_text(
+            json.dumps(
+                {
+                    "predictions": str(predictions.absolute()),
+                    "corrections": str(corrections.corrections_path(predictions).absolute()),
+                    "include_confident": include_confident,
+                    "labels": dict(result.per_label),
+                    "folders": folders,
+                },
+                indent=2,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
+        if folder.exists():
+            shutil.rmtree(folder)  # a folder of links this module made (checked above)
+        os.replace(building, folder)
+    except OSError as exc:
+        shutil.rmtree(building, ignore_errors=True)
+        raise OutputError(f"cannot build {folder}: {exc.strerror or exc}") from None
+    return result
+
+
+def _check_replaceable(folder: Path) -> None:
+    if folder.is_symlink() or (folder.exists() and not (folder / MARKER).is_file()):
+        raise OutputError(f"{folder} exists and was not made by finetune --from; choose another --out")
+
+
+def _folder(label: str, folders: dict[str, str]) -> str:
+    """The class folder for ``label``; two labels that make the same safe name get two folders."""
+    name = safe_folder_name(label)
+    base, n = name, 2
+    while folders.get(name, label) != label:
+        name, n = f"{base} ({n})", n + 1
+    folders[name] = label
+    return name
+
+
+def _link_one(source: str, target: Path) -> str:
+    try:
+        os.symlink(os.path.abspath(source), target)
+        return "symlink"
+    except OSError:
+        pass
+    try:
+        os.link(source, target)
+        return "hard link"
+    except OSError:
+        shutil.copy2(source, target)
+        return "copy"
