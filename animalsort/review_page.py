@@ -137,11 +137,12 @@ SCRIPT = r"""
     status.textContent = mine ? "reviewed: " + mine + (mine !== it.label ? " (the model said " + it.label + ")" : "")
                               : "not reviewed";
     const ul = $("choices"); ul.replaceChildren();
-    [[it.label, it.conf], ...it.others].slice(0, 5).forEach(([lab, c], k) => {
+    // Enter keeps what the photo has now (the model's label, or the one given earlier); 2-5: the model's others
+    [[shown(it), mine ? "" : it.conf], ...it.others].slice(0, 5).forEach(([lab, c], k) => {
       const li = document.createElement("li");
       li.innerHTML = "<kbd></kbd> <b></b> <span class='muted'></span>";
       li.children[0].textContent = k ? String(k + 1) : "Enter";
-      li.children[1].textContent = lab; li.children[2].textContent = Number(c).toFixed(4);
+      li.children[1].textContent = lab; li.children[2].textContent = c === "" ? "yours" : Number(c).toFixed(4);
       ul.appendChild(li);
     });
     for (let k = 1; k <= 3 && pos + k < order.length; k++) new Image().src = "media/" + order[pos + k];

@@ -79,8 +79,9 @@ def report(
         labels = ", ".join(f"{k} {v}" for k, v in list(res.labels.items())[:8])
         more = f", … ({len(res.labels)} labels)" if len(res.labels) > 8 else ""
         click.echo(
-            f"{res.rows} rows: {labels}{more}; {res.uncertain} uncertain, {res.failed} failed "
-            f"→ {res.out} ({res.seconds:.1f} s)",
+            f"{res.rows} rows: {labels}{more}; {res.uncertain} uncertain, {res.failed} failed"
+            + (f", {res.reviewed} reviewed" if res.reviewed else "")
+            + f" → {res.out} ({res.seconds:.1f} s)",
             err=True,
         )
         if res.missing:
