@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from animalsort.cli.common import (
+    from_csv_option,
     model_options,
     output_options,
     print_summary,
@@ -116,13 +117,9 @@ def classify(
 @click.option("--copy", "mode", flag_value="copy", default=True, help="Copy files (default).")
 @click.option("--move", "mode", flag_value="move", help="Move files (undoable with `animalsort undo`).")
 @click.option("--link", "mode", flag_value="link", help="Hard-link files (symlink across file systems).")
-@click.option(
-    "--from",
-    "from_csv",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Use a classify CSV instead of classifying (no model is loaded). Labels fixed with "
-    "`animalsort review` (CSV.corrections.csv beside it) apply: a reviewed file goes by its label.",
+@from_csv_option(
+    "Use a classify CSV instead of classifying (no model is loaded). Labels fixed with "
+    "`animalsort review` (CSV.corrections.csv beside it) apply: a reviewed file goes by its label."
 )
 @click.option(
     "--min-confidence",

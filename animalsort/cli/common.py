@@ -224,6 +224,23 @@ def sequences_option(name: str, help: str) -> Callable[..., Any]:
     )
 
 
+def from_csv_option(help: str) -> Callable[..., Any]:
+    """``--from PREDS.csv``: a classify CSV to use (sort, finetune)."""
+    return click.option("--from", "from_csv", type=click.Path(dir_okay=False, path_type=Path), default=None, help=help)
+
+
+def csv_src_option(when: str = "") -> Callable[..., Any]:
+    """``--src``: the folder a predictions CSV's paths are relative to (report, review, finetune)."""
+    return click.option(
+        "--src",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help=f"{when}{'the folder' if when else 'Folder'} the CSV's paths are relative to. Default: the "
+        "classified folder (recorded in the CSV's sidecar); photos a sort from the CSV moved are found "
+        "through its journal.",
+    )
+
+
 def print_summary(summary: Summary, verbose: bool) -> None:
     resumed = f", {summary.resumed} kept from before" if summary.resumed else ""
     click.echo(

@@ -7,20 +7,16 @@ from typing import Any
 
 import click
 
-from animalsort.cli.common import output_options, translate_errors
+from animalsort.cli.common import csv_src_option, from_csv_option, output_options, translate_errors
 from animalsort.model import DEVICES, PRECISIONS
 from animalsort.runtime import RUNTIMES
 
 
 @click.command()
 @click.argument("data", type=click.Path(path_type=Path), required=False)
-@click.option(
-    "--from",
-    "from_csv",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Train on a classify CSV's photos as corrected with `animalsort review` (CSV.corrections.csv), "
-    "linked into RUN_DIR/labelled/<label>/ (instead of DATA).",
+@from_csv_option(
+    "Train on a classify CSV's photos as corrected with `animalsort review` (CSV.corrections.csv), "
+    "linked into RUN_DIR/labelled/<label>/ (instead of DATA)."
 )
 @click.option(
     "--include-confident",
@@ -29,12 +25,7 @@ from animalsort.runtime import RUNTIMES
     metavar="P",
     help="With --from: also train on unreviewed photos the model labelled with confidence ≥ P.",
 )
-@click.option(
-    "--src",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="With --from: the folder the CSV's paths are relative to (default: the classified folder).",
-)
+@csv_src_option("With --from: ")
 @click.option(
     "--out",
     "-o",

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from animalsort.cli.common import model_source_options, output_options, translate_errors
+from animalsort.cli.common import csv_src_option, model_source_options, output_options, translate_errors
 from animalsort.model import DEVICES
 from animalsort.sort import DEFAULT_MIN_CONFIDENCE
 
@@ -21,12 +21,7 @@ from animalsort.sort import DEFAULT_MIN_CONFIDENCE
     default=None,
     help="HTML file to write. Default: PREDICTIONS with .html.",
 )
-@click.option(
-    "--src",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Folder the CSV's paths are relative to. Default: the classified folder (recorded in PREDICTIONS.json).",
-)
+@csv_src_option()
 @click.option(
     "--min-confidence",
     type=click.FloatRange(0, 1),
@@ -100,12 +95,7 @@ def report(
     help="Port on 127.0.0.1 (0: any free one).",
 )
 @click.option("--no-browser", is_flag=True, help="Print the address; do not open a browser.")
-@click.option(
-    "--src",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Folder the CSV's paths are relative to. Default: the classified folder (recorded in PREDICTIONS.json).",
-)
+@csv_src_option()
 @output_options
 @click.pass_context
 @translate_errors
