@@ -291,7 +291,10 @@ def test_review_loop_in_chromium(runner: CliRunner, tmp_path: Path) -> None:
         def press(*keys: str) -> None:
             before = len(corrections.history(preds)), text("progress")
             driver.find_element(By.TAG_NAME, "body").send_keys(*keys)
-            WebDriverWait(driver, 10).until(lambda d: (len(corrections.history(preds)), text("progress")) != before)
+            # both: the server wrote the change AND the page re-rendered after its answer
+            WebDriverWait(driver, 10).until(
+                lambda d: all(a != b for a, b in zip((len(corrections.history(preds)), text("progress")), before))
+            )
 
         load(url)
         assert text("progress") == "0 of 12 reviewed"
