@@ -26,6 +26,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from animalsort.images import Listing, Sample, describe_error, empty_reason, is_video_name, open_rgb
+from animalsort.sources import Source, open_path
 from animalsort.video import Sampling, describe_video_error, read_frames
 from animalsort.weights import Preprocessing
 
@@ -121,7 +122,7 @@ class ImageStream(IterableDataset):
 
     def __init__(
         self,
-        listing: Listing,
+        listing: Source,
         preprocessor: Preprocessor,
         batch_size: int,
         done: frozenset[str] = frozenset(),
@@ -152,9 +153,10 @@ class ImageStream(IterableDataset):
         arrays: list[np.ndarray | None] = []
         paths, ok, errors, raw, orientation, frames = [], [], [], [], [], []
         for rel in rels:
-            path = os.path.join(self.root, rel)
             clip = self.video is not None and is_video_name(rel)
+            path: str | io.BytesIO = rel
             try:
+                path = open_path(self.root, rel)  # a URI's bytes are fetched here, in the worker
                 if clip:
                     decoded = self.read_clip(path)
                 elif self.raw_jpeg and (jpeg := read_jpeg(path)) is not None:
@@ -183,7 +185,7 @@ class ImageStream(IterableDataset):
             batch.raw, batch.orientation = raw, orientation
         return batch
 
-    def read_clip(self, path: str) -> list[tuple[float | None, np.ndarray | None, None]]:
+    def read_clip(self, path: str | io.BytesIO) -> list[tuple[float | None, np.ndarray | None, None]]:
         assert self.video is not None
         draft = self.preprocessor.pre.resize_size if self.preprocessor.draft else None
         return [(t, self.preprocessor.crop(im), None) for t, im in read_frames(path, self.video, draft)]
@@ -210,7 +212,7 @@ def chunks(paths: Iterable[str], batch_size: int, video: Sampling | None) -> Ite
 
 
 def image_stream(
-    source: Listing | Path,
+    source: Source | Path,
     pre: Preprocessing,
     batch_size: int,
     done: Iterable[str] = (),
@@ -218,7 +220,7 @@ def image_stream(
     raw_jpeg: bool = False,
     video: Sampling | None = None,
 ) -> ImageStream:
-    listing = source if isinstance(source, Listing) else Listing.of(source)
+    listing = Listing.of(source) if isinstance(source, (str, os.PathLike)) else source
     return ImageStream(listing, Preprocessor(pre, draft), batch_size, frozenset(done), raw_jpeg, video)
 
 
@@ -238,12 +240,15 @@ def loader(stream: ImageStream, workers: int, pin_memory: bool = False) -> DataL
 _JPEG_MAGIC = b"\xff\xd8\xff"
 
 
-def read_jpeg(path: str) -> tuple[torch.Tensor, int] | None:
+def read_jpeg(path: str | io.BytesIO) -> tuple[torch.Tensor, int] | None:
     """A baseline RGB/grey JPEG's bytes and EXIF orientation, for decoding on the GPU; None for
     anything the device decoder should not get (other formats, CMYK, oversized: PIL decodes
     those in the worker as usual). Only the header is parsed here."""
-    with open(path, "rb") as f:
-        data = f.read()
+    if isinstance(path, io.BytesIO):
+        data = path.getvalue()
+    else:
+        with open(path, "rb") as f:
+            data = f.read()
     if not data.startswith(_JPEG_MAGIC) or not data.rstrip(b"\0").endswith(b"\xff\xd9"):
         return None  # not a JPEG, or cut short: the CPU path decides (and names the problem)
     try:

@@ -71,6 +71,8 @@ def esc(text: Any) -> str:
 def href(target: str | Path, page_dir: Path) -> str:
     """A URL for the local file ``target`` relative to the page's folder (works when the
     page and the photos move together), percent-encoded byte for byte."""
+    if "://" in str(target):  # an object-storage URI: linked as it is
+        return str(target)
     rel = os.path.relpath(os.path.abspath(target), os.path.abspath(page_dir))
     return quote(rel.replace(os.sep, "/"), errors="surrogateescape")
 
@@ -85,10 +87,12 @@ def thumbnail_jpeg(path: str | Path, frame_s: float | None = None, size: int = T
     """A JPEG of the image (or of a video's frame at ``frame_s``) at most ``size`` px on its
     longer side, upright (None if it cannot be decoded)."""
     from animalsort.images import open_rgb
+    from animalsort.sources import open_path
     from animalsort.video import frame_at
 
     try:
-        im = frame_at(path, frame_s, draft_size=size) if frame_s is not None else open_rgb(path, draft_size=size)
+        source = open_path("", os.fspath(path))  # a URI's bytes, or the local path
+        im = frame_at(source, frame_s, draft_size=size) if frame_s is not None else open_rgb(source, draft_size=size)
         im.thumbnail((size, size))
         buf = io.BytesIO()
         im.save(buf, "JPEG", quality=75 if size <= THUMB_SIZE else 85)

@@ -8,6 +8,7 @@ specific reason. Also the labelled-folder layout that finetune and inspect read.
 from __future__ import annotations
 
 import errno
+import io
 import os
 import random
 import warnings
@@ -15,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -295,9 +297,9 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {msg}"
 
 
-def empty_reason(path: str) -> str | None:
+def empty_reason(path: str | IO[bytes]) -> str | None:
     try:
-        if os.path.getsize(path) == 0:
+        if (path.getbuffer().nbytes if isinstance(path, io.BytesIO) else os.path.getsize(path)) == 0:
             return "empty file (0 bytes)"
     except OSError:
         return None

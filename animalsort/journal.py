@@ -190,6 +190,8 @@ class Locator:
         self._moved: dict[str, str] | None = None
 
     def __call__(self, rel: str) -> str:
+        if "://" in rel:  # an object-storage URI (sources.is_uri): where it always is
+            return rel
         full = os.path.join(self.src, rel)
         if os.path.lexists(full):
             return full

@@ -18,10 +18,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from animalsort.errors import NoImagesError
+from animalsort.errors import NoImagesError, UsageError
 from animalsort.images import Inventory, Listing, default_workers, nothing_to_classify
 from animalsort.predictions import CsvWriter, error_row, ok_row, prepare_output, sidecar_path, write_sidecar
 from animalsort.scoring import Scored, score_batch
+from animalsort.sources import Shard, describe, discard, source_for, src_of
 from animalsort.video import DEFAULT_EVERY, DEFAULT_MAX_FRAMES, Sampling
 
 if TYPE_CHECKING:
@@ -48,11 +49,15 @@ class ClassifyOptions:
     engine: str = "local"  # local | ray
     ray_address: str | None = None  # None: start a local one-node Ray cluster
     num_gpus_per_actor: float = 0.0
+    ray_actors: int = 1  # inference actors in the Ray engine's pool (spread over the nodes)
     videos: bool = True  # classify video clips (frames sampled every video_every seconds)
     video_every: float = DEFAULT_EVERY
     video_max_frames: int = DEFAULT_MAX_FRAMES
     video_rows: str = "videos"  # videos: one row per clip; frames: one per sampled frame
     sequences: float | None = None  # group bursts: photos within this many seconds (sequences.py)
+    files_from: str | None = None  # a manifest of paths instead of folders ("-": stdin)
+    root: Path | None = None  # what the manifest's relative paths are relative to
+    shard: str | None = None  # "I/N": a deterministic 1/N of the listing (sources.py)
 
     def sampling(self) -> Sampling | None:
         return Sampling(self.video_every, self.video_max_frames) if self.videos else None
@@ -94,14 +99,39 @@ def classify(
 ) -> Summary:
     """Classify every image under ``sources`` (folders, and image files named one by one);
     write one CSV row per file to ``out`` (None: stdout), paths relative to their common
-    parent."""
-    from animalsort import model
-
+    parent. ``options`` may name a manifest (``files_from``, ``root``) instead, and a
+    ``shard``; a source may be an object-storage URI (``sources.py``)."""
     opts = options or ClassifyOptions()
     start = time.perf_counter()
-    listing = Listing.of(sources, [*exclude] + ([out, sidecar_path(out)] if out is not None else []), opts.videos)
-    if next(iter(listing), None) is None:
-        raise NoImagesError(nothing_to_classify(listing, listing.inventory()))
+    check_options(opts)
+    paths = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+    skip = [*exclude] + ([out, sidecar_path(out)] if out is not None else [])
+    listing = source_for(
+        paths, files_from=opts.files_from, root=opts.root, shard=opts.shard, exclude=skip, videos=opts.videos
+    )
+    try:
+        return _classify(listing, out, opts, start, progress)
+    finally:
+        discard(listing)
+
+
+def check_options(opts: ClassifyOptions) -> None:
+    """Combinations that cannot give the right answer, refused before anything runs."""
+    if opts.shard is not None and opts.sequences is not None:
+        raise UsageError(
+            "--sequences with --shard: a burst can fall into two shards; classify the shards without "
+            "--sequences, then `animalsort merge SHARDS… --sequences`"
+        )
+
+
+def _classify(listing: Any, out: Path | None, opts: ClassifyOptions, start: float, progress: bool) -> Summary:
+    from animalsort import model
+
+    whole = listing.listing if isinstance(listing, Shard) else listing  # an empty shard still writes its CSV
+    if next(iter(whole), None) is None:
+        if isinstance(whole, Listing):
+            raise NoImagesError(nothing_to_classify(whole, whole.inventory()))
+        raise NoImagesError(f"nothing to classify: {describe(whole)} lists no files")
     if out is not None:
         prepare_output(out)
     with ThreadPoolExecutor(1) as pool:  # count the files while the model loads (joined before any fork)
@@ -139,7 +169,7 @@ def classify(
         if target is not None and opts.sequences is not None:
             from animalsort import sequences
 
-            summary.sequences = sequences.record(sequences.annotate(target, listing.root, opts.sequences))
+            summary.sequences = sequences.record(sequences.annotate(target, Path(listing.root), opts.sequences))
             if out is None:
                 with open(target, newline="", encoding="utf-8", errors="surrogateescape") as f:
                     shutil.copyfileobj(f, sys.stdout)
@@ -147,12 +177,12 @@ def classify(
     summary.found = summary.ok + summary.failed + summary.resumed
     summary.seconds = time.perf_counter() - start
     if out is not None:
-        write_sidecar(out, sidecar_record(summary, opts, loaded, listing.root))
+        write_sidecar(out, sidecar_record(summary, opts, loaded, listing))
     return summary
 
 
 def _engine(
-    listing: Listing,
+    listing: Any,
     loaded: LoadedModel,
     opts: ClassifyOptions,
     top_k: int,
@@ -219,10 +249,11 @@ def score_batches(loaded: LoadedModel, batches: Iterable[Batch], top_k: int, vid
         yield score_batch(loaded, x, batch.meta(), top_k, video_rows)
 
 
-def sidecar_record(summary: Summary, opts: ClassifyOptions, loaded: LoadedModel, src: Path) -> dict[str, object]:
+def sidecar_record(summary: Summary, opts: ClassifyOptions, loaded: LoadedModel, listing: Any) -> dict[str, object]:
     options = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items()}
     return {
-        "src": os.fsdecode(Path(src).absolute()),  # the CSV's paths are relative to it (used by `report`)
+        "src": src_of(listing),  # the CSV's paths are relative to it (report, review, sort, merge)
+        **({"listing": listing.record()} if hasattr(listing, "record") else {}),
         "model": summary.model,
         "weights_sha256": loaded.sha256,
         "labels": loaded.labels.name,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -143,7 +142,7 @@ def score(
             "num_gpus_per_actor": opts.num_gpus_per_actor,
             "video_rows": opts.video_rows,
         }
-        actors = max(1, int(os.environ.get("ANIMALSORT_RAY_ACTORS", "1")))
+        actors = max(1, opts.ray_actors)
         ds = ray.data.from_items(batches, override_num_blocks=min(len(batches), 64))
         ds = ds.map_batches(
             _decode,

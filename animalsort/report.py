@@ -211,7 +211,7 @@ def _cards(
         labels.setdefault(r["label"], []).append(i)
         if folder_for(r, min_confidence) == UNCERTAIN:  # exactly what sort sends to _uncertain/
             uncertain.append(i)
-        summary.missing += not os.path.exists(full)
+        summary.missing += "://" not in full and not os.path.exists(full)
     return rows, labels, uncertain, failed, confidence
 
 

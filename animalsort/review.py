@@ -13,6 +13,7 @@ No click, no printing, no torch.
 from __future__ import annotations
 
 import hmac
+import io
 import json
 import mimetypes
 import os
@@ -29,6 +30,7 @@ from animalsort import corrections, htmlkit
 from animalsort.errors import InputError
 from animalsort.journal import Locator
 from animalsort.predictions import file_of, read_predictions, read_sidecar
+from animalsort.sources import open_path
 
 HOST = "127.0.0.1"
 SHOWN_AS_IS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".avif"})  # an <img> shows these
@@ -137,10 +139,15 @@ class Session:
         ext = os.path.splitext(path)[1].lower()
         if not item.frame_s and ext in SHOWN_AS_IS:
             try:
-                with open(path, "rb") as f:
-                    return mimetypes.guess_type(path)[0] or "application/octet-stream", f.read()
-            except OSError:
+                source = open_path("", path)
+                if isinstance(source, io.BytesIO):
+                    data = source.getvalue()
+                else:
+                    with open(source, "rb") as f:
+                        data = f.read()
+            except Exception:
                 return None
+            return mimetypes.guess_type(path)[0] or "application/octet-stream", data
         jpeg = htmlkit.thumbnail_jpeg(path, float(item.frame_s) if item.frame_s else None, size=VIEW_SIZE)
         return None if jpeg is None else ("image/jpeg", jpeg)
 

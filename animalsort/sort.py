@@ -27,6 +27,7 @@ from animalsort.errors import InputError, NoImagesError, OutputError, UsageError
 from animalsort.fileops import apply_one, describe
 from animalsort.journal import STATE_DIR, Journal, Op, journal_paths, read_journal
 from animalsort.predictions import file_of
+from animalsort.sources import is_uri
 from animalsort.undo import undo as undo  # `sort.undo`: the other half of a sort
 from animalsort.weights import sha256_file
 
@@ -175,6 +176,9 @@ def plan(
             if clip not in clips_seen:
                 clips_seen.add(clip)
                 p.left.append((clip, "classified frame by frame (--video-rows frames); classify it with one row"))
+            continue
+        if is_uri(rel):
+            p.left.append((rel, "object storage: sort places local files only"))
             continue
         source = str(src / rel)
         if source in done_before:
@@ -364,6 +368,11 @@ def run(
     ``by_sequence`` (a gap in seconds): bursts are placed by their vote (``sequences.py``);
     a CSV without sequence columns gets them computed here (the CSV is not changed).
     """
+    if is_uri(os.fspath(src)) or (dest is not None and is_uri(os.fspath(dest))):
+        raise UsageError(
+            f"sort moves, copies and links local files only; {src if is_uri(os.fspath(src)) else dest} is object "
+            "storage. Classify it with `animalsort classify URI -o preds.csv` (and copy what you need locally)"
+        )
     src = Path(src).absolute()
     dest = Path(dest).absolute() if dest is not None else src
     check_folders(src, dest, mode)

@@ -15,7 +15,7 @@ import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -66,7 +66,7 @@ def split_frame_path(path: str, frame_s: str) -> str:
 
 
 def read_frames(
-    path: str | os.PathLike[str], sampling: Sampling, draft_size: int | None = None
+    path: str | os.PathLike[str] | IO[bytes], sampling: Sampling, draft_size: int | None = None
 ) -> Iterator[tuple[float, Image.Image]]:
     """(time in seconds from the clip's start, upright RGB frame) at ``sampling``'s times.
 
@@ -77,7 +77,7 @@ def read_frames(
     return _frames(path, sampling, None, draft_size)
 
 
-def frame_at(path: str | os.PathLike[str], t: float, draft_size: int | None = None) -> Image.Image:
+def frame_at(path: str | os.PathLike[str] | IO[bytes], t: float, draft_size: int | None = None) -> Image.Image:
     """The frame shown at ``t`` seconds (a report's thumbnail of a clip's best frame); the
     last frame when ``t`` is past the end."""
     return next(_frames(path, Sampling(max_frames=1), [t], draft_size, keep_last=True))[1]
@@ -93,7 +93,7 @@ def _frames(
     import av
 
     found = 0
-    with av.open(os.fspath(path)) as container:
+    with av.open(path if hasattr(path, "read") else os.fspath(path)) as container:
         stream = next((s for s in container.streams if s.type == "video"), None)
         if stream is None:
             raise VideoError("no video stream (audio only?)")

@@ -2,7 +2,7 @@
 summary; AnimalsortError becomes ``Error: …`` with exit 1 (runtime) or 2 (usage).
 
 Only this package imports click; torch is imported only inside commands, so ``--help``
-stays instant. One module per family of commands: classify.py (classify, sort, undo, bench),
+stays instant. One module per family of commands: classify.py (classify, merge, sort, undo, bench),
 finetune.py, pages.py (report, review, explain, inspect), export.py, models.py; common.py holds what they share.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import click
 
 from animalsort import __version__
-from animalsort.cli.classify import bench, classify, sort_cmd, undo
+from animalsort.cli.classify import bench, classify, merge, sort_cmd, undo
 from animalsort.cli.export import export
 from animalsort.cli.finetune import finetune
 from animalsort.cli.models import models
@@ -33,7 +33,7 @@ def main(ctx: click.Context, quiet: bool, verbose: bool) -> None:
     ctx.obj = {"quiet": quiet, "verbose": verbose}
 
 
-for command in (classify, sort_cmd, undo, finetune, report, review, explain, inspect_cmd, bench, export, models):
+for command in (classify, merge, sort_cmd, undo, finetune, report, review, explain, inspect_cmd, bench, export, models):
     main.add_command(command)
 
 __all__ = ["main"]

@@ -9,6 +9,7 @@ import click
 
 from animalsort.cli.common import (
     from_csv_option,
+    manifest_options,
     model_options,
     output_options,
     print_summary,
@@ -24,7 +25,19 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@click.argument("sources", metavar="SRC...", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("sources", metavar="SRC...", nargs=-1)
+@manifest_options(
+    "Classify the paths listed in LIST (one per line, or a CSV with a path column; - reads stdin) "
+    "instead of SRC, in the list's order.",
+    "With --files-from: the folder relative paths are relative to (default: the current folder).",
+)
+@click.option(
+    "--shard",
+    default=None,
+    metavar="I/N",
+    help="Classify only shard I of N of the listing (a stable hash of each path): N jobs cover it exactly "
+    "once; join their CSVs with `animalsort merge`.",
+)
 @click.option(
     "--out",
     "-o",
@@ -55,6 +68,14 @@ if TYPE_CHECKING:
     show_default=True,
     help="GPUs for each Ray inference actor.",
 )
+@click.option(
+    "--ray-actors",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    envvar="ANIMALSORT_RAY_ACTORS",
+    help="Inference actors (one model each) in the Ray engine, spread over the cluster's nodes.",
+)
 @video_options
 @click.option(
     "--video-rows",
@@ -74,10 +95,12 @@ if TYPE_CHECKING:
 @click.pass_context
 @translate_errors
 def classify(
-    ctx: click.Context, sources: tuple[Path, ...], out: Path | None, resume: bool, strict: bool, **model_opts: Any
+    ctx: click.Context, sources: tuple[str, ...], out: Path | None, resume: bool, strict: bool, **model_opts: Any
 ) -> None:
     """Classify every image under each SRC (a folder, recursively, or an image file) and
-    write one CSV row per file; paths are relative to the folders' common parent.
+    write one CSV row per file; paths are relative to the folders' common parent. SRC may be
+    an object-storage prefix (s3://bucket/prefix, gs://…; pip install 'animalsort[cloud]'),
+    whose rows keep their URIs; --files-from LIST classifies a list of paths instead.
 
     Columns: path, label, confidence, label_2, confidence_2, …, status, error, frame_s. A
     file that cannot be read gets status=error and the reason; the run goes on. A video clip
@@ -91,12 +114,16 @@ def classify(
         animalsort classify IMG_0001.HEIC cat.jpg clip.mp4
         animalsort classify ~/trap --sequences 10 --video-rows frames -o trap.csv
         animalsort classify ~/photos --labels imagenet --top-k 5 -o fine.csv
+        animalsort classify --files-from list.txt --root /data --shard 3/8 -o preds-3.csv
+        animalsort classify s3://bucket/trap-2026 -o trap.csv
     """
     from animalsort.predict import ClassifyOptions
     from animalsort.predict import classify as run
 
     if resume and out is None:
         raise click.UsageError("--resume needs --out FILE (the CSV to continue)")
+    if not sources and model_opts["files_from"] is None:
+        raise click.UsageError("give a folder, image files, an s3:// prefix, or --files-from LIST")
     quiet = ctx.obj["quiet"]
     summary = run(list(sources), out, ClassifyOptions(resume=resume, **model_opts), progress=not quiet)
     if not quiet:
@@ -105,8 +132,69 @@ def classify(
         raise click.ClickException(f"{summary.failed} files could not be read (--strict); see the error column")
 
 
+@click.command()
+@click.argument("inputs", metavar="CSV...", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The merged CSV.")
+@manifest_options(
+    "The manifest the shards were made from: rows in its order, and its paths no CSV has (gaps) "
+    "or the CSVs' paths it does not list are reported.",
+    "With --files-from: as given to classify.",
+)
+@sequences_option(
+    "--sequences",
+    "Add the burst columns to the merged CSV (bursts can span shards, so they are grouped here)",
+)
+@click.option("--strict", is_flag=True, help="Exit 1 on any conflict, gap or path outside the manifest.")
+@output_options
+@click.pass_context
+@translate_errors
+def merge(
+    ctx: click.Context,
+    inputs: tuple[Path, ...],
+    out: Path,
+    files_from: str | None,
+    root: Path | None,
+    sequences: float | None,
+    strict: bool,
+) -> None:
+    """Join the CSVs of sharded classify runs (--shard I/N) into one, as a single run writes it.
+
+    Checks that their sidecars agree (model, weights sha256, labels, folder, options other than
+    placement), keeps one header, orders rows by path (or by --files-from), writes each path
+    once, and reports duplicates, conflicting rows and gaps.
+
+    \b
+    Example:
+        for i in 1 2 3 4; do animalsort classify ~/photos --shard $i/4 -o preds-$i.csv; done
+        animalsort merge preds-*.csv -o preds.csv
+    """
+    from animalsort.merge import merge as run
+
+    res = run(list(inputs), out, files_from=files_from, root=root, sequences=sequences)
+    quiet = ctx.obj["quiet"]
+    if not quiet:
+        rows, csvs = ("row" if res.rows == 1 else "rows"), ("CSV" if len(res.inputs) == 1 else "CSVs")
+        click.echo(f"{res.rows:,} {rows} from {len(res.inputs)} {csvs} → {res.out}", err=True)
+        if res.duplicates:
+            click.echo(f"  {res.duplicates} rows were in two CSVs (identical): written once", err=True)
+        for p in res.unordered:
+            click.echo(f"  note: {p} was not in path order; sorted in memory", err=True)
+        if res.sequences is not None:
+            click.echo(f"  {res.sequences['count']} sequences (gap {res.sequences['gap_s']:g} s)", err=True)
+    problems = [
+        (res.conflict_count, "conflicting rows (the classified one, or the first CSV's, kept)", res.conflicts),
+        (res.missing_count, "paths of the manifest in no CSV (a shard missing or cut short?)", res.missing),
+        (res.extra_count, "paths in the CSVs that the manifest does not list", res.extra),
+    ]
+    for n, what, examples in problems:
+        if n:
+            click.echo(f"warning: {n} {what}: {', '.join(examples[:5])}{', …' if n > 5 else ''}", err=True)
+    if strict and any(n for n, _, _ in problems):
+        raise click.ClickException("the merge is not clean (--strict); see the warnings")
+
+
 @click.command("sort")
-@click.argument("src", type=click.Path(path_type=Path))
+@click.argument("src")
 @click.option(
     "--dest",
     "-d",

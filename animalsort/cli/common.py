@@ -241,6 +241,16 @@ def csv_src_option(when: str = "") -> Callable[..., Any]:
     )
 
 
+def manifest_options(files_help: str, root_help: str) -> Callable[..., Any]:
+    """``--files-from LIST`` and ``--root DIR`` (classify, merge)."""
+
+    def apply(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fn = click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None, help=root_help)(fn)
+        return click.option("--files-from", default=None, metavar="LIST", help=files_help)(fn)
+
+    return apply
+
+
 def print_summary(summary: Summary, verbose: bool) -> None:
     resumed = f", {summary.resumed} kept from before" if summary.resumed else ""
     click.echo(
