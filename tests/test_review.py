@@ -288,13 +288,14 @@ def test_review_loop_in_chromium(runner: CliRunner, tmp_path: Path) -> None:
             driver.get(address)
             WebDriverWait(driver, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
 
+        log = corrections.corrections_path(preds)
+        state = lambda: (log.stat().st_size if log.exists() else 0, text("progress"))  # noqa: E731
+
         def press(*keys: str) -> None:
-            before = len(corrections.history(preds)), text("progress")
+            before = state()
             driver.find_element(By.TAG_NAME, "body").send_keys(*keys)
-            # both: the server wrote the change AND the page re-rendered after its answer
-            WebDriverWait(driver, 10).until(
-                lambda d: all(a != b for a, b in zip((len(corrections.history(preds)), text("progress")), before))
-            )
+            # both: the server appended its line (undo too) AND the page re-rendered after its answer
+            WebDriverWait(driver, 10).until(lambda d: all(a != b for a, b in zip(state(), before)))
 
         load(url)
         assert text("progress") == "0 of 12 reviewed"
