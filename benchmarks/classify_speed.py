@@ -128,6 +128,23 @@ def ceiling(model_name: str | None, runtime: str, precision: str, batch: int, se
     return n / (time.perf_counter() - t0)
 
 
+def decode_rate(folder: Path, model_name: str | None, seconds: float) -> float:
+    """JPEGs/s that one core decodes to model input (classify's decoder: draft mode, one resampling
+    step), nothing else: how many decode cores a fast model (a GPU) needs to stay fed."""
+    from animalsort import model as M
+    from animalsort.data import Preprocessor
+
+    pre = Preprocessor(M.load(model_name, labels="animals", device="cpu", runtime="onnx", progress=False).preprocessing)
+    files = sorted(str(p) for p in folder.rglob("*.jpg"))
+    for f in files[:3]:
+        pre(f)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        pre(files[n % len(files)])
+        n += 1
+    return n / (time.perf_counter() - t0)
+
+
 def baseline(folder: Path, model_name: str | None, batch: int, workers: int) -> float:
     """The tutorial pipeline, with the same weights, timed like ours (model build included)."""
     from torch.utils.data import DataLoader
@@ -300,13 +317,14 @@ def main() -> int:
     results = []
     print(
         f"{'set':<10} {'n':>5} {'runtime':>7} {'baseline':>9} {'animalsort':>10} {'x base':>7} {'x ceil':>7} "
-        f"{'overall':>8} {'1st row s':>9} {'peak RSS MB':>11}"
+        f"{'overall':>8} {'1st row s':>9} {'peak RSS MB':>11} {'decode/core':>11}"
     )
     for spec in filter(None, args.sizes.split(",")):
         w, h = map(int, spec.lower().split("x"))
         count = args.count // 4 if w * h > 4_000_000 else args.count
         folder = make_set(args.data, (w, h), count)
         base = None if args.skip_baseline else baseline(folder, args.model, args.batch_size, workers)
+        decode = decode_rate(folder, args.model, args.ceiling_seconds / 2)
         for runtime in runtimes:
             with tempfile.TemporaryDirectory() as tmp:
                 e2e = end_to_end(folder, Path(tmp) / "preds.csv", args, runtime)
@@ -319,6 +337,7 @@ def main() -> int:
                 **{f"animalsort_{k}": v for k, v in e2e.items()},
                 "x_baseline": e2e["images_per_s"] / base if base else None,
                 "x_ceiling": e2e["images_per_s"] / roofs[runtime],
+                "decode_images_per_s_per_core": decode,
             }
             results.append(row)
             b = f"{base:9.1f}" if base else f"{'-':>9}"
@@ -326,7 +345,7 @@ def main() -> int:
             print(
                 f"{row['set']:<10} {count:>5} {runtime:>7} {b} {e2e['images_per_s']:>10.1f} {xb} "
                 f"{row['x_ceiling']:>7.2f} {e2e['images_per_s_overall']:>8.1f} {e2e['first_row_s']:>9.1f} "
-                f"{e2e['peak_rss_mb']:>11.0f}"
+                f"{e2e['peak_rss_mb']:>11.0f} {decode:>11.0f}"
             )
     whole = None
     if args.whole:
