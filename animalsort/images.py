@@ -286,7 +286,7 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, IsADirectoryError):
         return "is a directory"
     if isinstance(exc, FileNotFoundError):
-        return "file not found (removed after discovery, or a broken symlink)"
+        return "file not found (not there when read: removed, renamed, or a broken symlink)"
     if isinstance(exc, PermissionError):
         return "permission denied"
     if isinstance(exc, OSError) and exc.errno == errno.ELOOP:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from animalsort.cli.common import (
+    count,
     from_csv_option,
     manifest_options,
     model_options,
@@ -129,7 +130,8 @@ def classify(
     if not quiet:
         print_summary(summary, ctx.obj["verbose"])
     if strict and summary.failed:
-        raise click.ClickException(f"{summary.failed} files could not be read (--strict); see the error column")
+        failed = count(summary.failed, "file")
+        raise click.ClickException(f"{failed} could not be read (--strict); see the error column")
 
 
 @click.command()
@@ -173,8 +175,7 @@ def merge(
     res = run(list(inputs), out, files_from=files_from, root=root, sequences=sequences)
     quiet = ctx.obj["quiet"]
     if not quiet:
-        rows, csvs = ("row" if res.rows == 1 else "rows"), ("CSV" if len(res.inputs) == 1 else "CSVs")
-        click.echo(f"{res.rows:,} {rows} from {len(res.inputs)} {csvs} → {res.out}", err=True)
+        click.echo(f"{count(res.rows, 'row')} from {count(len(res.inputs), 'CSV')} → {res.out}", err=True)
         if res.duplicates:
             click.echo(f"  {res.duplicates} rows were in two CSVs (identical): written once", err=True)
         for p in res.unordered:

@@ -251,6 +251,11 @@ def manifest_options(files_help: str, root_help: str) -> Callable[..., Any]:
     return apply
 
 
+def count(n: int, noun: str) -> str:
+    """``1 file``, ``2 files``, ``1,234 rows``."""
+    return f"{n:,} {noun if n == 1 else noun + 's'}"
+
+
 def print_summary(summary: Summary, verbose: bool) -> None:
     resumed = f", {summary.resumed} kept from before" if summary.resumed else ""
     click.echo(
@@ -275,7 +280,7 @@ def print_summary(summary: Summary, verbose: bool) -> None:
         click.echo(f"  … {summary.failed - len(shown)} more failures: see the CSV's error column", err=True)
     if summary.failed:
         click.echo(
-            f"warning: {summary.failed} files could not be read; each has a row with status=error "
+            f"warning: {count(summary.failed, 'file')} could not be read; each has a row with status=error "
             "(--strict makes this exit 1)",
             err=True,
         )
