@@ -191,7 +191,7 @@ def merge(
         if n:
             click.echo(f"warning: {n} {what}: {', '.join(examples[:5])}{', …' if n > 5 else ''}", err=True)
     if strict and any(n for n, _, _ in problems):
-        raise click.ClickException("the merge is not clean (--strict); see the warnings")
+        raise click.ClickException(f"the merge is not clean (--strict): {res.out} is written, but see the warnings")
 
 
 @click.command("sort")
