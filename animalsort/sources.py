@@ -109,10 +109,14 @@ class Manifest:
     def __iter__(self) -> Iterator[str]:
         with open(self.file, encoding="utf-8", errors="surrogateescape", newline="") as f:
             if self.column:
+                last = None
                 for row in csv.DictReader(f):
                     path = (row.get("path") or "").strip()
-                    if path:
+                    if row.get("frame_s") and "#t=" in path:  # a frames-mode CSV: the clip, once
+                        path = path.rsplit("#t=", 1)[0]
+                    if path and path != last:
                         yield path
+                    last = path
                 return
             for line in f:
                 path = line.rstrip("\r\n")

@@ -67,6 +67,13 @@ def test_files_from_a_list_in_its_order_with_root_stdin_and_resume(
     again = tmp_path / "again.csv"
     classify(runner, tiny_weights, "--files-from", out, "--root", src, "-o", again)
     assert again.read_bytes() == out.read_bytes()
+    # a frames-mode CSV as the list: the clip once, not a path per frame
+    frames = tmp_path / "frames.csv"
+    classify(runner, tiny_weights, "--files-from", out, "--root", src, "--video-rows", "frames", "-o", frames)
+    assert sum(r["path"].startswith("clips/catdog.mp4#t=") for r in read_csv_rows(frames)) == 2
+    again = tmp_path / "again2.csv"
+    classify(runner, tiny_weights, "--files-from", frames, "--root", src, "-o", again)
+    assert again.read_bytes() == out.read_bytes()
     # --resume of a cut manifest run completes it to the same bytes
     data = out.read_bytes()
     (tmp_path / "cut.csv").write_bytes(data[: data.index(b"b/cat.jpg")])
