@@ -164,8 +164,8 @@ def remote(uri: str, videos: bool = True) -> Manifest:
     fs, key = _filesystem(uri)
     try:
         keys = fs.find(key, withdirs=False) if fs.isdir(key) else ([key] if fs.exists(key) else [])
-    except (OSError, PermissionError) as exc:
-        raise InputError(f"{uri}: cannot list it: {exc}") from None
+    except Exception as exc:  # each back-end has its own errors (botocore's, google's, azure's)
+        raise InputError(f"{uri}: cannot list it: {_storage_error(exc)}") from None
     if not keys:
         raise InputError(f"{uri}: nothing there (no such bucket or prefix, or it is empty)")
     skipped: Counter[str] = Counter()
@@ -177,6 +177,19 @@ def remote(uri: str, videos: bool = True) -> Manifest:
             else:
                 skipped[os.path.splitext(k)[1].lower() or "(none)"] += 1
     return Manifest(path, Path(os.getcwd()), videos, False, uri, tuple(skipped.items()), spooled=True)
+
+
+def _storage_error(exc: BaseException) -> str:
+    """A back-end's error in a line, with the fix for the common ones."""
+    name = type(exc).__name__
+    if name in ("NoCredentialsError", "PartialCredentialsError", "DefaultCredentialsError"):
+        return (
+            f"no credentials ({exc}); set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_PROFILE "
+            "(GOOGLE_APPLICATION_CREDENTIALS for gs://), and AWS_ENDPOINT_URL for a store that is not AWS"
+        )
+    if name in ("EndpointConnectionError", "ConnectTimeoutError", "ClientConnectorError"):
+        return f"cannot reach the store ({exc}); check AWS_ENDPOINT_URL and the network"
+    return f"{name}: {exc}" if name not in str(exc) else str(exc)
 
 
 # --------------------------------------------------------------------------- shards

@@ -350,3 +350,20 @@ def test_ray_tasks_read_object_storage(runner: CliRunner, tmp_path: Path, tiny_w
     classify(runner, tiny_weights, f"s3://{s3}/cam", "-o", local)
     classify(runner, tiny_weights, f"s3://{s3}/cam", "-o", ray, "--engine", "ray")
     assert ray.read_bytes() == local.read_bytes()
+
+
+def test_object_storage_errors_are_one_line_with_the_fix(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import s3fs
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never ask the network for an instance role
+    s3fs.S3FileSystem.clear_instance_cache()
+    res = runner.invoke(main, ["classify", "s3://bucket/prefix"])
+    s3fs.S3FileSystem.clear_instance_cache()
+    assert res.exit_code == 2, res.output  # a usage-style error, not a traceback (exit 1)
+    assert "cannot list it: no credentials" in res.stderr and "AWS_ACCESS_KEY_ID" in res.stderr
