@@ -1,6 +1,6 @@
 # The two Quickstart commands: `make demo` and `make test`. Each installs what it needs into
 # .venv first (offline-capable: torch comes from pip's configured sources). The demo installs
-# the package alone; the tests add the dev extras (pytest, ruff, Ray, hatchling).
+# the package alone; the tests add the dev extras (pytest, ruff, Ray, hatchling, selenium, s3fs) and moto.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -20,8 +20,12 @@ $(APP_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $(APP_STAMP)
 
+# moto (the tests' loopback S3) comes second, held to the botocore that s3fs's aiobotocore chose: resolved
+# together with the dev extras, pip backtracks for many minutes (see the dev extra in pyproject.toml).
 $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip freeze | grep -i '^botocore==' > $(VENV)/botocore-pin.txt
+	$(BIN)/python -m pip install --quiet -c $(VENV)/botocore-pin.txt "moto[server]>=5"
 	touch $(APP_STAMP) $(DEV_STAMP)
 
 demo: install
