@@ -4,6 +4,7 @@ The photos a person reviewed (``PREDS.corrections.csv``) go in under their corre
 with ``include_confident=P`` so do unreviewed ones the model gave a confidence of at least P.
 Each entry is a symbolic link to the photo (a hard link, then a copy, where links cannot be
 made), so nothing is duplicated; a photo a sort from this CSV moved is found where it is now.
+A photo in object storage (an ``s3://…`` row) is downloaded instead, under its URI's bucket/key.
 The folder is built beside its final place and swapped in whole, and only a folder this
 module made (it holds :data:`MARKER`) is ever replaced. No torch.
 """
@@ -23,6 +24,7 @@ from animalsort.images import is_video_name
 from animalsort.journal import Locator
 from animalsort.predictions import file_of, read_predictions, read_sidecar
 from animalsort.sort import safe_folder_name
+from animalsort.sources import is_uri, open_path
 
 MARKER = ".animalsort-labelled.json"
 
@@ -80,13 +82,18 @@ def link(predictions: Path, folder: Path, include_confident: float | None = None
             else:
                 continue
             source = locate(rel)
-            if not os.path.isfile(source):
+            remote = is_uri(source)
+            if not remote and not os.path.isfile(source):
                 result.missing.append(rel)
                 continue
             name = _folder(label, folders)
-            target = building / name / rel
+            target = building / name / (rel.split("://", 1)[1] if remote else rel)
             target.parent.mkdir(parents=True, exist_ok=True)
-            result.how[_link_one(source, target)] += 1
+            try:
+                result.how[_download(source, target) if remote else _link_one(source, target)] += 1
+            except FileNotFoundError:
+                result.missing.append(rel)
+                continue
             result.per_label[label] += 1
             if c is not None:
                 result.reviewed += 1
@@ -133,6 +140,14 @@ def _folder(label: str, folders: dict[str, str]) -> str:
         name, n = f"{base} ({n})", n + 1
     folders[name] = label
     return name
+
+
+def _download(uri: str, target: Path) -> str:
+    """A photo in object storage cannot be linked: its bytes are copied down (once per build)."""
+    data = open_path("", uri)
+    assert not isinstance(data, str)
+    target.write_bytes(data.getvalue())
+    return "download"
 
 
 def _link_one(source: str, target: Path) -> str:

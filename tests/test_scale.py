@@ -326,6 +326,16 @@ def test_classify_an_s3_prefix(runner: CliRunner, tmp_path: Path, tiny_weights: 
     (tmp_path / "dest").mkdir()
     dry = runner.invoke(main, ["sort", str(tmp_path / "dest"), "--from", str(out), "--dry-run"])
     assert dry.exit_code == 0 and "plan: 0 files" in dry.stdout
+    # finetune --from a bucket's CSV: its photos are downloaded into the labelled folder (no links to S3)
+    from animalsort import labelled
+
+    made = labelled.link(out, tmp_path / "labelled", include_confident=0.0)
+    photos = [r for r in rows if r["status"] == "ok" and not r["frame_s"]]
+    assert made.how == {"download": len(photos)} and made.videos == 1 and not made.missing
+    first = photos[0]
+    copy = tmp_path / "labelled" / first["label"] / first["path"].split("://", 1)[1]
+    assert copy.is_file() and not copy.is_symlink()
+    assert copy.read_bytes() == (tmp_path / "upload" / first["path"].split("/cam/", 1)[1]).read_bytes()
     missing = runner.invoke(main, ["classify", f"s3://{s3}/nothing-here", "--weights", str(tiny_weights)])
     assert missing.exit_code == 2 and "nothing there" in missing.stderr
 
