@@ -26,7 +26,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from animalsort.images import Listing, Sample, describe_error, empty_reason, is_video_name, open_rgb
-from animalsort.sources import Source, open_path
+from animalsort.sources import Source, open_path, read_bytes
 from animalsort.video import Sampling, describe_video_error, read_frames
 from animalsort.weights import Preprocessing
 
@@ -244,11 +244,7 @@ def read_jpeg(path: str | io.BytesIO) -> tuple[torch.Tensor, int] | None:
     """A baseline RGB/grey JPEG's bytes and EXIF orientation, for decoding on the GPU; None for
     anything the device decoder should not get (other formats, CMYK, oversized: PIL decodes
     those in the worker as usual). Only the header is parsed here."""
-    if isinstance(path, io.BytesIO):
-        data = path.getvalue()
-    else:
-        with open(path, "rb") as f:
-            data = f.read()
+    data = read_bytes(path)
     if not data.startswith(_JPEG_MAGIC) or not data.rstrip(b"\0").endswith(b"\xff\xd9"):
         return None  # not a JPEG, or cut short: the CPU path decides (and names the problem)
     try:

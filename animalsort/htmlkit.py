@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from animalsort.sources import is_uri, open_path
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -71,7 +73,7 @@ def esc(text: Any) -> str:
 def href(target: str | Path, page_dir: Path) -> str:
     """A URL for the local file ``target`` relative to the page's folder (works when the
     page and the photos move together), percent-encoded byte for byte."""
-    if "://" in str(target):  # an object-storage URI: linked as it is
+    if is_uri(os.fspath(target)):  # an object-storage URI: linked as it is
         return str(target)
     rel = os.path.relpath(os.path.abspath(target), os.path.abspath(page_dir))
     return quote(rel.replace(os.sep, "/"), errors="surrogateescape")
@@ -87,7 +89,6 @@ def thumbnail_jpeg(path: str | Path, frame_s: float | None = None, size: int = T
     """A JPEG of the image (or of a video's frame at ``frame_s``) at most ``size`` px on its
     longer side, upright (None if it cannot be decoded)."""
     from animalsort.images import open_rgb
-    from animalsort.sources import open_path
     from animalsort.video import frame_at
 
     try:

@@ -18,6 +18,7 @@ from typing import IO, Any
 from animalsort import __version__
 from animalsort.atomic import fsync_dir
 from animalsort.errors import InputError
+from animalsort.sources import is_uri
 
 STATE_DIR = "_animalsort"
 JOURNAL_VERSION = 1
@@ -190,7 +191,7 @@ class Locator:
         self._moved: dict[str, str] | None = None
 
     def __call__(self, rel: str) -> str:
-        if "://" in rel:  # an object-storage URI (sources.is_uri): where it always is
+        if is_uri(rel):  # an object-storage URI: where it always is
             return rel
         full = os.path.join(self.src, rel)
         if os.path.lexists(full):

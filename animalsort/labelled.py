@@ -24,7 +24,7 @@ from animalsort.images import is_video_name
 from animalsort.journal import Locator
 from animalsort.predictions import file_of, read_predictions, read_sidecar
 from animalsort.sort import safe_folder_name
-from animalsort.sources import is_uri, open_path
+from animalsort.sources import is_uri, open_path, read_bytes
 
 MARKER = ".animalsort-labelled.json"
 
@@ -144,9 +144,7 @@ def _folder(label: str, folders: dict[str, str]) -> str:
 
 def _download(uri: str, target: Path) -> str:
     """A photo in object storage cannot be linked: its bytes are copied down (once per build)."""
-    data = open_path("", uri)
-    assert not isinstance(data, str)
-    target.write_bytes(data.getvalue())
+    target.write_bytes(read_bytes(open_path("", uri)))
     return "download"
 
 

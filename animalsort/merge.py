@@ -31,7 +31,7 @@ from typing import Any
 from animalsort.atomic import atomic_write
 from animalsort.errors import InputError, UsageError
 from animalsort.predictions import SEQUENCE_COLUMNS, read_sidecar, write_sidecar
-from animalsort.sources import Manifest, discard
+from animalsort.sources import Manifest, discard, is_uri
 
 # Options that decide where or how fast a shard ran, not what its rows say.
 PLACEMENT = frozenset(
@@ -78,7 +78,7 @@ def merge(
     metas = _agreeing_sidecars(inputs)
     columns = _agreeing_header(inputs)
     src = metas[0].get("src")
-    if sequences is not None and (not src or "://" in str(src)):
+    if sequences is not None and (not src or is_uri(str(src))):
         raise UsageError("--sequences needs the photos on a local disk (the sidecars' src)")
     result = MergeResult(out=out, inputs=inputs)
     streams = [_rows(p, columns) for p in inputs]

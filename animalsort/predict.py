@@ -22,7 +22,7 @@ from animalsort.errors import NoImagesError, UsageError
 from animalsort.images import Inventory, Listing, default_workers, nothing_to_classify
 from animalsort.predictions import CsvWriter, error_row, ok_row, prepare_output, sidecar_path, write_sidecar
 from animalsort.scoring import Scored, score_batch
-from animalsort.sources import Shard, describe, discard, source_for, src_of
+from animalsort.sources import describe, discard, source_for, src_of, whole
 from animalsort.video import DEFAULT_EVERY, DEFAULT_MAX_FRAMES, Sampling
 
 if TYPE_CHECKING:
@@ -127,11 +127,11 @@ def check_options(opts: ClassifyOptions) -> None:
 def _classify(listing: Any, out: Path | None, opts: ClassifyOptions, start: float, progress: bool) -> Summary:
     from animalsort import model
 
-    whole = listing.listing if isinstance(listing, Shard) else listing  # an empty shard still writes its CSV
-    if next(iter(whole), None) is None:
-        if isinstance(whole, Listing):
-            raise NoImagesError(nothing_to_classify(whole, whole.inventory()))
-        raise NoImagesError(f"nothing to classify: {describe(whole)} lists no files")
+    listed = whole(listing)  # an empty shard still writes its CSV
+    if next(iter(listed), None) is None:
+        if isinstance(listed, Listing):
+            raise NoImagesError(nothing_to_classify(listed, listed.inventory()))
+        raise NoImagesError(f"nothing to classify: {describe(listed)} lists no files")
     if out is not None:
         prepare_output(out)
     with ThreadPoolExecutor(1) as pool:  # count the files while the model loads (joined before any fork)

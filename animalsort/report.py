@@ -24,6 +24,7 @@ from animalsort.errors import InputError
 from animalsort.journal import Locator
 from animalsort.predictions import file_of, read_predictions, read_sidecar
 from animalsort.sort import DEFAULT_MIN_CONFIDENCE, UNCERTAIN, folder_for
+from animalsort.sources import is_uri
 
 NOT_IN_BROWSERS = frozenset({".heic", ".heif", ".hif", ".tif", ".tiff"})  # formats an <img> cannot show
 
@@ -211,7 +212,7 @@ def _cards(
         labels.setdefault(r["label"], []).append(i)
         if folder_for(r, min_confidence) == UNCERTAIN:  # exactly what sort sends to _uncertain/
             uncertain.append(i)
-        summary.missing += "://" not in full and not os.path.exists(full)
+        summary.missing += not is_uri(full) and not os.path.exists(full)
     return rows, labels, uncertain, failed, confidence
 
 

@@ -13,7 +13,6 @@ No click, no printing, no torch.
 from __future__ import annotations
 
 import hmac
-import io
 import json
 import mimetypes
 import os
@@ -30,7 +29,7 @@ from animalsort import corrections, htmlkit
 from animalsort.errors import InputError
 from animalsort.journal import Locator
 from animalsort.predictions import file_of, read_predictions, read_sidecar
-from animalsort.sources import open_path
+from animalsort.sources import open_path, read_bytes
 
 HOST = "127.0.0.1"
 SHOWN_AS_IS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".avif"})  # an <img> shows these
@@ -139,12 +138,7 @@ class Session:
         ext = os.path.splitext(path)[1].lower()
         if not item.frame_s and ext in SHOWN_AS_IS:
             try:
-                source = open_path("", path)
-                if isinstance(source, io.BytesIO):
-                    data = source.getvalue()
-                else:
-                    with open(source, "rb") as f:
-                        data = f.read()
+                data = read_bytes(open_path("", path))
             except Exception:
                 return None
             return mimetypes.guess_type(path)[0] or "application/octet-stream", data

@@ -13,7 +13,9 @@
   so N jobs over the same listing cover it exactly once, whatever order they run in.
 
 :func:`open_path` is how a worker reads any of them: a local path joined to the root, or a
-URI's bytes fetched with fsspec. No torch, no click.
+URI's bytes fetched with fsspec. :func:`is_uri` is the one test of "object storage, not a local
+path" that the other modules use. Light to import (images, fsspec only when needed): journal and
+htmlkit use it. No torch, no click.
 """
 
 from __future__ import annotations
@@ -27,13 +29,15 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from animalsort.errors import InputError, UsageError
-from animalsort.images import Inventory, is_image_name, is_video_name
+
+if TYPE_CHECKING:
+    from animalsort.images import Inventory
 
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 
@@ -49,6 +53,14 @@ def open_path(root: str | os.PathLike[str], path: str) -> str | io.BytesIO:
         fs, key = _filesystem(path)
         return io.BytesIO(fs.cat_file(key))
     return os.path.join(root, path)
+
+
+def read_bytes(source: str | io.BytesIO) -> bytes:
+    """The bytes of what :func:`open_path` gave: a fetched URI's, or a local file's."""
+    if isinstance(source, io.BytesIO):
+        return source.getvalue()
+    with open(source, "rb") as f:
+        return f.read()
 
 
 def _filesystem(uri: str) -> tuple[Any, str]:
@@ -125,12 +137,9 @@ class Manifest:
 
     def inventory(self) -> Inventory:
         """Every listed path is classified (named one by one: its content decides); clips count apart."""
-        inv = Inventory()
-        for path in self:
-            if self.videos and is_video_name(path):
-                inv.videos += 1
-            else:
-                inv.images += 1
+        from animalsort.images import Inventory
+
+        inv = _tally(self, self.videos, Inventory())
         inv.skipped.update(dict(self.skipped))
         return inv
 
@@ -138,6 +147,18 @@ class Manifest:
         if is_uri(self.name):
             return {"prefix": self.name}
         return {"files_from": self.name, "root": os.fsdecode(self.root)}
+
+
+def _tally(paths: Iterable[str], videos: bool, inv: Inventory) -> Inventory:
+    """Count ``paths`` into ``inv``: clips apart (when clips are classified), the rest as photos."""
+    from animalsort.images import is_video_name
+
+    for path in paths:
+        if videos and is_video_name(path):
+            inv.videos += 1
+        else:
+            inv.images += 1
+    return inv
 
 
 def _spool(stream: IO[str]) -> str:
@@ -160,6 +181,8 @@ def _has_path_column(file: str) -> bool:
 def remote(uri: str, videos: bool = True) -> Manifest:
     """The photos (and clips) under an object-storage prefix, listed once, sorted by path."""
     from collections import Counter
+
+    from animalsort.images import is_image_name, is_video_name
 
     fs, key = _filesystem(uri)
     try:
@@ -232,12 +255,7 @@ class Shard:
     def inventory(self) -> Inventory:
         inv = self.listing.inventory()  # what is left out, for the whole listing
         inv.images = inv.videos = 0
-        for path in self:
-            if self.videos and is_video_name(path):
-                inv.videos += 1
-            else:
-                inv.images += 1
-        return inv
+        return _tally(self, self.videos, inv)
 
     def record(self) -> dict[str, Any]:
         inner = self.listing.record() if hasattr(self.listing, "record") else {}
@@ -279,10 +297,15 @@ def source_for(
     return listing
 
 
+def whole(listing: Any) -> Any:
+    """The listing a shard was cut from; any other listing itself."""
+    return listing.listing if isinstance(listing, Shard) else listing
+
+
 def src_of(listing: Any) -> str:
     """What the CSV's ``path`` column is relative to (the sidecar's ``src``): a local folder, or
     the object-storage prefix (whose rows hold whole URIs)."""
-    inner = listing.listing if isinstance(listing, Shard) else listing
+    inner = whole(listing)
     if isinstance(inner, Manifest) and is_uri(inner.name):
         return inner.name
     return os.fsdecode(Path(listing.root).absolute())
@@ -290,7 +313,7 @@ def src_of(listing: Any) -> str:
 
 def discard(listing: Any) -> None:
     """Remove a spooled list (stdin, a remote listing) once classify is done with it."""
-    inner = listing.listing if isinstance(listing, Shard) else listing
+    inner = whole(listing)
     if isinstance(inner, Manifest) and inner.spooled:
         with contextlib.suppress(OSError):
             os.unlink(inner.file)
@@ -298,7 +321,7 @@ def discard(listing: Any) -> None:
 
 def describe(listing: Any) -> str:
     """The listing in a user's words: ``--files-from list.txt``, ``s3://b/p (shard 2/4)``, a folder."""
-    inner = listing.listing if isinstance(listing, Shard) else listing
+    inner = whole(listing)
     shard = f" (shard {listing.index}/{listing.count})" if isinstance(listing, Shard) else ""
     if isinstance(inner, Manifest):
         return (inner.name if is_uri(inner.name) else f"--files-from {inner.name}") + shard
