@@ -1,6 +1,6 @@
 # The two Quickstart commands: `make demo` and `make test`. Each installs what it needs into
 # .venv first (offline-capable: torch comes from pip's configured sources). The demo installs
-# the package alone; the tests add the dev extras (pytest, ruff, Ray, hatchling, selenium, s3fs) and moto.
+# the package alone; the tests add the dev extras (pytest, ruff, import-linter, Ray, hatchling, selenium, s3fs) and moto.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -45,9 +45,11 @@ test: install-dev lint
 test-fast: install-dev
 	$(BIN)/python -m pytest -q -m "not slow"
 
+# ruff, then the architecture: the layers and forbidden imports of [tool.importlinter] in pyproject.toml.
 lint: install-dev
 	$(BIN)/ruff check animalsort tests benchmarks
 	$(BIN)/ruff format --check animalsort tests benchmarks
+	$(BIN)/lint-imports
 
 format: install-dev
 	$(BIN)/ruff format animalsort tests benchmarks

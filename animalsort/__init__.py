@@ -1,3 +1,30 @@
-"""animalsort: sort photos by animal with pretrained PyTorch models."""
+"""animalsort: sort photos by animal with pretrained PyTorch models.
 
-__version__ = "0.1.0"
+The Python API (the command line is one client of it)::
+
+    import animalsort
+
+    df = animalsort.classify("~/photos", model="lite0", top_k=3)   # DataFrame = the CSV
+    for row in animalsort.iter_classify("~/photos", batch_size=64):  # streaming, flat memory
+        ...
+    clf = animalsort.Classifier("lite1")                              # load once
+    clf.predict([pil_image, "cat.jpg", numpy_array])                  # → DataFrame, no files
+    plan = animalsort.sort("~/photos", move=True, dry_run=True).plan  # what would move where
+    run = animalsort.finetune("./mydata", out="runs/pets")            # metrics, run folder
+
+Importing the package stays light (no torch): each function loads what it needs when called.
+"""
+
+from animalsort._api import Classifier, SortResult, classify, finetune, iter_classify, sort, undo
+from animalsort._version import __version__
+
+__all__ = [
+    "Classifier",
+    "SortResult",
+    "__version__",
+    "classify",
+    "finetune",
+    "iter_classify",
+    "sort",
+    "undo",
+]

@@ -1,6 +1,6 @@
 """The AnimalsortError family.
 
-The core raises these; ``cli.py`` turns them into ``Error: …`` lines with the right exit code.
+The core raises these; ``cli/common.py`` turns them into ``Error: …`` lines with the right exit code.
 Every message says what happened, the values involved and what to do next.
 """
 

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    pass
+
 
 CACHE_ENV = "ANIMALSORT_CACHE_DIR"
 
@@ -16,3 +22,10 @@ def cache_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("animalsort", appauthor=False))
+
+
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+
+
+def is_uri(path: str | os.PathLike[str]) -> bool:
+    return isinstance(path, str) and _URI.match(path) is not None

@@ -17,8 +17,9 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-from animalsort.predict import ClassifyOptions, classify
-from animalsort.predictions import read_predictions
+from animalsort.formats.predictions import read_predictions
+from animalsort.inference.options import ClassifyOptions
+from animalsort.inference.pipeline import classify_folder
 
 #: animals-dev group → the labels that count as correct for it.
 GROUP_LABELS: dict[str, set[str]] = {
@@ -56,10 +57,10 @@ def evaluate(data: Path, options: ClassifyOptions) -> dict:
     manifest = {r["path"]: r["group"] for r in csv.DictReader(open(data / "animals-dev" / "manifest.csv"))}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "animals.csv"
-        classify(data / "animals-dev", out, options, progress=False)
+        classify_folder(data / "animals-dev", out, options, progress=False)
         rows = list(read_predictions(out))
         people_out = Path(tmp) / "people.csv"
-        classify(data / "people-dev", people_out, options, progress=False)
+        classify_folder(data / "people-dev", people_out, options, progress=False)
         people = list(read_predictions(people_out))
     per_group: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     mistakes = []
@@ -96,7 +97,7 @@ def agreement(data: Path, precision: str, reference: str = "fp32", workers: int 
         for prec in (reference, precision):
             for labels in ("imagenet", "animals"):
                 path = Path(tmp) / f"{prec}-{labels}.csv"
-                classify(
+                classify_folder(
                     data / "animals-dev",
                     path,
                     ClassifyOptions(precision=prec, labels=labels, workers=workers),
@@ -116,7 +117,7 @@ def runtime_agreement(data: Path, runtimes: tuple[str, str] = ("onnx", "torch"))
     with tempfile.TemporaryDirectory() as tmp:
         for runtime in runtimes:
             path = Path(tmp) / f"{runtime}.csv"
-            classify(data / "animals-dev", path, ClassifyOptions(runtime=runtime), progress=False)
+            classify_folder(data / "animals-dev", path, ClassifyOptions(runtime=runtime), progress=False)
             out[runtime] = list(read_predictions(path))
     a, b = out[runtimes[0]], out[runtimes[1]]
     cols = [c for c in a[0] if c.startswith("confidence")]

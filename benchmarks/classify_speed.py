@@ -111,9 +111,11 @@ def make_set(root: Path, size: tuple[int, int], count: int) -> Path:
 
 
 def ceiling(model_name: str | None, runtime: str, precision: str, batch: int, seconds: float) -> float:
-    from animalsort import model as M
+    from animalsort.model import load
 
-    loaded = M.load(model_name, labels="animals", device="auto", precision=precision, runtime=runtime, progress=False)
+    loaded = load.load(
+        model_name, labels="animals", device="auto", precision=precision, runtime=runtime, progress=False
+    )
     size = loaded.preprocessing.input_size
     x = torch.randint(0, 256, (batch, size, size, 3), dtype=torch.uint8).to(loaded.device)
     sync = torch.cuda.synchronize if loaded.device.type == "cuda" else (lambda: None)
@@ -131,10 +133,12 @@ def ceiling(model_name: str | None, runtime: str, precision: str, batch: int, se
 def decode_rate(folder: Path, model_name: str | None, seconds: float) -> float:
     """JPEGs/s that one core decodes to model input (classify's decoder: draft mode, one resampling
     step), nothing else: how many decode cores a fast model (a GPU) needs to stay fed."""
-    from animalsort import model as M
-    from animalsort.data import Preprocessor
+    from animalsort.model import load
+    from animalsort.sources.preprocess import Preprocessor
 
-    pre = Preprocessor(M.load(model_name, labels="animals", device="cpu", runtime="onnx", progress=False).preprocessing)
+    pre = Preprocessor(
+        load.load(model_name, labels="animals", device="cpu", runtime="onnx", progress=False).preprocessing
+    )
     files = sorted(str(p) for p in folder.rglob("*.jpg"))
     for f in files[:3]:
         pre(f)
@@ -150,15 +154,15 @@ def baseline(folder: Path, model_name: str | None, batch: int, workers: int) -> 
     from torch.utils.data import DataLoader
     from torchvision import datasets, transforms
 
-    from animalsort import model as M
-    from animalsort import weights as W
+    from animalsort.model import build, checkpoints, fetch, registry
+    from animalsort.model.device import pick_device
 
     t0 = time.perf_counter()
-    reg = W.load_registry()
+    reg = registry.load_registry()
     spec = reg.get(model_name or reg.default)
-    device = M.pick_device("auto")
-    net = M.build_arch(spec.arch, spec.num_classes)
-    M.load_weights(net, M.load_state(W.fetch(spec, progress=False)), spec.key_map)
+    device = pick_device("auto")
+    net = build.build_arch(spec.arch, spec.num_classes)
+    build.load_weights(net, checkpoints.load_state(fetch.fetch(spec, progress=False)), spec.key_map)
     net.eval().to(device)
     pre = spec.preprocessing
     interp = (
@@ -298,8 +302,8 @@ def main() -> int:
     ap.add_argument("--video-fps", type=int, default=30)
     args = ap.parse_args()
 
-    from animalsort.images import default_workers
-    from animalsort.model import pick_device
+    from animalsort.machine import default_workers
+    from animalsort.model.device import pick_device
 
     device = pick_device("auto")
     workers = default_workers() if args.workers is None else args.workers

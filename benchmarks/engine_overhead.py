@@ -19,7 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from classify_speed import make_set  # noqa: E402
 
-from animalsort.predict import ClassifyOptions, classify  # noqa: E402
+from animalsort.inference.options import ClassifyOptions
+from animalsort.inference.pipeline import classify_folder  # noqa: E402
 
 
 def main() -> int:
@@ -34,7 +35,7 @@ def main() -> int:
     for engine in ("local", "ray"):
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            s = classify(
+            s = classify_folder(
                 folder, Path(tmp) / "p.csv", ClassifyOptions(engine=engine, batch_size=args.batch_size), progress=False
             )
             wall = time.perf_counter() - t0

@@ -32,13 +32,13 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy import GROUP_LABELS  # noqa: E402
 
-from animalsort import explain as X  # noqa: E402
-from animalsort import inspection as I  # noqa: E402
-from animalsort import model as M  # noqa: E402
+from animalsort.datasets import inspection  # noqa: E402
+from animalsort.model import load  # noqa: E402
+from animalsort.pages import explain  # noqa: E402
 
 
 def bench_explain(src: Path, seed: int, side: int) -> dict:
-    cam = X.GradCam(M.load(None, None, precision="fp32", progress=False))
+    cam = explain.GradCam(load.load(None, None, precision="fp32", progress=False))
     rng = random.Random(seed)
     manifest = list(csv.DictReader(open(src / "manifest.csv")))
     masses, own, right, times, areas = [], [], [], [], []
@@ -59,12 +59,12 @@ def bench_explain(src: Path, seed: int, side: int) -> dict:
             canvas.save(path)
             box = (x, y, x + animal.width, y + animal.height)
             t = time.perf_counter()
-            e = X.explain_file(cam, path)
+            e = explain.explain_file(cam, path)
             times.append(time.perf_counter() - t)
             masses.append(e.mass_inside(box))
             right.append(e.label in labels)
             label = e.label if e.label in labels else sorted(labels & set(cam.loaded.labels.labels))[0]
-            own.append(X.explain_file(cam, path, label).mass_inside(box))
+            own.append(explain.explain_file(cam, path, label).mass_inside(box))
             areas.append(animal.width * animal.height / (640 * 480))
     correct = [m for m, ok in zip(masses, right) if ok]
     return {
@@ -84,7 +84,7 @@ def bench_explain(src: Path, seed: int, side: int) -> dict:
 def bench_inspect(data: Path, synthetic: int, workers: int) -> dict:
     out: dict = {}
     t = time.perf_counter()
-    res = I.scan(data / "animals-dev", workers=workers, progress=False)
+    res = inspection.scan(data / "animals-dev", workers=workers, progress=False)
     out["animals_dev"] = {
         "images": len(res.images),
         "seconds": round(time.perf_counter() - t, 2),
@@ -102,7 +102,7 @@ def bench_inspect(data: Path, synthetic: int, workers: int) -> dict:
         for i in range(planted):  # 1% copies into another class
             shutil.copy(root / f"class{i % 10}" / f"{i}.jpg", root / f"class{(i + 1) % 10}" / f"copy{i}.jpg")
         t = time.perf_counter()
-        res = I.scan(root, workers=workers, progress=False)
+        res = inspection.scan(root, workers=workers, progress=False)
         sec = time.perf_counter() - t
         kinds = res.by_kind()
         out["synthetic"] = {
@@ -116,7 +116,7 @@ def bench_inspect(data: Path, synthetic: int, workers: int) -> dict:
         }
     hashes = np.random.default_rng(1).integers(0, 2**63, 100_000, dtype=np.uint64)
     t = time.perf_counter()
-    I.near_pairs(hashes, I.NEAR_BITS)
+    inspection.near_pairs(hashes, inspection.NEAR_BITS)
     out["near_search_100k_seconds"] = round(time.perf_counter() - t, 2)
     return out
 

@@ -27,10 +27,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy import GROUP_LABELS  # noqa: E402
 
-from animalsort.finetune import FinetuneOptions, run  # noqa: E402
-from animalsort.predict import ClassifyOptions, classify
-from animalsort.predictions import read_predictions  # noqa: E402
-from animalsort.weights import load_registry  # noqa: E402
+from animalsort.formats.predictions import read_predictions  # noqa: E402
+from animalsort.inference.options import ClassifyOptions
+from animalsort.inference.pipeline import classify_folder
+from animalsort.model.registry import load_registry  # noqa: E402
+from animalsort.training import FinetuneOptions, finetune_folder  # noqa: E402
 
 FOLDS = 4
 MIN_IMAGES = 4
@@ -80,7 +81,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         zs_out = tmp / "zero-shot.csv"
-        classify(src, zs_out, ClassifyOptions(model=options.model, precision="fp32"), progress=False)
+        classify_folder(src, zs_out, ClassifyOptions(model=options.model, precision="fp32"), progress=False)
         zero_shot = {r["path"]: r["label"] for r in read_predictions(zs_out)}
         run_dir = tmp / "run"
         for k in range(FOLDS):
@@ -91,10 +92,10 @@ def main() -> int:
                     dst.parent.mkdir(parents=True, exist_ok=True)
                     dst.symlink_to(src / r["path"])
             t0 = time.perf_counter()
-            res = run(fold / "data", run_dir, options, progress=False)
+            res = finetune_folder(fold / "data", run_dir, options, progress=False)
             train_s = time.perf_counter() - t0
             out = tmp / f"fold{k}.csv"
-            classify(fold / "heldout", out, ClassifyOptions(weights=run_dir / "model.pt"), progress=False)
+            classify_folder(fold / "heldout", out, ClassifyOptions(weights=run_dir / "model.pt"), progress=False)
             val = parts[k]
             pred = {r["path"]: r["label"] for r in read_predictions(out)}
             head_ok = [pred[f"{r['group']}/{Path(r['path']).name}"] == r["group"] for r in val]

@@ -28,17 +28,20 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from accuracy import GROUP_LABELS  # noqa: E402
 
-from animalsort import int8 as I  # noqa: E402
-from animalsort import model as M  # noqa: E402
-from animalsort import onnx_graph as G  # noqa: E402
-from animalsort import runtime as R  # noqa: E402
-from animalsort.data import Preprocessor  # noqa: E402
-from animalsort.weights import availability, load_registry  # noqa: E402
+from animalsort.model import int8 as I  # noqa: E402
+from animalsort.model import (
+    onnx_graph,  # noqa: E402
+    onnx_runtime,  # noqa: E402
+    resolve,  # noqa: E402
+)
+from animalsort.model.fetch import availability
+from animalsort.model.registry import load_registry  # noqa: E402
+from animalsort.sources.preprocess import Preprocessor  # noqa: E402
 
 GATE_ANIMALS, GATE_FINE, GATE_ACCURACY = 0.98, 0.93, 0.01
 
 
-def speed(session: G.OnnxModel, size: int, seconds: float = 5.0) -> float:
+def speed(session: onnx_graph.OnnxModel, size: int, seconds: float = 5.0) -> float:
     x = np.random.default_rng(0).integers(0, 256, (32, size, size, 3), dtype=np.uint8)
     session(x)
     n, t0 = 0, time.perf_counter()
@@ -55,13 +58,13 @@ def run_model(name: str, data: Path) -> dict:
     firsts: dict[str, dict[str, np.ndarray]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for labels in ("animals", "imagenet"):
-            source = M.resolve(name, progress=False)
-            fp32 = R.load_onnx(source, labels, "fp32")
+            source = resolve.resolve(name, progress=False)
+            fp32 = onnx_runtime.load_onnx(source, labels, "fp32")
             assert fp32.session is not None
             x = np.stack([Preprocessor(fp32.preprocessing)(data / "animals-dev" / r["path"]) for r in rows])
             int8_path = Path(tmp) / f"{labels}.int8.onnx"
             I.quantize_file(fp32.session.path, int8_path, fp32.preprocessing)
-            int8 = G.OnnxModel(int8_path)
+            int8 = onnx_graph.OnnxModel(int8_path)
             firsts[labels] = {
                 "fp32": I.first_labels(fp32.session(x), fp32.labels),
                 "int8": I.first_labels(int8(x), fp32.labels),

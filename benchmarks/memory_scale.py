@@ -28,8 +28,9 @@ WRAPPER = (
 def tiny_checkpoint(path: Path) -> Path:
     import torch
 
-    from animalsort.model import build_arch, save_checkpoint
-    from animalsort.weights import Preprocessing
+    from animalsort.model.build import build_arch
+    from animalsort.model.checkpoints import save_checkpoint
+    from animalsort.sources.preprocess import Preprocessing
 
     torch.manual_seed(0)
     labels = [f"class_{i}" for i in range(10)]

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 import browser  # noqa: E402
 
-from animalsort import report as R  # noqa: E402
+from animalsort.pages import report  # noqa: E402
 
 
 def synthetic(root: Path, rows: int, photos: int) -> Path:
@@ -87,7 +87,7 @@ def main() -> int:
             src, csv_path = None, args.csv
         page = root / "report.html"
         t = time.perf_counter()
-        summary = R.build(csv_path, page, src=src)
+        summary = report.build(csv_path, page, src=src)
         build_s = time.perf_counter() - t
         t = time.perf_counter()
         dom = browser.dump_dom(chromium, page)
@@ -115,7 +115,7 @@ def main() -> int:
     print(f"{'build the page':<30} {result['build_seconds']} s")
     print(f"{'page size':<30} {result['html_bytes'] / 1e6:.2f} MB")
     print(f"{'Chromium load + first render':<30} {result['chromium_load_seconds']} s (process start included)")
-    print(f"{'cards rendered at first':<30} {result['cards_rendered_first']} (chunk {R.CHUNK}; more on scroll)")
+    print(f"{'cards rendered at first':<30} {result['cards_rendered_first']} (chunk {report.CHUNK}; more on scroll)")
     if args.screenshot:
         print(f"{'screenshot':<30} {args.screenshot}")
     if args.json:

@@ -110,8 +110,9 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random-initialised timm test_efficientnet at 32 px, saved as an animalsort checkpoint."""
     import torch
 
-    from animalsort.model import build_arch, save_checkpoint
-    from animalsort.weights import Preprocessing
+    from animalsort.model.build import build_arch
+    from animalsort.model.checkpoints import save_checkpoint
+    from animalsort.sources.preprocess import Preprocessing
 
     torch.manual_seed(0)
     labels = ["alpha", "beta", "gamma"]

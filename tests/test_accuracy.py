@@ -6,7 +6,7 @@ import sys
 
 from conftest import ROOT, SHARED_DATA, needs_shared_data
 
-from animalsort.predict import ClassifyOptions
+from animalsort.inference.options import ClassifyOptions
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from accuracy import evaluate  # noqa: E402

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from conftest import EXAMPLES, make_image, read_csv_rows
 
 from animalsort.cli import main
-from animalsort.predictions import header
+from animalsort.formats.predictions import header
 
 # DESIGN §5's columns, then frame_s (#17: a clip's best frame in seconds, empty for photos).
 COLUMNS = [
@@ -151,8 +151,7 @@ def test_exif_orientation_is_applied(tmp_path: Path) -> None:
     import numpy as np
     from PIL import Image
 
-    from animalsort.data import Preprocessor
-    from animalsort.weights import Preprocessing
+    from animalsort.sources.preprocess import Preprocessing, Preprocessor
 
     arr = np.zeros((100, 200, 3), dtype=np.uint8)
     arr[:, :100] = (255, 0, 0)  # left half red, right half blue, as stored
@@ -169,7 +168,7 @@ def test_exif_orientation_is_applied(tmp_path: Path) -> None:
 
 
 def test_output_inside_source_is_not_scanned(tmp_path: Path) -> None:
-    from animalsort.images import discover
+    from animalsort.sources.listing import discover
 
     src = tmp_path / "src"
     make_image(src / "a.jpg")
@@ -314,8 +313,8 @@ def test_device_decode_path_matches_the_cpu_path(tmp_path: Path) -> None:
     import torch
     from PIL import Image
 
-    from animalsort import data
-    from animalsort.weights import Preprocessing
+    from animalsort.inference import batches, gpu_decode
+    from animalsort.sources.preprocess import Preprocessing
 
     src = tmp_path / "src"
     src.mkdir()
@@ -332,12 +331,12 @@ def test_device_decode_path_matches_the_cpu_path(tmp_path: Path) -> None:
     cat = (EXAMPLES / "cat.jpg").read_bytes()
     (src / "g_truncated.jpg").write_bytes(cat[: len(cat) // 2])
     pre = Preprocessing(input_size=96, crop_pct=0.875, interpolation="bicubic")
-    raw = next(iter(data.image_stream(src, pre, 16, raw_jpeg=True, draft=False)))
-    ref = next(iter(data.image_stream(src, pre, 16, draft=False)))
+    raw = next(iter(batches.image_stream(src, pre, 16, raw_jpeg=True, draft=False)))
+    ref = next(iter(batches.image_stream(src, pre, 16, draft=False)))
     assert raw.orientation == [1, 1, 3, 6, 8, 1, 1, 1, 1]
     assert [r is not None for r in raw.raw] == [True] * 6 + [False] * 3  # CMYK, PNG, cut: PIL
     x = raw.images.clone()
-    data.decode_on_device(raw, x, pre)
+    gpu_decode.decode_on_device(raw, x, pre)
     assert raw.ok == ref.ok == [True] * 8 + [False]
     assert raw.errors[-1].startswith("truncated image")
     diff = (x.float() - ref.images.float()).abs().mean(dim=(1, 2, 3))

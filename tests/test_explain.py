@@ -10,14 +10,14 @@ from click.testing import CliRunner
 from conftest import EXAMPLES, read_csv_rows
 from PIL import Image
 
-from animalsort import explain as X
-from animalsort import model as M
 from animalsort.cli import main
+from animalsort.model import build, load
+from animalsort.pages import explain
 
 
 @pytest.fixture(scope="module")
-def lite0_cam() -> X.GradCam:
-    return X.GradCam(M.load(None, None, precision="fp32", device="cpu", progress=False))
+def lite0_cam() -> explain.GradCam:
+    return explain.GradCam(load.load(None, None, precision="fp32", device="cpu", progress=False))
 
 
 def _pasted(
@@ -43,10 +43,10 @@ def _pasted(
     ],
 )
 def test_heat_map_mass_is_on_the_pasted_animal(
-    lite0_cam: X.GradCam, tmp_path: Path, photo: str, label: str, at: tuple[int, int]
+    lite0_cam: explain.GradCam, tmp_path: Path, photo: str, label: str, at: tuple[int, int]
 ) -> None:
     path, box = _pasted(tmp_path, photo, (240, 200), at)
-    e = X.explain_file(lite0_cam, path)
+    e = explain.explain_file(lite0_cam, path)
     assert e.label == label and e.predicted == label
     area = (box[2] - box[0]) * (box[3] - box[1]) / (640 * 480)
     inside = e.mass_inside(box)
@@ -98,8 +98,8 @@ def test_cli_overlay_matches_classify_and_never_overwrites(runner: CliRunner, tm
     ],
 )
 def test_feature_layer_is_the_last_spatial_map(arch: str) -> None:
-    net = M.build_arch(arch, 10).eval()
-    layer = X.feature_layer(net, 224)
+    net = build.build_arch(arch, 10).eval()
+    layer = explain.feature_layer(net, 224)
     seen = []
     hook = layer.register_forward_hook(lambda _m, _i, out: seen.append(out.shape))
     with torch.no_grad():
@@ -112,7 +112,7 @@ def test_registry_architecture_and_finetuned_checkpoint(runner: CliRunner, tmp_p
     # a registry model (random weights: the registry's files cannot be downloaded offline)
     torch.manual_seed(0)
     state = tmp_path / "resnet18-random.pt"
-    torch.save(M.build_arch("torchvision:resnet18", 1000).state_dict(), state)
+    torch.save(build.build_arch("torchvision:resnet18", 1000).state_dict(), state)
     res = runner.invoke(
         main,
         [

@@ -19,9 +19,9 @@ from click.testing import CliRunner
 from conftest import EXAMPLES, make_image, read_csv_rows
 from faults import good_files, make_hostile_folder
 
-from animalsort import predictions
 from animalsort.cli import main
 from animalsort.errors import ChecksumError
+from animalsort.formats import predictions
 
 
 def test_hostile_folder_one_row_per_file_with_specific_errors(runner: CliRunner, tmp_path: Path) -> None:
@@ -59,7 +59,7 @@ def test_hostile_folder_one_row_per_file_with_specific_errors(runner: CliRunner,
 
 
 def test_exif_rotation_is_applied_in_the_hostile_folder(tmp_path: Path) -> None:
-    from animalsort.images import open_rgb
+    from animalsort.sources.decode import open_rgb
 
     make_hostile_folder(tmp_path / "h")
     plain = Image_size(EXAMPLES / "dog.jpg")
@@ -96,7 +96,7 @@ def test_unreadable_file(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.
 def test_error_reasons_are_specific() -> None:
     from PIL import Image
 
-    from animalsort.images import describe_error
+    from animalsort.sources.decode import describe_error
 
     assert describe_error(PermissionError(errno.EACCES, "Permission denied")) == "permission denied"
     assert describe_error(FileNotFoundError(errno.ENOENT, "x")).startswith("file not found")
@@ -107,13 +107,13 @@ def test_error_reasons_are_specific() -> None:
 
 
 def test_file_removed_between_discovery_and_reading(tmp_path: Path) -> None:
-    from animalsort import data
-    from animalsort.weights import Preprocessing
+    from animalsort.inference import batches
+    from animalsort.sources.preprocess import Preprocessing
 
     src = tmp_path / "s"
     make_image(src / "a.jpg")
     make_image(src / "b.jpg")
-    stream = data.image_stream(src, Preprocessing(input_size=32), 8)
+    stream = batches.image_stream(src, Preprocessing(input_size=32), 8)
     rels = list(stream.paths())
     (src / "a.jpg").unlink()  # gone after discovery, before decoding
     batch = stream.make_batch(rels)
@@ -247,19 +247,18 @@ def test_full_disk_gives_a_clear_error_and_a_resumable_csv(
 
 
 def test_tampered_weights_are_refused_before_loading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from animalsort import model as M
-    from animalsort import weights as W
+    from animalsort.model import build, fetch, load, registry
 
-    spec = W.load_registry().get("lite0")
+    spec = registry.load_registry().get("lite0")
     tampered = tmp_path / spec.file
-    data = bytearray(W.package_path(spec).read_bytes())
+    data = bytearray(fetch.package_path(spec).read_bytes())
     data[1000] ^= 1
     tampered.write_bytes(bytes(data))
-    monkeypatch.setattr(W, "package_path", lambda s: tampered)
+    monkeypatch.setattr(fetch, "package_path", lambda s: tampered)
     loads = []
-    monkeypatch.setattr(M, "load_state", lambda *a, **k: loads.append(a))
+    monkeypatch.setattr(build, "load_state", lambda *a, **k: loads.append(a))
     with pytest.raises(ChecksumError, match=f"expected {spec.sha256}"):
-        M.load("lite0", device="cpu", progress=False)
+        load.load("lite0", device="cpu", progress=False)
     assert loads == []  # never unpickled
 
 
@@ -277,20 +276,21 @@ def test_checkpoint_with_a_pickle_payload_is_refused(runner: CliRunner, tmp_path
 
 
 def test_plain_http_needs_an_explicit_opt_in(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from animalsort import weights as W
     from animalsort.errors import DownloadError
+    from animalsort.model import fetch
 
     monkeypatch.setenv("ANIMALSORT_MIRROR", "http://127.0.0.1:9")
     with pytest.raises(DownloadError, match="refusing to download over plain http"):
-        W.download("http://127.0.0.1:9/x.pth", tmp_path / "x.pth", "0" * 64, progress=False)
+        fetch.download("http://127.0.0.1:9/x.pth", tmp_path / "x.pth", "0" * 64, progress=False)
     monkeypatch.setenv("ANIMALSORT_ALLOW_HTTP", "1")
     with pytest.raises(DownloadError, match="failed after 0 retries"):  # allowed: it tries, nothing listens
-        W.download("http://127.0.0.1:9/x.pth", tmp_path / "x.pth", "0" * 64, progress=False, retries=0)
+        fetch.download("http://127.0.0.1:9/x.pth", tmp_path / "x.pth", "0" * 64, progress=False, retries=0)
 
 
 def test_checkpoint_labels_cannot_escape_dest(runner: CliRunner, tmp_path: Path) -> None:
-    from animalsort.model import build_arch, save_checkpoint
-    from animalsort.weights import Preprocessing
+    from animalsort.model.build import build_arch
+    from animalsort.model.checkpoints import save_checkpoint
+    from animalsort.sources.preprocess import Preprocessing
 
     evil_labels = ["../../escaped", "/etc/passwd", "..", "CON", "a\nb"]
     weights = save_checkpoint(

@@ -14,10 +14,10 @@ import torch
 from click.testing import CliRunner
 from conftest import make_image, read_csv_rows
 
-from animalsort import finetune as F
+from animalsort import training
 from animalsort.cli import main
+from animalsort.datasets.labelled import labelled_splits
 from animalsort.errors import InputError
-from animalsort.images import labelled_splits
 
 COLOURS = {"red_things": (220, 30, 30), "green_things": (30, 200, 40), "blue_things": (30, 40, 220)}
 
@@ -58,26 +58,26 @@ def test_presplit_layout(tmp_path: Path) -> None:
 def test_dataset_check_errors_and_warnings(tmp_path: Path) -> None:
     root = tiny_dataset(tmp_path / "d", per_class=6)
     make_image(root / "lonely" / "only.jpg")  # trained on (head mode's refit learns it), not validated
-    check = F.check_dataset(labelled_splits(root), root)
+    check = training.check_dataset(labelled_splits(root), root)
     assert check.counts["lonely"] == {"train": 1, "val": 0, "test": 0}
     assert any(w.startswith("a single image of: lonely;") for w in check.warnings)
     # k-fold mode (nothing held out) warns the same
-    check = F.check_dataset(labelled_splits(root, 0.0), root)
+    check = training.check_dataset(labelled_splits(root, 0.0), root)
     assert any(w.startswith("a single image of: lonely;") for w in check.warnings)
     pre = tmp_path / "pre"
     tiny_dataset(pre / "train", per_class=3)
     tiny_dataset(pre / "val", per_class=1, classes={"red_things": (220, 30, 30), "blue_things": (30, 40, 220)})
-    check = F.check_dataset(labelled_splits(pre), pre)
+    check = training.check_dataset(labelled_splits(pre), pre)
     assert "no validation image for: green_things;" in " ".join(check.warnings)
     (root / "lonely" / "only.jpg").unlink()
     (root / "lonely").rmdir()
     for i in range(40):
         make_image(root / "many" / f"{i}.jpg", seed=i)
-    check = F.check_dataset(labelled_splits(root), root)
+    check = training.check_dataset(labelled_splits(root), root)
     assert any("imbalanced" in w and "--balance" in w for w in check.warnings)
     one = tiny_dataset(tmp_path / "one", per_class=3, classes={"red_things": (220, 30, 30)})
     with pytest.raises(InputError, match="finetune needs at least 2"):
-        F.check_dataset(labelled_splits(one), one)
+        training.check_dataset(labelled_splits(one), one)
 
 
 def test_head_mode_end_to_end_and_cached_features(runner: CliRunner, tmp_path: Path) -> None:
@@ -134,8 +134,8 @@ def test_views_are_the_eval_window_mirrored_and_zoomed(tmp_path: Path) -> None:
     import numpy as np
     from PIL import Image
 
-    from animalsort.data import VIEWS, Preprocessor
-    from animalsort.weights import load_registry
+    from animalsort.model.registry import load_registry
+    from animalsort.sources.preprocess import VIEWS, Preprocessor
 
     pre = Preprocessor(load_registry().get("lite0").preprocessing)
     rng = np.random.default_rng(0)
@@ -147,11 +147,11 @@ def test_views_are_the_eval_window_mirrored_and_zoomed(tmp_path: Path) -> None:
     assert not np.array_equal(out["zoom"], out["orig"])
     with pytest.raises(ValueError, match="unknown view"):
         pre.crop(im, "rotate")
-    # the defaults (written out where importing data.py would slow the CLI down) are all views
+    # the defaults (written out where importing sources/preprocess.py would slow the CLI down) are all views
     from animalsort.cli.finetune import finetune
 
     cli_default = next(p.default for p in finetune.params if p.name == "views")
-    assert F.FinetuneOptions().views == VIEWS == tuple(cli_default.split(","))
+    assert training.FinetuneOptions().views == VIEWS == tuple(cli_default.split(","))
 
 
 def test_head_refit_on_all_photos_keeps_validation_metrics(runner: CliRunner, tmp_path: Path) -> None:
@@ -213,7 +213,7 @@ def test_one_photo_per_class_trains_without_cross_validation(runner: CliRunner, 
 
 
 def test_stratified_folds_deal_every_class_across_folds() -> None:
-    from animalsort.finetune.head import stratified_folds
+    from animalsort.training.head import stratified_folds
 
     y = torch.tensor([0] * 10 + [1] * 5 + [2] * 1)
     a = stratified_folds(y, 5, seed=0)
@@ -224,8 +224,8 @@ def test_stratified_folds_deal_every_class_across_folds() -> None:
 
 
 def test_refit_head_trains_a_copy_for_the_chosen_steps() -> None:
-    from animalsort.finetune.head import refit_head, train_head
-    from animalsort.finetune.options import FinetuneOptions
+    from animalsort.training.head import refit_head, train_head
+    from animalsort.training.options import FinetuneOptions
 
     g = torch.Generator().manual_seed(0)
     centres = torch.randn(3, 16, generator=g) * 3
@@ -267,8 +267,8 @@ def test_finetune_warns_of_duplicates_across_classes_and_splits(runner: CliRunne
 
 
 def test_class_names_matching_imagenet_start_from_the_pretrained_classifier() -> None:
-    base = F.load_base(None, progress=False)
-    head, matched = F.new_head(base, ["cats", "dog", "giraffe", "antelope_deer"])
+    base = training.load_base(None, progress=False)
+    head, matched = training.new_head(base, ["cats", "dog", "giraffe", "antelope_deer"])
     assert set(matched) == {"cats", "dog", "antelope_deer"}
     assert matched["dog"] == 119
     assert torch.count_nonzero(head.weight[2]) == 0  # giraffe: no ImageNet class, starts at zero
@@ -279,8 +279,8 @@ def test_class_names_matching_imagenet_start_from_the_pretrained_classifier() ->
 def test_min_confidence_for_95_percent_precision() -> None:
     conf = torch.tensor([0.99, 0.95, 0.9, 0.8, 0.7, 0.6])
     correct = torch.tensor([True, True, True, True, False, False])
-    assert F.min_confidence_for_precision(conf, correct) == (0.8, 4 / 6)
-    assert F.min_confidence_for_precision(conf, torch.zeros(6, dtype=torch.bool))[0] is None
+    assert training.min_confidence_for_precision(conf, correct) == (0.8, 4 / 6)
+    assert training.min_confidence_for_precision(conf, torch.zeros(6, dtype=torch.bool))[0] is None
 
 
 def test_full_mode_one_epoch_checkpoints_and_classify(runner: CliRunner, tmp_path: Path) -> None:

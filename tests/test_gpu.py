@@ -30,6 +30,6 @@ def test_cuda_classify_with_gpu_and_cpu_decoding_agree(tmp_path: Path) -> None:
 
 
 def test_cuda_precision_auto_is_half_precision() -> None:
-    from animalsort.model import pick_precision
+    from animalsort.model.device import pick_precision
 
     assert pick_precision("auto", torch.device("cuda")) in ("bf16", "fp16")

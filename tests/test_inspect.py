@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from conftest import EXAMPLES
 from PIL import Image
 
-from animalsort import inspection as I
 from animalsort.cli import main
+from animalsort.datasets import inspection
 
 
 def _photo(path: Path, seed: int, size: tuple[int, int] = (320, 240)) -> Path:
@@ -45,7 +45,7 @@ def planted(tmp_path: Path) -> Path:
     return root
 
 
-def _kinds(result: I.Inspection) -> dict[str, list[list[str]]]:
+def _kinds(result: inspection.Inspection) -> dict[str, list[list[str]]]:
     out: dict[str, list[list[str]]] = {}
     for f in result.findings:
         out.setdefault(f.kind, []).append(sorted(f.paths) or [f.detail])
@@ -53,7 +53,7 @@ def _kinds(result: I.Inspection) -> dict[str, list[list[str]]]:
 
 
 def test_inspect_finds_every_planted_defect(planted: Path) -> None:
-    result = I.scan(planted, workers=0, progress=False)
+    result = inspection.scan(planted, workers=0, progress=False)
     kinds = _kinds(result)
     assert result.classes == {"bird": 2, "cat": 10, "dog": 9}
     assert kinds["corrupt"] == [["dog/broken.jpg"]]
@@ -76,7 +76,7 @@ def test_inspect_finds_every_planted_defect(planted: Path) -> None:
         "few_images",
     }
     # the same with worker processes
-    again = I.scan(planted, workers=2, progress=False)
+    again = inspection.scan(planted, workers=2, progress=False)
     assert _kinds(again) == kinds
 
 
@@ -100,9 +100,9 @@ def test_inspect_cli_table_html_and_json(runner: CliRunner, planted: Path, tmp_p
 def test_split_leak_and_a_plain_folder(tmp_path: Path) -> None:
     _photo(tmp_path / "a.jpg", seed=1)
     shutil.copy(tmp_path / "a.jpg", tmp_path / "b.jpg")
-    result = I.scan(tmp_path, [("a.jpg", "x", "train"), ("b.jpg", "x", "val")], progress=False)
+    result = inspection.scan(tmp_path, [("a.jpg", "x", "train"), ("b.jpg", "x", "val")], progress=False)
     assert [f.kind for f in result.findings] == ["split_leak", "few_images", "duplicate"]
-    plain = I.scan(tmp_path, progress=False)  # no class folders: one unnamed class, no class findings
+    plain = inspection.scan(tmp_path, progress=False)  # no class folders: one unnamed class, no class findings
     assert plain.classes == {"": 2} and [f.kind for f in plain.findings] == ["duplicate"]
 
 
@@ -115,14 +115,16 @@ def test_near_pairs_groups_like_brute_force() -> None:
     for k, (i, j) in enumerate([(3, 7), (100, 2000), (5, 2999), (400, 401)]):
         flips = rng.choice(64, size=k + 3, replace=False)  # 3..6 bits apart
         hashes[j] = hashes[i] ^ np.uint64(sum(1 << int(b) for b in flips))
-    brute = I._pairs_within(hashes, np.arange(n), 6, block=100_000)  # several blocks
-    fast = I.near_pairs(hashes, 6)
+    brute = inspection._pairs_within(hashes, np.arange(n), 6, block=100_000)  # several blocks
+    fast = inspection.near_pairs(hashes, 6)
     assert len(fast) < 1000 and set(fast) <= brute
-    groups = lambda pairs: sorted(map(sorted, I._groups(n, pairs)))  # noqa: E731
+    groups = lambda pairs: sorted(map(sorted, inspection._groups(n, pairs)))  # noqa: E731
     assert groups(fast) == groups(brute)
     assert {(3, 7), (100, 2000), (5, 2999), (400, 401)} <= brute
-    assert groups(I.near_pairs(hashes[:100], 6)) == groups(I._pairs_within(hashes[:100], np.arange(100), 6))
-    assert I.popcount(np.array([2**64 - 1, 0, 5], dtype=np.uint64)).tolist() == [64, 0, 2]
+    assert groups(inspection.near_pairs(hashes[:100], 6)) == groups(
+        inspection._pairs_within(hashes[:100], np.arange(100), 6)
+    )
+    assert inspection.popcount(np.array([2**64 - 1, 0, 5], dtype=np.uint64)).tolist() == [64, 0, 2]
 
 
 def test_empty_and_missing_folders(runner: CliRunner, tmp_path: Path) -> None:

@@ -7,38 +7,39 @@ import pytest
 import torch
 from conftest import EXAMPLES
 
-from animalsort import model as M
 from animalsort.errors import DeviceError, UsageError, WeightsError
-from animalsort.keymaps import lukemelas_to_timm
-from animalsort.weights import load_registry, package_path
+from animalsort.model import build, checkpoints, device, load
+from animalsort.model.fetch import package_path
+from animalsort.model.keymaps import lukemelas_to_timm
+from animalsort.model.registry import load_registry
 
 
 def test_lukemelas_weights_load_strictly_into_timm() -> None:
     spec = load_registry().get("lite0")
-    state = M.load_state(package_path(spec))
-    net = M.build_arch(spec.arch, 1000)
+    state = checkpoints.load_state(package_path(spec))
+    net = build.build_arch(spec.arch, 1000)
     renamed = lukemelas_to_timm(state, net)
     assert set(renamed) == set(net.state_dict())  # no missing, no unexpected keys
     for key, value in renamed.items():
         assert value.shape == net.state_dict()[key].shape, key
-    M.load_weights(net, state, "lukemelas_to_timm")
+    build.load_weights(net, state, "lukemelas_to_timm")
 
 
 def test_key_map_rejects_foreign_keys() -> None:
-    net = M.build_arch("timm:tf_efficientnet_lite0", 10)
+    net = build.build_arch("timm:tf_efficientnet_lite0", 10)
     with pytest.raises(WeightsError, match="cannot map"):
         lukemelas_to_timm({"_something.weight": torch.zeros(1)}, net)
 
 
 def test_load_weights_reports_mismatch() -> None:
-    net = M.build_arch("timm:tf_efficientnet_lite0", 10)
+    net = build.build_arch("timm:tf_efficientnet_lite0", 10)
     with pytest.raises(WeightsError, match="missing"):
-        M.load_weights(net, {"bogus": torch.zeros(1)})
+        build.load_weights(net, {"bogus": torch.zeros(1)})
 
 
 def test_unknown_arch() -> None:
     with pytest.raises(UsageError, match="unknown architecture"):
-        M.build_arch("keras:resnet", 10)
+        build.build_arch("keras:resnet", 10)
 
 
 def test_pickle_payload_is_refused(tmp_path: Path) -> None:
@@ -49,11 +50,11 @@ def test_pickle_payload_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "evil.pt"
     torch.save({"state_dict": Payload()}, path)
     with pytest.raises(WeightsError, match=r"refusing to load .*\(print\)"):
-        M.load_state(path)
+        checkpoints.load_state(path)
 
 
 def test_classifier_normalises_on_device_and_outputs_label_probabilities() -> None:
-    loaded = M.load(labels="animals", device="cpu", precision="fp32", progress=False)
+    loaded = load.load(labels="animals", device="cpu", precision="fp32", progress=False)
     x = torch.full((2, 224, 224, 3), 128, dtype=torch.uint8)
     with torch.inference_mode():
         p = loaded.net(x)
@@ -62,9 +63,9 @@ def test_classifier_normalises_on_device_and_outputs_label_probabilities() -> No
 
 
 def test_default_model_recognises_a_real_cat() -> None:
-    from animalsort.data import Preprocessor
+    from animalsort.sources.preprocess import Preprocessor
 
-    loaded = M.load(labels="imagenet", device="cpu", precision="fp32", progress=False)
+    loaded = load.load(labels="imagenet", device="cpu", precision="fp32", progress=False)
     img = Preprocessor(loaded.preprocessing)(EXAMPLES / "cat.jpg")
     with torch.inference_mode():
         p = loaded.net(torch.from_numpy(np.ascontiguousarray(img))[None])
@@ -73,14 +74,14 @@ def test_default_model_recognises_a_real_cat() -> None:
 
 
 def test_device_and_precision_choice() -> None:
-    assert M.pick_device("cpu").type == "cpu"
+    assert device.pick_device("cpu").type == "cpu"
     with pytest.raises(UsageError):
-        M.pick_device("tpu")
+        device.pick_device("tpu")
     cpu = torch.device("cpu")
-    assert M.pick_precision("fp32", cpu) == "fp32"
-    assert M.pick_precision("auto", cpu) == ("bf16" if M.cpu_has_fast_bf16() else "fp32")
+    assert device.pick_precision("fp32", cpu) == "fp32"
+    assert device.pick_precision("auto", cpu) == ("bf16" if device.cpu_has_fast_bf16() else "fp32")
     with pytest.raises(DeviceError, match="fp16 is not supported on the CPU"):
-        M.pick_precision("fp16", cpu)
+        device.pick_precision("fp16", cpu)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
@@ -88,4 +89,4 @@ def test_cuda_requested_without_gpu() -> None:
     from animalsort.errors import DeviceError
 
     with pytest.raises(DeviceError, match="no CUDA GPU"):
-        M.pick_device("cuda")
+        device.pick_device("cuda")

@@ -15,7 +15,7 @@ from conftest import EXAMPLES, make_image, read_csv_rows
 from PIL import Image
 
 from animalsort.cli import main
-from animalsort.images import open_rgb, oriented_size
+from animalsort.sources.decode import open_rgb, oriented_size
 
 
 def sideways(src: Path, out: Path, fmt: str) -> Path:

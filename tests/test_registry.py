@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from animalsort.weights import load_registry, package_path, sha256_file
+from animalsort.hashes import sha256_file
+from animalsort.model.fetch import package_path
+from animalsort.model.registry import load_registry
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,8 +54,8 @@ def test_lite1_lite2_load_strictly_and_name_obvious_photos(name: str) -> None:
     import numpy as np
     import torch
 
-    from animalsort.data import Preprocessor
-    from animalsort.model import load
+    from animalsort.model.load import load
+    from animalsort.sources.preprocess import Preprocessor
 
     loaded = load(name, labels="animals", runtime="torch", progress=False)
     pre = Preprocessor(loaded.preprocessing)
@@ -96,8 +98,8 @@ def test_built_wheel_ships_the_registry_and_loads_it_when_installed(tmp_path: Pa
         [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)], check=True
     )
     code = (
-        "import animalsort, animalsort.weights as W\n"
-        "print(animalsort.__file__); print(W.registry_path()); print(len(W.load_registry().models))"
+        "import animalsort\nfrom animalsort.model import registry\n"
+        "print(animalsort.__file__); print(registry.registry_path()); print(len(registry.load_registry().models))"
     )
     env = {**os.environ, "PYTHONPATH": str(target)}
     out = subprocess.run(

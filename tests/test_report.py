@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import EXAMPLES, make_image
 
-from animalsort import report as R
 from animalsort.cli import main
+from animalsort.pages import report
 
 CHROMIUM = browser.find()
 
@@ -100,7 +100,7 @@ def _gallery(dom: str) -> str:
 @pytest.mark.slow
 def test_report_in_headless_chromium(classified: Path, tmp_path: Path) -> None:
     page = tmp_path / "report.html"
-    R.build(classified, page)
+    report.build(classified, page)
     dom = browser.dump_dom(CHROMIUM, page)
     assert _buttons(dom) == {
         "uncertain": 1,
@@ -148,12 +148,12 @@ def test_ten_thousand_rows_render_lazily(tmp_path: Path) -> None:
                     ]
                 )
     page = tmp_path / "big.html"
-    s = R.build(csv_path, page, src=photos)
+    s = report.build(csv_path, page, src=photos)
     assert s.rows == 10_000 and s.failed == 20 and s.missing == 0
     dom = browser.dump_dom(CHROMIUM, page, "#label:cat")
     counts = _buttons(dom)
     assert counts["failed"] == 20 and sum(v for k, v in counts.items() if k.startswith("label:")) == 9_980
     gallery = _gallery(dom)
-    assert gallery.count("<img") == R.CHUNK  # the rest is rendered on scroll
-    assert f"{R.CHUNK} of {counts['label:cat']} shown" in dom
+    assert gallery.count("<img") == report.CHUNK  # the rest is rendered on scroll
+    assert f"{report.CHUNK} of {counts['label:cat']} shown" in dom
     assert os.path.getsize(page) < 3_000_000

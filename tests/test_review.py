@@ -23,11 +23,14 @@ import pytest
 from click.testing import CliRunner
 from conftest import make_image, read_csv_rows
 
-from animalsort import corrections, labelled, report
 from animalsort.cli import main
+from animalsort.datasets import links
 from animalsort.errors import InputError, OutputError
-from animalsort.predictions import header
-from animalsort.review import ReviewServer, Session
+from animalsort.formats import corrections
+from animalsort.formats.predictions import header
+from animalsort.pages import report
+from animalsort.pages.review_server import ReviewServer
+from animalsort.pages.review_session import Session
 
 CHROMIUM, DRIVER = browser.find(), browser.find_driver()
 
@@ -198,16 +201,16 @@ def test_finetune_from_links_reviewed_photos_and_finds_moved_ones(runner: CliRun
     # sort moves the photos; the links follow them through the sort's journal
     moved = runner.invoke(main, ["sort", str(tmp_path / "photos"), "--from", str(preds), "--move"])
     assert moved.exit_code == 0, moved.output
-    linked = labelled.link(preds, run_dir / "labelled")
+    linked = links.link(preds, run_dir / "labelled")
     assert linked.reviewed == 3 and linked.confident == 0 and not linked.missing
     target = os.readlink(run_dir / "labelled" / "red" / "red" / "r3.jpg")
     assert target == str(tmp_path / "photos" / "red" / "red" / "r3.jpg")
-    both = labelled.link(preds, run_dir / "labelled", include_confident=0.9)
+    both = links.link(preds, run_dir / "labelled", include_confident=0.9)
     assert both.reviewed == 3 and both.confident == 9 and both.per_label == {"red": 4, "green": 4, "blue": 4}
     assert len(list((run_dir / "labelled").rglob("*.jpg"))) == 12  # rebuilt, not added to
     (tmp_path / "mine").mkdir()
     with pytest.raises(OutputError, match="was not made by finetune --from"):
-        labelled.link(preds, tmp_path / "mine", include_confident=0.9)  # never replaces a user's folder
+        links.link(preds, tmp_path / "mine", include_confident=0.9)  # never replaces a user's folder
 
     res = runner.invoke(
         main,
@@ -375,8 +378,9 @@ def test_review_and_its_readers_never_import_torch(tmp_path: Path) -> None:
     preds = classified(tmp_path)
     write_corrections(preds, FIXES)
     code = (
-        "import sys\nfrom pathlib import Path\nfrom animalsort import labelled, report\n"
-        "from animalsort.review import ReviewServer, Session\n"
+        "import sys\nfrom pathlib import Path\n"
+        "from animalsort.datasets import links as labelled\nfrom animalsort.pages import report\n"
+        "from animalsort.pages.review_server import ReviewServer\nfrom animalsort.pages.review_session import Session\n"
         f"s = ReviewServer(Session(Path({str(preds)!r}))); s.server_close(); s.session.close()\n"
         f"report.build(Path({str(preds)!r})); labelled.link(Path({str(preds)!r}), Path({str(tmp_path / 'l')!r}))\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"

@@ -13,26 +13,26 @@ import torch
 from click.testing import CliRunner
 from conftest import EXAMPLES, read_csv_rows
 
-from animalsort import model as M
-from animalsort import onnx_graph as G
-from animalsort import runtime as R
 from animalsort.cli import main
 from animalsort.errors import DeviceError, RuntimeCheckError
+from animalsort.model import build, device, load, onnx_graph, onnx_runtime, resolve
 
 
 def test_auto_picks_onnx_on_the_cpu_and_torch_on_a_gpu() -> None:
-    assert R.pick_runtime("auto", "cpu") == "onnx"
-    assert R.pick_runtime("auto", "cuda") == "torch" and R.pick_runtime("auto", "mps") == "torch"
-    assert R.pick_runtime("torch", "cpu") == "torch"
+    assert device.pick_runtime("auto", "cpu") == "onnx"
+    assert device.pick_runtime("auto", "cuda") == "torch" and device.pick_runtime("auto", "mps") == "torch"
+    assert device.pick_runtime("torch", "cpu") == "torch"
     with pytest.raises(DeviceError, match="--runtime onnx runs on the CPU"):
-        R.pick_runtime("onnx", "cuda")
+        device.pick_runtime("onnx", "cuda")
 
 
 def test_onnx_and_torch_give_the_same_csv(runner: CliRunner, tmp_path: Path) -> None:
     outs = {}
     for runtime in ("onnx", "torch"):
         outs[runtime] = tmp_path / f"{runtime}.csv"
-        result = runner.invoke(main, ["classify", str(EXAMPLES), "-o", str(outs[runtime]), "--runtime", runtime])
+        result = runner.invoke(
+            main, ["classify", str(EXAMPLES), "-o", str(outs[runtime]), "--runtime", runtime, "--precision", "fp32"]
+        )
         assert result.exit_code == 0, result.output
         assert f"[lite0 on cpu, {runtime} fp32]" in result.stderr
         assert json.loads(outs[runtime].with_name(f"{runtime}.csv.json").read_text())["runtime"] == runtime
@@ -43,7 +43,7 @@ def test_onnx_and_torch_give_the_same_csv(runner: CliRunner, tmp_path: Path) -> 
 
 
 def test_the_graph_is_cached_keyed_and_reused(monkeypatch: pytest.MonkeyPatch) -> None:
-    first = M.load(runtime="onnx", progress=False)
+    first = load.load(runtime="onnx", progress=False)
     assert first.runtime == "onnx" and first.net is None and first.session is not None
     path = first.session.path
     assert path.parent.name == "onnx" and "lite0-probabilities-fp32" in path.name
@@ -51,36 +51,37 @@ def test_the_graph_is_cached_keyed_and_reused(monkeypatch: pytest.MonkeyPatch) -
     def no_export(*args: object, **kwargs: object) -> Path:
         raise AssertionError("exported again although the graph is cached")
 
-    monkeypatch.setattr(G, "export", no_export)
-    monkeypatch.setattr(M, "build", no_export)  # and no torch model is built either
-    again = M.load(runtime="onnx", progress=False)
+    monkeypatch.setattr(onnx_graph, "export", no_export)
+    monkeypatch.setattr(build, "build", no_export)  # and no torch model is built either
+    again = load.load(runtime="onnx", progress=False)
     assert again.session is not None and again.session.path == path
-    key_animals = R.model_key(M.resolve(progress=False), "animals")
-    key_imagenet = R.model_key(M.resolve(progress=False), "imagenet")
+    key_animals = onnx_runtime.model_key(resolve.resolve(progress=False), "animals")
+    key_imagenet = onnx_runtime.model_key(resolve.resolve(progress=False), "imagenet")
     assert key_animals.digest() != key_imagenet.digest()  # the label set is part of the key
 
 
 def test_a_damaged_cached_graph_is_detected_and_rebuilt() -> None:
-    loaded = M.load(runtime="onnx", progress=False)
+    loaded = load.load(runtime="onnx", progress=False)
     assert loaded.session is not None
     path = loaded.session.path
     good = path.read_bytes()
     damaged = bytearray(good)
     damaged[len(damaged) // 2] ^= 0xFF  # one flipped byte in the weights: it would still load
     path.write_bytes(bytes(damaged))
-    key = R.model_key(M.resolve(progress=False), "animals")
-    assert G.cached(key) is None
-    again = M.load(runtime="onnx", progress=False)
-    assert again.session is not None and G.cached(key) == path  # rebuilt, whole again
-    x = torch.from_numpy(G.check_batch(224))
+    key = onnx_runtime.model_key(resolve.resolve(progress=False), "animals")
+    assert onnx_graph.cached(key) is None
+    again = load.load(runtime="onnx", progress=False)
+    assert again.session is not None and onnx_graph.cached(key) == path  # rebuilt, whole again
+    x = torch.from_numpy(onnx_graph.check_batch(224))
     assert torch.allclose(again.infer(x), loaded.infer(x), atol=1e-5)  # (the first session still holds the good bytes)
 
 
 def test_auto_falls_back_to_torch_and_says_why(
     runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from animalsort.model import build_arch, save_checkpoint
-    from animalsort.weights import Preprocessing
+    from animalsort.model.build import build_arch
+    from animalsort.model.checkpoints import save_checkpoint
+    from animalsort.sources.preprocess import Preprocessing
 
     torch.manual_seed(1)  # weights of its own: no graph of them is cached yet
     tiny_weights = save_checkpoint(
@@ -95,7 +96,7 @@ def test_auto_falls_back_to_torch_and_says_why(
     def broken(*args: object, **kwargs: object) -> Path:
         raise RuntimeCheckError("the ONNX export of tiny differs from torch by 0.5 (more than 0.0001)")
 
-    monkeypatch.setattr(G, "export", broken)
+    monkeypatch.setattr(onnx_graph, "export", broken)
     out = tmp_path / "p.csv"
     result = runner.invoke(main, ["classify", str(EXAMPLES), "--weights", str(tiny_weights), "-o", str(out)])
     assert result.exit_code == 0, result.output
@@ -116,7 +117,8 @@ def test_a_finetuned_model_runs_in_onnx_runtime(runner: CliRunner, tmp_path: Pat
     for runtime in ("onnx", "torch"):
         out = tmp_path / f"{runtime}.csv"
         result = runner.invoke(
-            main, ["classify", str(data), "--weights", str(run), "--runtime", runtime, "-o", str(out)]
+            main,
+            ["classify", str(data), "--weights", str(run), "--runtime", runtime, "--precision", "fp32", "-o", str(out)],
         )
         assert result.exit_code == 0, result.output
         assert f"{runtime} fp32]" in result.stderr
@@ -170,7 +172,7 @@ def test_export_runs_with_onnxruntime_alone_and_matches_classify(runner: CliRunn
 
     meta = {p.key: p.value for p in onnx.load(str(onnx_file)).metadata_props}
     assert meta["model_name"] == "lite0" and meta["label_set"] == "animals"
-    assert meta["source_sha256"] == M.resolve(progress=False).sha256 and meta["animalsort_version"]
+    assert meta["source_sha256"] == resolve.resolve(progress=False).sha256 and meta["animalsort_version"]
 
 
 def test_int8_is_refused_for_a_model_that_misses_its_gate(
@@ -178,7 +180,7 @@ def test_int8_is_refused_for_a_model_that_misses_its_gate(
 ) -> None:
     """A random tiny model's int8 answers do not agree with its fp32 ones: it refuses int8
     (exit 1, saying why) rather than answer fast and wrong; the refusal is remembered."""
-    from animalsort import int8 as I
+    from animalsort.model import int8
 
     args = ["classify", str(EXAMPLES), "--weights", str(tiny_weights), "--precision", "int8"]
     result = runner.invoke(main, args)
@@ -190,7 +192,7 @@ def test_int8_is_refused_for_a_model_that_misses_its_gate(
     def no_quantize(*a: object, **k: object) -> bytes:
         raise AssertionError("quantized again although the refusal is on record")
 
-    monkeypatch.setattr(I, "quantize_file", no_quantize)
+    monkeypatch.setattr(int8, "quantize_file", no_quantize)
     again = runner.invoke(main, args)
     assert again.exit_code == 1 and "refused for tiny" in again.stderr
     torch_int8 = runner.invoke(main, [*args, "--runtime", "torch"])

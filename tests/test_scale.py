@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from conftest import EXAMPLES, make_clip, make_image, read_csv_rows
 
 from animalsort.cli import main
-from animalsort.sources import parse_shard, shard_of
+from animalsort.sources.manifests import parse_shard, shard_of
 
 PHOTOS = ["cat.jpg", "dog.jpg", "eagle.jpg", "squirrel.jpg", "mandrill.jpg", "horses.jpg"]
 
@@ -327,9 +327,9 @@ def test_classify_an_s3_prefix(runner: CliRunner, tmp_path: Path, tiny_weights: 
     dry = runner.invoke(main, ["sort", str(tmp_path / "dest"), "--from", str(out), "--dry-run"])
     assert dry.exit_code == 0 and "plan: 0 files" in dry.stdout
     # finetune --from a bucket's CSV: its photos are downloaded into the labelled folder (no links to S3)
-    from animalsort import labelled
+    from animalsort.datasets import links
 
-    made = labelled.link(out, tmp_path / "labelled", include_confident=0.0)
+    made = links.link(out, tmp_path / "labelled", include_confident=0.0)
     photos = [r for r in rows if r["status"] == "ok" and not r["frame_s"]]
     assert made.how == {"download": len(photos)} and made.videos == 1 and not made.missing
     first = photos[0]

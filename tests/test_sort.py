@@ -18,10 +18,11 @@ import pytest
 from click.testing import CliRunner
 from conftest import EXAMPLES, read_csv_rows
 
-from animalsort import sort as S
 from animalsort.cli import main
-from animalsort.fileops import rename_noreplace
-from animalsort.predictions import header, read_predictions
+from animalsort.formats.journal import journal_paths
+from animalsort.formats.predictions import header, read_predictions
+from animalsort.sorting import apply, names, plan, undo
+from animalsort.sorting.fileops import rename_noreplace
 
 LABELS = ["dog", "cat", "bird", "no_animal", "fish"]
 
@@ -29,7 +30,7 @@ LABELS = ["dog", "cat", "bird", "no_animal", "fish"]
 # --------------------------------------------------------------------------- helpers
 
 
-def snapshot(root: Path, skip: tuple[str, ...] = (S.STATE_DIR,)) -> dict[str, tuple]:
+def snapshot(root: Path, skip: tuple[str, ...] = (plan.STATE_DIR,)) -> dict[str, tuple]:
     """path → (kind, content or link target, mtime_ns, mode) for everything under root,
     except the folders in ``skip`` (relative paths; their parent folders' entries too)."""
     out: dict[str, tuple] = {}
@@ -126,7 +127,7 @@ def sort_cli(runner: CliRunner, *args: object) -> object:
     ],
 )
 def test_safe_folder_name(label: str, folder: str) -> None:
-    assert S.safe_folder_name(label) == folder
+    assert names.safe_folder_name(label) == folder
 
 
 def test_plan_places_by_label_and_confidence(tmp_path: Path) -> None:
@@ -142,7 +143,7 @@ def test_plan_places_by_label_and_confidence(tmp_path: Path) -> None:
         {"path": "bad.jpg", "label": "", "confidence": "", "status": "error", "error": "truncated"},
         {"path": "w.jpg", "label": "../../evil", "confidence": "0.9", "status": "ok"},
     ]
-    p = S.plan(src, tmp_path / "out", rows, mode="move")
+    p = plan.plan(src, tmp_path / "out", rows, mode="move")
     dst = {os.path.relpath(o.src, src): os.path.relpath(o.dst, tmp_path / "out") for o in p.ops}
     assert dst == {
         "a/x.jpg": "dog/a/x.jpg",
@@ -152,7 +153,7 @@ def test_plan_places_by_label_and_confidence(tmp_path: Path) -> None:
         "w.jpg": "_.._evil/w.jpg",
     }
     assert p.left == [("bad.jpg", "not classified: truncated")]
-    flat = S.plan(src, tmp_path / "out", rows, mode="copy", flat=True)
+    flat = plan.plan(src, tmp_path / "out", rows, mode="copy", flat=True)
     dst = {os.path.relpath(o.src, src): os.path.relpath(o.dst, tmp_path / "out") for o in flat.ops}
     assert dst["a/x.jpg"] == "dog/x.jpg" and dst["b/x.jpg"] == "dog/x (2).jpg"
     assert flat.renamed == 1
@@ -168,10 +169,10 @@ def test_collisions_never_overwrite_and_identical_files_are_reported(tmp_path: P
     (out / "dog").mkdir(parents=True)
     (out / "dog" / "q.jpg").write_bytes(b"old q, not ours")  # taken: q gets " (2)"
     rows = [{"path": r, "label": "dog", "confidence": "0.9", "status": "ok"} for r in ("a/p.jpg", "b/p.jpg", "q.jpg")]
-    p = S.plan(src, out, rows, mode="move", flat=True)
+    p = plan.plan(src, out, rows, mode="move", flat=True)
     assert [Path(o.dst).name for o in p.ops] == ["p.jpg", "q (2).jpg"]
     assert p.duplicates == [("b/p.jpg", str(out / "dog" / "p.jpg"))]
-    res = S.apply(p, tmp_path / "j.jsonl")
+    res = apply.apply(p, tmp_path / "j.jsonl")
     assert res.done == 2 and not res.failed
     assert (out / "dog" / "q.jpg").read_bytes() == b"old q, not ours"
     assert (out / "dog" / "q (2).jpg").read_bytes() == b"new q"
@@ -204,8 +205,10 @@ def test_sort_then_undo_restores_random_trees(tmp_path: Path, seed: int, mode: s
     dest = {"outside": tmp_path / "out", "inside": src / "sorted", "same": src}[where]
     before = snapshot(src)
     flat = rng.random() < 0.3
-    p = S.plan(src, dest, read_predictions(preds), mode=mode, min_confidence=0.3, flat=flat, verify=rng.random() < 0.5)
-    res = S.apply(p, S.journal_paths(dest)[0])
+    p = plan.plan(
+        src, dest, read_predictions(preds), mode=mode, min_confidence=0.3, flat=flat, verify=rng.random() < 0.5
+    )
+    res = apply.apply(p, journal_paths(dest)[0])
     assert res.done == len(p.ops) and not res.failed
     # every source is still present exactly once, whole (moved, or copied next to itself)
     for op in p.ops:
@@ -218,9 +221,9 @@ def test_sort_then_undo_restores_random_trees(tmp_path: Path, seed: int, mode: s
             assert mode != "move" and Path(op.dst).read_bytes() == Path(op.src).read_bytes()
         else:
             assert Path(op.dst).read_bytes() == what
-    u = S.undo(res.journal)
+    u = undo.undo_sort(res.journal)
     assert not u.refused and u.restored == len(p.ops)
-    journal_dir = os.path.relpath(dest / S.STATE_DIR, src)
+    journal_dir = os.path.relpath(dest / plan.STATE_DIR, src)
     assert snapshot(src, skip=(journal_dir,)) == before
     if where == "outside":
         assert snapshot(dest) == {}  # every folder the sort made is gone too
@@ -234,7 +237,7 @@ def test_cli_sort_move_and_undo(runner: CliRunner, tmp_path: Path) -> None:
     result = sort_cli(runner, src, "--move", "--from", preds, "--dest", tmp_path / "out")
     assert result.exit_code == 0, result.output
     assert "moved:" in result.stderr and "undo with: animalsort undo" in result.stderr
-    journal = next((tmp_path / "out" / S.STATE_DIR).glob("sort-*.jsonl"))
+    journal = next((tmp_path / "out" / plan.STATE_DIR).glob("sort-*.jsonl"))
     assert snapshot(src) != before
     result = runner.invoke(main, ["undo", str(journal)])
     assert result.exit_code == 0, result.output
@@ -264,7 +267,7 @@ def test_undo_refuses_what_changed_since(runner: CliRunner, tmp_path: Path) -> N
     assert sort_cli(runner, src, "--move", "--from", preds).exit_code == 0
     (src / "dog" / "1.jpg").write_bytes(b"edited after the sort")
     (src / "2.jpg").write_bytes(b"a new file where 2.jpg was")
-    journal = next((src / S.STATE_DIR).glob("sort-*.jsonl"))
+    journal = next((src / plan.STATE_DIR).glob("sort-*.jsonl"))
     result = runner.invoke(main, ["undo", str(journal)])
     assert result.exit_code == 1
     assert "refused" in result.stderr and "2 files were left alone" in result.stderr
@@ -280,13 +283,13 @@ def test_a_file_changed_after_planning_is_reported_and_stays(tmp_path: Path) -> 
     (src / "a.jpg").write_bytes(b"a")
     (src / "b.jpg").write_bytes(b"b")
     rows = [{"path": n, "label": "dog", "confidence": "0.9", "status": "ok"} for n in ("a.jpg", "b.jpg")]
-    p = S.plan(src, tmp_path / "out", rows, mode="move")
+    p = plan.plan(src, tmp_path / "out", rows, mode="move")
     (src / "a.jpg").write_bytes(b"a, edited between plan and apply")
-    res = S.apply(p, tmp_path / "j.jsonl")
+    res = apply.apply(p, tmp_path / "j.jsonl")
     assert res.done == 1 and res.failed == [(str(src / "a.jpg"), "changed since the plan was made")]
     assert (src / "a.jpg").read_bytes() == b"a, edited between plan and apply"
     assert (tmp_path / "out" / "dog" / "b.jpg").read_bytes() == b"b"
-    assert not S.undo(tmp_path / "j.jsonl").refused
+    assert not undo.undo_sort(tmp_path / "j.jsonl").refused
     assert sorted(p.name for p in src.iterdir()) == ["a.jpg", "b.jpg"]
 
 
@@ -315,17 +318,17 @@ def test_sort_classifies_when_no_csv_given_and_never_rescans_dest(runner: CliRun
     assert result.exit_code == 0, result.output
     assert (dest / "cat" / "cat.jpg").exists() and (dest / "dog" / "dog.jpg").exists()
     assert (dest / "_no_animal" / "astronaut.jpg").exists()
-    (preds,) = (dest / S.STATE_DIR).glob("preds-*.csv")  # the CSV sits beside the journal
+    (preds,) = (dest / plan.STATE_DIR).glob("preds-*.csv")  # the CSV sits beside the journal
     assert len(read_csv_rows(preds)) == 3
     result = sort_cli(runner, src, "--dest", dest)  # again: sorted/ is not scanned, and (#14) the
     assert result.exit_code == 0, result.output  # photos copied before are not classified again
-    assert len(list((dest / S.STATE_DIR).glob("preds-*.csv"))) == 1
+    assert len(list((dest / plan.STATE_DIR).glob("preds-*.csv"))) == 1
     assert "copied: 0 files" in result.stderr and "3 files placed by an earlier sort" in result.stderr
     (src / "new").mkdir()
     shutil.copy(EXAMPLES / "eagle.jpg", src / "new" / "eagle.jpg")
     result = sort_cli(runner, src, "--dest", dest)  # only the new photo is classified and placed
     assert result.exit_code == 0, result.output
-    newest = max((dest / S.STATE_DIR).glob("preds-*.csv"), key=lambda p: p.stat().st_mtime_ns)  # (names of
+    newest = max((dest / plan.STATE_DIR).glob("preds-*.csv"), key=lambda p: p.stat().st_mtime_ns)  # (names of
     assert [r["path"] for r in read_csv_rows(newest)] == ["new/eagle.jpg"]  # runs in one second: -2 sorts first)
     assert (dest / "bird" / "new" / "eagle.jpg").exists()
 
@@ -363,7 +366,7 @@ def _all_files(*roots: Path) -> list[str]:
     found = []
     for root in roots:
         for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = [d for d in dirnames if d != S.STATE_DIR]
+            dirnames[:] = [d for d in dirnames if d != plan.STATE_DIR]
             for f in filenames:
                 found.append(hashlib.sha256(Path(dirpath, f).read_bytes()).hexdigest())
     return found
@@ -401,7 +404,7 @@ def test_kill_minus_9_loses_nothing_and_undo_restores(tmp_path: Path) -> None:
 
     def wait_for_journal(proc: subprocess.Popen, dest: Path) -> float:
         t0 = time.perf_counter()
-        while proc.poll() is None and not list((dest / S.STATE_DIR).glob("sort-*.jsonl")):
+        while proc.poll() is None and not list((dest / plan.STATE_DIR).glob("sort-*.jsonl")):
             time.sleep(0.001)
         return time.perf_counter() - t0
 
@@ -427,11 +430,11 @@ def test_kill_minus_9_loses_nothing_and_undo_restores(tmp_path: Path) -> None:
         interrupted += code == -signal.SIGKILL
         found = _all_files(src, dest)
         assert sorted(found) == sorted(digests), f"trial {trial}: files lost or doubled"
-        journals = sorted((dest / S.STATE_DIR).glob("sort-*.jsonl")) if dest.exists() else []
+        journals = sorted((dest / plan.STATE_DIR).glob("sort-*.jsonl")) if dest.exists() else []
         for journal in journals:
-            state = S.read_journal(journal)
+            state = plan.read_journal(journal)
             mid_move += 0 < len(state.done) < len(state.ops)
-            res = S.undo(journal)
+            res = undo.undo_sort(journal)
             assert not res.refused, res.refused
         assert snapshot(src) == original, f"trial {trial}: undo did not restore the tree"
     print(

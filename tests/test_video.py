@@ -14,7 +14,7 @@ from conftest import EXAMPLES, make_clip, read_csv_rows
 from PIL import Image
 
 from animalsort.cli import main
-from animalsort.video import Sampling, frame_at, read_frames
+from animalsort.sources.video import Sampling, frame_at, read_frames
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +121,7 @@ def test_frames_are_upright_and_damage_keeps_what_decoded(tmp_path: Path) -> Non
 
 
 def test_skipping_unreferenced_frames_takes_the_same_frames(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import animalsort.video as V
+    from animalsort.sources import video as V
 
     # a 30 fps pan (libx264: B-frames, every other one unreferenced), sampled every 31 frames so
     # that samples fall on frames the decoder may skip

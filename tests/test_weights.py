@@ -14,24 +14,25 @@ import pytest
 from click.testing import CliRunner
 from httpserver import Behaviour, serve
 
-from animalsort import weights as W
 from animalsort.cli import main
 from animalsort.errors import ChecksumError, DownloadError, WeightsError
-from animalsort.model import build_arch
+from animalsort.model import fetch, registry
+from animalsort.model.build import build_arch
+from animalsort.sources import preprocess
 
 BODY = random.Random(0).randbytes(300_000)  # the same in the subprocesses below
 SHA = hashlib.sha256(BODY).hexdigest()
 URL_PATH = "/models/tiny-abc123.pth"
 
 
-def spec(**kw: object) -> W.WeightsSpec:
-    base = W.WeightsSpec(
+def spec(**kw: object) -> registry.WeightsSpec:
+    base = registry.WeightsSpec(
         name="tiny",
         arch="timm:resnet18",
         file="tiny-abc123.pth",
         sha256=SHA,
         size=len(BODY),
-        preprocessing=W.Preprocessing(),
+        preprocessing=preprocess.Preprocessing(),
         url="https://weights.example.org" + URL_PATH,
     )
     return replace(base, **kw)
@@ -48,25 +49,25 @@ def server(monkeypatch: pytest.MonkeyPatch):
 
 def _no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     slept: list[float] = []
-    monkeypatch.setattr(W.time, "sleep", slept.append)
+    monkeypatch.setattr(fetch.time, "sleep", slept.append)
     return slept
 
 
 def cache_files() -> list[str]:
-    d = W.cache_dir() / "weights"
+    d = fetch.cache_dir() / "weights"
     return sorted(p.name for p in d.iterdir()) if d.exists() else []
 
 
 def test_mirror_replaces_origin(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANIMALSORT_MIRROR", "http://127.0.0.1:8000/mirror/")
-    assert W.mirrored("https://download.pytorch.org/models/x.pth") == "http://127.0.0.1:8000/mirror/models/x.pth"
+    assert fetch.mirrored("https://download.pytorch.org/models/x.pth") == "http://127.0.0.1:8000/mirror/models/x.pth"
     monkeypatch.delenv("ANIMALSORT_MIRROR")
-    assert W.mirrored("https://a.org/x.pth") == "https://a.org/x.pth"
+    assert fetch.mirrored("https://a.org/x.pth") == "https://a.org/x.pth"
 
 
 def test_normal_download(server) -> None:
-    path = W.fetch(spec(), progress=False)
-    assert path == W.cached_path(spec()) and path.read_bytes() == BODY
+    path = fetch.fetch(spec(), progress=False)
+    assert path == fetch.cached_path(spec()) and path.read_bytes() == BODY
     assert len(server.requests) == 1 and "range" not in server.requests[0]
     assert cache_files() == ["tiny-abc123.pth", "tiny-abc123.pth.lock"]
 
@@ -74,7 +75,7 @@ def test_normal_download(server) -> None:
 def test_interrupted_download_resumes_with_range(server, monkeypatch: pytest.MonkeyPatch) -> None:
     slept = _no_sleep(monkeypatch)
     server.script = [Behaviour(cut_after=100_000)]
-    path = W.fetch(spec(), progress=False)
+    path = fetch.fetch(spec(), progress=False)
     assert path.read_bytes() == BODY
     assert len(server.requests) == 2
     start = int(server.requests[1]["range"].removeprefix("bytes=").removesuffix("-"))
@@ -86,7 +87,7 @@ def test_server_ignoring_range_restarts_cleanly(server, monkeypatch: pytest.Monk
     _no_sleep(monkeypatch)
     server.honour_range = False
     server.script = [Behaviour(cut_after=50_000)]
-    assert W.fetch(spec(), progress=False).read_bytes() == BODY
+    assert fetch.fetch(spec(), progress=False).read_bytes() == BODY
 
 
 def test_corrupted_body_is_refused_and_nothing_is_kept(server) -> None:
@@ -94,7 +95,7 @@ def test_corrupted_body_is_refused_and_nothing_is_kept(server) -> None:
     bad[1234] ^= 0xFF
     server.script = [Behaviour(body=bytes(bad))]
     with pytest.raises(ChecksumError) as err:
-        W.fetch(spec(), progress=False)
+        fetch.fetch(spec(), progress=False)
     msg = str(err.value)
     assert SHA in msg and hashlib.sha256(bad).hexdigest() in msg
     assert server.url + URL_PATH in msg
@@ -104,14 +105,14 @@ def test_corrupted_body_is_refused_and_nothing_is_kept(server) -> None:
 def test_404_fails_at_once(server, monkeypatch: pytest.MonkeyPatch) -> None:
     slept = _no_sleep(monkeypatch)
     with pytest.raises(DownloadError, match="HTTP 404"):
-        W.fetch(spec(url="https://weights.example.org/missing.pth"), progress=False)
+        fetch.fetch(spec(url="https://weights.example.org/missing.pth"), progress=False)
     assert len(server.requests) == 1 and slept == []
 
 
 def test_500_then_200_is_retried(server, monkeypatch: pytest.MonkeyPatch) -> None:
     slept = _no_sleep(monkeypatch)
     server.script = [Behaviour(status=500), Behaviour(status=503)]
-    assert W.fetch(spec(), progress=False).read_bytes() == BODY
+    assert fetch.fetch(spec(), progress=False).read_bytes() == BODY
     assert len(server.requests) == 3 and slept == [0.5, 1.0]
 
 
@@ -119,7 +120,7 @@ def test_gives_up_after_retries(server, monkeypatch: pytest.MonkeyPatch) -> None
     _no_sleep(monkeypatch)
     server.script = [Behaviour(status=500)] * 10
     with pytest.raises(DownloadError, match="failed after 5 retries: HTTP 500"):
-        W.fetch(spec(), progress=False)
+        fetch.fetch(spec(), progress=False)
     assert len(server.requests) == 6
 
 
@@ -134,37 +135,37 @@ def test_connection_refused_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("ANIMALSORT_MIRROR", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("ANIMALSORT_ALLOW_HTTP", "1")
     with pytest.raises(DownloadError, match="failed after 2 retries"):
-        W.fetch(spec(), progress=False, retries=2)
+        fetch.fetch(spec(), progress=False, retries=2)
 
 
 def test_cached_file_is_served_without_network(server) -> None:
-    W.fetch(spec(), progress=False)
+    fetch.fetch(spec(), progress=False)
     n = len(server.requests)
     os.environ["ANIMALSORT_MIRROR"] = "http://127.0.0.1:9"  # would fail if contacted
-    assert W.fetch(spec(), progress=False).read_bytes() == BODY
+    assert fetch.fetch(spec(), progress=False).read_bytes() == BODY
     assert len(server.requests) == n
 
 
 def test_cached_file_with_wrong_hash_is_downloaded_again(server) -> None:
-    path = W.cached_path(spec())
+    path = fetch.cached_path(spec())
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"x" * len(BODY))
-    assert W.fetch(spec(), progress=False).read_bytes() == BODY
+    assert fetch.fetch(spec(), progress=False).read_bytes() == BODY
     assert len(server.requests) == 1
 
 
 def test_plain_http_is_refused_without_opt_in() -> None:
     with pytest.raises(DownloadError, match="refusing to download over plain http"):
-        W.fetch(spec(url="http://weights.example.org/x.pth"), progress=False)
+        fetch.fetch(spec(url="http://weights.example.org/x.pth"), progress=False)
     with pytest.raises(DownloadError, match="refusing to download over plain ftp"):
-        W.fetch(spec(url="ftp://weights.example.org/x.pth"), progress=False, allow_http=True)
+        fetch.fetch(spec(url="ftp://weights.example.org/x.pth"), progress=False, allow_http=True)
 
 
 def test_two_processes_share_the_cache_safely(server, tmp_path: Path) -> None:
     server.script = [Behaviour(delay=0.5), Behaviour(delay=0.5)]
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); "
-        "from test_weights import spec; from animalsort.weights import fetch; "
+        "from test_weights import spec; from animalsort.model.fetch import fetch; "
         "p = fetch(spec(), progress=False); print(p)"
     )
     env = dict(os.environ)
@@ -180,19 +181,19 @@ def test_two_processes_share_the_cache_safely(server, tmp_path: Path) -> None:
     ]
     outs = [p.communicate(timeout=60) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
-    assert W.cached_path(spec()).read_bytes() == BODY
+    assert fetch.cached_path(spec()).read_bytes() == BODY
     assert len(server.requests) == 1  # the second process found the file under the lock
 
 
 def test_models_import_verifies_and_places(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    reg = W.Registry(default="tiny", models={"tiny": spec()})
-    monkeypatch.setattr(W, "load_registry", lambda: reg)
+    reg = registry.Registry(default="tiny", models={"tiny": spec()})
+    monkeypatch.setattr(registry, "load_registry", lambda: reg)
     good, bad = tmp_path / "good.pth", tmp_path / "bad.pth"
     good.write_bytes(BODY)
     bad.write_bytes(BODY[:-1] + b"\x00")
     result = runner.invoke(main, ["models", "import", "tiny", str(bad)])
     assert result.exit_code == 1 and "sha256 mismatch" in result.stderr and SHA in result.stderr
-    assert not W.cached_path(spec()).exists()
+    assert not fetch.cached_path(spec()).exists()
     result = runner.invoke(main, ["models", "import", "tiny", str(good)])
     assert result.exit_code == 0, result.output
     assert Path(result.stdout.strip()).read_bytes() == BODY
@@ -202,8 +203,8 @@ def test_models_import_verifies_and_places(runner: CliRunner, tmp_path: Path, mo
 
 
 def test_models_download_and_path(runner: CliRunner, server, monkeypatch: pytest.MonkeyPatch) -> None:
-    reg = W.Registry(default="tiny", models={"tiny": spec()})
-    monkeypatch.setattr(W, "load_registry", lambda: reg)
+    reg = registry.Registry(default="tiny", models={"tiny": spec()})
+    monkeypatch.setattr(registry, "load_registry", lambda: reg)
     missing = runner.invoke(main, ["models", "path", "tiny"])
     assert missing.exit_code == 1 and "run `animalsort models download tiny`" in missing.stderr
     result = runner.invoke(main, ["-q", "models", "download", "tiny"])
@@ -221,11 +222,11 @@ def test_models_list_shows_the_registry(runner: CliRunner) -> None:
         assert name in out
 
 
-@pytest.mark.parametrize("name", sorted(W.load_registry().models))
+@pytest.mark.parametrize("name", sorted(registry.load_registry().models))
 def test_every_registry_architecture_builds(name: str) -> None:
     import torch
 
-    s = W.load_registry().get(name)
+    s = registry.load_registry().get(name)
     net = build_arch(s.arch, s.num_classes).eval()
     with torch.inference_mode():
         out = net(torch.zeros(1, 3, 64, 64))
@@ -236,28 +237,28 @@ def test_a_registry_file_loads_through_the_same_path(tmp_path: Path, server, mon
     """A torchvision-style state dict served by the mirror loads into its architecture."""
     import torch
 
-    from animalsort import model as M
+    from animalsort.model import load
 
     net = build_arch("torchvision:mobilenet_v3_small", 1000)
     f = tmp_path / "mnv3.pth"
     torch.save(net.state_dict(), f)
     data = f.read_bytes()
     server.files["/m/mnv3.pth"] = data
-    s = W.WeightsSpec(
+    s = registry.WeightsSpec(
         name="mnv3",
         arch="torchvision:mobilenet_v3_small",
         file="mnv3.pth",
         sha256=hashlib.sha256(data).hexdigest(),
         size=len(data),
-        preprocessing=W.Preprocessing(),
+        preprocessing=preprocess.Preprocessing(),
         url="https://x.org/m/mnv3.pth",
     )
-    monkeypatch.setattr(W, "load_registry", lambda: W.Registry("mnv3", {"mnv3": s}))
-    loaded = M.load("mnv3", labels="animals", device="cpu", precision="fp32", progress=False)
+    monkeypatch.setattr(registry, "load_registry", lambda: registry.Registry("mnv3", {"mnv3": s}))
+    loaded = load.load("mnv3", labels="animals", device="cpu", precision="fp32", progress=False)
     assert loaded.sha256 == s.sha256 and len(loaded.labels.labels) == 37
-    explicit = M.load("mnv3", weights=f, labels="imagenet", device="cpu", progress=False)
+    explicit = load.load("mnv3", weights=f, labels="imagenet", device="cpu", progress=False)
     assert explicit.name == "mnv3.pth" and explicit.sha256 == s.sha256
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"not a checkpoint")
     with pytest.raises(WeightsError, match="not a PyTorch weights file"):
-        M.load("mnv3", weights=garbage, device="cpu", progress=False)
+        load.load("mnv3", weights=garbage, device="cpu", progress=False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from animalsort import __version__
+from animalsort._version import __version__
 from animalsort.cli.classify import bench, classify, merge, sort_cmd, undo
 from animalsort.cli.export import export
 from animalsort.cli.finetune import finetune

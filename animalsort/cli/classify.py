@@ -18,11 +18,11 @@ from animalsort.cli.common import (
     translate_errors,
     video_options,
 )
-from animalsort.model import DEVICES
-from animalsort.sort import DEFAULT_MIN_CONFIDENCE
+from animalsort.model.device import DEVICES
+from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE
 
 if TYPE_CHECKING:
-    from animalsort.sort import SortResult
+    from animalsort._api import SortResult
 
 
 @click.command()
@@ -118,15 +118,15 @@ def classify(
         animalsort classify --files-from list.txt --root /data --shard 3/8 -o preds-3.csv
         animalsort classify s3://bucket/trap-2026 -o trap.csv
     """
-    from animalsort.predict import ClassifyOptions
-    from animalsort.predict import classify as run
+    from animalsort.inference.options import ClassifyOptions
+    from animalsort.inference.pipeline import classify_folder
 
     if resume and out is None:
         raise click.UsageError("--resume needs --out FILE (the CSV to continue)")
     if not sources and model_opts["files_from"] is None:
         raise click.UsageError("give a folder, image files, an s3:// prefix, or --files-from LIST")
     quiet = ctx.obj["quiet"]
-    summary = run(list(sources), out, ClassifyOptions(resume=resume, **model_opts), progress=not quiet)
+    summary = classify_folder(list(sources), out, ClassifyOptions(resume=resume, **model_opts), progress=not quiet)
     if not quiet:
         print_summary(summary, ctx.obj["verbose"])
     if strict and summary.failed:
@@ -170,9 +170,9 @@ def merge(
         for i in 1 2 3 4; do animalsort classify ~/photos --shard $i/4 -o preds-$i.csv; done
         animalsort merge preds-*.csv -o preds.csv
     """
-    from animalsort.merge import merge as run
+    from animalsort.inference.merge import merge_csvs
 
-    res = run(list(inputs), out, files_from=files_from, root=root, sequences=sequences)
+    res = merge_csvs(list(inputs), out, files_from=files_from, root=root, sequences=sequences)
     quiet = ctx.obj["quiet"]
     if not quiet:
         click.echo(f"{count(res.rows, 'row')} from {count(len(res.inputs), 'CSV')} → {res.out}", err=True)
@@ -255,15 +255,15 @@ def sort_cmd(
         animalsort sort ~/photos --dest ~/sorted --from preds.csv --dry-run
         animalsort sort ~/trap --by-sequence --move
     """
-    from animalsort import sort as S
+    from animalsort import _api
 
     options = None
     if from_csv is None:
-        from animalsort.predict import ClassifyOptions
+        from animalsort.inference.options import ClassifyOptions
 
         options = ClassifyOptions(**model_opts)
     quiet = ctx.obj["quiet"]
-    res = S.run(
+    res = _api.sort_folder(
         src,
         dest,
         mode=mode,
@@ -295,7 +295,7 @@ def sort_cmd(
 def _print_plan(res: SortResult, *, dry_run: bool, quiet: bool, verbose: bool) -> None:
     """The plan's counts (stdout for a dry run, with its first lines), then what was renamed,
     what was a duplicate, what stays where it is and what an earlier sort placed."""
-    from animalsort.sort import preview
+    from animalsort.sorting.apply import preview
 
     p = res.plan
     if dry_run or not quiet:
@@ -344,9 +344,9 @@ def undo(ctx: click.Context, journal: Path) -> None:
     Example:
         animalsort undo ~/photos/_animalsort/sort-20261122-101500.jsonl
     """
-    from animalsort.undo import undo as run
+    from animalsort.sorting.undo import undo_sort
 
-    res = run(journal)
+    res = undo_sort(journal)
     if res.was_undone:
         click.echo("nothing to do: this sort was already undone", err=True)
         return
@@ -389,9 +389,9 @@ def bench(
     Example:
         animalsort bench ~/photos --sample 512
     """
-    from animalsort.bench import run
+    from animalsort.inference.bench import benchmark_folder
 
-    res = run(
+    res = benchmark_folder(
         src, sample=sample, model=model, weights=weights, device=device, quick=quick, progress=not ctx.obj["quiet"]
     )
     click.echo(f"{res.sample} images from {res.source} on {res.device}")

@@ -14,12 +14,11 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 
 from animalsort.errors import AnimalsortError
-from animalsort.model import DECODERS, DEVICES, PRECISIONS
-from animalsort.runtime import RUNTIMES
+from animalsort.model.device import DECODERS, DEVICES, PRECISIONS, RUNTIMES
 from animalsort.taxonomy import LABEL_SETS
 
 if TYPE_CHECKING:
-    from animalsort.predict import Summary
+    from animalsort.inference.options import Summary
 
 
 class UsageFailure(click.UsageError):
@@ -177,7 +176,7 @@ def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def video_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """How video clips are read: --videos/--no-videos, --video-every, --video-max-frames."""
-    from animalsort.video import DEFAULT_EVERY, DEFAULT_MAX_FRAMES
+    from animalsort.sources.video import DEFAULT_EVERY, DEFAULT_MAX_FRAMES
 
     decorators = [
         click.option(
@@ -210,7 +209,7 @@ def video_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def sequences_option(name: str, help: str) -> Callable[..., Any]:
     """``--sequences [SECONDS]`` (classify) / ``--by-sequence [SECONDS]`` (sort): an optional gap."""
-    from animalsort.sequences import DEFAULT_GAP
+    from animalsort.inference.sequences import DEFAULT_GAP
 
     return click.option(
         name,

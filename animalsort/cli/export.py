@@ -30,7 +30,7 @@ def export(ctx: click.Context, out: Path, **opts: str | Path | None) -> None:
         animalsort export --out lite0-animals.onnx
         animalsort export --weights runs/pets --out pets.onnx
     """
-    from animalsort.runtime import export_file
+    from animalsort.model.export import export_file
 
     res = export_file(out, progress=not ctx.obj["quiet"], **opts)  # type: ignore[arg-type]
     if not ctx.obj["quiet"]:

@@ -8,8 +8,7 @@ from typing import Any
 import click
 
 from animalsort.cli.common import csv_src_option, from_csv_option, output_options, translate_errors
-from animalsort.model import DEVICES, PRECISIONS
-from animalsort.runtime import RUNTIMES
+from animalsort.model.device import DEVICES, PRECISIONS, RUNTIMES
 
 
 @click.command()
@@ -140,7 +139,7 @@ def finetune(
         animalsort classify ~/photos --weights runs/pets/model.pt -o preds.csv
         animalsort finetune --from preds.csv --include-confident 0.9 --out runs/mine
     """
-    from animalsort.finetune import FinetuneOptions, run, run_from_predictions
+    from animalsort.training import FinetuneOptions, finetune_folder, run_from_predictions
 
     if (data is None) == (from_csv is None):
         raise click.UsageError("give DATA (a folder of class folders) or --from PREDS.csv, not both")
@@ -157,7 +156,7 @@ def finetune(
             progress=not quiet,
         )
     else:
-        res = run(data, run_dir, FinetuneOptions(**options), progress=not quiet)
+        res = finetune_folder(data, run_dir, FinetuneOptions(**options), progress=not quiet)
     if quiet:
         return
     if res.linked is not None:
@@ -220,7 +219,7 @@ def _echo_linked(linked: Any) -> None:
 
 
 def _views(value: str) -> tuple[str, ...]:
-    from animalsort.data import VIEWS
+    from animalsort.sources.preprocess import VIEWS
 
     views = tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
     unknown = [v for v in views if v not in VIEWS]

@@ -29,7 +29,8 @@ def models_list() -> None:
     Example:
         animalsort models list
     """
-    from animalsort.weights import availability, load_registry
+    from animalsort.model.fetch import availability
+    from animalsort.model.registry import load_registry
 
     reg = load_registry()
     rows = [("name", "arch", "top-1", "size", "local", "license")]
@@ -56,7 +57,8 @@ def models_download(ctx: click.Context, name: str, allow_http: bool) -> None:
     Example:
         animalsort models download resnet50
     """
-    from animalsort.weights import fetch, load_registry
+    from animalsort.model.fetch import fetch
+    from animalsort.model.registry import load_registry
 
     path = fetch(load_registry().get(name), progress=not ctx.obj["quiet"], allow_http=allow_http)
     click.echo(str(path))
@@ -73,7 +75,8 @@ def models_path(name: str) -> None:
         animalsort models path lite0
     """
     from animalsort.errors import WeightsError
-    from animalsort.weights import cached_path, load_registry, local_path
+    from animalsort.model.fetch import cached_path, local_path
+    from animalsort.model.registry import load_registry
 
     spec = load_registry().get(name)
     path = local_path(spec)
@@ -96,6 +99,7 @@ def models_import(name: str, file: Path) -> None:
     Example:
         animalsort models import resnet50 /media/usb/resnet50-11ad3fa6.pth
     """
-    from animalsort.weights import import_file, load_registry
+    from animalsort.model.fetch import import_file
+    from animalsort.model.registry import load_registry
 
     click.echo(str(import_file(load_registry().get(name), file)))

@@ -8,8 +8,8 @@ from typing import Any
 import click
 
 from animalsort.cli.common import csv_src_option, model_source_options, output_options, translate_errors
-from animalsort.model import DEVICES
-from animalsort.sort import DEFAULT_MIN_CONFIDENCE
+from animalsort.model.device import DEVICES
+from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE
 
 
 @click.command()
@@ -64,8 +64,8 @@ def report(
         animalsort classify ~/photos --out preds.csv
         animalsort report preds.csv            # writes preds.html
     """
-    from animalsort.images import default_workers
-    from animalsort.report import build
+    from animalsort.machine import default_workers
+    from animalsort.pages.report import build
 
     if workers is None:
         workers = default_workers()
@@ -117,7 +117,8 @@ def review(ctx: click.Context, predictions: Path, port: int, no_browser: bool, s
     import threading
     import webbrowser
 
-    from animalsort.review import ReviewServer, Session
+    from animalsort.pages.review_server import ReviewServer
+    from animalsort.pages.review_session import Session
 
     quiet = ctx.obj["quiet"]
     session = Session(predictions, src)
@@ -174,9 +175,9 @@ def explain(ctx: click.Context, images: tuple[Path, ...], out_dir: Path, label: 
         animalsort explain cat.jpg dog.jpg --out why/
         animalsort explain fox.jpg --label dog --weights runs/pets
     """
-    from animalsort.explain import run
+    from animalsort.pages.explain import explain_images
 
-    results = run(list(images), out_dir, label=label, progress=not ctx.obj["quiet"], **opts)
+    results = explain_images(list(images), out_dir, label=label, progress=not ctx.obj["quiet"], **opts)
     failed = 0
     for e in results:
         if e.error:
@@ -237,22 +238,22 @@ def inspect_cmd(
     Example:
         animalsort inspect ./mydata --out mydata-check.html
     """
-    from animalsort import inspection as I
-    from animalsort import inspection_page as P
-    from animalsort.images import default_workers
+    from animalsort.datasets import inspection
+    from animalsort.machine import default_workers
+    from animalsort.pages import inspection_page
 
     if workers is None:
         workers = default_workers()
-    res = I.scan(data, workers=workers, near=near, progress=not ctx.obj["quiet"])
-    P.write_html(res, out)
+    res = inspection.scan(data, workers=workers, near=near, progress=not ctx.obj["quiet"])
+    inspection_page.write_html(res, out)
     if json_out is not None:
-        P.write_json(res, json_out)
+        inspection_page.write_json(res, json_out)
     width = max(len(c) for c in res.classes) if res.classes else 5
     click.echo(f"{'class':<{width}} {'images':>7}")
     for c, n in res.classes.items():
         click.echo(f"{c or '(none)':<{width}} {n:>7}")
     click.echo("")
-    for what, n in P.summary_rows(res):
+    for what, n in inspection_page.summary_rows(res):
         click.echo(f"{what:<28} {n:>10}")
     limit = None if ctx.obj["verbose"] else 10
     if res.findings:

@@ -1,0 +1,387 @@
+"""The Python API: what a notebook calls, and what the command line calls.
+
+Importing it (and so ``import animalsort``) stays free of torch: every function imports the
+stage it runs when it is called. The stages compose here and nowhere else — ``sort`` is
+"classify (or read a CSV), then place", so sorting itself never imports classification.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from animalsort.inference.options import ClassifyOptions, Summary
+    from animalsort.model.loaded import LoadedModel
+    from animalsort.sorting.apply import ApplyResult
+    from animalsort.sorting.plan import Earlier, Plan
+    from animalsort.sorting.undo import UndoResult
+    from animalsort.training.options import FinetuneResult
+
+
+@dataclass
+class SortResult:
+    """What :func:`sort` did: its plan, what was applied, and where the rows came from."""
+
+    plan: Plan
+    predictions: Path | None  # None when there was nothing new to classify
+    applied: ApplyResult | None = None  # None for a dry run
+    classified: Summary | None = None  # when this run classified
+    corrections: Path | None = None  # the review's corrections file applied (with --from)
+
+
+PathLike = str | os.PathLike[str]
+ImageInput = "PathLike | Image.Image | np.ndarray"
+
+
+def _expand(path: PathLike) -> Path | str:
+    text = os.fspath(path)
+    from animalsort.paths import is_uri
+
+    return text if is_uri(text) else Path(text).expanduser()
+
+
+def _sources(paths: PathLike | Iterable[PathLike]) -> list[Path | str]:
+    if isinstance(paths, (str, os.PathLike)):
+        return [_expand(paths)]
+    return [_expand(p) for p in paths]
+
+
+def _options(**options: Any) -> ClassifyOptions:
+    from animalsort.inference.options import ClassifyOptions
+
+    return _made(ClassifyOptions, options)
+
+
+def _made(cls: Any, options: dict[str, Any]) -> Any:
+    """``cls(**options)``, or a TypeError that names the unknown options and the known ones."""
+    known = set(cls.__dataclass_fields__)
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return cls(**options)
+
+
+def classify(
+    src: PathLike | Iterable[PathLike],
+    *,
+    out: PathLike | None = None,
+    model: str | None = None,
+    top_k: int = 3,
+    progress: bool = False,
+    **options: Any,
+) -> pd.DataFrame:
+    """Classify every photo and clip under ``src``, like ``animalsort classify``.
+
+    Args:
+        src: a folder, a file, an object-storage URI (``s3://…``), or a list of them.
+        out: also keep the CSV (and its ``.json`` sidecar) here; by default it is temporary.
+        model: a registry name (``lite0``, ``lite1``, …); None is the default model.
+        top_k: how many labels each row carries.
+        progress: show a progress bar on stderr.
+        **options: any other classify option, by its ``ClassifyOptions`` name — ``weights``,
+            ``labels``, ``device``, ``precision``, ``runtime``, ``batch_size``, ``workers``,
+            ``videos``, ``video_every``, ``video_rows``, ``sequences``, ``files_from``, ``shard``, …
+
+    Returns:
+        A DataFrame with the CSV's rows and columns: ``pandas.read_csv`` of the file
+        ``animalsort classify`` writes for the same folder and options. Paths are relative to
+        the folder classified.
+    """
+    import pandas as pd
+
+    from animalsort.inference.pipeline import classify_folder
+
+    opts = _options(model=model, top_k=top_k, **options)
+    with tempfile.TemporaryDirectory(prefix="animalsort-") as tmp:
+        target = Path(out).expanduser() if out is not None else Path(tmp) / "predictions.csv"
+        classify_folder(_sources(src), target, opts, progress=progress)
+        return pd.read_csv(target)
+
+
+def iter_classify(
+    src: PathLike | Iterable[PathLike],
+    *,
+    model: str | None = None,
+    top_k: int = 3,
+    batch_size: int = 32,
+    progress: bool = False,
+    **options: Any,
+) -> Iterator[dict[str, str]]:
+    """Classify as a stream: one dict per row as soon as its batch is done, in memory that
+    does not grow with the number of files.
+
+    Args:
+        src: a folder, a file, an object-storage URI, or a list of them.
+        model, top_k, batch_size, progress, **options: as for :func:`classify`.
+
+    Returns:
+        An iterator of rows keyed by the CSV's columns (``path``, ``label``, ``confidence``, …,
+        ``status``, ``error``, ``frame_s``), each value the text the CSV would hold.
+    """
+    from animalsort.inference.pipeline import iter_rows
+
+    opts = _options(model=model, top_k=top_k, batch_size=batch_size, **options)
+    return iter_rows(_sources(src), opts, progress=progress)
+
+
+class Classifier:
+    """A model loaded once, for images you already hold: PIL images, numpy arrays or paths.
+
+    Example::
+
+        clf = animalsort.Classifier("lite1")
+        clf.predict([Image.open("cat.jpg"), "dog.jpg", array])   # → DataFrame, no files written
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        weights: PathLike | None = None,
+        labels: str = "animals",
+        device: str = "auto",
+        precision: str = "auto",
+        runtime: str = "auto",
+        top_k: int = 3,
+        progress: bool = False,
+    ):
+        """Resolve, verify and load the model once.
+
+        Args:
+            model: a registry name (``lite0``, ``lite1``, …); None is the default model.
+            weights: a weights file or a finetune run folder (wins over ``model``).
+            labels: ``animals`` (the 37 animal labels) or ``imagenet`` (the 1000 classes); a
+                fine-tuned model answers with its own labels.
+            device, precision, runtime: as ``--device``, ``--precision`` and ``--runtime``.
+            top_k: how many labels each row carries.
+            progress: show a download's progress bar on stderr.
+        """
+        from animalsort.model.load import load
+
+        self.loaded: LoadedModel = load(
+            model,
+            Path(weights).expanduser() if weights is not None else None,
+            labels=labels,
+            device=device,
+            precision=precision,
+            runtime=runtime,
+            progress=progress,
+        )
+        self.top_k = min(top_k, len(self.loaded.labels.labels))
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The labels this classifier answers with."""
+        return tuple(self.loaded.labels.labels)
+
+    def predict(self, images: Sequence[ImageInput] | ImageInput, *, batch_size: int = 32) -> pd.DataFrame:
+        """Classify ``images`` (a list, or one image).
+
+        Args:
+            images: PIL images, numpy arrays (H×W×3 uint8 RGB, or H×W grey) and paths, mixed.
+            batch_size: images per forward pass.
+
+        Returns:
+            A DataFrame with the CSV's columns and dtypes, one row per image in the order given: ``path``
+            is the path for a path, ``<image N>`` for an in-memory image. An image that cannot
+            be read is a row with ``status`` error and the reason, as in the CSV.
+        """
+        import csv
+        import io
+
+        import pandas as pd
+
+        from animalsort.inference.in_memory import classify_images
+
+        items = list(images) if isinstance(images, (list, tuple)) else [images]
+        columns, rows = classify_images(self.loaded, items, self.top_k, batch_size)
+        text = io.StringIO()
+        csv.writer(text).writerows([columns, *rows])
+        text.seek(0)
+        return pd.read_csv(text, dtype={"path": str})  # the dtypes classify()'s DataFrame has
+
+
+def sort_folder(
+    src: PathLike,
+    dest: PathLike | None = None,
+    *,
+    mode: str = "copy",
+    predictions: PathLike | None = None,
+    classify_options: ClassifyOptions | None = None,
+    min_confidence: float | None = None,
+    flat: bool = False,
+    dry_run: bool = False,
+    verify: bool = False,
+    progress: bool = True,
+    by_sequence: float | None = None,
+) -> SortResult:
+    """``animalsort sort``: classify (or read ``predictions``), plan, journal, apply.
+
+    With ``predictions``, the corrections made in ``review`` beside it (``PREDS.corrections.csv``)
+    apply: a reviewed row is placed by its corrected label. Without ``predictions`` the folder
+    is classified first and the CSV is kept beside the journal. DEST defaults to SRC (label
+    folders inside it; they are not re-scanned later). ``by_sequence`` (a gap in seconds):
+    bursts are placed by their vote; a CSV without sequence columns gets them computed here
+    (the CSV is not changed).
+    """
+    from animalsort.formats.predictions import read_predictions
+    from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE
+    from animalsort.sorting.plan import earlier_sorts
+    from animalsort.sorting.run import Placement, check_sort_folders, place, rows_from_csv
+
+    src_path, dest_path = check_sort_folders(src, dest, mode)
+    threshold = DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence
+    how = Placement(mode, threshold, flat, verify, by_sequence)
+    earlier = earlier_sorts(dest_path)
+    rows: Iterable[dict[str, str]] = ()
+    classified = corrections_file = None
+    if predictions is not None:
+        preds: Path | None = Path(predictions)
+        rows, corrections_file = rows_from_csv(Path(predictions))
+    else:
+        opts = classify_options or _options()
+        if by_sequence is not None:
+            opts = replace(opts, sequences=by_sequence)
+        preds, classified = _classify_for_sort(src_path, dest_path, earlier, opts, progress)
+        rows = read_predictions(preds) if preds is not None else ()
+    if by_sequence is not None:
+        from animalsort.inference.sequences import with_sequences
+
+        rows = with_sequences(list(rows), src_path, by_sequence, preds)
+    plan, applied = place(
+        src_path,
+        dest_path,
+        rows,
+        how,
+        earlier=earlier,
+        predictions=preds,
+        corrections_file=corrections_file,
+        dry_run=dry_run,
+    )
+    if predictions is None:  # the files an earlier sort placed were not even scanned
+        plan.already_sorted += earlier.count_under(src_path)
+    return SortResult(plan, preds, applied, classified, corrections_file)
+
+
+def _classify_for_sort(
+    src: Path, dest: Path, earlier: Earlier, opts: ClassifyOptions, progress: bool
+) -> tuple[Path | None, Summary | None]:
+    """Classify SRC into the sort's own predictions CSV (beside its journal), leaving out what
+    earlier sorts into DEST placed. (None, None) when nothing new is left to classify."""
+    from animalsort.atomic import make_folder
+    from animalsort.errors import NoImagesError
+    from animalsort.formats.journal import journal_paths
+    from animalsort.inference.pipeline import classify_folder  # torch is imported only here
+    from animalsort.sorting.plan import excluded_from_scan
+
+    excluded = excluded_from_scan(src, dest, earlier)
+    preds = journal_paths(dest)[1]
+    make_folder(preds.parent, "it holds the sort's journal and predictions: choose another --dest")
+    try:
+        return preds, classify_folder(src, preds, opts, progress=progress, exclude=excluded)
+    except NoImagesError:
+        if not excluded:
+            raise
+        return None, None  # everything is where an earlier sort put it: nothing new to sort
+
+
+def sort(
+    src: PathLike,
+    dest: PathLike | None = None,
+    *,
+    move: bool = False,
+    link: bool = False,
+    dry_run: bool = False,
+    predictions: PathLike | None = None,
+    min_confidence: float | None = None,
+    flat: bool = False,
+    verify: bool = False,
+    by_sequence: float | None = None,
+    progress: bool = False,
+    **options: Any,
+) -> SortResult:
+    """Sort the photos under ``src`` into per-label folders, like ``animalsort sort``.
+
+    Args:
+        src: the folder to sort.
+        dest: where the label folders go (default: inside ``src``).
+        move: move the files (default: copy them); ``link``: hard-link them instead.
+        dry_run: plan only; nothing on disk changes.
+        predictions: a predictions CSV to sort by (its review corrections apply) instead of
+            classifying first.
+        min_confidence: below it a photo goes to ``_uncertain/`` (default 0.5).
+        flat: no sub-folders under each label.
+        verify: check each copied file's sha256.
+        by_sequence: place each burst (capture times within this many seconds) by its vote.
+        progress: show progress bars on stderr.
+        **options: classify options, as for :func:`classify` (``model``, ``weights``, …).
+
+    Returns:
+        A ``SortResult``: ``plan`` (``ops``, ``per_folder``, ``duplicates``, ``left``, …),
+        ``applied`` (None for a dry run; else ``done``, ``failed``, ``journal`` — give it to
+        :func:`undo`), ``predictions`` (the CSV sorted by) and ``classified`` (when this call
+        classified).
+    """
+    if move and link:
+        raise ValueError("move and link exclude each other")
+    if predictions is not None and options:
+        raise ValueError(f"classify options ({', '.join(sorted(options))}) do nothing with predictions=")
+    return sort_folder(
+        _expand(src),
+        _expand(dest) if dest is not None else None,
+        mode="move" if move else "link" if link else "copy",
+        predictions=Path(predictions).expanduser() if predictions is not None else None,
+        classify_options=_options(**options),
+        min_confidence=min_confidence,
+        flat=flat,
+        dry_run=dry_run,
+        verify=verify,
+        progress=progress,
+        by_sequence=by_sequence,
+    )
+
+
+def undo(journal: PathLike) -> UndoResult:
+    """Undo a sort from its journal, like ``animalsort undo``: every file goes back where it
+    was, unless it changed since (then it is left alone and named).
+
+    Args:
+        journal: the sort's journal (``SortResult.applied.journal``, ``DEST/_animalsort/….jsonl``).
+
+    Returns:
+        An ``UndoResult``: ``restored``, ``already`` (never done), ``refused`` (files changed since, left
+        alone, with why) and ``dirs_removed``.
+    """
+    from animalsort.sorting.undo import undo_sort
+
+    return undo_sort(Path(journal).expanduser())
+
+
+def finetune(data: PathLike, out: PathLike | None = None, *, progress: bool = False, **options: Any) -> FinetuneResult:
+    """Train a model for the classes of a labelled folder (one sub-folder per class), like
+    ``animalsort finetune``.
+
+    Args:
+        data: the labelled folder.
+        out: the run folder (default: ``runs/<data's name>``); its ``model.pt`` works as
+            ``weights=`` for :func:`classify`, :func:`sort` and :class:`Classifier`.
+        progress: show progress bars on stderr.
+        **options: any ``FinetuneOptions`` field (``model`` — the pretrained base —, ``mode``,
+            ``epochs``, ``lr``, ``device``, …).
+
+    Returns:
+        A ``FinetuneResult``: ``run_dir`` (with ``model.pt`` and the reports), ``classes``,
+        ``val_accuracy``, ``test_accuracy``, ``min_confidence``, the dataset ``check``, ….
+    """
+    from animalsort.training.options import FinetuneOptions
+    from animalsort.training.run import finetune_folder
+
+    run_dir = Path(out).expanduser() if out is not None else None
+    return finetune_folder(Path(data).expanduser(), run_dir, _made(FinetuneOptions, options), progress=progress)

@@ -1,0 +1,77 @@
+"""A labelled folder (one sub-folder per class) and its stratified train/validation split."""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from animalsort.errors import InputError
+from animalsort.sources.listing import check_source, discover
+
+# --------------------------------------------------------------------------- labelled folders (finetune)
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: str  # relative to the dataset root, "/"-separated
+    label: int
+
+
+@dataclass
+class LabelledSplits:
+    classes: list[str]
+    train: list[Sample]
+    val: list[Sample]
+    test: list[Sample]
+    presplit: bool
+
+
+def _class_folder(root: Path) -> tuple[list[str], list[Sample]]:
+    classes = sorted(
+        e.name
+        for e in os.scandir(root)
+        if e.is_dir() and not e.name.startswith(".")  # class links followed
+    )
+    samples = []
+    for label, name in enumerate(classes):
+        samples += [Sample(f"{name}/{rel}", label) for rel in discover(root / name)]
+    return classes, samples
+
+
+def labelled_splits(root: Path, val_split: float = 0.2, seed: int = 0) -> LabelledSplits:
+    """An ImageFolder (``ROOT/<class>/**/*.jpg``) split per class, seeded; or a pre-split one
+    (``ROOT/train``, ``ROOT/val``, optional ``ROOT/test``, each with the same class folders)."""
+    root = check_source(root)
+    if (root / "train").is_dir() and (root / "val").is_dir():
+        classes, train = _class_folder(root / "train")
+        parts = {}
+        for part in ("val", "test"):
+            if (root / part).is_dir():
+                part_classes, samples = _class_folder(root / part)
+                index = {c: i for i, c in enumerate(classes)}
+                unknown = set(part_classes) - set(classes)
+                if unknown:
+                    raise InputError(
+                        f"{root / part} has classes that train/ lacks: {', '.join(sorted(unknown))}; "
+                        "use the same class folders in train/, val/ and test/"
+                    )
+                parts[part] = [Sample(f"{part}/{s.path}", index[part_classes[s.label]]) for s in samples]
+        train = [Sample(f"train/{s.path}", s.label) for s in train]
+        return LabelledSplits(classes, train, parts.get("val", []), parts.get("test", []), presplit=True)
+    classes, samples = _class_folder(root)
+    by_class: dict[int, list[Sample]] = {}
+    for s in samples:
+        by_class.setdefault(s.label, []).append(s)
+    rng = random.Random(seed)
+    train, val = [], []
+    for label in sorted(by_class):
+        items = sorted(by_class[label], key=lambda s: s.path)
+        rng.shuffle(items)
+        n_val = min(len(items) - 1, max(1, round(len(items) * val_split))) if len(items) > 1 and val_split > 0 else 0
+        val += items[:n_val]
+        train += items[n_val:]
+    return LabelledSplits(
+        classes, sorted(train, key=lambda s: s.path), sorted(val, key=lambda s: s.path), [], presplit=False
+    )

@@ -1,0 +1,245 @@
+"""The predictions CSV contract: columns, rows, the streaming writer with ``--resume``, the
+reader, and the sidecar JSON. Torch-free: sort and report read predictions without a model.
+
+Rows are written (and flushed) as batches finish, in discovery order, so a crash keeps what
+was done and ``resume`` continues where it stopped. Confidences are formatted to fixed
+decimals, so a resumed CSV is byte-identical to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    pass
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from animalsort._version import __version__
+from animalsort.atomic import atomic_write, write_text
+from animalsort.errors import InputError, OutputError
+
+CONFIDENCE_FORMAT = "{:.4f}"
+MAX_REPORTED_ERRORS = 20  # the summary names this many failures; the CSV has them all
+
+
+#: Columns a finished run may add after the streamed ones (``--sequences``: sequences.py).
+#: A resumed CSV drops them; they are computed again over the whole file at the end.
+SEQUENCE_COLUMNS = ["sequence", "sequence_label", "sequence_confidence"]
+
+
+def header(top_k: int) -> list[str]:
+    """The streamed columns. ``frame_s``: a clip's best frame (or a frame row's own time) in
+    seconds from its start, empty for photos."""
+    cols = ["path", "label", "confidence"]
+    for k in range(2, top_k + 1):
+        cols += [f"label_{k}", f"confidence_{k}"]
+    return cols + ["status", "error", "frame_s"]
+
+
+def ok_row(path: str, labels: Iterable[str], confidences: Iterable[float], top_k: int, frame_s: str = "") -> list[str]:
+    row = [path]
+    for lab, conf in zip(labels, confidences):
+        row += [lab, CONFIDENCE_FORMAT.format(conf)]
+    row += [""] * (1 + 2 * top_k - len(row))
+    return row + ["ok", "", frame_s]
+
+
+def error_row(path: str, error: str, top_k: int) -> list[str]:
+    return [path] + [""] * (2 * top_k) + ["error", error, ""]
+
+
+def file_of(row: dict[str, str]) -> str:
+    """The file a row is about: a frame row's clip (``clip.mp4#t=3.00`` → ``clip.mp4``)."""
+    from animalsort.formats.predictions import split_frame_path
+
+    return split_frame_path(row["path"], row.get("frame_s") or "")
+
+
+def prepare_output(out: Path) -> None:
+    """Make the folder ``out`` goes in, or fail now with a line that says why (before a model
+    is loaded for nothing)."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write {out}: {exc.strerror or exc}; choose another --out or fix the folder's permissions"
+        ) from None
+
+
+class CsvWriter:
+    """Streams rows to a CSV file (or a text stream), flushing after every batch.
+
+    With ``resume`` an existing file is read back: complete rows are kept (a row cut off by a
+    crash is dropped), and their paths are returned by :meth:`done` so they are not redone.
+    """
+
+    def __init__(self, out: Path | None, top_k: int, resume: bool = False, stream: IO[str] | None = None):
+        self.out = out
+        self.columns = header(top_k)
+        self._done: list[str] = []
+        kept: list[list[str]] | None = None
+        if out is None:
+            self._f: IO[str] = stream if stream is not None else sys.stdout
+            self._owns = False
+        else:
+            self._owns = True
+            kept = self._read_back(out) if resume and out.exists() else None
+            try:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                if kept is None:
+                    self._f = open(out, "w", newline="", encoding="utf-8", errors="surrogateescape")
+                else:
+                    # The header and the complete rows, rewritten whole: a cut-off last row
+                    # goes, and a file killed before its first row gets exactly one header.
+                    self._rewrite(out, kept)
+                    self._f = open(out, "a", newline="", encoding="utf-8", errors="surrogateescape")
+                    self._done = list(dict.fromkeys(file_of(dict(zip(self.columns, r))) for r in kept))
+            except OSError as exc:
+                raise OutputError(
+                    f"cannot write {out}: {exc.strerror or exc}; choose another --out or fix the folder's permissions"
+                ) from None
+        self._w = csv.writer(self._f)
+        if kept is None:
+            self._write([self.columns])
+
+    def _read_back(self, out: Path) -> list[list[str]]:
+        try:
+            text = out.read_text(encoding="utf-8", errors="surrogateescape")
+        except OSError as exc:
+            raise OutputError(f"cannot read {out} to resume: {exc.strerror or exc}") from None
+        if "\n" not in text:
+            return []  # empty, or killed while the header was being written
+        records = list(csv.reader(io.StringIO(text, newline="")))
+        found = records[0] if records else []
+        # Columns are matched by name: a CSV from before frame_s, or one that a finished
+        # --sequences run extended, resumes (the extra columns are made again at the end).
+        base = [c for c in found if c not in SEQUENCE_COLUMNS]
+        if base not in (self.columns, [c for c in self.columns if c != "frame_s"]):
+            raise OutputError(
+                f"cannot resume {out}: its columns {found} differ from "
+                f"this run's {self.columns}; use the same --top-k, or a new --out without --resume"
+            )
+        rows = records[1:]
+        # The last record is complete only if the file ends with a line break after it.
+        if rows and not text.endswith("\n"):
+            rows.pop()
+        where = [found.index(c) if c in found else None for c in self.columns]
+        kept = [[r[i] if i is not None else "" for i in where] for r in rows if len(r) == len(found)]
+        return _without_last_clip_frames(kept, self.columns)
+
+    def _rewrite(self, out: Path, rows: list[list[str]]) -> None:
+        """The header and ``rows``, replacing ``out`` in one step."""
+        with atomic_write(out, "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
+            w = csv.writer(f)
+            w.writerow(self.columns)
+            w.writerows(rows)
+
+    def done(self) -> list[str]:
+        return self._done
+
+    def _write(self, rows: list[list[str]]) -> None:
+        try:
+            self._w.writerows(rows)
+            self._f.flush()
+        except BrokenPipeError:
+            raise  # the reader of stdout went away (`| head`): not a disk problem
+        except OSError as exc:
+            raise OutputError(
+                f"cannot write to {self.out or 'stdout'}: {exc.strerror or exc}. The rows written "
+                "so far are kept; free some space and rerun with --resume"
+            ) from None
+
+    def write(self, rows: list[list[str]]) -> None:
+        self._write(rows)
+
+    def close(self) -> None:
+        if self._owns:
+            try:
+                self._f.flush()
+                os.fsync(self._f.fileno())
+            except OSError:
+                pass
+            self._f.close()
+
+    def __enter__(self) -> CsvWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _without_last_clip_frames(rows: list[list[str]], columns: list[str]) -> list[list[str]]:
+    """Frame rows of the last clip may be only some of its frames (a batch cut off by a
+    crash): they go, and the clip is classified again."""
+    if not rows:
+        return rows
+    clip = file_of(dict(zip(columns, rows[-1])))
+    if clip == rows[-1][0]:
+        return rows  # a photo, or a whole clip's row
+    while rows and file_of(dict(zip(columns, rows[-1]))) == clip:
+        rows.pop()
+    return rows
+
+
+def read_predictions(path: Path) -> Iterator[dict[str, str]]:
+    """Rows of a classify CSV as dicts (used by sort and report; no torch needed)."""
+    try:
+        f = open(path, newline="", encoding="utf-8", errors="surrogateescape")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    with f:
+        reader = csv.DictReader(f)
+        missing = {"path", "label", "confidence", "status"} - set(reader.fieldnames or ())
+        if missing:
+            raise InputError(
+                f"{path} is not an animalsort predictions CSV (no {', '.join(sorted(missing))} "
+                "column); make one with `animalsort classify SRC --out FILE`"
+            )
+        yield from reader
+
+
+def sidecar_path(out: Path) -> Path:
+    return out.with_name(out.name + ".json")
+
+
+def write_sidecar(out: Path, record: dict[str, Any]) -> None:
+    """``OUT.json``: what produced ``out`` (model, weights, options, counts, times)."""
+    record = {"animalsort_version": __version__, **record}
+    try:
+        write_text(sidecar_path(out), json.dumps(record, indent=2) + "\n")
+    except OSError as exc:
+        raise OutputError(f"cannot write {sidecar_path(out)}: {exc.strerror or exc}") from None
+
+
+def read_sidecar(out: Path) -> dict[str, Any]:
+    """The sidecar of ``out`` ({} when there is none or it cannot be read)."""
+    try:
+        return dict(json.loads(sidecar_path(out).read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return {}
+
+
+FRAME_MARK = "#t="  # ``clip.mp4#t=12.00``: a frame row's path (a W3C media-fragment URI)
+
+
+def frame_path(path: str, t: float) -> str:
+    """The row path of the frame of ``path`` at ``t`` seconds."""
+    return f"{path}{FRAME_MARK}{format_time(t)}"
+
+
+def format_time(t: float) -> str:
+    return f"{t:.2f}"
+
+
+def split_frame_path(path: str, frame_s: str) -> str:
+    """A frame row's path → its clip's path (photos and clip rows come back unchanged)."""
+    suffix = f"{FRAME_MARK}{frame_s}" if frame_s else ""
+    return path[: -len(suffix)] if suffix and path.endswith(suffix) else path

@@ -1,0 +1,72 @@
+"""What a classify run is asked (``ClassifyOptions``, the sidecar's ``options``) and what it
+reports (``Summary``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from animalsort.sources.listing import Inventory
+from animalsort.sources.video import DEFAULT_EVERY, DEFAULT_MAX_FRAMES, Sampling
+
+if TYPE_CHECKING:
+    pass
+
+
+@dataclass
+class ClassifyOptions:
+    model: str | None = None
+    weights: Path | None = None
+    labels: str = "animals"
+    device: str = "auto"
+    precision: str = "auto"
+    runtime: str = "auto"  # auto | torch | onnx (auto: ONNX Runtime on the CPU, torch on a GPU)
+    batch_size: int = 32
+    workers: int | None = None
+    top_k: int = 3
+    resume: bool = False
+    draft: bool = True
+    decode: str = "auto"  # where JPEGs are decoded: auto | cpu | gpu
+    engine: str = "local"  # local | ray
+    ray_address: str | None = None  # None: start a local one-node Ray cluster
+    num_gpus_per_actor: float = 0.0
+    ray_actors: int = 1  # inference actors in the Ray engine's pool (spread over the nodes)
+    videos: bool = True  # classify video clips (frames sampled every video_every seconds)
+    video_every: float = DEFAULT_EVERY
+    video_max_frames: int = DEFAULT_MAX_FRAMES
+    video_rows: str = "videos"  # videos: one row per clip; frames: one per sampled frame
+    sequences: float | None = None  # group bursts: photos within this many seconds (sequences.py)
+    files_from: str | None = None  # a manifest of paths instead of folders ("-": stdin)
+    root: Path | None = None  # what the manifest's relative paths are relative to
+    shard: str | None = None  # "I/N": a deterministic 1/N of the listing (sources/manifests.py)
+
+    def sampling(self) -> Sampling | None:
+        return Sampling(self.video_every, self.video_max_frames) if self.videos else None
+
+
+@dataclass
+class Summary:
+    found: int = 0
+    ok: int = 0  # files (a clip counts once, whatever its rows)
+    failed: int = 0
+    videos: int = 0  # clips classified (of ``ok``)
+    frames: int = 0  # their sampled frames
+    resumed: int = 0  # rows kept from an earlier run (--resume)
+    seconds: float = 0.0
+    startup_seconds: float = 0.0  # model resolution and loading, before the first batch
+    out: str | None = None
+    model: str = ""
+    device: str = ""
+    precision: str = ""
+    runtime: str = ""
+    runtime_note: str = ""  # why the runtime asked for was not used, when it was not
+    decode: str = "cpu"
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    skipped: Inventory | None = None  # the files that are not images (by extension)
+    sequences: dict[str, Any] | None = None  # with --sequences: what sequences.record says
+
+    @property
+    def images_per_s(self) -> float:
+        return (self.ok + self.failed) / self.seconds if self.seconds > 0 else 0.0

@@ -1,0 +1,288 @@
+"""``classify_folder``: the one core entry point for a folder — listing → batches → the model →
+rows → CSV and sidecar; ``iter_rows`` streams the same rows with no file.
+
+The rows and the file they go to are the predictions contract (``formats/predictions.py``);
+this module only decides what goes in them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tqdm import tqdm
+
+from animalsort.errors import NoImagesError, UsageError
+from animalsort.formats.predictions import (
+    CsvWriter,
+    error_row,
+    header,
+    ok_row,
+    prepare_output,
+    sidecar_path,
+    write_sidecar,
+)
+from animalsort.inference.local import score_batches
+from animalsort.inference.options import ClassifyOptions, Summary
+from animalsort.inference.scoring import Scored
+from animalsort.machine import default_workers
+from animalsort.sources.listing import Inventory, Listing, nothing_to_classify
+from animalsort.sources.manifests import Listable, describe_listing, discard, source_for, src_of, whole
+
+if TYPE_CHECKING:
+    from animalsort.model.loaded import LoadedModel
+
+
+MAX_REPORTED_ERRORS = 20  # the summary names this many failures; the CSV has them all
+
+
+def classify_folder(
+    sources: Path | Sequence[Path],
+    out: Path | None,
+    options: ClassifyOptions | None = None,
+    *,
+    progress: bool = True,
+    exclude: Iterable[Path] = (),
+) -> Summary:
+    """Classify every image under ``sources`` (folders, and image files named one by one);
+    write one CSV row per file to ``out`` (None: stdout), paths relative to their common
+    parent. ``options`` may name a manifest (``files_from``, ``root``) instead, and a
+    ``shard``; a source may be an object-storage URI (``sources/manifests.py``)."""
+    opts = options or ClassifyOptions()
+    start = time.perf_counter()
+    check_options(opts)
+    skip = [*exclude] + ([out, sidecar_path(out)] if out is not None else [])
+    listing = _listing(sources, opts, skip)
+    try:
+        return _classify(listing, out, opts, start, progress)
+    finally:
+        discard(listing)
+
+
+def iter_rows(
+    sources: Path | Sequence[Path], options: ClassifyOptions | None = None, *, progress: bool = False
+) -> Iterator[dict[str, str]]:
+    """The rows ``classify_folder`` would write, as they are made, with no file: one dict per
+    row, keyed by the CSV's columns, each value the CSV's text. Memory stays flat whatever
+    the number of files."""
+    opts = options or ClassifyOptions()
+    check_options(opts)
+    if opts.sequences is not None or opts.resume:
+        raise UsageError("sequences and resume need a CSV file: use classify_folder (or animalsort.classify)")
+    listing = _listing(sources, opts, [])
+    try:
+        _refuse_empty(listing)
+        loaded, inventory = _load(listing, opts, progress)
+        top_k = min(opts.top_k, len(loaded.labels.labels))
+        summary = _new_summary(None, loaded, inventory)
+        columns = header(top_k)
+        scored = _engine(listing, loaded, opts, top_k, [], summary)
+        for rows, _ in csv_rows(scored, loaded.labels.labels, top_k, summary):
+            yield from (dict(zip(columns, row)) for row in rows)
+    finally:
+        discard(listing)
+
+
+def check_options(opts: ClassifyOptions) -> None:
+    """Combinations that cannot give the right answer, refused before anything runs."""
+    if opts.shard is not None and opts.sequences is not None:
+        raise UsageError(
+            "--sequences with --shard: a burst can fall into two shards; classify the shards without "
+            "--sequences, then `animalsort merge SHARDS… --sequences`"
+        )
+
+
+def _listing(sources: Path | Sequence[Path], opts: ClassifyOptions, skip: list[Path]) -> Listable:
+    paths = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+    return source_for(
+        paths, files_from=opts.files_from, root=opts.root, shard=opts.shard, exclude=skip, videos=opts.videos
+    )
+
+
+def _refuse_empty(listing: Listable) -> None:
+    listed = whole(listing)  # an empty shard still writes its CSV
+    if next(iter(listed), None) is None:
+        if isinstance(listed, Listing):
+            raise NoImagesError(nothing_to_classify(listed, listed.inventory()))
+        raise NoImagesError(f"nothing to classify: {describe_listing(listed)} lists no files")
+
+
+def _load(listing: Listable, opts: ClassifyOptions, progress: bool) -> tuple[LoadedModel, Inventory]:
+    """The model, loaded while another thread counts the files (joined before any fork)."""
+    from animalsort.model.load import load
+
+    with ThreadPoolExecutor(1) as pool:
+        counting = pool.submit(listing.inventory)
+        loaded = load(
+            opts.model,
+            opts.weights,
+            labels=opts.labels,
+            device=opts.device,
+            precision=opts.precision,
+            runtime=opts.runtime,
+            progress=progress,
+        )
+        return loaded, counting.result()
+
+
+def _new_summary(out: Path | None, loaded: LoadedModel, inventory: Inventory) -> Summary:
+    return Summary(
+        out=str(out) if out else None,
+        model=loaded.name,
+        device=str(loaded.device),
+        precision=loaded.precision,
+        runtime=loaded.runtime,
+        runtime_note=loaded.note,
+        skipped=inventory,
+    )
+
+
+def _classify(listing: Listable, out: Path | None, opts: ClassifyOptions, start: float, progress: bool) -> Summary:
+    _refuse_empty(listing)
+    if out is not None:
+        prepare_output(out)
+    loaded, inventory = _load(listing, opts, progress)
+    top_k = min(opts.top_k, len(loaded.labels.labels))
+    summary = _new_summary(out, loaded, inventory)
+    with contextlib.ExitStack() as stack:
+        target = out
+        if out is None and opts.sequences is not None:  # sequences need the whole CSV: stdout gets it at the end
+            target = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="animalsort-"))) / "preds.csv"
+        with CsvWriter(target, top_k, resume=opts.resume) as writer:
+            summary.resumed = len(writer.done())
+            scored = _engine(listing, loaded, opts, top_k, writer.done(), summary, progress)
+            summary.startup_seconds = time.perf_counter() - start
+            total = inventory.images + inventory.videos - summary.resumed
+            with tqdm(total=total, unit="file", desc="classify", disable=not progress, smoothing=0.1) as bar:
+                for rows, files in csv_rows(scored, loaded.labels.labels, top_k, summary):
+                    writer.write(rows)
+                    bar.update(files)
+        if target is not None and opts.sequences is not None:
+            summary.sequences = _annotate_sequences(target, listing, opts.sequences, to_stdout=out is None)
+    summary.found = summary.ok + summary.failed + summary.resumed
+    summary.seconds = time.perf_counter() - start
+    if out is not None:
+        write_sidecar(out, sidecar_record(summary, opts, loaded, listing))
+    return summary
+
+
+def _annotate_sequences(target: Path, listing: Listable, gap: float, to_stdout: bool) -> dict[str, object]:
+    """Add the burst columns to the finished CSV (and copy it to stdout when that was asked)."""
+    from animalsort.inference import sequences
+
+    made = sequences.record(sequences.annotate(target, Path(listing.root), gap))
+    if to_stdout:
+        with open(target, newline="", encoding="utf-8", errors="surrogateescape") as f:
+            shutil.copyfileobj(f, sys.stdout)
+        sys.stdout.flush()
+    return made
+
+
+def _engine(
+    listing: Listable,
+    loaded: LoadedModel,
+    opts: ClassifyOptions,
+    top_k: int,
+    done: list[str],
+    summary: Summary,
+    progress: bool = False,
+) -> Iterator[Scored]:
+    """Scored batches from the chosen engine: the local DataLoader, or a Ray cluster."""
+    from animalsort.inference.batches import image_stream, loader
+    from animalsort.model.device import pick_decode
+
+    if opts.engine == "ray":
+        from animalsort.inference import ray_engine
+
+        return ray_engine.score(listing, opts, loaded.preprocessing, top_k, done, progress)
+    on_device = pick_decode(opts.decode, loaded.device) == "gpu"
+    summary.decode = "gpu" if on_device else "cpu"
+    stream = image_stream(
+        listing,
+        loaded.preprocessing,
+        opts.batch_size,
+        done,
+        draft=opts.draft,
+        raw_jpeg=on_device,
+        video=opts.sampling(),
+    )
+    workers = default_workers() if opts.workers is None else opts.workers
+    batches = loader(stream, workers, pin_memory=loaded.device.type == "cuda")
+    return score_batches(loaded, batches, top_k, opts.video_rows)
+
+
+def csv_rows(
+    scored: Iterable[Scored], names: Sequence[str], top_k: int, summary: Summary
+) -> Iterator[tuple[list[list[str]], int]]:
+    """Each scored batch as CSV rows and the number of files they answer, counted into
+    ``summary`` (failures named up to a limit)."""
+    for s in scored:
+        rows = []
+        for i, rel in enumerate(s.paths):
+            if s.ok[i]:
+                rows.append(ok_row(rel, [names[j] for j in s.idx[i]], s.conf[i], top_k, s.frame_s[i]))
+                continue
+            rows.append(error_row(rel, s.errors[i], top_k))
+            summary.failed += 1
+            if len(summary.errors) < MAX_REPORTED_ERRORS:
+                summary.errors.append((rel, s.errors[i]))
+        summary.ok += s.files_ok
+        summary.videos += s.clips
+        summary.frames += s.frames
+        yield rows, s.files_ok + s.ok.count(False)
+
+
+def sidecar_record(summary: Summary, opts: ClassifyOptions, loaded: LoadedModel, listing: Any) -> dict[str, object]:
+    options = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items()}
+    return {
+        "src": src_of(listing),  # the CSV's paths are relative to it (report, review, sort, merge)
+        **({"listing": listing.record()} if hasattr(listing, "record") else {}),
+        "model": summary.model,
+        "weights_sha256": loaded.sha256,
+        "labels": loaded.labels.name,
+        "label_names": list(loaded.labels.labels),  # what `review` offers to choose from
+        "device": summary.device,
+        "precision": summary.precision,
+        "runtime": summary.runtime,
+        "decode": summary.decode,
+        "options": options,
+        "counts": {
+            "found": summary.found,
+            "ok": summary.ok,
+            "failed": summary.failed,
+            "resumed": summary.resumed,
+            "videos": summary.videos,
+            "frames": summary.frames,
+        },
+        "not_classified": dict(sorted(summary.skipped.skipped.items())) if summary.skipped else {},
+        "seconds": round(summary.seconds, 3),
+        "startup_seconds": round(summary.startup_seconds, 3),
+        "images_per_s": round(summary.images_per_s, 2),
+        **({"video": video_record(opts)} if summary.videos else {}),
+        **({"sequences": summary.sequences} if summary.sequences is not None else {}),
+    }
+
+
+def video_record(opts: ClassifyOptions) -> dict[str, object]:
+    """How the clips were read and labelled (the sidecar's ``video``)."""
+    import av
+
+    from animalsort.inference.scoring import TOP_FRAMES
+
+    return {
+        "decoder": f"PyAV {av.__version__} (FFmpeg {av.ffmpeg_version_info})",
+        "every_s": opts.video_every,
+        "max_frames": opts.video_max_frames,
+        "rows": opts.video_rows,
+        "clip_label": f"the label with the highest mean probability over its {TOP_FRAMES} best frames, among "
+        "the frames' first labels (no_animal only when no frame shows an animal); frame_s: its best frame",
+    }

@@ -1,0 +1,171 @@
+"""``classify --engine ray``: the same classification on a Ray cluster, with Ray Data.
+
+paths → batches of paths (cut here by ``data.chunks``, in discovery order, exactly as the local
+engine cuts them) → ``map_batches`` decode (CPU tasks, the local engine's decoder) →
+``map_batches`` inference in an actor pool (one model per actor, a GPU each when asked) →
+results streamed back in order and written by the same CSV writer. Same batches, same
+decoder, same model code: the CSV is the local engine's, byte for byte.
+
+Ray is an optional extra: ``pip install 'animalsort[ray]'``. Without ``--ray-address`` a
+local one-node cluster is started (and stopped) for the run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from animalsort.errors import UsageError
+
+if TYPE_CHECKING:
+    from animalsort.inference.options import ClassifyOptions
+    from animalsort.inference.scoring import Scored
+    from animalsort.sources.listing import Listing
+    from animalsort.sources.preprocess import Preprocessing
+
+
+def _ray() -> Any:
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise UsageError(
+            "--engine ray needs Ray Data, which is not installed: pip install 'animalsort[ray]' "
+            "(or use the default --engine local)"
+        ) from None
+    return ray
+
+
+def _decode(
+    rows: dict[str, Any], root: str, pre: dict[str, Any], draft: bool, video: list[float] | None
+) -> dict[str, Any]:
+    """Ray task: each row holds one batch of paths → its decoded uint8 batch and outcomes."""
+    import numpy as np
+
+    from animalsort.inference.batches import ImageStream
+    from animalsort.sources.listing import Listing
+    from animalsort.sources.preprocess import Preprocessing, Preprocessor
+    from animalsort.sources.video import Sampling
+
+    listing = Listing(Path(root), ())  # the paths come with the rows
+    sampling = Sampling(video[0], int(video[1])) if video else None
+    stream = ImageStream(listing, Preprocessor(Preprocessing.from_dict(pre), draft), batch_size=1, video=sampling)
+    metas, images = [], []
+    for paths in rows["paths"]:
+        b = stream.make_batch(json.loads(paths))
+        metas.append(json.dumps(b.meta()))
+        images.append(b.images.numpy())
+    return {"batch": rows["batch"], "meta": np.array(metas), "images": np.stack(images)}
+
+
+class _Infer:
+    """Ray actor: one model per actor (on its GPU when it has one); decoded batch → top-k."""
+
+    def __init__(self, options: dict[str, Any], top_k: int):
+        import torch
+
+        from animalsort.model import load
+
+        device = "cuda" if options["num_gpus_per_actor"] and torch.cuda.is_available() else options["device"]
+        if device == "auto":
+            device = "cpu"
+        self.loaded = load.load(
+            options["model"],
+            options["weights"],
+            labels=options["labels"],
+            device=device,
+            precision=options["precision"],
+            runtime=options["runtime"] if device == "cpu" else "torch",
+            progress=False,
+        )
+        self.top_k = top_k
+        self.video_rows = options["video_rows"]
+
+    def __call__(self, rows: dict[str, Any]) -> dict[str, Any]:
+        import dataclasses
+
+        import numpy as np
+        import torch
+
+        from animalsort.inference.scoring import score_batch
+
+        metas = []
+        for meta, images in zip(rows["meta"], rows["images"]):
+            x = torch.from_numpy(np.ascontiguousarray(images)).to(self.loaded.device)
+            scored = score_batch(self.loaded, x, json.loads(meta), self.top_k, self.video_rows)
+            metas.append(json.dumps(dataclasses.asdict(scored)))
+        return {"batch": rows["batch"], "meta": np.array(metas)}
+
+
+def score(
+    listing: Listing,
+    opts: ClassifyOptions,
+    pre: Preprocessing,
+    top_k: int,
+    done: list[str],
+    progress: bool,
+) -> Iterator[Scored]:
+    """Scored batches, in order, computed on a Ray cluster."""
+    ray = _ray()
+    from animalsort.inference.batches import chunks
+    from animalsort.inference.scoring import Scored
+    from animalsort.machine import default_workers
+
+    started = False
+    if not ray.is_initialized():
+        quiet = {"log_to_driver": False, "include_dashboard": False, "logging_level": logging.ERROR}
+        if opts.ray_address:
+            ray.init(address=opts.ray_address, **quiet)
+        else:
+            ray.init(num_cpus=max(2, default_workers() + 1), **quiet)
+        started = True
+    logging.getLogger("ray.data").setLevel(logging.WARNING if progress else logging.ERROR)
+    try:
+        ctx = ray.data.DataContext.get_current()
+        ctx.execution_options.preserve_order = True
+        ctx.enable_progress_bars = progress
+        skip = set(done)
+        paths = (p for p in listing if p not in skip)
+        sampling = opts.sampling()
+        batches = [{"batch": k, "paths": json.dumps(c)} for k, c in enumerate(chunks(paths, opts.batch_size, sampling))]
+        if not batches:
+            return
+        options = {
+            "model": opts.model,
+            "weights": str(opts.weights) if opts.weights else None,
+            "labels": opts.labels,
+            "device": opts.device,
+            "precision": opts.precision,
+            "runtime": opts.runtime,
+            "num_gpus_per_actor": opts.num_gpus_per_actor,
+            "video_rows": opts.video_rows,
+        }
+        actors = max(1, opts.ray_actors)
+        ds = ray.data.from_items(batches, override_num_blocks=min(len(batches), 64))
+        ds = ds.map_batches(
+            _decode,
+            fn_kwargs={
+                "root": str(listing.root),
+                "pre": pre.to_dict(),
+                "draft": opts.draft,
+                "video": [sampling.every, sampling.max_frames] if sampling else None,
+            },
+            batch_size=1,
+            num_cpus=1,
+        )
+        ds = ds.map_batches(
+            _Infer,
+            fn_constructor_args=(options, top_k),
+            batch_size=1,
+            concurrency=actors,
+            num_gpus=opts.num_gpus_per_actor or 0,
+            num_cpus=1,
+        )
+        for row in ds.iter_rows():
+            yield Scored(**json.loads(row["meta"]))
+    finally:
+        if started:
+            ray.shutdown()

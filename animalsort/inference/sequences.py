@@ -1,0 +1,178 @@
+"""Bursts: photos of one folder taken seconds apart, labelled together (``--sequences``).
+
+Camera traps and phones shoot a few frames per trigger; the animal may be sharp in one and
+half out of the picture, or gone, in the next. Grouping them and voting gives every frame
+the burst's answer, as camera-trap tools do.
+
+- Capture time: EXIF DateTimeOriginal (with SubSecTimeOriginal and OffsetTimeOriginal when
+  present; a time without an offset is taken as this machine's local time), else the file's
+  modification time. Which one each photo used is counted in the sidecar.
+- Grouping: within one folder, photos sorted by capture time; a photo more than ``gap``
+  seconds after the previous one starts a new sequence. Clips and unreadable files are in no
+  sequence.
+- The vote: each photo votes for its label with its confidence. ``no_animal`` votes count only
+  when no photo of the burst shows an animal (the frame where the animal left keeps the
+  burst's label). ``sequence_label`` is the label with the most votes; ``sequence_confidence``
+  its votes divided by the photos that voted (agreement × confidence).
+
+Torch-free: classify runs it over its finished CSV, sort over a CSV given with ``--from``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from PIL import Image
+
+from animalsort.formats.predictions import CONFIDENCE_FORMAT
+
+DEFAULT_GAP = 10.0  # seconds between two photos of one burst, at most
+NO_ANIMAL = "no_animal"
+
+_EXIF_IFD = 0x8769
+_DATETIME_ORIGINAL, _SUBSEC_ORIGINAL, _OFFSET_ORIGINAL = 0x9003, 0x9291, 0x9011
+_DATETIME = 0x0132  # IFD0 DateTime: what some cameras write instead
+
+
+def capture_time(path: str | os.PathLike[str]) -> tuple[float, str]:
+    """(seconds since the epoch, "exif" or "mtime") for one photo."""
+    try:
+        with Image.open(path) as im:
+            exif = im.getexif()
+            sub = exif.get_ifd(_EXIF_IFD)
+            stamp = sub.get(_DATETIME_ORIGINAL) or exif.get(_DATETIME)
+            if stamp:
+                return _parse(str(stamp), sub.get(_SUBSEC_ORIGINAL), sub.get(_OFFSET_ORIGINAL)), "exif"
+    except Exception:  # no EXIF, a corrupt block, not an image Pillow reads: the file's time
+        pass
+    return os.stat(path).st_mtime, "mtime"
+
+
+def _parse(stamp: str, subsec: object, offset: object) -> float:
+    when = datetime.strptime(stamp.strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S")
+    if subsec:
+        digits = "".join(ch for ch in str(subsec) if ch.isdigit())
+        if digits:
+            when += timedelta(seconds=int(digits) / 10 ** len(digits))
+    if offset:
+        text = str(offset).strip("\x00 ")
+        try:
+            sign = -1 if text.startswith("-") else 1
+            hours, minutes = text.lstrip("+-").split(":")
+            tz = timezone(sign * timedelta(hours=int(hours), minutes=int(minutes)))
+            return when.replace(tzinfo=tz).timestamp()
+        except ValueError:
+            pass
+    return time.mktime(when.timetuple()) + when.microsecond / 1e6
+
+
+@dataclass
+class Sequences:
+    """The three columns for every row (in the CSV's order) and what they were made from."""
+
+    columns: list[list[str]]  # per row: sequence, sequence_label, sequence_confidence ("" when none)
+    count: int = 0  # sequences (a photo alone is a sequence of one)
+    time_source: Counter[str] = field(default_factory=Counter)  # "exif" / "mtime" → photos
+    gap: float = DEFAULT_GAP
+
+
+def group(rows: list[dict[str, str]], root: Path, gap: float = DEFAULT_GAP, workers: int = 8) -> Sequences:
+    """Sequences over classify ``rows`` whose files are under ``root``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    photos = [i for i, r in enumerate(rows) if r.get("status") == "ok" and not r.get("frame_s")]
+    with ThreadPoolExecutor(max(1, workers)) as pool:  # header reads: I/O bound
+        times = list(pool.map(lambda i: _time_or_none(root / rows[i]["path"]), photos))
+    result = Sequences([["", "", ""] for _ in rows], gap=gap)
+    by_folder: dict[str, list[tuple[float, str, int]]] = defaultdict(list)
+    for i, t in zip(photos, times):
+        if t is None:
+            continue
+        result.time_source[t[1]] += 1
+        by_folder[os.path.dirname(rows[i]["path"])].append((t[0], rows[i]["path"], i))
+    bursts: list[list[int]] = []
+    for folder in sorted(by_folder):
+        members: list[int] = []
+        previous = None
+        for when, _, i in sorted(by_folder[folder]):
+            if previous is not None and when - previous > gap:
+                bursts.append(members)
+                members = []
+            members.append(i)
+            previous = when
+        bursts.append(members)
+    bursts.sort(key=min)  # numbered in the CSV's order
+    for n, members in enumerate(bursts, start=1):
+        label, confidence = vote_of([(rows[i]["label"], float(rows[i]["confidence"] or 0)) for i in members])
+        for i in members:
+            result.columns[i] = [str(n), label, CONFIDENCE_FORMAT.format(confidence)]
+    result.count = len(bursts)
+    return result
+
+
+def vote_of(votes: list[tuple[str, float]]) -> tuple[str, float]:
+    """(label, confidence) of a burst from its photos' (label, confidence)."""
+    animal = [(lab, c) for lab, c in votes if lab != NO_ANIMAL]
+    counted = animal or votes
+    tally: Counter[str] = Counter()
+    for lab, c in counted:
+        tally[lab] += c
+    label = max(sorted(tally), key=lambda lab: tally[lab])
+    return label, tally[label] / len(counted)
+
+
+def _time_or_none(path: Path) -> tuple[float, str] | None:
+    try:
+        return capture_time(path)
+    except OSError:  # gone since it was classified
+        return None
+
+
+def annotate(csv_path: Path, root: Path, gap: float = DEFAULT_GAP) -> Sequences:
+    """Add (or redo) the sequence columns of a finished classify CSV, replacing it in one step."""
+    import csv
+
+    from animalsort.atomic import atomic_write
+    from animalsort.formats.predictions import SEQUENCE_COLUMNS
+
+    with open(csv_path, newline="", encoding="utf-8", errors="surrogateescape") as f:
+        records = list(csv.reader(f))
+    found, body = records[0], records[1:]
+    keep = [k for k, c in enumerate(found) if c not in SEQUENCE_COLUMNS]
+    columns = [found[k] for k in keep]
+    rows = [[r[k] for k in keep] for r in body]
+    result = group([dict(zip(columns, r)) for r in rows], Path(root), gap)
+    with atomic_write(csv_path, "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
+        w = csv.writer(f)
+        w.writerow(columns + SEQUENCE_COLUMNS)
+        w.writerows(r + extra for r, extra in zip(rows, result.columns))
+    return result
+
+
+def record(result: Sequences) -> dict[str, object]:
+    """The sidecar's ``sequences``."""
+    return {
+        "gap_s": result.gap,
+        "count": result.count,
+        "capture_time": {"exif": result.time_source["exif"], "mtime": result.time_source["mtime"]},
+        "capture_time_rule": "EXIF DateTimeOriginal (local time unless OffsetTimeOriginal), else the file's mtime",
+        "label_rule": "confidence-weighted vote of the burst's photos; no_animal votes count only when no photo "
+        "shows an animal; confidence = the label's votes / photos that voted",
+    }
+
+
+def with_sequences(rows: list[dict[str, str]], src: Path, gap: float, csv_path: Path | None) -> list[dict[str, str]]:
+    """``rows`` with the sequence columns: the CSV's own when its sidecar says they were made
+    with this gap, else computed now (the CSV is not changed). ``sort --by-sequence`` uses it."""
+    from animalsort.formats.predictions import SEQUENCE_COLUMNS, read_sidecar
+
+    made = read_sidecar(csv_path).get("sequences") if csv_path is not None else None
+    if rows and all(c in rows[0] for c in SEQUENCE_COLUMNS) and made and made.get("gap_s") == gap:
+        return rows
+    result = group(rows, src, gap)
+    return [{**row, **dict(zip(SEQUENCE_COLUMNS, extra))} for row, extra in zip(rows, result.columns)]

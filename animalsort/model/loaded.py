@@ -1,0 +1,69 @@
+"""``LoadedModel``: a classifier ready to run, whatever runtime holds it, and the forward pass
+(``infer``: inference mode, autocast for the precision, float32 probabilities out).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from animalsort.sources.preprocess import Preprocessing
+from animalsort.taxonomy import LabelSet
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from animalsort.model.onnx_graph import OnnxModel
+
+
+# --------------------------------------------------------------------------- inference
+
+
+def autocast(device: torch.device, precision: str) -> AbstractContextManager[object]:
+    """The autocast context for ``precision`` (a no-op for fp32)."""
+    import torch
+
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def infer(net: nn.Module, images: torch.Tensor, precision: str, *, logits: bool = False) -> torch.Tensor:
+    """One forward pass of an inference wrapper (see :func:`wrap`) on a uint8 NHWC batch on
+    its device: ``inference_mode``, autocast for ``precision``, float32 out. Label
+    probabilities, or with ``logits`` the raw outputs (features, for a headless backbone)."""
+    import torch
+
+    with torch.inference_mode(), autocast(images.device, precision):
+        out = net.logits(images) if logits else net(images)
+    return out.float()
+
+
+@dataclass
+class LoadedModel:
+    """A ready-to-run classifier and what is needed to describe its output. The forward pass
+    runs in torch (``net``) or in ONNX Runtime (``session``, and then no torch model is built)."""
+
+    net: nn.Module | None
+    labels: LabelSet
+    preprocessing: Preprocessing
+    device: torch.device
+    precision: str
+    name: str
+    sha256: str
+    runtime: str = "torch"
+    session: OnnxModel | None = None
+    note: str = ""  # why the runtime asked for was not used, when it was not
+
+    def infer(self, images: torch.Tensor) -> torch.Tensor:
+        """Label probabilities for a uint8 NHWC batch on the model's device."""
+        if self.session is not None:
+            import torch
+
+            return torch.from_numpy(self.session(images.numpy()))
+        assert self.net is not None
+        return infer(self.net, images, self.precision)

@@ -1,0 +1,254 @@
+"""ONNX graphs of our models: exported from torch, checked against it, cached, loaded.
+
+The graph takes uint8 NHWC images (normalisation and the cast inside, so batches travel as
+uint8) and gives label probabilities, or a headless backbone's features. It is cached under
+the cache folder's ``onnx/``, keyed by everything it depends on (the weights' sha256, the
+preprocessing, what it outputs, the label set, the exporter and opset versions), written
+atomically, and verified by its own sha256 each time it is loaded: a damaged file is rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from animalsort._version import __version__
+from animalsort.atomic import atomic_write, write_text
+from animalsort.errors import RuntimeCheckError
+from animalsort.hashes import sha256_file
+from animalsort.paths import cache_dir
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+    from torch import nn
+
+OPSET = 18
+GRAPH_FORMAT = 1  # bump when what the graph takes or gives changes
+CHECK_TOLERANCE = 1e-4  # max |ONNX Runtime − torch| on the check batch
+
+
+# --------------------------------------------------------------------------- the cache
+
+
+@dataclass(frozen=True)
+class GraphKey:
+    """Everything an exported graph depends on."""
+
+    name: str  # for the file name only
+    sha256: str  # the weights file
+    arch: str
+    preprocessing: dict[str, Any]
+    output: str  # "probabilities" (label probabilities) or "features" (a headless backbone)
+    labels: str  # the label set the probabilities are summed into ("-" for features)
+    precision: str = "fp32"
+
+    def digest(self) -> str:
+        import torch
+
+        record = {
+            **self.__dict__,
+            "format": GRAPH_FORMAT,
+            "opset": OPSET,
+            "torch": torch.__version__.split("+")[0],
+        }
+        return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+
+    def path(self) -> Path:
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.name)[:60]
+        return cache_dir() / "onnx" / f"{safe}-{self.output}-{self.precision}-{self.digest()[:16]}.onnx"
+
+
+def record_path(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def cached(key: GraphKey) -> Path | None:
+    """The cached graph for ``key`` if it is there and whole (its sha256 matches)."""
+    path = key.path()
+    try:
+        record = json.loads(record_path(path).read_text(encoding="utf-8"))
+        if record.get("key") == key.digest() and record.get("sha256") == sha256_file(path):
+            return path
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+class OnnxModel:
+    """An ONNX Runtime session over one of our graphs: uint8 NHWC images in, float32 out."""
+
+    def __init__(self, path: Path, threads: int | None = None):
+        import onnxruntime as ort
+
+        from animalsort.machine import cpu_count
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or cpu_count()
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3  # errors only: no warnings on stderr
+        try:
+            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise RuntimeCheckError(f"ONNX Runtime cannot load {path}: {exc}") from None
+        self.path = path
+        self.input = self.session.get_inputs()[0].name
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        import numpy as np
+
+        return self.session.run(None, {self.input: np.ascontiguousarray(images)})[0]
+
+
+# --------------------------------------------------------------------------- export
+
+
+class _Graph:
+    """What is exported: the inference wrapper's probabilities, or its raw outputs."""
+
+    @staticmethod
+    def module(net: nn.Module, output: str) -> nn.Module:
+        from torch import nn
+
+        class Probabilities(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.net = net
+
+            def forward(self, images: torch.Tensor) -> torch.Tensor:
+                return self.net.probabilities(self.net.logits(images))
+
+        class Features(Probabilities):
+            def forward(self, images: torch.Tensor) -> torch.Tensor:
+                return self.net.logits(images).float()
+
+        return (Probabilities if output == "probabilities" else Features)().eval()
+
+
+def check_batch(input_size: int, n: int = 3) -> np.ndarray:
+    """A fixed uint8 batch for comparing runtimes: smooth colour fields with some texture."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:input_size, 0:input_size] / input_size
+    out = np.empty((n, input_size, input_size, 3), dtype=np.uint8)
+    for i in range(n):
+        base = np.stack([x * (i + 1), y, (x + y) / 2], axis=-1) * 200
+        out[i] = np.clip(base + rng.normal(0, 25, base.shape), 0, 255).astype(np.uint8)
+    return out
+
+
+def export(net: nn.Module, key: GraphKey, input_size: int, metadata: dict[str, str], out: Path | None = None) -> Path:
+    """Export ``net`` (an inference wrapper, see ``model.wrap``) to ONNX, check it against
+    torch on a fixed batch, and write it atomically to ``out`` (default: the cache)."""
+    import torch
+
+    path = out or key.path()
+    module = _Graph.module(net.cpu(), key.output)
+    module.net.backbone.to(memory_format=torch.contiguous_format)
+    example = torch.from_numpy(check_batch(input_size, 2))
+    try:
+        proto = _to_onnx(module, example, key.output)
+    except Exception as exc:  # both exporters failed: say so (auto then runs torch)
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise RuntimeCheckError(f"torch cannot export {key.name} to ONNX ({reason})") from None
+    meta = {**metadata, "animalsort_version": __version__, "graph_key": key.digest()}
+    del proto.metadata_props[:]
+    for k, v in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = k, v
+    data = proto.SerializeToString()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path, "wb") as f:
+            f.write(data)
+    except OSError as exc:  # a read-only or full cache: auto then runs torch
+        raise RuntimeCheckError(f"cannot write the ONNX graph {path}: {exc.strerror or exc}") from None
+    try:
+        diff = _compare(module, OnnxModel(path), input_size)
+    except RuntimeCheckError:
+        path.unlink(missing_ok=True)
+        raise
+    if diff > CHECK_TOLERANCE:
+        path.unlink(missing_ok=True)
+        raise RuntimeCheckError(
+            f"the ONNX export of {key.name} differs from torch by {diff:.2g} (more than {CHECK_TOLERANCE:g})"
+        )
+    record = {"key": key.digest(), "sha256": hashlib.sha256(data).hexdigest(), "max_abs_diff": diff, **meta}
+    try:
+        write_text(record_path(path), json.dumps(record, indent=2) + "\n")
+    except OSError as exc:
+        raise RuntimeCheckError(f"cannot write {record_path(path)}: {exc.strerror or exc}") from None
+    return path
+
+
+def _to_onnx(module: nn.Module, example: torch.Tensor, output: str) -> Any:
+    """The ONNX model proto, from torch's dynamo exporter (faster graphs here), else the
+    TorchScript one (older torch, or a model the dynamo exporter cannot take)."""
+    import io
+    import warnings
+
+    import onnx
+    import torch
+
+    names = {"input_names": ["images"], "output_names": [output], "opset_version": OPSET}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            batch = torch.export.Dim("batch", min=1, max=4096)
+            program = torch.onnx.export(
+                module, (example,), dynamo=True, dynamic_shapes={"images": {0: batch}}, verbose=False, **names
+            )
+            return program.model_proto
+        except Exception:
+            buf = io.BytesIO()
+            axes = {"images": {0: "batch"}, output: {0: "batch"}}
+            torch.onnx.export(module, (example,), buf, dynamo=False, dynamic_axes=axes, **names)
+            return onnx.load_from_string(buf.getvalue())
+
+
+def _compare(module: nn.Module, session: OnnxModel, input_size: int) -> float:
+    import numpy as np
+    import torch
+
+    x = check_batch(input_size)
+    with torch.inference_mode():
+        want = module(torch.from_numpy(x)).float().numpy()
+    got = session(x)
+    if got.shape != want.shape:
+        raise RuntimeCheckError(f"the ONNX graph gives shape {got.shape}, torch {want.shape}")
+    return float(np.abs(got - want).max())
+
+
+def ensure(key: GraphKey, make: Callable[[], tuple[nn.Module, int, dict[str, str]]], progress: bool = False) -> Path:
+    """The cached graph for ``key``, or one exported now from what ``make()`` builds (an
+    inference wrapper, its input size, the file's metadata): once per key, with a bar saying
+    so, since exporting takes ~15 s."""
+    path = cached(key)
+    if path is None:
+        from tqdm import tqdm
+
+        remove(key.path())
+        with tqdm(total=1, desc=f"making the ONNX Runtime graph of {key.name} (once)", disable=not progress) as bar:
+            net, input_size, metadata = make()
+            path = export(net, key, input_size, metadata)
+            bar.update()
+    return path
+
+
+def remove(path: Path) -> None:
+    """Drop a cached graph and its record (a damaged one is rebuilt on next use)."""
+    for p in (path, record_path(path)):
+        try:
+            os.unlink(p)
+        except OSError:
+            pass

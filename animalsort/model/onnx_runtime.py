@@ -1,0 +1,98 @@
+"""Loading a model into ONNX Runtime (CPU).
+
+On a CPU without a GPU the forward pass is the bottleneck, and ONNX Runtime runs our models
+2–4× faster than eager torch with the same answers. The graph is made on first use from the
+same torch model and cached (``onnx_graph``); with it cached, no torch model is built at all.
+int8 is a quantized graph behind an accuracy gate (``int8``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from animalsort.errors import UsageError
+from animalsort.model.int8 import quantize
+from animalsort.model.onnx_graph import GraphKey, OnnxModel, cached, ensure
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from animalsort.model.build import Built
+    from animalsort.model.loaded import LoadedModel
+    from animalsort.model.resolve import WeightsFile
+    from animalsort.taxonomy import LabelSet
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def model_key(source: WeightsFile, labels: str, output: str = "probabilities", precision: str = "fp32") -> GraphKey:
+    spec = source.spec
+    if not source.explicit:
+        name = spec.name
+    else:  # a finetune run's model.pt is named after its run folder
+        name = source.path.parent.name if source.path.name == "model.pt" else source.path.stem
+    return GraphKey(
+        name=name,
+        sha256=source.sha256,
+        arch=spec.arch,
+        preprocessing=spec.preprocessing.to_dict(),
+        output=output,
+        labels=labels if output == "probabilities" else "-",
+        precision=precision,
+    )
+
+
+def graph_metadata(built: Built, lset: LabelSet, source: WeightsFile) -> dict[str, str]:
+    """The metadata that makes an exported file self-describing."""
+    model_labels = built.model_labels if isinstance(built.model_labels, str) else list(built.model_labels)
+    return {
+        "model_name": built.name,
+        "model_labels": json.dumps(model_labels),
+        "label_set": lset.name,
+        "labels": json.dumps(list(lset.labels)),
+        "preprocessing": json.dumps(built.preprocessing.to_dict()),
+        "source_sha256": source.sha256,
+        "input": "images: uint8, N×H×W×3 (RGB), the centre crop described by preprocessing",
+        "decision": (
+            "animals: the first label is no_animal if its probability is at least 0.5, else the most "
+            "probable other label; later ranks by probability"
+            if lset.no_animal is not None
+            else "argmax"
+        ),
+    }
+
+
+def load_onnx(source: WeightsFile, labels: str, precision: str, progress: bool = False) -> LoadedModel:
+    """The model in ONNX Runtime: from the cache when the graph is there (no torch model is
+    built), else exported from the torch model, checked and cached first."""
+    import torch
+
+    from animalsort.model.build import build, wrap
+    from animalsort.model.loaded import LoadedModel
+    from animalsort.sources.preprocess import Preprocessing
+    from animalsort.taxonomy import label_set
+
+    if precision not in ("fp32", "int8"):
+        raise UsageError(f"--precision {precision}: ONNX Runtime runs fp32 or int8")
+    key = model_key(source, labels)
+
+    def make() -> tuple[nn.Module, int, dict[str, str]]:
+        built = build(source)
+        lset = label_set(labels, built.model_labels)
+        net = wrap(built.backbone, built.preprocessing, lset, torch.device("cpu"))
+        return net, built.preprocessing.input_size, graph_metadata(built, lset, source)
+
+    path = ensure(key, make, progress)
+    session = OnnxModel(path)
+    meta = session.metadata
+    model_labels = json.loads(meta["model_labels"])
+    lset = label_set(labels, model_labels if isinstance(model_labels, str) else tuple(model_labels))
+    pre = Preprocessing.from_dict(json.loads(meta["preprocessing"]))
+    if precision == "int8":
+        int8_key = model_key(source, labels, precision="int8")
+        int8 = cached(int8_key) or quantize(path, int8_key, pre, lset)
+        session = OnnxModel(int8)
+    cpu = torch.device("cpu")
+    return LoadedModel(None, lset, pre, cpu, precision, meta["model_name"], source.sha256, "onnx", session)

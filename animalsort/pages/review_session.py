@@ -1,0 +1,145 @@
+"""A review session: the rows of a predictions CSV and a person's corrections to them
+(``formats/corrections``: every change is appended to ``PREDS.corrections.csv`` and on disk
+before the page hears it was saved), with undo, and each photo as the page shows it.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from animalsort.errors import InputError
+from animalsort.formats import corrections
+from animalsort.formats.journal import Locator
+from animalsort.formats.predictions import file_of, read_predictions, read_sidecar
+from animalsort.pages import thumbnails
+from animalsort.sources.storage import open_path, read_bytes
+
+VIEW_SIZE = 1600  # px: HEIC, TIFF and video frames are sent as JPEGs this large
+SHOWN_AS_IS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".avif"})  # an <img> shows these
+
+
+@dataclass(frozen=True)
+class Item:
+    path: str  # as in the CSV
+    label: str  # the model's
+    confidence: float
+    others: tuple[tuple[str, float], ...]  # the other top-k labels
+    frame_s: str  # a clip's best frame or a frame row's time; "" for photos
+
+
+class Session:
+    """The classified rows of one CSV and their corrections; thread-safe."""
+
+    def __init__(self, predictions: Path, src: Path | None = None):
+        predictions = Path(predictions)
+        if not predictions.is_file():
+            raise InputError(f"{predictions}: no such predictions CSV; make one with `animalsort classify SRC -o FILE`")
+        meta = read_sidecar(predictions)
+        self.predictions = predictions
+        self.src = Path(src) if src is not None else Path(meta["src"]) if meta.get("src") else predictions.parent
+        self.items: list[Item] = []
+        self._files: list[str] = []
+        self.failed = 0
+        locate = Locator(predictions, self.src)
+        for row in read_predictions(predictions):
+            if row.get("status") != "ok":
+                self.failed += 1
+                continue
+            k = 2
+            others = []
+            while row.get(f"label_{k}"):
+                others.append((row[f"label_{k}"], float(row[f"confidence_{k}"] or 0)))
+                k += 1
+            conf = float(row.get("confidence") or 0)
+            self.items.append(Item(row["path"], row["label"], conf, tuple(others), row.get("frame_s") or ""))
+            self._files.append(locate(file_of(row)))
+        self._index = {item.path: i for i, item in enumerate(self.items)}
+        self.corrected = {p: c.label for p, c in corrections.read(predictions).items() if p in self._index}
+        labels = set(_label_names(meta)) | {"no_animal"} | set(self.corrected.values())
+        labels |= {item.label for item in self.items} | {lab for item in self.items for lab, _ in item.others}
+        self.labels = sorted(labels, key=str.casefold)
+        self._log = corrections.Log(predictions)
+        self._undo: list[tuple[str, str]] = []  # (path, its label before the change; "" = unreviewed)
+        self._lock = threading.Lock()
+
+    @property
+    def corrections_file(self) -> Path:
+        return self._log.path
+
+    def state(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "csv": self.predictions.name,
+                "items": [[it.path, it.label, it.confidence, it.others, it.frame_s] for it in self.items],
+                "labels": self.labels,
+                "corrected": dict(self.corrected),
+                "failed": self.failed,
+                "undo": len(self._undo),
+            }
+
+    def correct(self, path: str, label: str) -> dict[str, Any]:
+        """Record ``label`` for ``path`` (accepting the model's label records it too)."""
+        if path not in self._index:
+            raise KeyError(path)
+        label = corrections.clean_label(label)
+        with self._lock:
+            previous = self.corrected.get(path, "")
+            self._log.append(path, label)
+            self.corrected[path] = label
+            self._undo.append((path, previous))
+            if label not in self.labels:
+                self.labels = sorted([*self.labels, label], key=str.casefold)
+            return self._answer(path)
+
+    def undo(self) -> dict[str, Any] | None:
+        """Take back the last correction made in this session (None when there is none)."""
+        with self._lock:
+            if not self._undo:
+                return None
+            path, previous = self._undo.pop()
+            self._log.append(path, previous)
+            if previous:
+                self.corrected[path] = previous
+            else:
+                self.corrected.pop(path, None)
+            return self._answer(path)
+
+    def _answer(self, path: str) -> dict[str, Any]:
+        return {
+            "path": path,
+            "label": self.corrected.get(path, ""),
+            "reviewed": len(self.corrected),
+            "undo": len(self._undo),
+        }
+
+    def media(self, i: int) -> tuple[str, bytes] | None:
+        """(content type, bytes) to show item ``i``: the file itself when a browser shows
+        it, else a JPEG (HEIC, TIFF, a video's frame)."""
+        item, path = self.items[i], self._files[i]
+        ext = os.path.splitext(path)[1].lower()
+        if not item.frame_s and ext in SHOWN_AS_IS:
+            try:
+                data = read_bytes(open_path("", path))
+            except Exception:
+                return None
+            return mimetypes.guess_type(path)[0] or "application/octet-stream", data
+        jpeg = thumbnails.thumbnail_jpeg(path, float(item.frame_s) if item.frame_s else None, size=VIEW_SIZE)
+        return None if jpeg is None else ("image/jpeg", jpeg)
+
+    def close(self) -> None:
+        self._log.close()
+
+
+def _label_names(meta: dict[str, Any]) -> list[str]:
+    """The labels the model could have given (the sidecar's; older sidecars name the set)."""
+    if isinstance(meta.get("label_names"), list):
+        return [str(x) for x in meta["label_names"]]
+    from animalsort.taxonomy import animal_labels, imagenet_labels
+
+    named = {"animals": animal_labels, "imagenet": imagenet_labels}.get(meta.get("labels"))  # type: ignore[arg-type]
+    return list(named().labels) if named else []

@@ -1,0 +1,59 @@
+"""Names in a sorted tree: the folder a row goes to (its label, ``_uncertain``, ``_no_animal``,
+or its burst's vote), labels made safe as folder names on every OS, ``name (n).ext`` for clashes.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from animalsort.formats.corrections import REVIEWED
+
+if TYPE_CHECKING:
+    pass
+
+
+MODES = ("copy", "move", "link")
+UNCERTAIN = "_uncertain"
+DEFAULT_MIN_CONFIDENCE = 0.5  # below it a photo is "uncertain" (sort, report)
+NO_ANIMAL = "_no_animal"
+
+# --------------------------------------------------------------------------- names
+
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10)}
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
+
+
+def safe_folder_name(label: str, max_len: int = 100) -> str:
+    """A label as a folder name that is valid and inert on Linux, macOS and Windows:
+    no separators, no ``..``, no control or reserved characters, no reserved device names."""
+    name = _UNSAFE.sub("_", label).strip().strip(".")
+    name = name[:max_len].rstrip(" .")
+    if not name:
+        return "_unnamed"
+    if name.split(".")[0].upper() in _WINDOWS_RESERVED:
+        name = "_" + name
+    return name
+
+
+def _numbered(path: Path, n: int) -> Path:
+    """``name (n).ext`` beside ``path``."""
+    stem, suffix = (path.stem, path.suffix) if path.suffix else (path.name, "")
+    return path.with_name(f"{stem} ({n}){suffix}")
+
+
+def folder_for(row: dict[str, str], min_confidence: float, by_sequence: bool = False) -> str:
+    """The folder a row's file goes to: its label's, or with ``by_sequence`` its burst's. A
+    row a person reviewed (``corrections.apply``) goes by its corrected label, however sure
+    the model was and whatever its burst says."""
+    label, conf = row["label"], float(row.get("confidence") or 0.0)
+    if REVIEWED in row:
+        conf = 1.0
+    elif by_sequence and row.get("sequence"):
+        label, conf = row["sequence_label"], float(row.get("sequence_confidence") or 0.0)
+    if conf < min_confidence:
+        return UNCERTAIN
+    if label == "no_animal":
+        return NO_ANIMAL
+    return safe_folder_name(label)

@@ -1,0 +1,99 @@
+"""Sorting's steps, each named for what it does: check the folders, read a predictions CSV
+(with a person's corrections), then place the rows (plan → journal → apply).
+
+Sorting never classifies: ``animalsort._api.sort_folder`` classifies first when there is no
+CSV and hands the rows to :func:`place`, so this package stays below classification (and
+free of torch).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from animalsort.errors import InputError, UsageError
+from animalsort.formats import corrections
+from animalsort.formats.journal import journal_paths
+from animalsort.formats.predictions import read_predictions
+from animalsort.paths import is_uri
+from animalsort.sorting.apply import ApplyResult, apply
+from animalsort.sorting.plan import Earlier, Plan, check_folders, plan
+
+
+@dataclass(frozen=True)
+class Placement:
+    """How rows are placed: the choices of ``animalsort sort`` that the plan and journal record."""
+
+    mode: str = "copy"
+    min_confidence: float = 0.5
+    flat: bool = False
+    verify: bool = False
+    by_sequence: float | None = None  # place bursts by their vote (rows carry the sequence columns)
+
+
+def check_sort_folders(
+    src: str | os.PathLike[str], dest: str | os.PathLike[str] | None, mode: str
+) -> tuple[Path, Path]:
+    """SRC and DEST as absolute local folders (DEST defaults to SRC), or the reason they cannot be."""
+    if is_uri(os.fspath(src)) or (dest is not None and is_uri(os.fspath(dest))):
+        raise UsageError(
+            f"sort moves, copies and links local files only; {src if is_uri(os.fspath(src)) else dest} is object "
+            "storage. Classify it with `animalsort classify URI -o preds.csv` (and copy what you need locally)"
+        )
+    src = Path(src).absolute()
+    dest = Path(dest).absolute() if dest is not None else src
+    check_folders(src, dest, mode)
+    return src, dest
+
+
+def rows_from_csv(predictions: Path) -> tuple[Iterable[dict[str, str]], Path | None]:
+    """A predictions CSV's rows with the corrections made in ``review`` applied (a reviewed row
+    goes by its corrected label), and the corrections file when there is one."""
+    if not predictions.is_file():
+        raise InputError(f"--from {predictions}: no such file")
+    rows: Iterable[dict[str, str]] = read_predictions(predictions)
+    reviewed = corrections.read(predictions)
+    if not reviewed:
+        return rows, None
+    return corrections.apply(rows, reviewed), corrections.corrections_path(predictions)
+
+
+def place(
+    src: Path,
+    dest: Path,
+    rows: Iterable[dict[str, str]],
+    how: Placement,
+    *,
+    earlier: Earlier,
+    predictions: Path | None,
+    corrections_file: Path | None = None,
+    dry_run: bool = False,
+) -> tuple[Plan, ApplyResult | None]:
+    """Plan where every row's file goes, then (unless ``dry_run``, or nothing is to be done)
+    journal and apply the plan. ``predictions`` is the CSV the rows came from, recorded in the
+    journal."""
+    p = plan(
+        src,
+        dest,
+        rows,
+        mode=how.mode,
+        min_confidence=how.min_confidence,
+        flat=how.flat,
+        verify=how.verify,
+        earlier=earlier,
+        by_sequence=how.by_sequence is not None,
+    )
+    if dry_run or not p.ops:
+        return p, None
+    assert predictions is not None
+    extra = {
+        "predictions": str(predictions.absolute()),
+        "min_confidence": how.min_confidence,
+        "flat": how.flat,
+        "by_sequence": how.by_sequence,
+        "corrections": str(corrections_file.absolute()) if corrections_file else None,
+        "reviewed": p.reviewed,
+    }
+    return p, apply(p, journal_paths(dest)[0], verify=how.verify, extra=extra)

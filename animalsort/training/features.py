@@ -1,0 +1,168 @@
+"""Head mode's feature cache: the frozen backbone's features, computed once per file.
+
+The cache file is keyed by the model's weights and preprocessing; each entry by the file's
+real path, size and mtime, so a second run (or another split of the same photos) skips
+extraction and a changed file is recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from animalsort.atomic import atomic_write
+from animalsort.datasets.labelled import Sample
+from animalsort.errors import OutputError
+from animalsort.model import loaded
+from animalsort.sources.decode import describe_error, open_rgb
+from animalsort.sources.preprocess import Preprocessor
+from animalsort.training.base import Base
+from animalsort.training.dataset import LabelledImages
+
+
+@dataclass
+class Features:
+    """Features of the samples that decoded (``kept``, in order): ``x`` is kept × views ×
+    dim, view 0 the eval window ("orig"); and the counts (of photos, not views)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    kept: list[Sample]
+    unreadable: list[tuple[str, str]]
+    computed: int
+    cached: int
+
+
+def cache_name(base: Base) -> str:
+    pre = json.dumps(base.preprocessing.to_dict(), sort_keys=True)
+    return f"features-{base.name}-{hashlib.sha256((base.sha256 + pre).encode()).hexdigest()[:12]}.pt"
+
+
+def _key(root: Path, s: Sample) -> str:
+    """The file itself (symlinks resolved), its size and mtime: a changed file is recomputed,
+    the same file seen through another split or folder is not."""
+    path = os.path.realpath(root / s.path)
+    st = os.stat(path)
+    return f"{path}\0{st.st_size}\0{st.st_mtime_ns}"
+
+
+def _view_key(key: str, view: str) -> str:
+    return key if view == "orig" else f"{key}\0{view}"
+
+
+def _load(cache: Path) -> dict[str, torch.Tensor]:
+    if not cache.exists():
+        return {}
+    try:
+        blob = torch.load(cache, map_location="cpu", weights_only=True)
+        return dict(zip(blob["keys"], blob["features"], strict=True))
+    except Exception:  # a damaged cache is only a cache: recompute
+        return {}
+
+
+def _save(cache: Path, stored: dict[str, torch.Tensor]) -> None:
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(cache, "wb") as f:
+            torch.save({"keys": list(stored), "features": torch.stack(list(stored.values()))}, f)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write the feature cache {cache}: {exc.strerror or exc}; free some space or choose another --out"
+        ) from None
+
+
+def _forward(
+    base: Base, device: torch.device, precision: str, runtime: str, progress: bool
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """uint8 NHWC batch → features, in ONNX Runtime or torch."""
+    from animalsort.errors import RuntimeCheckError
+    from animalsort.model import onnx_graph
+    from animalsort.model.device import pick_runtime
+
+    if pick_runtime(runtime, device.type) == "onnx" and precision == "fp32":
+        key = onnx_graph.GraphKey(base.name, base.sha256, base.arch, base.preprocessing.to_dict(), "features", "-")
+        meta = {"model_name": base.name, "output": "features", "preprocessing": json.dumps(key.preprocessing)}
+
+        def make() -> tuple[torch.nn.Module, int, dict[str, str]]:
+            return base.wrap(base.backbone, torch.device("cpu")), base.preprocessing.input_size, meta
+
+        try:
+            session = onnx_graph.OnnxModel(onnx_graph.ensure(key, make, progress))
+            return lambda images: torch.from_numpy(session(images.numpy()))
+        except RuntimeCheckError:
+            if runtime != "auto":
+                raise
+    net = base.wrap(base.backbone, device)
+    return lambda images: loaded.infer(net, images.to(device), precision, logits=True).cpu()
+
+
+def _reason(path: Path) -> str:
+    """Why a file the loader could not decode failed (the same words as a classify row)."""
+    try:
+        open_rgb(path)
+    except Exception as exc:
+        return describe_error(exc)
+    return "could not be decoded"
+
+
+def extract(
+    base: Base,
+    root: Path,
+    samples: list[Sample],
+    cache: Path,
+    *,
+    views: tuple[str, ...] = ("orig",),
+    device: torch.device,
+    precision: str,
+    runtime: str,
+    batch_size: int,
+    workers: int,
+    progress: bool,
+) -> Features:
+    """Features of each of ``views`` (VIEWS, "orig" first) of ``samples``, computing only
+    those not in ``cache`` (in ONNX Runtime when ``runtime`` picks it: the same features,
+    2–4× faster on a CPU)."""
+    from tqdm import tqdm
+
+    if views[0] != "orig":
+        raise ValueError("the first view must be 'orig' (the one evaluation uses)")
+    stored = _load(cache)
+    keys = [_key(root, s) for s in samples]
+    todo = [(i, v) for i, k in enumerate(keys) for v in views if _view_key(k, v) not in stored]
+    bad: dict[int, str] = {}
+    if todo:
+        forward = _forward(base, device, precision, runtime, progress)
+        ds = LabelledImages(
+            root, [samples[i] for i, _ in todo], Preprocessor(base.preprocessing), views=[v for _, v in todo]
+        )
+        loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=workers)
+        pos = 0
+        with tqdm(total=len(todo), desc="features", unit="view", disable=not progress) as bar:
+            for images, _, ok in loader:
+                feats = forward(images)
+                for j in range(len(images)):
+                    i, view = todo[pos + j]
+                    if ok[j]:
+                        stored[_view_key(keys[i], view)] = feats[j].clone()
+                    elif i not in bad:
+                        bad[i] = _reason(root / samples[i].path)
+                pos += len(images)
+                bar.update(len(images))
+        _save(cache, stored)
+    good = [i for i in range(len(samples)) if i not in bad]
+    dim = base.pretrained_head.in_features
+    x = (
+        torch.stack([torch.stack([stored[_view_key(keys[i], v)] for v in views]) for i in good])
+        if good
+        else torch.zeros(0, len(views), dim)
+    )
+    y = torch.tensor([samples[i].label for i in good], dtype=torch.long)
+    unreadable = [(samples[i].path, bad[i]) for i in sorted(bad)]
+    fresh = {i for i, _ in todo} - set(bad)
+    return Features(x, y, [samples[i] for i in good], unreadable, len(fresh), len(good) - len(fresh))
