@@ -5,11 +5,6 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    pass
-
 
 CACHE_ENV = "ANIMALSORT_CACHE_DIR"
 

@@ -121,7 +121,7 @@ def test_frames_are_upright_and_damage_keeps_what_decoded(tmp_path: Path) -> Non
 
 
 def test_skipping_unreferenced_frames_takes_the_same_frames(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from animalsort.sources import video as V
+    from animalsort.sources import video
 
     # a 30 fps pan (libx264: B-frames, every other one unreferenced), sampled every 31 frames so
     # that samples fall on frames the decoder may skip
@@ -136,15 +136,15 @@ def test_skipping_unreferenced_frames_takes_the_same_frames(tmp_path: Path, monk
 
     fast = frames()
     assert [t for t, _ in fast] == [0.0, 1.033, 2.067, 3.1]
-    original = V._Skipping.__init__
+    original = video._Skipping.__init__
 
-    def too_late(self: V._Skipping, stream: object) -> None:  # switch back only at the sample itself
+    def too_late(self: video._Skipping, stream: object) -> None:  # switch back only at the sample itself
         original(self, stream)
         self.near = 0.0
 
-    monkeypatch.setattr(V._Skipping, "__init__", too_late)
+    monkeypatch.setattr(video._Skipping, "__init__", too_late)
     assert frames() != fast  # skipping up to the sample would take a later frame: the check can fail
-    monkeypatch.setattr(V._Skipping, "update", lambda self, ahead: None)
+    monkeypatch.setattr(video._Skipping, "update", lambda self, ahead: None)
     assert frames() == fast  # decoding every frame takes exactly the frames skipping took
 
 

@@ -279,17 +279,22 @@ def sort_cmd(
     if res.classified is not None and not quiet:
         print_summary(res.classified, ctx.obj["verbose"])
     _print_plan(res, dry_run=dry_run, quiet=quiet, verbose=ctx.obj["verbose"])
+    if res.applied is not None:
+        _print_applied(res, quiet=quiet)
+
+
+def _print_applied(res: SortResult, *, quiet: bool) -> None:
+    """The files that could not be placed (then exit 1) and the journal that undoes the sort."""
     applied = res.applied
-    if applied is not None:
-        for src_path, why in applied.failed:
-            click.echo(f"  failed: {src_path}: {why} (left where it was)", err=True)
-        if not quiet:
-            click.echo(f"journal: {applied.journal}\nundo with: animalsort undo '{applied.journal}'", err=True)
-        if applied.failed:
-            raise click.ClickException(
-                f"{len(applied.failed)} of {len(res.plan.ops)} files could not be placed; "
-                "they are still at their source"
-            )
+    assert applied is not None
+    for src_path, why in applied.failed:
+        click.echo(f"  failed: {src_path}: {why} (left where it was)", err=True)
+    if not quiet:
+        click.echo(f"journal: {applied.journal}\nundo with: animalsort undo '{applied.journal}'", err=True)
+    if applied.failed:
+        raise click.ClickException(
+            f"{len(applied.failed)} of {len(res.plan.ops)} files could not be placed; they are still at their source"
+        )
 
 
 def _print_plan(res: SortResult, *, dry_run: bool, quiet: bool, verbose: bool) -> None:

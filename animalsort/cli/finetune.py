@@ -157,8 +157,12 @@ def finetune(
         )
     else:
         res = finetune_folder(data, run_dir, FinetuneOptions(**options), progress=not quiet)
-    if quiet:
-        return
+    if not quiet:
+        _echo_result(res, len(options["views"]))
+
+
+def _echo_result(res: Any, views: int) -> None:
+    """The dataset check's table and warnings, then what the training reached and where the model is."""
     if res.linked is not None:
         _echo_linked(res.linked)
     check = res.check
@@ -172,7 +176,6 @@ def finetune(
     if res.initialised_from_pretrained:
         click.echo(f"started from the pretrained classifier: {', '.join(res.initialised_from_pretrained)}", err=True)
     if res.mode == "head":
-        views = len(options["views"])
         click.echo(
             f"features: {res.features_computed} computed, {res.features_cached} from the cache "
             f"({views} view{'s' * (views > 1)} of each photo)",

@@ -101,9 +101,9 @@ def merge_csvs(
         if manifest is not None:
             discard(manifest)  # a list read from stdin was spooled to a temporary file
     if sequences is not None:
-        from animalsort.inference import sequences as S
+        from animalsort.inference.sequences import annotate, record
 
-        result.sequences = S.record(S.annotate(out, Path(src), sequences))
+        result.sequences = record(annotate(out, Path(src), sequences))
     write_sidecar(out, _sidecar(metas, inputs, result))
     return result
 

@@ -13,10 +13,6 @@ if TYPE_CHECKING:
 
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    pass
-
-
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 DECODERS = ("auto", "cpu", "gpu")

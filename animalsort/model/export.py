@@ -7,16 +7,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from animalsort.atomic import atomic_write
 from animalsort.errors import OutputError, UsageError
 from animalsort.model.device import onnx_available
 from animalsort.model.onnx_graph import record_path
 from animalsort.model.onnx_runtime import load_onnx
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass

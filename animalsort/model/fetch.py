@@ -155,13 +155,7 @@ def download(
     from filelock import FileLock
     from tqdm import tqdm
 
-    scheme = urlsplit(url).scheme
-    if scheme != "https" and not (scheme == "http" and (allow_http or os.environ.get(ALLOW_HTTP_ENV) == "1")):
-        raise DownloadError(
-            f"refusing to download over plain {scheme or 'unknown scheme'}: {url}; use an https URL, "
-            f"or opt in for a trusted local mirror with --allow-http or {ALLOW_HTTP_ENV}=1 "
-            "(the sha256 is still checked)"
-        )
+    _refuse_plain_http(url, allow_http)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     with FileLock(str(dest) + ".lock"):
@@ -194,6 +188,16 @@ def download(
             )
         os.replace(part, dest)
     return dest
+
+
+def _refuse_plain_http(url: str, allow_http: bool) -> None:
+    scheme = urlsplit(url).scheme
+    if scheme != "https" and not (scheme == "http" and (allow_http or os.environ.get(ALLOW_HTTP_ENV) == "1")):
+        raise DownloadError(
+            f"refusing to download over plain {scheme or 'unknown scheme'}: {url}; use an https URL, "
+            f"or opt in for a trusted local mirror with --allow-http or {ALLOW_HTTP_ENV}=1 "
+            "(the sha256 is still checked)"
+        )
 
 
 class _Retryable(Exception):

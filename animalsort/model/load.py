@@ -5,16 +5,12 @@ in ONNX Runtime (``auto`` falls back to torch, saying why, when the graph cannot
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from animalsort.errors import DeviceError, UsageError
 from animalsort.model.build import build, wrap
 from animalsort.model.device import pick_device, pick_precision
 from animalsort.model.loaded import LoadedModel
 from animalsort.model.resolve import resolve
-
-if TYPE_CHECKING:
-    pass
 
 
 def load(

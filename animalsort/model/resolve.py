@@ -6,13 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from animalsort.errors import UsageError
 from animalsort.model.registry import WeightsSpec
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass(frozen=True)

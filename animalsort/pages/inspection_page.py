@@ -29,33 +29,7 @@ def summary_rows(result: Inspection) -> list[tuple[str, str]]:
 def write_html(result: Inspection, out: Path, thumbnails: int = 60) -> None:
     """``inspect.html``: the summary, plots (class counts, sizes, aspect, brightness) and
     every finding, with small embedded thumbnails of the flagged images."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ok = [s for s in result.images if s.ok]
-    plots = []
-    fig, ax = plt.subplots(figsize=(6, max(2.0, 0.25 * len(result.classes) + 1)))
-    names = list(result.classes)
-    ax.barh(names[::-1], [result.classes[c] for c in names][::-1], color="#1f6feb")
-    ax.set_xlabel("images")
-    ax.set_title("images per class")
-    plots.append(figure_data_uri(fig))
-    if ok:
-        fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
-        axes[0].scatter([s.width for s in ok], [s.height for s in ok], s=8, alpha=0.6, color="#1f6feb")
-        axes[0].set_xlabel("width (px)")
-        axes[0].set_ylabel("height (px)")
-        axes[0].set_title("sizes")
-        axes[1].hist([max(s.width, s.height) / max(1, min(s.width, s.height)) for s in ok], bins=30, color="#1f6feb")
-        axes[1].set_xlabel("aspect (long / short side)")
-        axes[1].set_title("aspect ratios")
-        axes[2].hist([s.brightness for s in ok], bins=32, range=(0, 255), color="#1f6feb")
-        axes[2].set_xlabel("mean brightness (0–255)")
-        axes[2].set_title("brightness")
-        plots.append(figure_data_uri(fig))
-
+    plots = _plots(result)
     table = "".join(
         f"<tr><td>{html.esc(k)}</td><td class='num'>{html.esc(v)}</td></tr>" for k, v in summary_rows(result)
     )
@@ -90,6 +64,37 @@ def write_html(result: Inspection, out: Path, thumbnails: int = 60) -> None:
     )
     subtitle = f"{os.fsdecode(result.root)} · {len(result.images)} images · {len(result.findings)} findings"
     html.write_page(out, html.page("animalsort inspect", subtitle, body))
+
+
+def _plots(result: Inspection) -> list[str]:
+    """The page's plots as PNG data URIs: images per class; sizes, aspect ratios and brightness."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [s for s in result.images if s.ok]
+    plots = []
+    fig, ax = plt.subplots(figsize=(6, max(2.0, 0.25 * len(result.classes) + 1)))
+    names = list(result.classes)
+    ax.barh(names[::-1], [result.classes[c] for c in names][::-1], color="#1f6feb")
+    ax.set_xlabel("images")
+    ax.set_title("images per class")
+    plots.append(figure_data_uri(fig))
+    if ok:
+        fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+        axes[0].scatter([s.width for s in ok], [s.height for s in ok], s=8, alpha=0.6, color="#1f6feb")
+        axes[0].set_xlabel("width (px)")
+        axes[0].set_ylabel("height (px)")
+        axes[0].set_title("sizes")
+        axes[1].hist([max(s.width, s.height) / max(1, min(s.width, s.height)) for s in ok], bins=30, color="#1f6feb")
+        axes[1].set_xlabel("aspect (long / short side)")
+        axes[1].set_title("aspect ratios")
+        axes[2].hist([s.brightness for s in ok], bins=32, range=(0, 255), color="#1f6feb")
+        axes[2].set_xlabel("mean brightness (0–255)")
+        axes[2].set_title("brightness")
+        plots.append(figure_data_uri(fig))
+    return plots
 
 
 def write_json(result: Inspection, out: Path) -> None:

@@ -10,16 +10,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from animalsort.errors import OutputError
 from animalsort.formats.journal import Journal
 from animalsort.sorting.fileops import apply_one, describe_os_error
 from animalsort.sorting.plan import Plan
-
-if TYPE_CHECKING:
-    pass
-
 
 # --------------------------------------------------------------------------- journal
 

@@ -6,13 +6,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from animalsort.formats.corrections import REVIEWED
-
-if TYPE_CHECKING:
-    pass
-
 
 MODES = ("copy", "move", "link")
 UNCERTAIN = "_uncertain"

@@ -10,7 +10,6 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from animalsort.errors import InputError, UsageError
 from animalsort.formats.corrections import REVIEWED
@@ -19,10 +18,6 @@ from animalsort.formats.predictions import file_of
 from animalsort.hashes import sha256_file
 from animalsort.paths import is_uri
 from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE, MODES, _numbered, folder_for
-
-if TYPE_CHECKING:
-    pass
-
 
 # --------------------------------------------------------------------------- plan
 

@@ -16,9 +16,9 @@ from animalsort.datasets.labelled import LabelledSplits, Sample, labelled_splits
 from animalsort.errors import UsageError
 from animalsort.machine import default_workers
 from animalsort.model.device import pick_device, pick_precision
-from animalsort.training import check as C
-from animalsort.training import features as Feat
+from animalsort.training import features
 from animalsort.training.base import Base, load_base, new_head, save_model
+from animalsort.training.check import PARTS, check_dataset, drop_corrupt, scan_files
 from animalsort.training.full import dist_info, eval_loader, evaluate, init_dist, train_full
 from animalsort.training.head import class_weights, cross_validate, refit_head, train_head
 from animalsort.training.options import MODES, DatasetCheck, Evaluation, FinetuneOptions, FinetuneResult, Job, Scores
@@ -70,13 +70,13 @@ def finetune_folder(
     folds = _folds(opts, mode, splits)
     if folds > 1:  # every photo is validated once, out of fold: no held-out share
         splits = dataclasses.replace(splits, train=sorted(splits.train + splits.val, key=lambda s: s.path), val=[])
-    check = C.check_dataset(splits, root)
+    check = check_dataset(splits, root)
     rank = dist_info()[0]
     workers = default_workers() if opts.workers is None else opts.workers
     make_folder(run_dir, "choose another --out")
     page = run_dir / "inspect.html" if opts.inspect and rank == 0 else None
-    C.scan_files(root, splits, check, workers=workers, progress=progress and rank == 0, page=page, warn=opts.inspect)
-    C.drop_corrupt(splits, check.corrupt)
+    scan_files(root, splits, check, workers=workers, progress=progress and rank == 0, page=page, warn=opts.inspect)
+    drop_corrupt(splits, check.corrupt)
     torch.manual_seed(opts.seed)
     base = load_base(opts.model, progress and rank == 0)
     head, matched = new_head(base, splits.classes, opts.init_from_pretrained)
@@ -190,28 +190,32 @@ def _write_run(
     write_reports(run_dir, classes, ev.history, ev.val_probs, ev.val_labels, ev.val_paths, summary)
 
 
+def _features(base: Base, job: Job) -> features.Features:
+    """Every split's photos' features, each view, from the run folder's cache where it has them."""
+    return features.extract(
+        base,
+        job.root,
+        job.splits.train + job.splits.val + job.splits.test,
+        job.run_dir / features.cache_name(base),
+        views=tuple(job.opts.views),
+        device=job.device,
+        runtime=job.opts.runtime,
+        precision=job.precision,
+        batch_size=job.opts.batch_size,
+        workers=job.workers,
+        progress=job.progress,
+    )
+
+
 def _head_mode(base: Base, head: torch.nn.Linear, job: Job) -> tuple[Evaluation, list[tuple[str, str]]]:
     """Features of every view (cached); the head trained on the training photos' views with
     the stopping step chosen on validation (original view), then refit on the training and
     validation photos together for that many steps. Validation numbers are the first head's
     (the refit one has seen those photos); test photos are scored by the refit head."""
-    root, splits, run_dir, opts = job.root, job.splits, job.run_dir, job.opts
-    samples = splits.train + splits.val + splits.test
-    feats = Feat.extract(
-        base,
-        root,
-        samples,
-        run_dir / Feat.cache_name(base),
-        views=tuple(opts.views),
-        device=job.device,
-        runtime=opts.runtime,
-        precision=job.precision,
-        batch_size=opts.batch_size,
-        workers=job.workers,
-        progress=job.progress,
-    )
-    part_of = {s.path: part for part in C.PARTS for s in getattr(splits, part)}
-    parts = torch.tensor([C.PARTS.index(part_of[s.path]) for s in feats.kept], dtype=torch.long)
+    splits, opts = job.splits, job.opts
+    feats = _features(base, job)
+    part_of = {s.path: part for part in PARTS for s in getattr(splits, part)}
+    parts = torch.tensor([PARTS.index(part_of[s.path]) for s in feats.kept], dtype=torch.long)
     n_classes = len(splits.classes)
 
     def weights_for(y: torch.Tensor) -> torch.Tensor | None:
