@@ -150,6 +150,7 @@ class Classifier:
         precision: str = "auto",
         runtime: str = "auto",
         top_k: int = 3,
+        view: str = "frame",
         progress: bool = False,
     ):
         """Resolve, verify and load the model once.
@@ -161,6 +162,8 @@ class Classifier:
                 fine-tuned model answers with its own labels.
             device, precision, runtime: as ``--device``, ``--precision`` and ``--runtime``.
             top_k: how many labels each row carries.
+            view: how much of each image the model looks at: ``centre``, ``frame`` or ``tiles``
+                (as ``--view``); with frame and tiles the rows carry the answer's box.
             progress: show a download's progress bar on stderr.
         """
         from animalsort.model.load import load
@@ -175,6 +178,11 @@ class Classifier:
             progress=progress,
         )
         self.top_k = min(top_k, len(self.loaded.labels.labels))
+        from animalsort.sources.views import VIEW_MODES
+
+        if view not in VIEW_MODES:
+            raise ValueError(f"unknown view {view!r}; choose one of: {', '.join(VIEW_MODES)}")
+        self.view = view
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -201,7 +209,7 @@ class Classifier:
         from animalsort.inference.in_memory import classify_images
 
         items = list(images) if isinstance(images, (list, tuple)) else [images]
-        columns, rows = classify_images(self.loaded, items, self.top_k, batch_size)
+        columns, rows = classify_images(self.loaded, items, self.top_k, batch_size, self.view)
         text = io.StringIO()
         csv.writer(text).writerows([columns, *rows])
         text.seek(0)

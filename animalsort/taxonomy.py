@@ -139,14 +139,17 @@ def label_set(name: str, model_labels: str | tuple[str, ...] = "imagenet1k") -> 
     raise UsageError(f"unknown label set {name!r}; choose one of: {', '.join(LABEL_SETS)}")
 
 
-def rank(probs: torch.Tensor, labels: LabelSet, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+def rank(
+    probs: torch.Tensor, labels: LabelSet, k: int, animal: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-``k`` (confidences, indices) per row of label probabilities.
 
     For animal labels the first answer is decided in two levels: animal or not (whichever
     holds more total probability), then the most probable label on that side. A photo with
     a little mass on each of several similar animals is still an animal, where a flat argmax
     would let ``no_animal`` (602 classes summed) win. The later ranks keep probability order;
-    every confidence is the label's own probability.
+    every confidence is the label's own probability. ``animal`` (a bool per row), when given,
+    is that first decision already made elsewhere (the whole-frame views: ``scoring``).
     """
     import torch
 
@@ -155,7 +158,7 @@ def rank(probs: torch.Tensor, labels: LabelSet, k: int) -> tuple[torch.Tensor, t
         return probs.topk(k, dim=1)
     animal_probs = probs.clone()
     animal_probs[:, noa] = -1.0
-    is_animal = probs[:, noa] < 0.5
+    is_animal = probs[:, noa] < 0.5 if animal is None else animal.to(probs.device)
     first = torch.where(is_animal, animal_probs.argmax(dim=1), torch.full_like(is_animal, noa, dtype=torch.long))
     scores = probs.scatter(1, first[:, None], 2.0)
     idx = scores.topk(k, dim=1).indices

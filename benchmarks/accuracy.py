@@ -78,6 +78,7 @@ def evaluate(data: Path, options: ClassifyOptions) -> dict:
     no_animal = sum(r["label"] == "no_animal" for r in people)
     return {
         "model": options.model or "lite0",
+        "view": options.view,
         "precision": options.precision,
         "animals_top1": correct / total,
         "animals_correct": correct,
@@ -143,6 +144,7 @@ def main() -> int:
         help="instead: top-1 agreement of PRECISION (bf16, fp16) with fp32",
     )
     ap.add_argument("--runtime", default="auto", help="classify --runtime for the accuracy run")
+    ap.add_argument("--view", default="frame", help="classify --view for the accuracy run (centre, frame, tiles)")
     ap.add_argument(
         "--compare-runtimes",
         action="store_true",
@@ -172,7 +174,9 @@ def main() -> int:
         if args.json:
             args.json.write_text(json.dumps(res, indent=2))
         return 0
-    opts = ClassifyOptions(model=args.model, precision=args.precision, runtime=args.runtime, workers=args.workers)
+    opts = ClassifyOptions(
+        model=args.model, precision=args.precision, runtime=args.runtime, workers=args.workers, view=args.view
+    )
     res = evaluate(args.data, opts)
     print(f"{'group':<15} {'correct':>7} {'total':>5} {'top1':>6}")
     for g, d in res["per_group"].items():

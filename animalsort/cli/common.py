@@ -15,6 +15,7 @@ import click
 
 from animalsort.errors import AnimalsortError
 from animalsort.model.device import DECODERS, DEVICES, PRECISIONS, RUNTIMES
+from animalsort.sources.views import VIEW_MODES
 from animalsort.taxonomy import LABEL_SETS
 
 if TYPE_CHECKING:
@@ -156,6 +157,16 @@ def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="Where JPEGs are decoded: gpu = nvJPEG on the CUDA device (for when "
             "CPU decoding is the bottleneck); auto = CPU workers.",
+        ),
+        click.option(
+            "--view",
+            type=click.Choice(VIEW_MODES),
+            default="frame",
+            show_default=True,
+            help="How much of each photo the model looks at: centre = the ImageNet centre crop (fastest; "
+            "misses animals near the edges of a wide frame); frame = windows across the whole frame "
+            "(3 on a 16:9 photo); tiles = those plus overlapping tiles at twice the resolution, for small "
+            "animals (about 16 windows a photo). The CSV gets the box the answer came from.",
         ),
         click.option("--batch-size", "-b", type=click.IntRange(min=1), default=32, show_default=True),
         click.option(

@@ -10,6 +10,7 @@ import click
 from animalsort.cli.common import csv_src_option, model_source_options, output_options, translate_errors
 from animalsort.model.device import DEVICES
 from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE
+from animalsort.sources.views import VIEW_MODES
 
 
 @click.command()
@@ -161,6 +162,13 @@ def review(ctx: click.Context, predictions: Path, port: int, no_browser: bool, s
 @click.option("--label", "-l", default=None, help="Explain this label instead of the predicted one.")
 @model_source_options
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option(
+    "--view",
+    type=click.Choice(VIEW_MODES),
+    default="frame",
+    show_default=True,
+    help="As classify's --view: the map is of the window classify's answer came from.",
+)
 @output_options
 @click.pass_context
 @translate_errors
@@ -168,7 +176,8 @@ def explain(ctx: click.Context, images: tuple[Path, ...], out_dir: Path, label: 
     """Show where the model looked: a Grad-CAM heat map over each IMAGE (or every image in
     a folder) for the predicted label, or for --label.
 
-    The part of the photo outside the model's centre crop is dimmed.
+    The part of the photo outside the window the model answered from (the centre crop with
+    --view centre) is dimmed.
 
     \b
     Example:

@@ -8,19 +8,14 @@ decimals, so a resumed CSV is byte-identical to an uninterrupted one.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from typing import IO, TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    pass
-
 import csv
 import io
 import json
+import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import IO, Any
 
 from animalsort._version import __version__
 from animalsort.atomic import atomic_write, write_text
@@ -35,31 +30,57 @@ MAX_REPORTED_ERRORS = 20  # the summary names this many failures; the CSV has th
 SEQUENCE_COLUMNS = ["sequence", "sequence_label", "sequence_confidence"]
 
 
-def header(top_k: int) -> list[str]:
+#: With ``--view frame`` or ``tiles``: the window of the frame the answer came from, as
+#: fractions of the frame's width and height (x, y from the top left); empty when no window
+#: showed an animal (or for an error row).
+BOX_COLUMNS = ["box_x", "box_y", "box_w", "box_h"]
+BOX_FORMAT = "{:.4f}"
+
+
+def header(top_k: int, boxes: bool = False) -> list[str]:
     """The streamed columns. ``frame_s``: a clip's best frame (or a frame row's own time) in
-    seconds from its start, empty for photos."""
+    seconds from its start, empty for photos; ``boxes``: the BOX_COLUMNS after it."""
     cols = ["path", "label", "confidence"]
     for k in range(2, top_k + 1):
         cols += [f"label_{k}", f"confidence_{k}"]
-    return cols + ["status", "error", "frame_s"]
+    return cols + ["status", "error", "frame_s"] + (BOX_COLUMNS if boxes else [])
 
 
-def ok_row(path: str, labels: Iterable[str], confidences: Iterable[float], top_k: int, frame_s: str = "") -> list[str]:
+def ok_row(
+    path: str,
+    labels: Iterable[str],
+    confidences: Iterable[float],
+    top_k: int,
+    frame_s: str = "",
+    box: Sequence[float] | None = None,
+    boxes: bool = False,
+) -> list[str]:
     row = [path]
     for lab, conf in zip(labels, confidences):
         row += [lab, CONFIDENCE_FORMAT.format(conf)]
     row += [""] * (1 + 2 * top_k - len(row))
-    return row + ["ok", "", frame_s]
+    return row + ["ok", "", frame_s] + (box_cells(box) if boxes else [])
 
 
-def error_row(path: str, error: str, top_k: int) -> list[str]:
-    return [path] + [""] * (2 * top_k) + ["error", error, ""]
+def error_row(path: str, error: str, top_k: int, boxes: bool = False) -> list[str]:
+    return [path] + [""] * (2 * top_k) + ["error", error, ""] + (box_cells(None) if boxes else [])
+
+
+def box_cells(box: Sequence[float] | None) -> list[str]:
+    return [BOX_FORMAT.format(v) for v in box] if box is not None else [""] * len(BOX_COLUMNS)
+
+
+def box_of(row: dict[str, str]) -> tuple[float, float, float, float] | None:
+    """A row's box (x, y, w, h as fractions of the frame), or None."""
+    try:
+        x, y, w, h = (float(row[c]) for c in BOX_COLUMNS)
+    except (KeyError, TypeError, ValueError):
+        return None
+    return x, y, w, h
 
 
 def file_of(row: dict[str, str]) -> str:
     """The file a row is about: a frame row's clip (``clip.mp4#t=3.00`` → ``clip.mp4``)."""
-    from animalsort.formats.predictions import split_frame_path
-
     return split_frame_path(row["path"], row.get("frame_s") or "")
 
 
@@ -81,9 +102,11 @@ class CsvWriter:
     crash is dropped), and their paths are returned by :meth:`done` so they are not redone.
     """
 
-    def __init__(self, out: Path | None, top_k: int, resume: bool = False, stream: IO[str] | None = None):
+    def __init__(
+        self, out: Path | None, top_k: int, resume: bool = False, stream: IO[str] | None = None, boxes: bool = False
+    ):
         self.out = out
-        self.columns = header(top_k)
+        self.columns = header(top_k, boxes)
         self._done: list[str] = []
         kept: list[list[str]] | None = None
         if out is None:
@@ -125,7 +148,7 @@ class CsvWriter:
         if base not in (self.columns, [c for c in self.columns if c != "frame_s"]):
             raise OutputError(
                 f"cannot resume {out}: its columns {found} differ from "
-                f"this run's {self.columns}; use the same --top-k, or a new --out without --resume"
+                f"this run's {self.columns}; use the same --top-k and --view, or a new --out without --resume"
             )
         rows = records[1:]
         # The last record is complete only if the file ends with a line break after it.

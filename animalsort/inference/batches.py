@@ -30,6 +30,7 @@ from animalsort.sources.listing import Listable, Listing, is_video_name
 from animalsort.sources.preprocess import Preprocessing, Preprocessor
 from animalsort.sources.storage import open_path, read_bytes
 from animalsort.sources.video import Sampling, describe_video_error, read_frames
+from animalsort.sources.views import MAX_VIEWS, Box
 
 # --------------------------------------------------------------------------- batches
 
@@ -44,11 +45,18 @@ class Batch:
     raw: list[torch.Tensor | None] | None = None
     orientation: list[int] | None = None
     frames: list[float | None] | None = None  # a clip frame's time in seconds; None for photos
+    # With --view frame or tiles: each row is one window of a photo (or clip frame), its box as
+    # fractions of the frame; a photo's windows are consecutive rows, the centre window first.
+    boxes: list[Box | None] | None = None
+    view: str = "centre"
 
-    def meta(self) -> dict[str, list[Any]]:
+    def meta(self) -> dict[str, Any]:
         """What scoring needs besides the pixels (JSON-able: Ray ships it between tasks)."""
         frames = self.frames if self.frames is not None else [None] * len(self.paths)
-        return {"paths": self.paths, "ok": self.ok, "errors": self.errors, "frames": frames}
+        meta: dict[str, Any] = {"paths": self.paths, "ok": self.ok, "errors": self.errors, "frames": frames}
+        if self.boxes is not None:
+            meta.update(boxes=self.boxes, view=self.view)
+        return meta
 
     def pin_memory(self) -> Batch:
         self.images = self.images.pin_memory()
@@ -66,6 +74,7 @@ class ImageStream(IterableDataset):
         done: frozenset[str] = frozenset(),
         raw_jpeg: bool = False,
         video: Sampling | None = None,
+        view: str = "centre",
     ):
         self.listing = listing
         self.root = listing.root
@@ -74,6 +83,7 @@ class ImageStream(IterableDataset):
         self.done = done
         self.raw_jpeg = raw_jpeg  # ship JPEG bytes for decoding on the device
         self.video = video  # how clips are sampled (None: every file is decoded as a photo)
+        self.view = view  # how much of each frame the model looks at (preprocess.VIEW_MODES)
 
     def paths(self) -> Iterator[str]:
         return (p for p in self.listing if p not in self.done)
@@ -81,15 +91,15 @@ class ImageStream(IterableDataset):
     def __iter__(self) -> Iterator[Batch]:
         info = get_worker_info()
         wid, nw = (info.id, info.num_workers) if info else (0, 1)
-        for k, chunk in enumerate(chunks(self.paths(), self.batch_size, self.video)):
+        for k, chunk in enumerate(chunks(self.paths(), self.batch_size, self.video, self.view)):
             if k % nw == wid:
                 yield self.make_batch(chunk)
 
     def make_batch(self, rels: list[str]) -> Batch:
-        """Decode ``rels`` (a clip: its sampled frames, one image row each)."""
+        """Decode ``rels`` (a clip: its sampled frames; with views, each photo or frame: its
+        windows — one image row each)."""
         size = self.preprocessor.pre.input_size
-        arrays: list[np.ndarray | None] = []
-        paths, ok, errors, raw, orientation, frames = [], [], [], [], [], []
+        rows: list[_Row] = []
         for rel in rels:
             clip = self.video is not None and is_video_name(rel)
             path: str | io.BytesIO = rel
@@ -98,45 +108,71 @@ class ImageStream(IterableDataset):
                 if clip:
                     decoded = self.read_clip(path)
                 elif self.raw_jpeg and (jpeg := read_jpeg(path)) is not None:
-                    decoded = [(None, None, jpeg)]
+                    decoded = [_Row(rel, jpeg=jpeg)]
+                elif self.view != "centre":
+                    decoded = [_Row(rel, array=a, box=b) for b, a in self.preprocessor.read_views(path, self.view)]
                 else:
-                    decoded = [(None, self.preprocessor(path), None)]
+                    decoded = [_Row(rel, array=self.preprocessor(path))]
             except Exception as exc:  # every failure becomes that file's row, never a crash
                 reason = empty_reason(path) or (describe_video_error(exc) if clip else describe_error(exc))
-                decoded = [(None, None, None)]
-            else:
-                reason = ""
-            for t, array, jpeg in decoded:
-                paths.append(rel)
-                ok.append(not reason)
-                errors.append(reason)
-                frames.append(t)
-                arrays.append(array)
-                raw.append(jpeg[0] if jpeg else None)
-                orientation.append(jpeg[1] if jpeg else 1)
-        images = torch.zeros(len(paths), size, size, 3, dtype=torch.uint8)
-        for i, array in enumerate(arrays):
-            if array is not None:
-                images[i] = torch.from_numpy(array)
-        batch = Batch(images, paths, ok, errors, frames=frames if self.video is not None else None)
+                decoded = [_Row(rel, error=reason)]
+            for row in decoded:
+                row.path = rel
+            rows.extend(decoded)
+        images = torch.zeros(len(rows), size, size, 3, dtype=torch.uint8)
+        for i, row in enumerate(rows):
+            if row.array is not None:
+                images[i] = torch.from_numpy(row.array)
+        batch = Batch(
+            images,
+            [r.path for r in rows],
+            [not r.error for r in rows],
+            [r.error for r in rows],
+            frames=[r.t for r in rows] if self.video is not None else None,
+        )
+        if self.view != "centre":
+            batch.boxes, batch.view = [r.box for r in rows], self.view
         if self.raw_jpeg:
-            batch.raw, batch.orientation = raw, orientation
+            batch.raw = [r.jpeg[0] if r.jpeg else None for r in rows]
+            batch.orientation = [r.jpeg[1] if r.jpeg else 1 for r in rows]
         return batch
 
-    def read_clip(self, path: str | io.BytesIO) -> list[tuple[float | None, np.ndarray | None, None]]:
+    def read_clip(self, path: str | io.BytesIO) -> list[_Row]:
+        """A clip's sampled frames (each frame's windows, with views), in time order."""
         assert self.video is not None
-        draft = self.preprocessor.pre.resize_size if self.preprocessor.draft else None
-        return [(t, self.preprocessor.crop(im), None) for t, im in read_frames(path, self.video, draft)]
+        pre = self.preprocessor
+        out = []
+        for t, im in read_frames(path, self.video, pre.draft_for(self.view)):
+            if self.view == "centre":
+                out.append(_Row("", t=t, array=pre.crop(im)))
+            else:
+                out.extend(_Row("", t=t, array=a, box=b) for b, a in pre.views(im, self.view))
+        return out
 
 
-def chunks(paths: Iterable[str], batch_size: int, video: Sampling | None) -> Iterator[list[str]]:
+@dataclass
+class _Row:
+    """One image row of a batch before it is stacked: the pixels (or the raw JPEG for the
+    device decoder), or why there are none; a clip frame's time; a window's box."""
+
+    path: str
+    array: np.ndarray | None = None
+    error: str = ""
+    t: float | None = None
+    box: Box | None = None
+    jpeg: tuple[torch.Tensor, int] | None = None
+
+
+def chunks(paths: Iterable[str], batch_size: int, video: Sampling | None, view: str = "centre") -> Iterator[list[str]]:
     """Consecutive lists of paths, one per batch, in listing order (every engine cuts them
-    here, so every engine makes the same batches). A clip weighs ``max_frames`` photos: it
-    starts a new batch unless it fits in the current one."""
+    here, so every engine makes the same batches). A photo weighs its most windows
+    (``MAX_VIEWS``), a clip ``max_frames`` times that: it starts a new batch unless it fits in
+    the current one."""
     chunk: list[str] = []
     weight = 0
+    per_image = MAX_VIEWS[view]
     for rel in paths:
-        w = video.max_frames if video is not None and is_video_name(rel) else 1
+        w = per_image * (video.max_frames if video is not None and is_video_name(rel) else 1)
         if chunk and weight + w > batch_size:
             yield chunk
             chunk, weight = [], 0
@@ -157,9 +193,10 @@ def image_stream(
     draft: bool = True,
     raw_jpeg: bool = False,
     video: Sampling | None = None,
+    view: str = "centre",
 ) -> ImageStream:
     listing = Listing.of(source) if isinstance(source, (str, os.PathLike)) else source
-    return ImageStream(listing, Preprocessor(pre, draft), batch_size, frozenset(done), raw_jpeg, video)
+    return ImageStream(listing, Preprocessor(pre, draft), batch_size, frozenset(done), raw_jpeg, video, view)
 
 
 def loader(stream: ImageStream, workers: int, pin_memory: bool = False) -> DataLoader:

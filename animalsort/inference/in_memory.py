@@ -18,54 +18,65 @@ from animalsort.inference.options import Summary
 from animalsort.inference.pipeline import csv_rows
 from animalsort.inference.scoring import score_batch
 from animalsort.model.loaded import LoadedModel
-from animalsort.sources.decode import describe_error, empty_reason, to_rgb
+from animalsort.sources.decode import describe_error, empty_reason, open_rgb, to_rgb
 from animalsort.sources.preprocess import Preprocessor
+from animalsort.sources.views import Box
 
 
 def classify_images(
-    loaded: LoadedModel, items: Sequence[Any], top_k: int, batch_size: int = 32
+    loaded: LoadedModel, items: Sequence[Any], top_k: int, batch_size: int = 32, view: str = "frame"
 ) -> tuple[list[str], list[list[str]]]:
     """The CSV's columns and one row per item, in order. A path's row is named by the path,
     an in-memory image's ``<image N>`` (N its index); an item that cannot be read is an error
-    row with the reason."""
+    row with the reason. ``view``: as classify's ``--view``."""
     prepare = Preprocessor(loaded.preprocessing)
     size = loaded.preprocessing.input_size
+    boxes = view != "centre"
     rows: list[list[str]] = []
     for start in range(0, len(items), batch_size):
-        chunk = list(enumerate(items[start : start + batch_size], start))
-        prepared = [_prepare(prepare, n, item) for n, item in chunk]
-        images = torch.zeros(len(prepared), size, size, 3, dtype=torch.uint8)
-        for i, (_, array, _) in enumerate(prepared):
+        windows = [
+            w
+            for n, item in enumerate(items[start : start + batch_size], start)
+            for w in _prepare(prepare, n, item, view)
+        ]
+        images = torch.zeros(len(windows), size, size, 3, dtype=torch.uint8)
+        for i, (_, array, _, _) in enumerate(windows):
             if array is not None:
                 images[i] = torch.from_numpy(array)
-        meta = {
-            "paths": [name for name, _, _ in prepared],
-            "ok": [array is not None for _, array, _ in prepared],
-            "errors": [error for _, _, error in prepared],
+        meta: dict[str, Any] = {
+            "paths": [name for name, _, _, _ in windows],
+            "ok": [array is not None for _, array, _, _ in windows],
+            "errors": [error for _, _, error, _ in windows],
         }
+        if boxes:
+            meta.update(boxes=[box for _, _, _, box in windows], view=view)
         scored = score_batch(loaded, images.to(loaded.device), meta, top_k)
-        for batch_rows, _ in csv_rows([scored], loaded.labels.labels, top_k, Summary()):
+        for batch_rows, _ in csv_rows([scored], loaded.labels.labels, top_k, Summary(), boxes):
             rows.extend(batch_rows)
-    return header(top_k), rows
+    return header(top_k, boxes), rows
 
 
-def _prepare(prepare: Preprocessor, n: int, item: Any) -> tuple[str, np.ndarray | None, str]:
-    """(row name, the model's uint8 input or None, why not)."""
-    if isinstance(item, (str, os.PathLike)):
-        name = os.fspath(item)
-        try:
-            return name, prepare(name), ""
-        except Exception as exc:  # every failure becomes that image's row, never a crash
-            return name, None, empty_reason(name) or describe_error(exc)
-    name = f"<image {n}>"
+Window = tuple[str, np.ndarray | None, str, Box | None]  # row name, pixels or None, why not, box
+
+
+def _prepare(prepare: Preprocessor, n: int, item: Any, view: str) -> list[Window]:
+    """An item's windows (one for ``centre``), or a single row saying why it has none."""
+    name = os.fspath(item) if isinstance(item, (str, os.PathLike)) else f"<image {n}>"
     try:
-        if isinstance(item, np.ndarray):
-            item = _from_array(item)
-        if not isinstance(item, Image.Image):
-            raise TypeError(f"not an image: {type(item).__name__} (give a path, a PIL image or a numpy array)")
-        return name, prepare.crop(to_rgb(item)), ""
-    except Exception as exc:
-        return name, None, describe_error(exc)
+        if isinstance(item, (str, os.PathLike)):
+            im = open_rgb(name, prepare.draft_for(view))
+        else:
+            if isinstance(item, np.ndarray):
+                item = _from_array(item)
+            if not isinstance(item, Image.Image):
+                raise TypeError(f"not an image: {type(item).__name__} (give a path, a PIL image or a numpy array)")
+            im = to_rgb(item)
+        if view == "centre":
+            return [(name, prepare.crop(im), "", None)]
+        return [(name, array, "", box) for box, array in prepare.views(im, view)]
+    except Exception as exc:  # every failure becomes that image's row, never a crash
+        reason = (empty_reason(name) if isinstance(item, (str, os.PathLike)) else None) or describe_error(exc)
+        return [(name, None, reason, None)]
 
 
 def _from_array(array: np.ndarray) -> Image.Image:

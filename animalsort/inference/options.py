@@ -6,13 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from animalsort.sources.listing import Inventory
 from animalsort.sources.video import DEFAULT_EVERY, DEFAULT_MAX_FRAMES, Sampling
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass
@@ -36,6 +33,7 @@ class ClassifyOptions:
     videos: bool = True  # classify video clips (frames sampled every video_every seconds)
     video_every: float = DEFAULT_EVERY
     video_max_frames: int = DEFAULT_MAX_FRAMES
+    view: str = "frame"  # how much of each frame the model sees: centre | frame | tiles (preprocess.VIEW_MODES)
     video_rows: str = "videos"  # videos: one row per clip; frames: one per sampled frame
     sequences: float | None = None  # group bursts: photos within this many seconds (sequences.py)
     files_from: str | None = None  # a manifest of paths instead of folders ("-": stdin)
@@ -53,6 +51,7 @@ class Summary:
     failed: int = 0
     videos: int = 0  # clips classified (of ``ok``)
     frames: int = 0  # their sampled frames
+    windows: int = 0  # images the model saw (with --view frame or tiles, several a photo)
     resumed: int = 0  # rows kept from an earlier run (--resume)
     seconds: float = 0.0
     startup_seconds: float = 0.0  # model resolution and loading, before the first batch

@@ -28,6 +28,7 @@ from animalsort.formats.predictions import (
     header,
     ok_row,
     prepare_output,
+    read_sidecar,
     sidecar_path,
     write_sidecar,
 )
@@ -37,6 +38,7 @@ from animalsort.inference.scoring import Scored
 from animalsort.machine import default_workers
 from animalsort.sources.listing import Inventory, Listing, nothing_to_classify
 from animalsort.sources.manifests import Listable, describe_listing, discard, source_for, src_of, whole
+from animalsort.sources.views import VIEW_MODES
 
 if TYPE_CHECKING:
     from animalsort.model.loaded import LoadedModel
@@ -84,9 +86,10 @@ def iter_rows(
         loaded, inventory = _load(listing, opts, progress)
         top_k = min(opts.top_k, len(loaded.labels.labels))
         summary = _new_summary(None, loaded, inventory)
-        columns = header(top_k)
+        boxes = opts.view != "centre"
+        columns = header(top_k, boxes)
         scored = _engine(listing, loaded, opts, top_k, [], summary)
-        for rows, _ in csv_rows(scored, loaded.labels.labels, top_k, summary):
+        for rows, _ in csv_rows(scored, loaded.labels.labels, top_k, summary, boxes):
             yield from (dict(zip(columns, row)) for row in rows)
     finally:
         discard(listing)
@@ -94,6 +97,10 @@ def iter_rows(
 
 def check_options(opts: ClassifyOptions) -> None:
     """Combinations that cannot give the right answer, refused before anything runs."""
+    if opts.view not in VIEW_MODES:
+        raise UsageError(f"unknown view {opts.view!r}; choose one of: {', '.join(VIEW_MODES)}")
+    if opts.decode == "gpu" and opts.view != "centre":
+        raise UsageError("--decode gpu decodes the centre window only: add --view centre, or decode on the CPU")
     if opts.shard is not None and opts.sequences is not None:
         raise UsageError(
             "--sequences with --shard: a burst can fall into two shards; classify the shards without "
@@ -157,13 +164,15 @@ def _classify(listing: Listable, out: Path | None, opts: ClassifyOptions, start:
         target = out
         if out is None and opts.sequences is not None:  # sequences need the whole CSV: stdout gets it at the end
             target = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="animalsort-"))) / "preds.csv"
-        with CsvWriter(target, top_k, resume=opts.resume) as writer:
+        if opts.resume and out is not None:
+            _check_resumable(out, opts)
+        with CsvWriter(target, top_k, resume=opts.resume, boxes=opts.view != "centre") as writer:
             summary.resumed = len(writer.done())
             scored = _engine(listing, loaded, opts, top_k, writer.done(), summary, progress)
             summary.startup_seconds = time.perf_counter() - start
             total = inventory.images + inventory.videos - summary.resumed
             with tqdm(total=total, unit="file", desc="classify", disable=not progress, smoothing=0.1) as bar:
-                for rows, files in csv_rows(scored, loaded.labels.labels, top_k, summary):
+                for rows, files in csv_rows(scored, loaded.labels.labels, top_k, summary, opts.view != "centre"):
                     writer.write(rows)
                     bar.update(files)
         if target is not None and opts.sequences is not None:
@@ -173,6 +182,19 @@ def _classify(listing: Listable, out: Path | None, opts: ClassifyOptions, start:
     if out is not None:
         write_sidecar(out, sidecar_record(summary, opts, loaded, listing))
     return summary
+
+
+def _check_resumable(out: Path, opts: ClassifyOptions) -> None:
+    """A resumed run looks at frames as the run it continues did (its sidecar says how; a CSV
+    from before --view was centre-only)."""
+    if not out.exists() or not sidecar_path(out).exists():
+        return
+    before = (read_sidecar(out).get("options") or {}).get("view", "centre")
+    if before != opts.view:
+        raise UsageError(
+            f"cannot resume {out}: it was classified with --view {before}, this run has --view {opts.view}; "
+            f"resume with --view {before}, or classify into a new --out"
+        )
 
 
 def _annotate_sequences(target: Path, listing: Listable, gap: float, to_stdout: bool) -> dict[str, object]:
@@ -214,6 +236,7 @@ def _engine(
         draft=opts.draft,
         raw_jpeg=on_device,
         video=opts.sampling(),
+        view=opts.view,
     )
     workers = default_workers() if opts.workers is None else opts.workers
     batches = loader(stream, workers, pin_memory=loaded.device.type == "cuda")
@@ -221,7 +244,7 @@ def _engine(
 
 
 def csv_rows(
-    scored: Iterable[Scored], names: Sequence[str], top_k: int, summary: Summary
+    scored: Iterable[Scored], names: Sequence[str], top_k: int, summary: Summary, boxes: bool = False
 ) -> Iterator[tuple[list[list[str]], int]]:
     """Each scored batch as CSV rows and the number of files they answer, counted into
     ``summary`` (failures named up to a limit)."""
@@ -229,15 +252,17 @@ def csv_rows(
         rows = []
         for i, rel in enumerate(s.paths):
             if s.ok[i]:
-                rows.append(ok_row(rel, [names[j] for j in s.idx[i]], s.conf[i], top_k, s.frame_s[i]))
+                labels = [names[j] for j in s.idx[i]]
+                rows.append(ok_row(rel, labels, s.conf[i], top_k, s.frame_s[i], s.boxes[i], boxes))
                 continue
-            rows.append(error_row(rel, s.errors[i], top_k))
+            rows.append(error_row(rel, s.errors[i], top_k, boxes))
             summary.failed += 1
             if len(summary.errors) < MAX_REPORTED_ERRORS:
                 summary.errors.append((rel, s.errors[i]))
         summary.ok += s.files_ok
         summary.videos += s.clips
         summary.frames += s.frames
+        summary.windows += s.windows
         yield rows, s.files_ok + s.ok.count(False)
 
 
@@ -267,6 +292,7 @@ def sidecar_record(summary: Summary, opts: ClassifyOptions, loaded: LoadedModel,
         "seconds": round(summary.seconds, 3),
         "startup_seconds": round(summary.startup_seconds, 3),
         "images_per_s": round(summary.images_per_s, 2),
+        "windows_per_file": round(summary.windows / summary.ok, 2) if summary.ok else None,
         **({"video": video_record(opts)} if summary.videos else {}),
         **({"sequences": summary.sequences} if summary.sequences is not None else {}),
     }

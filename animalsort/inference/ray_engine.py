@@ -23,7 +23,7 @@ from animalsort.errors import UsageError
 if TYPE_CHECKING:
     from animalsort.inference.options import ClassifyOptions
     from animalsort.inference.scoring import Scored
-    from animalsort.sources.listing import Listing
+    from animalsort.sources.listing import Listable
     from animalsort.sources.preprocess import Preprocessing
 
 
@@ -40,7 +40,7 @@ def _ray() -> Any:
 
 
 def _decode(
-    rows: dict[str, Any], root: str, pre: dict[str, Any], draft: bool, video: list[float] | None
+    rows: dict[str, Any], root: str, pre: dict[str, Any], draft: bool, video: list[float] | None, view: str
 ) -> dict[str, Any]:
     """Ray task: each row holds one batch of paths → its decoded uint8 batch and outcomes."""
     import numpy as np
@@ -52,7 +52,8 @@ def _decode(
 
     listing = Listing(Path(root), ())  # the paths come with the rows
     sampling = Sampling(video[0], int(video[1])) if video else None
-    stream = ImageStream(listing, Preprocessor(Preprocessing.from_dict(pre), draft), batch_size=1, video=sampling)
+    preprocessor = Preprocessor(Preprocessing.from_dict(pre), draft)
+    stream = ImageStream(listing, preprocessor, batch_size=1, video=sampling, view=view)
     metas, images = [], []
     for paths in rows["paths"]:
         b = stream.make_batch(json.loads(paths))
@@ -101,7 +102,7 @@ class _Infer:
 
 
 def score(
-    listing: Listing,
+    listing: Listable,
     opts: ClassifyOptions,
     pre: Preprocessing,
     top_k: int,
@@ -112,6 +113,25 @@ def score(
     ray = _ray()
     from animalsort.inference.batches import chunks
     from animalsort.inference.scoring import Scored
+
+    started = _connect(ray, opts, progress)
+    try:
+        skip = set(done)
+        paths = (p for p in listing if p not in skip)
+        cut = chunks(paths, opts.batch_size, opts.sampling(), opts.view)
+        batches = [{"batch": k, "paths": json.dumps(c)} for k, c in enumerate(cut)]
+        if not batches:
+            return
+        for row in _dataset(ray, batches, listing, opts, pre, top_k).iter_rows():
+            yield Scored(**json.loads(row["meta"]))
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _connect(ray: Any, opts: ClassifyOptions, progress: bool) -> bool:
+    """Join the cluster at ``--ray-address``, or start a one-node one; True when started here
+    (and so to be shut down here). Ray Data keeps the batches in order."""
     from animalsort.machine import default_workers
 
     started = False
@@ -123,49 +143,45 @@ def score(
             ray.init(num_cpus=max(2, default_workers() + 1), **quiet)
         started = True
     logging.getLogger("ray.data").setLevel(logging.WARNING if progress else logging.ERROR)
-    try:
-        ctx = ray.data.DataContext.get_current()
-        ctx.execution_options.preserve_order = True
-        ctx.enable_progress_bars = progress
-        skip = set(done)
-        paths = (p for p in listing if p not in skip)
-        sampling = opts.sampling()
-        batches = [{"batch": k, "paths": json.dumps(c)} for k, c in enumerate(chunks(paths, opts.batch_size, sampling))]
-        if not batches:
-            return
-        options = {
-            "model": opts.model,
-            "weights": str(opts.weights) if opts.weights else None,
-            "labels": opts.labels,
-            "device": opts.device,
-            "precision": opts.precision,
-            "runtime": opts.runtime,
-            "num_gpus_per_actor": opts.num_gpus_per_actor,
-            "video_rows": opts.video_rows,
-        }
-        actors = max(1, opts.ray_actors)
-        ds = ray.data.from_items(batches, override_num_blocks=min(len(batches), 64))
-        ds = ds.map_batches(
-            _decode,
-            fn_kwargs={
-                "root": str(listing.root),
-                "pre": pre.to_dict(),
-                "draft": opts.draft,
-                "video": [sampling.every, sampling.max_frames] if sampling else None,
-            },
-            batch_size=1,
-            num_cpus=1,
-        )
-        ds = ds.map_batches(
-            _Infer,
-            fn_constructor_args=(options, top_k),
-            batch_size=1,
-            concurrency=actors,
-            num_gpus=opts.num_gpus_per_actor or 0,
-            num_cpus=1,
-        )
-        for row in ds.iter_rows():
-            yield Scored(**json.loads(row["meta"]))
-    finally:
-        if started:
-            ray.shutdown()
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = True
+    ctx.enable_progress_bars = progress
+    return started
+
+
+def _dataset(
+    ray: Any, batches: list[dict[str, Any]], listing: Listable, opts: ClassifyOptions, pre: Preprocessing, top_k: int
+) -> Any:
+    """The Ray Data pipeline: decode tasks (one CPU each) → a pool of inference actors."""
+    sampling = opts.sampling()
+    options = {
+        "model": opts.model,
+        "weights": str(opts.weights) if opts.weights else None,
+        "labels": opts.labels,
+        "device": opts.device,
+        "precision": opts.precision,
+        "runtime": opts.runtime,
+        "num_gpus_per_actor": opts.num_gpus_per_actor,
+        "video_rows": opts.video_rows,
+    }
+    ds = ray.data.from_items(batches, override_num_blocks=min(len(batches), 64))
+    ds = ds.map_batches(
+        _decode,
+        fn_kwargs={
+            "root": str(listing.root),
+            "pre": pre.to_dict(),
+            "draft": opts.draft,
+            "video": [sampling.every, sampling.max_frames] if sampling else None,
+            "view": opts.view,
+        },
+        batch_size=1,
+        num_cpus=1,
+    )
+    return ds.map_batches(
+        _Infer,
+        fn_constructor_args=(options, top_k),
+        batch_size=1,
+        concurrency=max(1, opts.ray_actors),
+        num_gpus=opts.num_gpus_per_actor or 0,
+        num_cpus=1,
+    )

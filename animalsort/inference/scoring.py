@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from animalsort.formats.predictions import format_time, frame_path
+from animalsort.sources.views import Box
 
 if TYPE_CHECKING:
     import torch
@@ -42,6 +43,8 @@ class Scored:
     idx: list[list[int]]  # per row (empty for failed rows)
     conf: list[list[float]]
     frame_s: list[str] = field(default_factory=list)  # "" for photos
+    boxes: list[Box | None] = field(default_factory=list)  # the window each row's answer came from
+    windows: int = 0  # images the model saw for these rows (a photo's windows, a clip's frames)
     files_ok: int = -1  # files classified (a clip once, whatever its rows); -1: every ok row is a file
     clips: int = 0  # of those, video clips
     frames: int = 0  # the clips' sampled frames
@@ -49,6 +52,8 @@ class Scored:
     def __post_init__(self) -> None:
         if not self.frame_s:
             self.frame_s = [""] * len(self.paths)
+        if not self.boxes:
+            self.boxes = [None] * len(self.paths)
         if self.files_ok < 0:
             self.files_ok = self.ok.count(True)
 
@@ -64,12 +69,20 @@ def score_batch(
     if not any(ok):
         return Scored(list(paths), list(ok), list(errors), [[] for _ in ok], [[] for _ in ok])
     probs = loaded.infer(images)
-    conf_t, idx_t = rank(probs, loaded.labels, top_k)
+    windows = len(paths)
+    boxes: list[Box | None] = [None] * len(paths)
+    animal = None
+    if any(b is not None for b in meta.get("boxes") or ()):
+        seen = _seen(probs, meta, loaded.labels)
+        paths, ok, errors, frames, boxes = seen.paths, seen.ok, seen.errors, seen.frames, seen.boxes
+        probs, animal = seen.probs, seen.animal
+    conf_t, idx_t = rank(probs, loaded.labels, top_k, animal)
     conf, idx = conf_t.cpu().tolist(), idx_t.cpu().tolist()
     if all(t is None for t in frames):
         kept_idx = [i if o else [] for i, o in zip(idx, ok)]
-        return Scored(list(paths), list(ok), list(errors), kept_idx, [c if o else [] for c, o in zip(conf, ok)])
-    out = Scored([], [], [], [], [], files_ok=0)
+        kept_conf = [c if o else [] for c, o in zip(conf, ok)]
+        return Scored(list(paths), list(ok), list(errors), kept_idx, kept_conf, boxes=list(boxes), windows=windows)
+    out = Scored([], [], [], [], [], files_ok=0, windows=windows)
     i = 0
     while i < len(paths):
         j = i + 1
@@ -78,7 +91,7 @@ def score_batch(
                 j += 1
         out.files_ok += ok[i]
         if frames[i] is None or not ok[i]:
-            _add(out, paths[i], ok[i], errors[i], idx[i] if ok[i] else [], conf[i] if ok[i] else [], "")
+            _add(out, paths[i], ok[i], errors[i], idx[i] if ok[i] else [], conf[i] if ok[i] else [], "", boxes[i])
             i = j
             continue
         times = [float(t or 0.0) for t in frames[i:j]]
@@ -86,28 +99,131 @@ def score_batch(
         out.frames += len(times)
         if video_rows == "frames":
             for r, t in zip(range(i, j), times):
-                _add(out, frame_path(paths[r], t), True, "", idx[r], conf[r], format_time(t))
+                _add(out, frame_path(paths[r], t), True, "", idx[r], conf[r], format_time(t), boxes[r])
         else:
-            c, k, best = clip_answer(probs[i:j], times, loaded.labels, top_k)
-            _add(out, paths[i], True, "", k, c, format_time(best))
+            decided = animal[i:j] if animal is not None else None
+            c, k, best = clip_answer(probs[i:j], times, loaded.labels, top_k, decided)
+            _add(out, paths[i], True, "", k, c, format_time(times[best]), boxes[i + best])
         i = j
     return out
 
 
-def _add(out: Scored, path: str, ok: bool, error: str, idx: list[int], conf: list[float], frame_s: str) -> None:
+def _add(
+    out: Scored,
+    path: str,
+    ok: bool,
+    error: str,
+    idx: list[int],
+    conf: list[float],
+    frame_s: str,
+    box: Box | None = None,
+) -> None:
     out.paths.append(path)
     out.ok.append(ok)
     out.errors.append(error)
     out.idx.append(idx)
     out.conf.append(conf)
     out.frame_s.append(frame_s)
+    out.boxes.append(box)
+
+
+# --------------------------------------------------------------------------- whole-frame views
+
+#: A window counts as seeing an animal when its most probable animal label reaches the first
+#: number and stands the second above the frame's background (the window at the lower quarter
+#: of the scores): an animal in one part of the frame stands out; rocks and grass that look a
+#: little like an insect everywhere do not. Chosen on the whole-frame benchmark (README).
+SPOT = {"frame": (0.4, 0.2), "tiles": (0.5, 0.5)}
+#: Failing that, the frame is an animal only if the centre window's animal probability reaches
+#: this (an animal that fills the frame is in every window, so it does not stand out).
+WHOLE_FRAME_ANIMAL = 0.75
+
+
+@dataclass
+class _Seen:
+    """A batch with each photo's (or frame's) windows reduced to one row."""
+
+    paths: list[str]
+    ok: list[bool]
+    errors: list[str]
+    frames: list[float | None]
+    boxes: list[Box | None]
+    probs: torch.Tensor
+    animal: torch.Tensor  # the first decision per row: an animal, or none
+
+
+def _seen(probs: torch.Tensor, meta: dict[str, list[Any]], labels: LabelSet) -> _Seen:
+    """Consecutive rows of one photo (or one clip frame) that carry boxes are its windows:
+    the first is the centre window. Each group becomes one row (``combine_views``)."""
+    import torch
+
+    paths, ok, errors, boxes = meta["paths"], meta["ok"], meta["errors"], meta["boxes"]
+    frames = meta.get("frames") or [None] * len(paths)
+    mode = meta.get("view") or "tiles"
+    out = _Seen([], [], [], [], [], probs, probs.new_zeros(0, dtype=torch.bool))
+    rows, decided = [], []
+    i = 0
+    while i < len(paths):
+        j = i + 1
+        if boxes[i] is not None:
+            while j < len(paths) and boxes[j] is not None and paths[j] == paths[i] and frames[j] == frames[i]:
+                j += 1
+            vector, animal, chosen = combine_views(probs[i:j], labels, mode)
+            box = boxes[i + chosen] if chosen is not None else None
+        else:
+            vector, animal, box = probs[i], _default_animal(probs[i], labels), None
+        rows.append(vector)
+        decided.append(animal)
+        out.paths.append(paths[i])
+        out.ok.append(ok[i])
+        out.errors.append(errors[i])
+        out.frames.append(frames[i])
+        out.boxes.append(box)
+        i = j
+    out.probs = torch.stack(rows)
+    out.animal = torch.tensor(decided, dtype=torch.bool)
+    return out
+
+
+def _default_animal(p: torch.Tensor, labels: LabelSet) -> bool:
+    return labels.no_animal is None or bool(p[labels.no_animal] < 0.5)
+
+
+def combine_views(probs: torch.Tensor, labels: LabelSet, mode: str = "tiles") -> tuple[torch.Tensor, bool, int | None]:
+    """One photo's windows (V × L label probabilities; the first the centre window) → (the
+    probabilities it is answered with, whether it shows an animal, the window the answer
+    came from or None).
+
+    The window where an animal stands out (``SPOT``) wins; else the centre window, which is
+    an animal only when sure (``WHOLE_FRAME_ANIMAL``): more windows are more chances to see an
+    animal in rocks and grass, so a window must earn it. Labels without ``no_animal`` (a
+    fine-tuned model's own): the window with the most confident label."""
+    noa = labels.no_animal
+    if noa is None:
+        best = int(probs.max(dim=1).values.argmax())
+        return probs[best], True, best
+    if probs.shape[0] == 1:
+        animal = bool(probs[0, noa] < 0.5)
+        return probs[0], animal, 0 if animal else None
+    spot = probs.clone()
+    spot[:, noa] = -1.0
+    score = spot.max(dim=1).values
+    best = int(score.argmax())
+    background = float(score.sort().values[probs.shape[0] // 4])
+    least, above = SPOT.get(mode, SPOT["tiles"])
+    if score[best] >= least and score[best] - background >= above and probs[best, noa] < 0.5:
+        return probs[best], True, best
+    if 1.0 - float(probs[0, noa]) >= WHOLE_FRAME_ANIMAL:
+        return probs[0], True, 0
+    return probs[0], False, None
 
 
 def clip_answer(
-    probs: torch.Tensor, times: Sequence[float], labels: LabelSet, top_k: int
-) -> tuple[list[float], list[int], float]:
-    """(confidences, label indices, time of the best frame) for one clip's frames (F × L label
-    probabilities), as the module's docstring says."""
+    probs: torch.Tensor, times: Sequence[float], labels: LabelSet, top_k: int, animal: torch.Tensor | None = None
+) -> tuple[list[float], list[int], int]:
+    """(confidences, label indices, index of the best frame) for one clip's frames (F × L label
+    probabilities; ``animal``: each frame's first decision when its windows made it), as the
+    module's docstring says."""
     import torch
 
     from animalsort.taxonomy import rank
@@ -115,12 +231,11 @@ def clip_answer(
     probs = probs.float()
     m = min(TOP_FRAMES, probs.shape[0])
     score = probs.topk(m, dim=0).values.mean(dim=0)  # L
-    firsts = set(rank(probs, labels, 1)[1][:, 0].tolist())
+    firsts = set(rank(probs, labels, 1, animal)[1][:, 0].tolist())
     if labels.no_animal is not None and firsts - {labels.no_animal}:
         firsts.discard(labels.no_animal)
     candidates = torch.tensor(sorted(firsts), device=probs.device)
     best = int(candidates[score[candidates].argmax()])
     order = [best] + [int(j) for j in score.argsort(descending=True).tolist() if int(j) != best]
     chosen = order[:top_k]
-    t = times[int(probs[:, best].argmax())]
-    return [float(score[j]) for j in chosen], chosen, t
+    return [float(score[j]) for j in chosen], chosen, int(probs[:, best].argmax())

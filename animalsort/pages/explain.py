@@ -7,9 +7,10 @@ log-sum-exp of its members' logits, the group's own logit (``log Σ exp``: the s
 the group is exactly the summed member probability that classify reports); for the 1000
 ImageNet classes or a fine-tuned head it is the class's logit.
 
-The map covers the centre crop that the model sees; it is placed back onto the whole photo
-(zero outside the crop, which is drawn dimmed), so what a wide photo loses to the crop is
-visible too.
+The map covers the window the model answered from — the centre crop, or with ``--view frame``
+/ ``tiles`` the window that classify's answer came from (``scoring.combine_views``, so the label
+is the CSV's); it is placed back onto the whole photo (zero outside the window, which is drawn
+dimmed), so what the model did not look at is visible too.
 
 Why not the ``grad-cam`` package: it is a source-only release that pulls opencv, scipy,
 scikit-learn and ttach for what is here ~40 lines, and it has no notion of a group target
@@ -29,6 +30,7 @@ from PIL import Image
 from animalsort.atomic import make_folder
 from animalsort.errors import OutputError, UsageError
 from animalsort.sources import decode, listing, preprocess
+from animalsort.sources.views import view_boxes
 
 if TYPE_CHECKING:
     from animalsort.model.loaded import LoadedModel
@@ -99,11 +101,15 @@ class GradCam:
             raise UsageError(f"--label {label!r} is not one of this model's labels: {', '.join(names)}")
         return names.index(label)
 
-    def __call__(self, image: Image.Image, label: str | None = None) -> tuple[np.ndarray, str, float, str]:
-        """(map over the model's input crop, label explained, its probability, predicted label)."""
+    def __call__(
+        self, image: Image.Image, label: str | None = None, box: tuple[float, ...] | None = None
+    ) -> tuple[np.ndarray, str, float, str]:
+        """(map over the model's input window, label explained, its probability, predicted
+        label); ``box``: the window (in ``image``'s pixels), else the centre crop."""
         from animalsort.taxonomy import rank
 
-        x = torch.from_numpy(self.pre.crop(image))[None].to(self.loaded.device)
+        pixels = self.pre.crop(image) if box is None else np.array(self.pre.window(image, box), dtype=np.uint8)
+        x = torch.from_numpy(pixels)[None].to(self.loaded.device)
         captured: dict[str, torch.Tensor] = {}
         hook = self.layer.register_forward_hook(lambda _m, _i, out: captured.__setitem__("a", out))
         try:
@@ -128,18 +134,24 @@ class GradCam:
         return cam.cpu().numpy(), names[j], float(probs[0, j].detach()), names[predicted]
 
 
-def explain_file(cam: GradCam, path: str | Path, label: str | None = None) -> Explanation:
+def explain_file(cam: GradCam, path: str | Path, label: str | None = None, view: str = "centre") -> Explanation:
     """Grad-CAM of one photo, placed on the whole (downscaled) photo. The photo is decoded
-    exactly as classify decodes it, so label and confidence match the CSV."""
+    exactly as classify decodes it, so label and confidence match the CSV; with ``view``, on
+    the window classify's answer came from."""
     try:
-        image = decode.open_rgb(path, cam.pre.pre.resize_size)
+        image = decode.open_rgb(path, cam.pre.draft_for(view))
         w, h = decode.oriented_size(path)
     except Exception as exc:
         return Explanation(str(path), error=decode.describe_error(exc))
-    crop_map, lab, conf, predicted = cam(image, label)
+    window = _answer_window(cam, image, view)
+    crop_map, lab, conf, predicted = cam(image, label, window)
     scale = min(1.0, MAX_OVERLAY_SIDE / max(w, h))
     W, H = max(1, round(w * scale)), max(1, round(h * scale))
-    box = cam.pre.crop_box(w, h)
+    if window is None:
+        box = cam.pre.crop_box(w, h)
+    else:  # the window in the decoded (draft) image's pixels → the photo's
+        f = w / image.width
+        box = (window[0] * f, window[1] * f, window[2] * f, window[3] * f)
     l, t, r, b = (round(v * scale) for v in box)
     heat = np.zeros((H, W), dtype=np.float32)
     placed = np.asarray(
@@ -150,6 +162,23 @@ def explain_file(cam: GradCam, path: str | Path, label: str | None = None) -> Ex
     if total > 0:
         heat /= total
     return Explanation(str(path), lab, conf, predicted, heat, scale, box)
+
+
+def _answer_window(cam: GradCam, image: Image.Image, view: str) -> tuple[float, ...] | None:
+    """The window (in ``image``'s pixels) classify's answer came from with ``view``; None for
+    the centre crop (``centre``, or a frame where no window showed an animal)."""
+    from animalsort.inference.scoring import combine_views
+    from animalsort.model.loaded import infer
+
+    if view == "centre":
+        return None
+    windows = view_boxes(image.width, image.height, view, cam.pre.crop_box(*image.size))
+    if len(windows) == 1:
+        return None
+    x = torch.from_numpy(np.stack([np.array(cam.pre.window(image, b), dtype=np.uint8) for b in windows]))
+    probs = infer(cam.net, x.to(cam.loaded.device), "fp32")
+    chosen = combine_views(probs, cam.loaded.labels, view)[2]
+    return windows[chosen] if chosen else None
 
 
 def overlay(image: Image.Image, e: Explanation, alpha: float = 0.5) -> Image.Image:
@@ -187,6 +216,7 @@ def explain_images(
     labels: str = "animals",
     label: str | None = None,
     device: str = "auto",
+    view: str = "centre",
     progress: bool = True,
 ) -> list[Explanation]:
     """Explain each image (folders are searched recursively); write one overlay JPEG each
@@ -212,7 +242,7 @@ def explain_images(
     make_folder(out_dir, "choose another --out")
     results = []
     for f in files:
-        e = explain_file(cam, f, label)
+        e = explain_file(cam, f, label, view)
         if not e.error:
             safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in e.label)
             target = _unique(out_dir / f"{f.stem}.{safe}.gradcam.jpg")

@@ -8,14 +8,10 @@ import html
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 from animalsort.paths import is_uri
-
-if TYPE_CHECKING:
-    pass
-
 
 STYLE = """
 :root { --fg:#1d232b; --muted:#5d6873; --line:#d9dee3; --bg:#f6f7f9; --accent:#1f6feb; --bad:#c62828; --warn:#b26a00; }
@@ -43,6 +39,9 @@ nav.tabs button.warn { border-color:var(--warn); }
   color:inherit; text-decoration:none; }
 .card:hover { border-color:var(--accent); }
 .card img { display:block; width:100%; height:160px; object-fit:cover; background:#e8ebef; }
+.card.boxed { position:relative; }
+.card.boxed img { object-fit:contain; }
+.box { position:absolute; border:2px solid #ff3b30; box-shadow:0 0 0 1px #fff; pointer-events:none; }
 .card .cap { padding:4px 8px; font-size:12px; overflow-wrap:anywhere; }
 .card .cap b { font-weight:600; }
 .card .err { height:160px; padding:8px; color:var(--bad); background:#fdecea; font-size:12px; overflow:auto; }
@@ -78,6 +77,32 @@ def json_script(element_id: str, value: Any) -> str:
     """``value`` as a JSON data block that cannot close its own <script> element."""
     text = json.dumps(value, ensure_ascii=True, separators=(",", ":")).replace("</", "<\\/")
     return f'<script type="application/json" id="{element_id}">{text}</script>'
+
+
+#: ``outline(img, box)``: a red frame over the part of ``img`` (shown with object-fit: contain)
+#: that the answer came from; ``box`` is [x, y, w, h] as fractions of the photo (the CSV's
+#: box columns). Both the report and the review page use it.
+OUTLINE_SCRIPT = r"""
+function outline(img, box) {
+  const old = img.parentNode.querySelector(":scope > .box");
+  if (old) old.remove();
+  if (!box) return;
+  const mark = document.createElement("div");
+  mark.className = "box";
+  const place = () => {
+    const W = img.clientWidth, H = img.clientHeight, nw = img.naturalWidth, nh = img.naturalHeight;
+    if (!nw || !nh || !mark.isConnected) return;
+    const s = Math.min(W / nw, H / nh), dw = nw * s, dh = nh * s;
+    const ox = img.offsetLeft + (W - dw) / 2, oy = img.offsetTop + (H - dh) / 2;
+    mark.style.left = ox + box[0] * dw + "px"; mark.style.top = oy + box[1] * dh + "px";
+    mark.style.width = box[2] * dw + "px"; mark.style.height = box[3] * dh + "px";
+  };
+  img.addEventListener("load", place);
+  window.addEventListener("resize", place);
+  img.parentNode.appendChild(mark);
+  if (img.complete) place();
+}
+"""
 
 
 def page(title: str, subtitle: str, body: str, script: str = "") -> str:

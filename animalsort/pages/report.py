@@ -22,7 +22,7 @@ from animalsort.errors import InputError
 from animalsort.formats import corrections
 from animalsort.formats.corrections import REVIEWED
 from animalsort.formats.journal import Locator
-from animalsort.formats.predictions import file_of, read_predictions, read_sidecar
+from animalsort.formats.predictions import box_of, file_of, read_predictions, read_sidecar
 from animalsort.pages import html, thumbnails
 from animalsort.paths import is_uri
 from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE, UNCERTAIN, folder_for
@@ -43,7 +43,7 @@ SCRIPT = r"""
   const observer = new IntersectionObserver(es => { if (es.some(e => e.isIntersecting)) more(); },
                                             {rootMargin: "800px"});
   function card(r) {
-    const [path, href, thumb, label, conf, second, status, error, frame, reviewed] = r;
+    const [path, href, thumb, label, conf, second, status, error, frame, reviewed, box] = r;
     const a = document.createElement("a");
     a.className = "card"; a.href = href; a.target = "_blank"; a.title = path;
     if (status === "ok") {
@@ -53,6 +53,7 @@ SCRIPT = r"""
       img.onerror = () => { img.dataset.loaded = "0"; img.alt = "missing: " + path; };
       img.src = thumb || href;
       a.appendChild(img);
+      if (box) { a.classList.add("boxed"); outline(img, box); }
     } else {
       const err = document.createElement("div");
       err.className = "err"; err.textContent = error || "error";
@@ -138,6 +139,7 @@ class Card(NamedTuple):
     error: str
     frame_s: str  # a clip's best frame (its thumbnail), or a frame row's time; "" for photos
     reviewed: str  # the model's label when a person corrected or confirmed it in `review`; "" if not
+    box: tuple[float, float, float, float] | None = None  # the window the answer came from (--view)
 
 
 def build(
@@ -205,7 +207,8 @@ def _cards(
         )
         label, conf = (r["label"], r["confidence"]) if ok else ("", "")
         error, frame_s = r.get("error") or "", r.get("frame_s") or ""
-        rows.append(Card(path, link, None, label, conf, others, r["status"], error, frame_s, r.get(REVIEWED, "")))
+        box = box_of(r) if ok else None
+        rows.append(Card(path, link, None, label, conf, others, r["status"], error, frame_s, r.get(REVIEWED, ""), box))
         confidence.append(float(r["confidence"] or 0) if ok else 0.0)
         if not ok:
             failed.append(i)
@@ -282,4 +285,4 @@ def _page(
         "<span id='shown' class='muted'></span></p><div class='gallery' id='gallery'></div></main>"
         + html.json_script("report-data", {"chunk": CHUNK, "tabs": tabs, "rows": rows})
     )
-    return html.page("animalsort report", subtitle, body, SCRIPT)
+    return html.page("animalsort report", subtitle, body, html.OUTLINE_SCRIPT + SCRIPT)

@@ -24,6 +24,7 @@ STYLE = """
 #one { display:grid; grid-template-columns:minmax(0,1fr) 320px; gap:16px; padding:12px 24px; }
 #one figure { margin:0; background:#1d232b; border-radius:6px; display:flex; align-items:center;
   justify-content:center; height:calc(100vh - 190px); min-height:240px; }
+#one figure { position:relative; }
 #one figure img { max-width:100%; max-height:100%; object-fit:contain; }
 #side div { margin:0 0 10px; overflow-wrap:anywhere; }
 #status.done { color:#1a7f37; font-weight:600; }
@@ -90,8 +91,8 @@ SCRIPT = r"""
     return data;
   }
   const item = i => {
-    const [path, label, conf, others, frame] = S.items[i];
-    return {i, path, label, conf, others, frame};
+    const [path, label, conf, others, frame, box] = S.items[i];
+    return {i, path, label, conf, others, frame, box};
   };
   const shown = it => S.corrected[it.path] || it.label;
   const fmt = n => n.toLocaleString("en");
@@ -128,6 +129,7 @@ SCRIPT = r"""
     const it = item(order[pos]);
     const photo = $("photo");
     photo.src = "media/" + it.i; photo.alt = it.path;
+    outline(photo, it.box);
     const clip = it.frame ? " · video, frame at " + it.frame + " s" : "";
     $("where").textContent = fmt(pos + 1) + " of " + fmt(order.length) + clip;
     $("path").textContent = it.path;
@@ -164,6 +166,7 @@ SCRIPT = r"""
       cap.lastChild.firstChild.textContent = shown(it);
       cap.lastChild.lastChild.textContent = S.corrected[it.path] ? "reviewed" : Number(it.conf).toFixed(2);
       a.append(img, cap); cards.appendChild(a);
+      if (it.box) { a.classList.add("boxed"); outline(img, it.box); }
     }
     const sel = cards.querySelector(".sel"); if (sel) sel.scrollIntoView({block: "nearest"});
     $("where").textContent = fmt(pos + 1) + " of " + fmt(order.length);
@@ -291,4 +294,4 @@ def render(session: Session) -> str:
         + (f" ({session.failed:,} unreadable, not shown)" if session.failed else "")
         + f" · corrections are saved to {session.corrections_file.name} as you make them"
     )
-    return html.page("animalsort review", subtitle, f"<style>{STYLE}</style>{BODY}", SCRIPT)
+    return html.page("animalsort review", subtitle, f"<style>{STYLE}</style>{BODY}", html.OUTLINE_SCRIPT + SCRIPT)

@@ -15,7 +15,7 @@ from typing import Any
 from animalsort.errors import InputError
 from animalsort.formats import corrections
 from animalsort.formats.journal import Locator
-from animalsort.formats.predictions import file_of, read_predictions, read_sidecar
+from animalsort.formats.predictions import box_of, file_of, read_predictions, read_sidecar
 from animalsort.pages import thumbnails
 from animalsort.sources.storage import open_path, read_bytes
 
@@ -30,6 +30,7 @@ class Item:
     confidence: float
     others: tuple[tuple[str, float], ...]  # the other top-k labels
     frame_s: str  # a clip's best frame or a frame row's time; "" for photos
+    box: tuple[float, float, float, float] | None = None  # the window the answer came from (--view)
 
 
 class Session:
@@ -56,7 +57,8 @@ class Session:
                 others.append((row[f"label_{k}"], float(row[f"confidence_{k}"] or 0)))
                 k += 1
             conf = float(row.get("confidence") or 0)
-            self.items.append(Item(row["path"], row["label"], conf, tuple(others), row.get("frame_s") or ""))
+            item = Item(row["path"], row["label"], conf, tuple(others), row.get("frame_s") or "", box_of(row))
+            self.items.append(item)
             self._files.append(locate(file_of(row)))
         self._index = {item.path: i for i, item in enumerate(self.items)}
         self.corrected = {p: c.label for p, c in corrections.read(predictions).items() if p in self._index}
@@ -75,7 +77,7 @@ class Session:
         with self._lock:
             return {
                 "csv": self.predictions.name,
-                "items": [[it.path, it.label, it.confidence, it.others, it.frame_s] for it in self.items],
+                "items": [[it.path, it.label, it.confidence, it.others, it.frame_s, it.box] for it in self.items],
                 "labels": self.labels,
                 "corrected": dict(self.corrected),
                 "failed": self.failed,

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from animalsort.sources.decode import open_rgb
+from animalsort.sources.views import Box, view_boxes
 
 # --------------------------------------------------------------------------- model input
 
@@ -49,13 +50,36 @@ class Preprocessor:
     def crop(self, im: Image.Image, view: str = "orig") -> np.ndarray:
         """An RGB image → the model's uint8 input (one resampling step); ``view`` (one of
         VIEWS) picks a fixed variation of the eval window for head mode's augmentation."""
-        size = self.pre.input_size
-        resample = _RESAMPLE[self.pre.interpolation]
-        box = _view_box(self.crop_box(*im.size), view)
-        out = im.resize((size, size), getattr(Image.Resampling, resample), box=box)
+        out = self.window(im, _view_box(self.crop_box(*im.size), view))
         if view in ("flip", "zoom_flip"):
             out = out.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         return np.array(out, dtype=np.uint8)  # a writable copy, as torch wants
+
+    def window(self, im: Image.Image, box: tuple[float, ...]) -> Image.Image:
+        """``box`` (left, top, right, bottom in ``im``'s pixels) resampled to the model's input."""
+        size = self.pre.input_size
+        return im.resize((size, size), getattr(Image.Resampling, _RESAMPLE[self.pre.interpolation]), box=box)
+
+    def draft_for(self, mode: str) -> int | None:
+        """How far a JPEG may be scaled down while decoding (its shorter side stays at least
+        this): tiles are half the frame's height, so they need twice the pixels."""
+        if not self.draft:
+            return None
+        return self.pre.resize_size * (2 if mode == "tiles" else 1)
+
+    def views(self, im: Image.Image, mode: str) -> list[tuple[Box, np.ndarray]]:
+        """The windows of ``im`` the model looks at in ``mode`` (see :func:`view_boxes`), each
+        with its box as fractions of the frame (x, y, w, h) and as the model's uint8 input."""
+        w, h = im.size
+        out = []
+        for left, top, right, bottom in view_boxes(w, h, mode, self.crop_box(w, h)):
+            box = (left / w, top / h, (right - left) / w, (bottom - top) / h)
+            out.append((box, np.array(self.window(im, (left, top, right, bottom)), dtype=np.uint8)))
+        return out
+
+    def read_views(self, path: str | Path | IO[bytes], mode: str) -> list[tuple[Box, np.ndarray]]:
+        """``views`` of the image file at ``path``."""
+        return self.views(open_rgb(path, self.draft_for(mode)), mode)
 
 
 #: Head mode's fixed views of a photo: the eval window, its mirror image, and the window's

@@ -1,0 +1,160 @@
+"""Camera-trap-like frames for the whole-frame benchmark (``whole_frame.py``): the animals of
+``../shared/data/animals-dev`` pasted at random sizes and positions into real empty scenes,
+plus empty scenes and the people-dev photos. Deterministic for a seed.
+
+The scenes are photographs from Debian's wallpaper packages (install them first):
+
+    apt-get install mate-backgrounds plasma-workspace-wallpapers    # GPL-2+ / LGPL-3 (see their copyright files)
+
+The animals-dev photos from tuxpaint are cut-outs flattened onto white: they are cut out again
+(the white connected to the border becomes transparent) and pasted with their outline; the
+few full photographs (darknet, OpenCV, scikit-image) are pasted as rectangles.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFilter
+
+#: Real photographs with no animal in them (checked by eye), landscape-like first.
+SCENES = [
+    "/usr/share/backgrounds/mate/nature/Dune.jpg",
+    "/usr/share/backgrounds/mate/nature/GreenMeadow.jpg",
+    "/usr/share/backgrounds/mate/nature/Storm.jpg",
+    "/usr/share/backgrounds/mate/nature/Wood.jpg",
+    "/usr/share/backgrounds/mate/nature/RainDrops.jpg",
+    "/usr/share/backgrounds/mate/nature/Blinds.jpg",
+    "/usr/share/wallpapers/BytheWater/contents/images/2560x1440.jpg",
+    "/usr/share/wallpapers/ColdRipple/contents/images/2560x1440.jpg",
+    "/usr/share/wallpapers/DarkestHour/contents/images/2560x1440.jpg",
+    "/usr/share/wallpapers/EveningGlow/contents/images/2560x1440.jpg",
+    "/usr/share/wallpapers/FallenLeaf/contents/images/2560x1440.jpg",
+    "/usr/share/wallpapers/OneStandsOut/contents/images/2560x1440.jpg",
+    "/usr/share/wallpapers/Path/contents/images/2560x1440.jpg",
+    "/usr/share/wallpapers/Volna/contents/images/5120x2880.jpg",
+    "/usr/share/wallpapers/summer_1am/contents/images/2560x1440.jpg",
+]
+#: Empty close-ups (flowers, a water drop): more chances for a false animal.
+CLOSE_UPS = [
+    "/usr/share/backgrounds/mate/nature/FreshFlower.jpg",
+    "/usr/share/backgrounds/mate/nature/Garden.jpg",
+    "/usr/share/backgrounds/mate/nature/YellowFlower.jpg",
+    "/usr/share/backgrounds/mate/nature/Aqua.jpg",
+]
+ASPECTS = {"4:3": (4, 3), "16:9": (16, 9)}
+SIZES = (3, 5, 10, 20, 40)  # % of the frame's area the animal's box covers
+EXCLUDED_GROUPS = {"giraffe"}  # no ImageNet-1k class
+
+
+@dataclass
+class Frame:
+    path: str  # relative to the frames folder
+    group: str  # animals-dev group; "" for an empty frame
+    size_pct: int  # the animal's box, % of the frame; 0 for an empty frame
+    where: str  # centre (inside the centre window), off-centre, or empty
+    aspect: str
+    megapixels: float
+    box: str  # the animal's box as fractions x,y,w,h ("" for empty)
+    source: str  # the animal photo or the empty scene
+
+
+def missing_scenes() -> list[str]:
+    return [p for p in SCENES + CLOSE_UPS if not Path(p).is_file()]
+
+
+def cut_out(path: Path) -> tuple[Image.Image, Image.Image]:
+    """(RGB, mask): the white connected to the border of a flattened cut-out is background;
+    a full photograph (no white border) is all foreground."""
+    im = Image.open(path).convert("RGB")
+    white = Image.new("L", im.size, 255)  # 255 where every channel is near white
+    for band in im.split():
+        white = Image.composite(white, Image.new("L", im.size, 0), band.point(lambda v: 255 if v >= 236 else 0))
+    w, h = im.size
+    for x, y in ((0, 0), (w - 1, 0), (0, h - 1), (w - 1, h - 1)):
+        if white.getpixel((x, y)) == 255:
+            ImageDraw.floodfill(white, (x, y), 128)
+    background = white.point(lambda v: 255 if v == 128 else 0)
+    if background.getbbox() is None:  # a photograph: paste it whole
+        return im, Image.new("L", im.size, 255)
+    mask = background.point(lambda v: 0 if v else 255).filter(ImageFilter.MinFilter(3))
+    mask = mask.filter(ImageFilter.GaussianBlur(1))  # a soft outline, as a real edge has
+    box = mask.getbbox() or (0, 0, w, h)
+    return im.crop(box), mask.crop(box)
+
+
+def _frame_size(rng: random.Random, aspect: str) -> tuple[int, int]:
+    a, b = ASPECTS[aspect]
+    mp = rng.choice((1, 2, 3, 5, 8, 12))
+    h = round((mp * 1e6 * b / a) ** 0.5)
+    return round(h * a / b), h
+
+
+def _scene(path: str, size: tuple[int, int], rng: random.Random) -> Image.Image:
+    """A random crop of the scene with the frame's aspect, resized to the frame."""
+    im = Image.open(path).convert("RGB")
+    w, h = size
+    sw, sh = im.size
+    scale = rng.uniform(0.75, 1.0) * min(sw / w, sh / h)
+    cw, ch = w * scale, h * scale
+    x, y = rng.uniform(0, sw - cw), rng.uniform(0, sh - ch)
+    return im.resize((w, h), Image.Resampling.BICUBIC, box=(x, y, x + cw, y + ch))
+
+
+def _inside_centre(box: tuple[float, float, float, float], w: int, h: int) -> bool:
+    side = min(w, h) * 0.875  # the centre window (the ImageNet evaluation crop)
+    cx0, cy0 = (w - side) / 2, (h - side) / 2
+    x, y, bw, bh = box
+    return x >= cx0 and y >= cy0 and x + bw <= cx0 + side and y + bh <= cy0 + side
+
+
+def build(data: Path, out: Path, seed: int = 0, per_animal: int = 2, empties: int = 4) -> list[Frame]:
+    """Write the frames (JPEG, quality 90) and ``frames.csv`` into ``out``; returns the rows."""
+    rng = random.Random(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = list(csv.DictReader(open(data / "animals-dev" / "manifest.csv")))
+    animals = [r for r in rows if r["group"] not in EXCLUDED_GROUPS]
+    frames: list[Frame] = []
+    n = 0
+    for r in animals:
+        rgb, mask = cut_out(data / "animals-dev" / r["path"])
+        for _ in range(per_animal):
+            aspect = rng.choice(list(ASPECTS))
+            w, h = _frame_size(rng, aspect)
+            size_pct = SIZES[n % len(SIZES)]
+            n += 1
+            area = size_pct / 100 * w * h
+            ratio = rgb.width / rgb.height
+            bw, bh = (area * ratio) ** 0.5, (area / ratio) ** 0.5
+            if bw > w or bh > h:  # a very wide or tall animal: as large as fits
+                f = min(w / bw, h / bh)
+                bw, bh = bw * f, bh * f
+            x, y = rng.uniform(0, w - bw), rng.uniform(0, h - bh)
+            frame = _scene(rng.choice(SCENES), (w, h), rng)
+            size = (max(1, round(bw)), max(1, round(bh)))
+            frame.paste(rgb.resize(size, Image.Resampling.LANCZOS), (round(x), round(y)), mask.resize(size))
+            name = f"animals/{n:04d}_{r['group']}.jpg"
+            frame.save(out / name if (out / "animals").is_dir() else _mkdir(out / name), quality=90)
+            where = "centre" if _inside_centre((x, y, bw, bh), w, h) else "off-centre"
+            box = f"{x / w:.3f},{y / h:.3f},{bw / w:.3f},{bh / h:.3f}"
+            frames.append(Frame(name, r["group"], size_pct, where, aspect, round(w * h / 1e6, 1), box, r["path"]))
+    for i, scene in enumerate(SCENES + CLOSE_UPS):
+        for j in range(empties if scene in SCENES else 2):
+            aspect = rng.choice(list(ASPECTS))
+            w, h = _frame_size(rng, aspect)
+            name = f"empty/{i:02d}_{j}.jpg"
+            _scene(scene, (w, h), rng).save(_mkdir(out / name), quality=90)
+            frames.append(Frame(name, "", 0, "empty", aspect, round(w * h / 1e6, 1), "", Path(scene).name))
+    with open(out / "frames.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(asdict(frames[0])))
+        writer.writeheader()
+        writer.writerows(asdict(fr) for fr in frames)
+    return frames
+
+
+def _mkdir(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
