@@ -229,6 +229,7 @@ def sort_folder(
     verify: bool = False,
     progress: bool = True,
     by_sequence: float | None = None,
+    companions: bool = True,
 ) -> SortResult:
     """``animalsort sort``: classify (or read ``predictions``), plan, journal, apply.
 
@@ -246,7 +247,7 @@ def sort_folder(
 
     src_path, dest_path = check_sort_folders(src, dest, mode)
     threshold = DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence
-    how = Placement(mode, threshold, flat, verify, by_sequence)
+    how = Placement(mode, threshold, flat, verify, by_sequence, companions)
     earlier = earlier_sorts(dest_path)
     rows: Iterable[dict[str, str]] = ()
     classified = corrections_file = None
@@ -312,6 +313,7 @@ def sort(
     flat: bool = False,
     verify: bool = False,
     by_sequence: float | None = None,
+    companions: bool = True,
     progress: bool = False,
     **options: Any,
 ) -> SortResult:
@@ -328,6 +330,8 @@ def sort(
         flat: no sub-folders under each label.
         verify: check each copied file's sha256.
         by_sequence: place each burst (capture times within this many seconds) by its vote.
+        companions: a photo's RAW twin, edit sidecars (.xmp, .aae …) and Live Photo clip go
+            with it (False: file by file).
         progress: show progress bars on stderr.
         **options: classify options, as for :func:`classify` (``model``, ``weights``, …).
 
@@ -353,6 +357,7 @@ def sort(
         verify=verify,
         progress=progress,
         by_sequence=by_sequence,
+        companions=companions,
     )
 
 

@@ -92,6 +92,28 @@ def _generate(folder: Path, sub: str, fn: object, jobs: list, chunksize: int = 1
     return folder
 
 
+def _make_dng(args: tuple) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from PIL import Image
+    from rawfiles import make_dng  # the tests' DNG writer (tifffile, imagecodecs: the dev extras)
+
+    path, (w, h), i, preview = args
+    sources = sorted(EXAMPLES.glob("*.jpg"))
+    photo = path.with_suffix(".src.jpg")
+    Image.open(sources[i % len(sources)]).convert("RGB").resize((w, h), Image.Resampling.BICUBIC).save(photo)
+    make_dng(path, photo, preview, turned=i % 2 == 1)
+    photo.unlink()
+
+
+def make_raw_set(root: Path, size: tuple[int, int], count: int, preview: str | None) -> Path:
+    """``count`` CFA DNGs of ``size`` from the example photos, with a full-size JPEG preview or none;
+    every other one stored turned (Orientation 6)."""
+    w, h = size
+    folder = root / f"dng-{w}x{h}-{count}-{preview or 'nopreview'}"
+    jobs = [(folder / "raw" / f"IMG_{i:04d}.dng", size, i, preview) for i in range(count)]
+    return _generate(folder, "raw", _make_dng, jobs)
+
+
 def make_clips(root: Path, size: tuple[int, int], count: int, seconds: float, fps: int) -> Path:
     """``count`` H.264 clips of ``size`` and ``seconds``, each a pan over an example photo."""
     w, h = size
@@ -205,6 +227,8 @@ def end_to_end(folder: Path, out: Path, args: argparse.Namespace, runtime: str) 
         args.precision,
         "--runtime",
         runtime,
+        "--view",
+        args.view,
     ]
     if args.workers is not None:
         cmd += ["--workers", str(args.workers)]
@@ -296,13 +320,18 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "animalsort-bench")
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--view", default="frame", help="classify --view (centre, frame, tiles)")
+    ap.add_argument(
+        "--raw", default="3000x2000", help="DNG size for the RAW run, with and without preview ('' to skip)"
+    )
+    ap.add_argument("--raw-count", type=int, default=48)
     ap.add_argument("--videos", default="1280x720", help="clip size for the video run ('' to skip)")
     ap.add_argument("--video-clips", type=int, default=6)
     ap.add_argument("--video-seconds", type=float, default=20.0)
     ap.add_argument("--video-fps", type=int, default=30)
     args = ap.parse_args()
 
-    from animalsort.machine import default_workers
+    from animalsort.machine import cpu_features, default_workers
     from animalsort.model.device import pick_device
 
     device = pick_device("auto")
@@ -311,7 +340,8 @@ def main() -> int:
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, device {device}, "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; model {args.model or 'lite0'}, "
-        f"precision {args.precision}, batch {args.batch_size}, workers {workers}, decode {args.decode}"
+        f"precision {args.precision}, batch {args.batch_size}, workers {workers}, decode {args.decode}, "
+        f"view {args.view}; CPU features: {', '.join(cpu_features()) or 'none of AVX2/AVX-512/VNNI/BF16/AMX'}"
     )
     roofs = {}
     for runtime in runtimes:
@@ -350,6 +380,19 @@ def main() -> int:
                 f"{row['set']:<10} {count:>5} {runtime:>7} {b} {e2e['images_per_s']:>10.1f} {xb} "
                 f"{row['x_ceiling']:>7.2f} {e2e['images_per_s_overall']:>8.1f} {e2e['first_row_s']:>9.1f} "
                 f"{e2e['peak_rss_mb']:>11.0f} {decode:>11.0f}"
+            )
+    raw_rows = []
+    if args.raw:
+        w, h = map(int, args.raw.lower().split("x"))
+        for preview in ("jpeg", None):
+            folder = make_raw_set(args.data, (w, h), args.raw_count, preview)
+            with tempfile.TemporaryDirectory() as tmp:
+                e2e = end_to_end(folder, Path(tmp) / "preds.csv", args, runtimes[-1])
+            what = "DNG, JPEG preview" if preview else "DNG, no preview (half-size demosaic)"
+            raw_rows.append({"set": f"{w}x{h} {what}", "count": args.raw_count, **e2e})
+            print(
+                f"RAW {w}x{h} {what}: {e2e['images_per_s']:.1f} images/s streaming, "
+                f"{e2e['images_per_s_overall']:.1f} overall, peak RSS {e2e['peak_rss_mb']:.0f} MB ({runtimes[-1]})"
             )
     whole = None
     if args.whole:
@@ -393,6 +436,9 @@ def main() -> int:
                     "sets": results,
                     "whole_process": whole,
                     "videos": videos,
+                    "raw": raw_rows,
+                    "cpu_features": cpu_features(),
+                    "view": args.view,
                 },
                 indent=2,
             )

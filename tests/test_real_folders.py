@@ -33,7 +33,8 @@ def sideways(src: Path, out: Path, fmt: str) -> Path:
 @pytest.fixture(scope="module")
 def phone_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A phone's camera folder: the cat as HEIC and AVIF (both stored sideways), the dog as
-    JPEG, and a video, a RAW file and a sidecar that are not classified."""
+    JPEG, a damaged video and a damaged RAW file (classified: error rows, #28), and a sidecar
+    that is not classified."""
     root = tmp_path_factory.mktemp("phone") / "DCIM"
     sideways(EXAMPLES / "cat.jpg", root / "IMG_0001.HEIC", "HEIF")
     sideways(EXAMPLES / "cat.jpg", root / "IMG_0002.avif", "AVIF")
@@ -59,13 +60,14 @@ def test_classify_a_phone_folder_says_what_it_skipped(runner: CliRunner, phone_f
     result = runner.invoke(main, ["classify", str(phone_folder), "-o", str(out)])
     assert result.exit_code == 0, result.output
     rows = {r["path"]: r for r in read_csv_rows(out)}
-    assert list(rows) == ["IMG_0001.HEIC", "IMG_0002.avif", "IMG_0003.JPG", "IMG_0004.MOV"]
-    assert [rows[p]["label"] for p in rows] == ["cat", "cat", "dog", ""]
-    assert [r["status"] for r in rows.values()] == ["ok", "ok", "ok", "error"]
+    assert list(rows) == ["IMG_0001.HEIC", "IMG_0002.avif", "IMG_0003.JPG", "IMG_0004.MOV", "IMG_0005.CR2"]
+    assert [rows[p]["label"] for p in rows] == ["cat", "cat", "dog", "", ""]
+    assert [r["status"] for r in rows.values()] == ["ok", "ok", "ok", "error", "error"]
     assert rows["IMG_0004.MOV"]["error"].startswith("unreadable video: ")  # a clip header and no frames (#17)
-    assert "skipped 2 files: .aae 1, .cr2 1: not images (-v lists them)" in result.stderr
+    assert rows["IMG_0005.CR2"]["error"].startswith("unreadable RAW: ")  # a RAW is a photo (#28)
+    assert "skipped 1 file: .aae 1: not images (-v lists them)" in result.stderr
     sidecar = json.loads(out.with_name("p.csv.json").read_text())
-    assert sidecar["not_classified"] == {".aae": 1, ".cr2": 1}
+    assert sidecar["not_classified"] == {".aae": 1}
     verbose = runner.invoke(main, ["-v", "classify", str(phone_folder), "-o", str(tmp_path / "v.csv"), "--no-videos"])
     assert "  skipped: IMG_0004.MOV" in verbose.stderr and "  skipped: IMG_0001.AAE" in verbose.stderr
 
@@ -73,17 +75,20 @@ def test_classify_a_phone_folder_says_what_it_skipped(runner: CliRunner, phone_f
 def test_a_folder_of_videos_and_raw_files_says_what_it_found(runner: CliRunner, tmp_path: Path) -> None:
     src = tmp_path / "card"
     src.mkdir()
-    for name in ("a.MOV", "b.mov", "c.NEF"):
+    for name in ("a.MOV", "b.mov", "c.xmp"):
         (src / name).write_bytes(b"\x00" * 64)
     result = runner.invoke(main, ["classify", str(src), "--no-videos"])
     assert result.exit_code == 2  # nothing to classify: the user's to fix, like a wrong path
     error = result.stderr.strip().splitlines()[-1]
-    assert error.startswith(f"Error: no image files under {src}: found 3 files: .mov 2, .nef 1")
-    assert "videos (--no-videos) and RAW photos" in error and ".heic" in error
+    assert error.startswith(f"Error: no image files under {src}: found 3 files: .mov 2, .xmp 1")
+    assert "videos (--no-videos)" in error and ".heic" in error and "RAW photos (.3fr" in error
     # without --no-videos the clips are classified: these are not clips, so each is an error row
     result = runner.invoke(main, ["classify", str(src)])
     assert result.exit_code == 0, result.output
-    assert "2 found, 0 ok, 2 failed" in result.stderr and "skipped 1 file: .nef 1" in result.stderr
+    assert "2 found, 0 ok, 2 failed" in result.stderr and "skipped 1 file: .xmp 1" in result.stderr
+    (src / "c.NEF").write_bytes(b"\x00" * 64)  # a RAW is a photo (#28): a damaged one is an error row
+    result = runner.invoke(main, ["classify", str(src), "--no-videos"])
+    assert result.exit_code == 0 and "1 found, 0 ok, 1 failed" in result.stderr, result.output
 
 
 def test_heic_through_sort_report_inspect_explain_and_finetune(
@@ -106,7 +111,9 @@ def test_heic_through_sort_report_inspect_explain_and_finetune(
     check = runner.invoke(main, ["inspect", str(phone_folder), "-o", str(tmp_path / "i.html"), "--json", str(stats)])
     assert check.exit_code == 0, check.output
     measured = json.loads(stats.read_text())
-    assert not [f for f in measured["findings"] if f["kind"] == "corrupt"]
+    corrupt = [f for f in measured["findings"] if f["kind"] == "corrupt"]
+    assert [f["paths"] for f in corrupt] == [["IMG_0005.CR2"]]  # the damaged RAW (#28), and nothing else
+    assert corrupt[0]["detail"].startswith("unreadable RAW: ")
     sizes = {i["path"]: (i["width"], i["height"]) for i in measured["images"]}
     assert sizes["IMG_0001.HEIC"] == sizes["IMG_0002.avif"] == Image.open(EXAMPLES / "cat.jpg").size
     why = runner.invoke(main, ["explain", str(phone_folder / "IMG_0001.HEIC"), "--out", str(tmp_path / "why")])

@@ -220,6 +220,12 @@ def merge(
 @click.option("--flat", is_flag=True, help="No sub-folders under each label.")
 @click.option("--dry-run", "-n", is_flag=True, help="Print the plan; move no photo.")
 @click.option("--verify", is_flag=True, help="Check each copy's sha256 (slower).")
+@click.option(
+    "--no-companions",
+    is_flag=True,
+    help="Sort file by file: a photo's RAW twin, edit sidecars (.xmp, .aae, .thm, .pp3, .dop, .on1) and Live "
+    "Photo clip do not follow it (by default they do, under the same new name).",
+)
 @sequences_option(
     "--by-sequence",
     "Place each burst of photos (capture times within SECONDS) together, by the burst's vote",
@@ -240,6 +246,7 @@ def sort_cmd(
     dry_run: bool,
     verify: bool,
     sequences: float | None,
+    no_companions: bool,
     **model_opts: Any,
 ) -> None:
     """Sort the photos under SRC into DEST/<label>/<sub-folder>/, never overwriting.
@@ -275,6 +282,7 @@ def sort_cmd(
         verify=verify,
         progress=not quiet,
         by_sequence=sequences,
+        companions=not no_companions,
     )
     if res.classified is not None and not quiet:
         print_summary(res.classified, ctx.obj["verbose"])
@@ -306,7 +314,14 @@ def _print_plan(res: SortResult, *, dry_run: bool, quiet: bool, verbose: bool) -
     if dry_run or not quiet:
         head = "plan" if dry_run else {"copy": "copied", "move": "moved", "link": "linked"}[p.mode]
         counts = ", ".join(f"{folder} {n}" for folder, n in sorted(p.per_folder.items()))
-        click.echo(f"{head}: {len(p.ops)} files ({counts or 'none'}) into {p.dest}", err=not dry_run)
+        photos = len(p.ops) - p.companions
+        click.echo(f"{head}: {photos} files ({counts or 'none'}) into {p.dest}", err=not dry_run)
+        if p.companions:
+            click.echo(
+                f"  with {p.companions} companion files of {p.groups} of them (RAW twins, sidecars, Live Photo "
+                "clips): same folder, same new name",
+                err=not dry_run,
+            )
     if dry_run:
         for line in preview(p):
             click.echo(f"  {line}")

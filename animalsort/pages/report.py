@@ -26,8 +26,10 @@ from animalsort.formats.predictions import box_of, file_of, read_predictions, re
 from animalsort.pages import html, thumbnails
 from animalsort.paths import is_uri
 from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE, UNCERTAIN, folder_for
+from animalsort.sources.raw import RAW_EXTENSIONS
 
-NOT_IN_BROWSERS = frozenset({".heic", ".heif", ".hif", ".tif", ".tiff"})  # formats an <img> cannot show
+# formats an <img> cannot show: embedded as JPEG thumbnails (a RAW's from its preview)
+NOT_IN_BROWSERS = frozenset({".heic", ".heif", ".hif", ".tif", ".tiff"}) | RAW_EXTENSIONS
 
 CHUNK = 200  # cards rendered at a time; more are added as the user scrolls
 

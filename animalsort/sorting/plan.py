@@ -17,6 +17,7 @@ from animalsort.formats.journal import STATE_DIR, Op, read_journal
 from animalsort.formats.predictions import file_of
 from animalsort.hashes import sha256_file
 from animalsort.paths import is_uri
+from animalsort.sorting.companions import Group, Groups
 from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE, MODES, _numbered, folder_for
 
 # --------------------------------------------------------------------------- plan
@@ -34,6 +35,8 @@ class Plan:
     already_sorted: int = 0  # placed by an earlier sort into the same DEST: left as they are
     reviewed: int = 0  # placed by the label a person gave them (PREDS.corrections.csv)
     per_folder: Counter[str] = field(default_factory=Counter)
+    groups: int = 0  # photos placed with companions (companions.py)
+    companions: int = 0  # RAW twins, sidecars and Live Photo clips placed with their photo
 
 
 @dataclass
@@ -92,6 +95,7 @@ def plan(
     verify: bool = False,
     earlier: Earlier | None = None,
     by_sequence: bool = False,
+    companions: bool = True,
 ) -> Plan:
     """Where each classified file goes. Nothing on disk changes.
 
@@ -101,49 +105,141 @@ def plan(
     `` (3)``…; a file identical to the one already there (same sha256) is reported as a
     duplicate and not placed twice. ``by_sequence``: a burst's photos go where its
     ``sequence_label`` says (all of them together). Frame rows (``--video-rows frames``)
-    leave their clip in place: a clip is sorted from its one row.
+    leave their clip in place: a clip is sorted from its one row. ``companions``: a photo's
+    RAW twin, sidecars and Live Photo clip go with it (``companions.py``).
     """
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
     src, dest = Path(src).absolute(), Path(dest).absolute()
     p = Plan(src=src, dest=dest, mode=mode)
-    names = _Names()
-    done_before = earlier.files if earlier is not None else set()
-    clips_seen: set[str] = set()
+    planner = _Planner(p, min_confidence, flat, verify, by_sequence, earlier, Groups() if companions else None)
     for row in rows:
-        rel = row["path"]
+        planner.add(row)
+    planner.finish()
+    return p
+
+
+class _Planner:
+    """The plan's running state: names taken, clips seen, and groups decided or waiting for
+    their primary's row."""
+
+    def __init__(
+        self,
+        p: Plan,
+        min_confidence: float,
+        flat: bool,
+        verify: bool,
+        by_sequence: bool,
+        earlier: Earlier | None,
+        groups: Groups | None,
+    ):
+        self.p, self.min_confidence, self.flat, self.verify, self.by_sequence = (
+            p,
+            min_confidence,
+            flat,
+            verify,
+            by_sequence,
+        )
+        self.done_before = earlier.files if earlier is not None else set()
+        self.groups = groups
+        self.names = _Names()
+        self.clips_seen: set[str] = set()
+        self.decided: set[tuple[str, str]] = set()  # groups whose primary's row came
+        self.waiting: dict[tuple[str, str], tuple[dict[str, str], str]] = {}  # a twin's row, till then
+
+    def add(self, row: dict[str, str]) -> None:
+        p, rel = self.p, row["path"]
         if (clip := file_of(row)) != rel:
-            if clip not in clips_seen:
-                clips_seen.add(clip)
+            if clip not in self.clips_seen:
+                self.clips_seen.add(clip)
                 p.left.append((clip, "classified frame by frame (--video-rows frames); classify it with one row"))
-            continue
+            return
         if is_uri(rel):
             p.left.append((rel, "object storage: sort places local files only"))
-            continue
-        source = str(src / rel)
-        if source in done_before:
+            return
+        source = str(p.src / rel)
+        if source in self.done_before:
             p.already_sorted += 1
-            continue
-        st, why = _plannable(row, source, mode)
+            return
+        group = self.groups.of(source) if self.groups is not None else None
+        name = os.path.basename(source)
+        if group is not None and name in group.companions():  # a RAW twin: it goes where the primary goes
+            gid = (group.folder, group.key)
+            if gid not in self.decided:
+                self.waiting.setdefault(gid, (row, source))
+            return
+        if group is not None and name == group.primary:
+            self.decided.add((group.folder, group.key))
+        self._place(row, source, group if group is not None and name == group.primary else None)
+
+    def finish(self) -> None:
+        """Groups whose primary has no row (not classified, or not in the CSV): their first
+        classified twin decides for the group."""
+        for gid, (row, source) in self.waiting.items():
+            if gid not in self.decided:
+                self._place(row, source, self.groups.of(source) if self.groups is not None else None)
+        for orphan in self.groups.orphans if self.groups is not None else ():
+            rel = os.path.relpath(orphan, self.p.src).replace(os.sep, "/")
+            self.p.left.append((rel, "a sidecar with no photo of its name beside it"))
+
+    def _place(self, row: dict[str, str], source: str, group: Group | None) -> None:
+        p = self.p
+        rel = os.path.relpath(source, p.src).replace(os.sep, "/")
+        name = os.path.basename(source)
+        others = [m for m in ([group.primary, *group.companions()] if group else []) if m != name]
+        st, why = _plannable(row, source, p.mode)
         if st is None:
-            p.left.append((rel, why))
-            continue
-        folder = folder_for(row, min_confidence, by_sequence)
-        target = dest / folder / (Path(rel).name if flat else rel)
+            p.left.append((rel, why + (f"; {len(others)} companion(s) stay with it" if others else "")))
+            return
+        folder = folder_for(row, self.min_confidence, self.by_sequence)
+        target = p.dest / folder / (Path(rel).name if self.flat else rel)
         if str(target) == source:
             p.left.append((rel, "already in place"))
-            continue
-        candidate, n, duplicate_of = names.free(target, source, st.st_size)
+            return
+        if group is None or not others:
+            candidate, n, duplicate_of = self.names.free(target, source, st.st_size)
+            members = [(source, candidate, st)]
+        else:
+            n, duplicate_of, members = self._group_names(group, name, others, source, target, st)
         if duplicate_of is not None:
             p.duplicates.append((rel, duplicate_of))
-            continue
+            return
         p.renamed += n > 1
-        names.taken[str(candidate)] = source
-        sha = names.digest(source) if verify else None
-        p.ops.append(Op(len(p.ops), mode, source, str(candidate), st.st_size, st.st_mtime_ns, sha))
+        for member_source, candidate, member_st in members:
+            self.names.taken[str(candidate)] = member_source
+            sha = self.names.digest(member_source) if self.verify else None
+            p.ops.append(
+                Op(len(p.ops), p.mode, member_source, str(candidate), member_st.st_size, member_st.st_mtime_ns, sha)
+            )
         p.per_folder[folder] += 1
         p.reviewed += REVIEWED in row
-    return p
+        if len(members) > 1:
+            p.groups += 1
+            p.companions += len(members) - 1
+
+    def _group_names(
+        self, group: Group, name: str, others: list[str], source: str, target: Path, st: os.stat_result
+    ) -> tuple[int, str | None, list[tuple[str, Path, os.stat_result]]]:
+        """(the suffix number that frees every member's name, the file the decider duplicates
+        or None, [(source, destination, stat)] of the decider and its companions)."""
+        kept = []
+        for other in others:  # a companion that is gone, or not a regular file, stays (and says so)
+            path = os.path.join(group.folder, other)
+            member_st, why = _plannable({}, path, self.p.mode)
+            if member_st is None:
+                self.p.left.append((os.path.relpath(path, self.p.src).replace(os.sep, "/"), f"companion: {why}"))
+            else:
+                kept.append((other, path, member_st))
+        n = 1
+        while True:
+            first = target.parent / group.renamed(name, n)
+            _, _, duplicate_of = self.names.free(first, source, st.st_size, only=True)
+            if duplicate_of is not None:
+                return n, duplicate_of, []
+            names = [first] + [target.parent / group.renamed(other, n) for other, _, _ in kept]
+            if all(self.names.is_free(c) for c in names):
+                return n, None, [(source, first, st)] + [(path, c, s) for (_, path, s), c in zip(kept, names[1:])]
+            n += 1
 
 
 def _plannable(row: dict[str, str], source: str, mode: str) -> tuple[os.stat_result | None, str]:
@@ -174,9 +270,13 @@ class _Names:
             self._hashes[path] = sha256_file(path)
         return self._hashes[path]
 
-    def free(self, target: Path, source: str, size: int) -> tuple[Path, int, str | None]:
+    def is_free(self, candidate: Path) -> bool:
+        return str(candidate) not in self.taken and not os.path.lexists(candidate)
+
+    def free(self, target: Path, source: str, size: int, only: bool = False) -> tuple[Path, int, str | None]:
         """(the first free name ``target``, ``target (2)``, …; its number; or the file
-        identical to ``source`` already there or planned, which makes it a duplicate)."""
+        identical to ``source`` already there or planned, which makes it a duplicate). With
+        ``only``, ``target`` alone is looked at (free, taken, or a duplicate)."""
         n, candidate = 1, target
         while True:
             key = str(candidate)
@@ -187,6 +287,8 @@ class _Names:
             same_size = os.path.isfile(against) and os.path.getsize(against) == size
             if same_size and self.digest(against) == self.digest(source):
                 return candidate, n, against if other is None else key
+            if only:
+                return candidate, n, None
             n += 1
             candidate = _numbered(target, n)
 

@@ -31,6 +31,7 @@ class Placement:
     flat: bool = False
     verify: bool = False
     by_sequence: float | None = None  # place bursts by their vote (rows carry the sequence columns)
+    companions: bool = True  # a photo's RAW twin, sidecars and Live Photo clip go with it
 
 
 def check_sort_folders(
@@ -84,6 +85,7 @@ def place(
         verify=how.verify,
         earlier=earlier,
         by_sequence=how.by_sequence is not None,
+        companions=how.companions,
     )
     if dry_run or not p.ops:
         return p, None
@@ -95,5 +97,6 @@ def place(
         "by_sequence": how.by_sequence,
         "corrections": str(corrections_file.absolute()) if corrections_file else None,
         "reviewed": p.reviewed,
+        "companions": {"on": how.companions, "groups": p.groups, "files": p.companions},
     }
     return p, apply(p, journal_paths(dest)[0], verify=how.verify, extra=extra)

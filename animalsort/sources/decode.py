@@ -15,6 +15,9 @@ from typing import IO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from animalsort.sources.raw import RawError, is_raw_name, open_raw, raw_size
+from animalsort.sources.storage import NotRegularFileError
+
 
 def _register_heif() -> None:
     """HEIC/HEIF (iPhone photos) through pillow-heif's Pillow opener; AVIF is Pillow's own."""
@@ -31,13 +34,17 @@ _register_heif()
 # --------------------------------------------------------------------------- decoding
 
 
-def open_rgb(path: str | Path, draft_size: int | None = None) -> Image.Image:
+def open_rgb(path: str | Path | IO[bytes], draft_size: int | None = None) -> Image.Image:
     """Open any supported image as RGB: content sniffed (not the extension), EXIF orientation
     applied, first frame of animations, transparency composited on white, 16-bit scaled.
 
     ``draft_size`` lets the JPEG decoder scale down by 1/2, 1/4 or 1/8 while decoding so
     that both sides stay ≥ ``draft_size`` (DCT scaling: several times faster on big photos).
+    A RAW photo (by its extension) is read with LibRaw (``raw.py``: its preview, or a half-size
+    demosaic).
     """
+    if is_raw_name(os.fspath(getattr(path, "name", path))):
+        return open_raw(path, draft_size)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # e.g. "Corrupt EXIF data": the pixels are fine
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -63,6 +70,8 @@ def open_rgb(path: str | Path, draft_size: int | None = None) -> Image.Image:
 
 def oriented_size(path: str | Path) -> tuple[int, int]:
     """(width, height) as :func:`open_rgb` returns the image, from the header alone."""
+    if is_raw_name(os.fspath(path)):
+        return raw_size(path)
     with Image.open(path) as im:
         w, h = im.size
         try:
@@ -97,6 +106,8 @@ def describe_error(exc: BaseException) -> str:
     """A short, specific reason for a row's ``error`` column."""
     if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
         return f"decompression bomb refused: {exc}"
+    if isinstance(exc, (RawError, NotRegularFileError)):
+        return str(exc)
     if isinstance(exc, UnidentifiedImageError):
         return "not a readable image (unknown or corrupt format)"
     if isinstance(exc, IsADirectoryError):

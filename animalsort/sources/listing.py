@@ -8,6 +8,7 @@ folder's ``Listing``, or a manifest or shard (``manifests``).
 from __future__ import annotations
 
 import os
+import stat
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Protocol
 
 from animalsort.errors import InputError
+from animalsort.sources.raw import RAW_EXTENSIONS
+from animalsort.sources.storage import kind_of
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".heic", ".heif", ".hif", ".avif"}
@@ -22,7 +25,6 @@ IMAGE_EXTENSIONS = frozenset(
 # Clips (classified frame by frame: video.py; skipped with --no-videos), and what else a camera or
 # phone folder holds besides photos, named in the summary of what was skipped.
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".avi", ".mkv", ".m4v", ".3gp", ".mts", ".m2ts", ".wmv", ".webm"})
-RAW_EXTENSIONS = frozenset({".cr2", ".cr3", ".nef", ".arw", ".dng", ".raf", ".orf", ".rw2", ".pef", ".srw"})
 SKIPPED_EXAMPLES = 1000  # skipped files listed by name (--verbose); the rest are only counted
 
 
@@ -30,7 +32,13 @@ SKIPPED_EXAMPLES = 1000  # skipped files listed by name (--verbose); the rest ar
 
 
 def is_image_name(name: str) -> bool:
-    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+    """A photo by its extension: what PIL reads (IMAGE_EXTENSIONS) or a RAW (LibRaw)."""
+    ext = os.path.splitext(name)[1].lower()
+    return ext in IMAGE_EXTENSIONS or ext in RAW_EXTENSIONS
+
+
+#: The key under which files that are not regular files are counted (never opened).
+NOT_REGULAR = "not a regular file"
 
 
 def is_video_name(name: str) -> bool:
@@ -47,13 +55,14 @@ def discover(root: Path, exclude: Iterable[Path] = ()) -> Iterator[str]:
     return (rel for rel, image in walk(root, exclude) if image)
 
 
-def walk(root: Path, exclude: Iterable[Path] = ()) -> Iterator[tuple[str, bool]]:
-    """Every file under ``root`` as in :func:`discover`, with whether it is an image file."""
+def walk(root: Path, exclude: Iterable[Path] = ()) -> Iterator[tuple[str, bool | None]]:
+    """Every file under ``root`` as in :func:`discover`, with whether it is an image file (None:
+    not a regular file — a FIFO, a socket, a device — which nothing may open: a read blocks)."""
     skip = {os.path.realpath(p) for p in exclude}
     yield from _walk(str(root), "", skip)
 
 
-def _walk(top: str, prefix: str, skip: set[str]) -> Iterator[tuple[str, bool]]:
+def _walk(top: str, prefix: str, skip: set[str]) -> Iterator[tuple[str, bool | None]]:
     try:
         with os.scandir(top) as it:
             entries = sorted(it, key=lambda e: e.name)
@@ -69,8 +78,22 @@ def _walk(top: str, prefix: str, skip: set[str]) -> Iterator[tuple[str, bool]]:
             is_dir = False
         if is_dir:
             yield from _walk(entry.path, rel + "/", skip)
+        elif _irregular(entry):
+            yield rel, None
         else:
             yield rel, is_image_name(entry.name)
+
+
+def _irregular(entry: os.DirEntry[str]) -> bool:
+    """An entry that exists and is neither a folder nor a regular file (a symlink followed);
+    a broken symlink is not: it becomes an error row that says so."""
+    try:
+        if entry.is_file():  # from the directory's own record for plain files: no extra call
+            return False
+        mode = entry.stat().st_mode
+        return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+    except OSError:
+        return False
 
 
 def first_image(root: Path, exclude: Iterable[Path] = ()) -> str | None:
@@ -117,6 +140,9 @@ class Listing:
         for p in paths:
             if not p.exists():
                 raise InputError(f"{p}: no such folder or file; check the path")
+            mode = p.stat().st_mode
+            if not stat.S_ISDIR(mode) and not stat.S_ISREG(mode):
+                raise InputError(f"{p} is {kind_of(mode)}, not a photo file; animalsort does not read from it")
         folders = [p.absolute() for p in paths if p.is_dir()]
         kept: list[tuple[Path, bool]] = []
         for p in paths:
@@ -128,14 +154,14 @@ class Listing:
         entries = tuple((os.path.relpath(a, root).replace(os.sep, "/"), is_dir) for a, is_dir in kept)
         return cls(root, entries, tuple(exclude), videos)
 
-    def _items(self) -> Iterator[tuple[str, bool]]:
+    def _items(self) -> Iterator[tuple[str, bool | None]]:
         for rel, is_dir in self.entries:
             if not is_dir:
                 yield rel, True
                 continue
             prefix = "" if rel == "." else rel + "/"
             for sub, image in walk(self.root / rel, self.exclude):
-                yield prefix + sub, image or (self.videos and is_video_name(sub))
+                yield prefix + sub, image if image is None else image or (self.videos and is_video_name(sub))
 
     def __iter__(self) -> Iterator[str]:
         return (rel for rel, image in self._items() if image)
@@ -150,7 +176,7 @@ class Listing:
                 else:
                     inv.images += 1
                 continue
-            inv.skipped[os.path.splitext(rel)[1].lower() or "(none)"] += 1
+            inv.skipped[NOT_REGULAR if image is None else os.path.splitext(rel)[1].lower() or "(none)"] += 1
             if len(inv.examples) < SKIPPED_EXAMPLES:
                 inv.examples.append(rel)
         return inv
@@ -164,12 +190,10 @@ def nothing_to_classify(listing: Listing, inv: Inventory) -> str:
     kinds = []
     if inv.skipped.keys() & VIDEO_EXTENSIONS:
         kinds.append("videos (--no-videos)")
-    if inv.skipped.keys() & RAW_EXTENSIONS:
-        kinds.append("RAW photos (convert them to JPEG or TIFF first)")
     note = f" — {' and '.join(kinds)} are not classified" if kinds else ""
     return (
         f"no image files under {where}: found {inv.describe_skipped()}{note}; "
-        f"animalsort reads {', '.join(sorted(IMAGE_EXTENSIONS))}"
+        f"animalsort reads {', '.join(sorted(IMAGE_EXTENSIONS))}, RAW photos ({', '.join(sorted(RAW_EXTENSIONS))})"
         + (f" and videos ({', '.join(sorted(VIDEO_EXTENSIONS))})" if listing.videos else "")
     )
 

@@ -6,22 +6,51 @@ from __future__ import annotations
 
 import io
 import os
-from typing import TYPE_CHECKING, Any
+import stat
+from typing import Any
 
 from animalsort.errors import UsageError
 from animalsort.paths import is_uri
 
-if TYPE_CHECKING:
-    pass
+
+class NotRegularFileError(OSError):
+    """A FIFO, socket or device where a photo was expected: never opened (a read would block)."""
 
 
 def open_path(root: str | os.PathLike[str], path: str) -> str | io.BytesIO:
     """What the decoders open for a listed ``path``: a URI's bytes (fetched whole: photos are
-    small, and PIL and PyAV want to seek), else the local path under ``root``."""
+    small, and PIL and PyAV want to seek; ``name`` keeps the URI, so its extension is known),
+    else the local path under ``root`` — refused if it is not a regular file."""
     if is_uri(path):
         fs, key = _filesystem(path)
-        return io.BytesIO(fs.cat_file(key))
-    return os.path.join(root, path)
+        data = io.BytesIO(fs.cat_file(key))
+        data.name = path
+        return data
+    full = os.path.join(root, path)
+    check_regular(full)
+    return full
+
+
+def check_regular(path: str | os.PathLike[str]) -> None:
+    """Raise NotRegularFileError for an existing path that is neither a file nor a folder
+    (symlinks followed); anything else is left to the reader (which names a missing file)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        raise NotRegularFileError(f"not a regular file: {kind_of(mode)}; not opened")
+
+
+def kind_of(mode: int) -> str:
+    """What a file that is not a regular file is, in words."""
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
 
 
 def read_bytes(source: str | io.BytesIO) -> bytes:
