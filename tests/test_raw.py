@@ -115,3 +115,14 @@ def test_a_folder_of_raw_files_is_classified_not_skipped(tmp_path: Path, dngs: P
     shutil.copy(dngs / "dng" / "cat_preview.dng", tmp_path / "IMG_0002.dng")
     inv = Listing.of(tmp_path).inventory()
     assert inv.images == 2 and not inv.skipped
+
+
+def test_bytes_in_memory_dispatch_by_their_name(dngs: Path) -> None:
+    """A URI's fetched bytes carry the URI as their name (a remote .dng goes to LibRaw); bytes
+    without a name (the GPU decoder's fallback) are sniffed by PIL as before."""
+    import io
+
+    remote = io.BytesIO((dngs / "dng" / "cat_preview.dng").read_bytes())
+    remote.name = "s3://trap/cam1/IMG_0001.dng"
+    assert open_rgb(remote, 224).size == (451, 300)
+    assert open_rgb(io.BytesIO((EXAMPLES / "cat.jpg").read_bytes()), 224).size == (451, 300)

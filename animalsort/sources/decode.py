@@ -43,7 +43,8 @@ def open_rgb(path: str | Path | IO[bytes], draft_size: int | None = None) -> Ima
     A RAW photo (by its extension) is read with LibRaw (``raw.py``: its preview, or a half-size
     demosaic).
     """
-    if is_raw_name(os.fspath(getattr(path, "name", path))):
+    name = getattr(path, "name", path)  # a fetched URI's bytes keep the URI as their name
+    if isinstance(name, (str, os.PathLike)) and is_raw_name(os.fspath(name)):
         return open_raw(path, draft_size)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # e.g. "Corrupt EXIF data": the pixels are fine

@@ -59,9 +59,16 @@ def _grid(w: int, h: int, tile: float, most: int) -> list[tuple[float, float, fl
     """Square tiles of side ``tile`` over the whole frame, neighbours overlapping by
     ``TILE_OVERLAP`` of a side (a little more where the frame does not divide evenly)."""
 
-    def starts(length: int) -> list[float]:
-        n = max(1, math.ceil((length - tile) / (tile * (1 - TILE_OVERLAP)) - 1e-9) + 1)
+    def count(length: int) -> int:
+        return max(1, math.ceil((length - tile) / (tile * (1 - TILE_OVERLAP)) - 1e-9) + 1)
+
+    def starts(length: int, n: int) -> list[float]:
         return [(length - tile) * i / (n - 1) for i in range(n)] if n > 1 else [(length - tile) / 2]
 
-    boxes = [(x, y, x + tile, y + tile) for y in starts(h) for x in starts(w)]
-    return boxes[:most]
+    across, down = count(w), count(h)
+    while across * down > most:  # a panorama: fewer, wider-spaced tiles along its length, none dropped at an end
+        if across >= down:
+            across -= 1
+        else:
+            down -= 1
+    return [(x, y, x + tile, y + tile) for y in starts(h, down) for x in starts(w, across)]
