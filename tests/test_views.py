@@ -141,3 +141,38 @@ def test_resume_keeps_the_view_it_started_with(runner: CliRunner, trap: Path, tm
 def test_gpu_decoding_needs_the_centre_view(runner: CliRunner, trap: Path, tmp_path: Path) -> None:
     result = runner.invoke(main, ["classify", str(trap), "-o", str(tmp_path / "o.csv"), "--decode", "gpu"])
     assert result.exit_code == 2 and "--decode gpu decodes the centre window only" in result.stderr
+
+
+def test_finetune_trains_on_the_window_where_the_animal_is(tmp_path: Path) -> None:
+    """finetune --view frame: each photo's features are of the window where the pretrained model
+    sees the animal (the left window for a cat at the left edge, the right one for a dog at the
+    right), as classify --view frame answers from; --view centre keeps the centre crop."""
+    from animalsort.datasets.labelled import labelled_splits
+    from animalsort.model.device import pick_device
+    from animalsort.training import features
+    from animalsort.training.base import load_base
+
+    background = Image.new("RGB", (1920, 1080), (120, 140, 110))
+    for label, photo, left in (("cats", "cat.jpg", True), ("dogs", "dog.jpg", False)):
+        with Image.open(EXAMPLES / photo) as im:
+            animal = im.convert("RGB")
+        animal.thumbnail((620, 620))
+        for i in range(2):
+            frame = background.copy()
+            x = 10 * i if left else 1920 - animal.width - 10 * i
+            frame.paste(animal, (x, 1080 - animal.height - 40 * i))
+            (tmp_path / "data" / label).mkdir(parents=True, exist_ok=True)
+            frame.save(tmp_path / "data" / label / f"{i}.jpg", quality=92)
+    splits = labelled_splits(tmp_path / "data", val_split=0.0)
+    base = load_base(None, progress=False)
+    common = dict(views=("orig",), device=pick_device("cpu"), precision="fp32", runtime="auto", batch_size=8)
+    samples = splits.train + splits.val
+    framed = features.extract(
+        base, tmp_path / "data", samples, tmp_path / "f.pt", window_mode="frame", workers=0, progress=False, **common
+    )
+    for s in samples:
+        box = framed.windows[s.path]
+        assert box is not None and (box[0] == 0.0) == s.path.startswith("cats"), (s.path, box)
+    centred = features.extract(base, tmp_path / "data", samples, tmp_path / "f.pt", workers=0, progress=False, **common)
+    assert centred.windows == {} and centred.computed == len(samples)  # its own cache entries
+    assert not torch.equal(framed.x, centred.x)

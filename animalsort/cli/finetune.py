@@ -9,6 +9,7 @@ import click
 
 from animalsort.cli.common import csv_src_option, from_csv_option, output_options, translate_errors
 from animalsort.model.device import DEVICES, PRECISIONS, RUNTIMES
+from animalsort.sources.views import VIEW_MODES
 
 
 @click.command()
@@ -90,6 +91,15 @@ from animalsort.model.device import DEVICES, PRECISIONS, RUNTIMES
     callback=lambda ctx, param, value: _views(value),
     help="head: the fixed views of each photo the head trains on (orig, flip, zoom, zoom_flip; "
     "features of each are cached; validation uses orig). --views orig: no augmentation.",
+)
+@click.option(
+    "--view",
+    type=click.Choice(VIEW_MODES),
+    default="centre",
+    show_default=True,
+    help="head: the window of each photo the views vary: centre (the centre crop), or, for camera-trap "
+    "frames where the animal is off-centre or small, frame / tiles: the window where the pretrained "
+    "model sees an animal stand out (as classify --view).",
 )
 @click.option(
     "--refit/--no-refit",

@@ -27,11 +27,19 @@ class Preprocessor:
     pre: Preprocessing
     draft: bool = True
 
-    def __call__(self, path: str | Path | IO[bytes], view: str = "orig") -> np.ndarray:
+    def __call__(self, path: str | Path | IO[bytes], view: str = "orig", window: Box | None = None) -> np.ndarray:
+        """``crop`` of the image file at ``path``; ``window`` (x, y, w, h as fractions of the
+        frame, from ``views``) replaces the centre crop as the window ``view`` varies."""
         draft = None
         if self.draft:  # a zoomed view needs 1/ZOOM more pixels to stay at full resolution
             draft = math.ceil(self.pre.resize_size / ZOOM) if view.startswith("zoom") else self.pre.resize_size
-        return self.crop(open_rgb(path, draft), view)
+            if window is not None:  # a tile is half the frame: twice the pixels
+                draft *= 2
+        im = open_rgb(path, draft)
+        if window is None:
+            return self.crop(im, view)
+        x, y, w, h = window
+        return self.crop(im, view, (x * im.width, y * im.height, (x + w) * im.width, (y + h) * im.height))
 
     def crop_box(self, w: int, h: int) -> tuple[float, float, float, float]:
         """The window of a ``w``×``h`` image that the model sees, in that image's pixels.
@@ -47,10 +55,11 @@ class Preprocessor:
         sx, sy = w / rw, h / rh
         return (left * sx, top * sy, (left + size) * sx, (top + size) * sy)
 
-    def crop(self, im: Image.Image, view: str = "orig") -> np.ndarray:
+    def crop(self, im: Image.Image, view: str = "orig", box: tuple[float, ...] | None = None) -> np.ndarray:
         """An RGB image → the model's uint8 input (one resampling step); ``view`` (one of
-        VIEWS) picks a fixed variation of the eval window for head mode's augmentation."""
-        out = self.window(im, _view_box(self.crop_box(*im.size), view))
+        VIEWS) picks a fixed variation of the eval window (or of ``box``, in ``im``'s pixels)
+        for head mode's augmentation."""
+        out = self.window(im, _view_box(box if box is not None else self.crop_box(*im.size), view))
         if view in ("flip", "zoom_flip"):
             out = out.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         return np.array(out, dtype=np.uint8)  # a writable copy, as torch wants

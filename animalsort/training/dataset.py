@@ -12,6 +12,7 @@ from PIL import Image
 from animalsort.datasets.labelled import Sample
 from animalsort.sources.decode import open_rgb
 from animalsort.sources.preprocess import Preprocessor
+from animalsort.sources.views import Box
 
 
 class LabelledImages(torch.utils.data.Dataset):
@@ -26,12 +27,14 @@ class LabelledImages(torch.utils.data.Dataset):
         preprocessor: Preprocessor,
         augment: Callable[[Image.Image], Image.Image] | None = None,
         views: list[str] | None = None,
+        windows: list[Box | None] | None = None,
     ):
         self.root = Path(root)
         self.samples = samples
         self.preprocessor = preprocessor
         self.augment = augment
         self.views = views
+        self.windows = windows  # per sample: the window of the frame ``views[i]`` varies (None: the centre crop)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -42,7 +45,8 @@ class LabelledImages(torch.utils.data.Dataset):
         path = self.root / s.path
         try:
             if self.augment is None:
-                arr = self.preprocessor(path, self.views[i] if self.views is not None else "orig")
+                view = self.views[i] if self.views is not None else "orig"
+                arr = self.preprocessor(path, view, self.windows[i] if self.windows is not None else None)
             else:
                 arr = np.array(self.augment(open_rgb(path, self.preprocessor.pre.resize_size)), dtype=np.uint8)
             return torch.from_numpy(arr), s.label, True

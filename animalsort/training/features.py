@@ -11,9 +11,10 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from animalsort.atomic import atomic_write
@@ -22,6 +23,7 @@ from animalsort.errors import OutputError
 from animalsort.model import loaded
 from animalsort.sources.decode import describe_error, open_rgb
 from animalsort.sources.preprocess import Preprocessor
+from animalsort.sources.views import Box
 from animalsort.training.base import Base
 from animalsort.training.dataset import LabelledImages
 
@@ -37,6 +39,7 @@ class Features:
     unreadable: list[tuple[str, str]]
     computed: int
     cached: int
+    windows: dict[str, Box | None] = field(default_factory=dict)  # --view frame/tiles: path → window chosen
 
 
 def cache_name(base: Base) -> str:
@@ -52,8 +55,9 @@ def _key(root: Path, s: Sample) -> str:
     return f"{path}\0{st.st_size}\0{st.st_mtime_ns}"
 
 
-def _view_key(key: str, view: str) -> str:
-    return key if view == "orig" else f"{key}\0{view}"
+def _view_key(key: str, view: str, window_mode: str = "centre") -> str:
+    base = key if window_mode == "centre" else f"{key}\0{window_mode}"
+    return base if view == "orig" else f"{base}\0{view}"
 
 
 def _load(cache: Path) -> dict[str, torch.Tensor]:
@@ -118,6 +122,7 @@ def extract(
     cache: Path,
     *,
     views: tuple[str, ...] = ("orig",),
+    window_mode: str = "centre",
     device: torch.device,
     precision: str,
     runtime: str,
@@ -127,19 +132,28 @@ def extract(
 ) -> Features:
     """Features of each of ``views`` (VIEWS, "orig" first) of ``samples``, computing only
     those not in ``cache`` (in ONNX Runtime when ``runtime`` picks it: the same features,
-    2–4× faster on a CPU)."""
+    2–4× faster on a CPU). ``window_mode`` (``frame``/``tiles``, as classify's ``--view``):
+    the views vary the window of the frame where the pretrained model sees an animal stand out
+    (``_choose_windows``) instead of the centre crop."""
     from tqdm import tqdm
 
     if views[0] != "orig":
         raise ValueError("the first view must be 'orig' (the one evaluation uses)")
     stored = _load(cache)
     keys = [_key(root, s) for s in samples]
-    todo = [(i, v) for i, k in enumerate(keys) for v in views if _view_key(k, v) not in stored]
+    todo = [(i, v) for i, k in enumerate(keys) for v in views if _view_key(k, v, window_mode) not in stored]
     bad: dict[int, str] = {}
+    chosen: dict[int, Box | None] = {}
     if todo:
         forward = _forward(base, device, precision, runtime, progress)
+        if window_mode != "centre":
+            chosen = _choose_windows(base, root, samples, sorted({i for i, _ in todo}), window_mode, forward)
         ds = LabelledImages(
-            root, [samples[i] for i, _ in todo], Preprocessor(base.preprocessing), views=[v for _, v in todo]
+            root,
+            [samples[i] for i, _ in todo],
+            Preprocessor(base.preprocessing),
+            views=[v for _, v in todo],
+            windows=[chosen.get(i) for i, _ in todo] if chosen else None,
         )
         loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=workers)
         pos = 0
@@ -149,7 +163,7 @@ def extract(
                 for j in range(len(images)):
                     i, view = todo[pos + j]
                     if ok[j]:
-                        stored[_view_key(keys[i], view)] = feats[j].clone()
+                        stored[_view_key(keys[i], view, window_mode)] = feats[j].clone()
                     elif i not in bad:
                         bad[i] = _reason(root / samples[i].path)
                 pos += len(images)
@@ -158,11 +172,47 @@ def extract(
     good = [i for i in range(len(samples)) if i not in bad]
     dim = base.pretrained_head.in_features
     x = (
-        torch.stack([torch.stack([stored[_view_key(keys[i], v)] for v in views]) for i in good])
+        torch.stack([torch.stack([stored[_view_key(keys[i], v, window_mode)] for v in views]) for i in good])
         if good
         else torch.zeros(0, len(views), dim)
     )
     y = torch.tensor([samples[i].label for i in good], dtype=torch.long)
     unreadable = [(samples[i].path, bad[i]) for i in sorted(bad)]
     fresh = {i for i, _ in todo} - set(bad)
-    return Features(x, y, [samples[i] for i in good], unreadable, len(fresh), len(good) - len(fresh))
+    windows = {samples[i].path: box for i, box in chosen.items()}
+    return Features(x, y, [samples[i] for i in good], unreadable, len(fresh), len(good) - len(fresh), windows)
+
+
+def _choose_windows(
+    base: Base,
+    root: Path,
+    samples: list[Sample],
+    which: list[int],
+    mode: str,
+    forward: Callable[[torch.Tensor], torch.Tensor],
+) -> dict[int, Box | None]:
+    """For each sample in ``which``: the window of its frame where the pretrained model (its
+    own ImageNet head, grouped into the animal labels) sees an animal stand out — the window
+    classify's ``--view`` would answer from (``scoring.combine_views``) — or None (the centre
+    crop: no window stands out, or the file does not decode; the loader then says why)."""
+    from animalsort.inference.scoring import combine_views
+    from animalsort.taxonomy import label_set
+
+    labels = label_set("animals")
+    matrix = labels.matrix(base.pretrained_head.out_features)
+    if matrix is None:  # a base without ImageNet's 1000 outputs: nothing to choose with
+        return {}
+    pre = Preprocessor(base.preprocessing)
+    out: dict[int, Box | None] = {}
+    for i in which:
+        try:
+            windows = pre.views(open_rgb(root / samples[i].path, pre.draft_for(mode)), mode)
+        except Exception:
+            out[i] = None
+            continue
+        feats = forward(torch.from_numpy(np.stack([a for _, a in windows])))
+        with torch.no_grad():
+            probs = base.pretrained_head(feats.float()).softmax(dim=1) @ matrix
+        pick = combine_views(probs, labels, mode)[2]
+        out[i] = windows[pick][0] if pick is not None else None
+    return out

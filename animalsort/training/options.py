@@ -38,6 +38,9 @@ class FinetuneOptions:
     inspect: bool = True  # check the dataset first (duplicates, leaks, blank/tiny images); RUN/inspect.html
     # head mode: the fixed views of each photo whose features the head trains on (data.VIEWS; "orig" first)
     views: tuple[str, ...] = ("orig", "flip", "zoom", "zoom_flip")
+    # head mode: the window of each photo those views vary — centre (the centre crop) or, as
+    # classify's --view, frame / tiles: the window where the pretrained model sees the animal
+    view: str = "centre"
     refit: bool = True  # head mode: refit on training + validation photos at the step validation chose
     # head mode: choose that step by k-fold cross-validation (None: 5 folds up to 5,000 photos
     # without a val/ folder, else the held-out split; 1: always the held-out split)

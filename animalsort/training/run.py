@@ -183,6 +183,7 @@ def _write_run(
         "refit_photos": ev.refit_photos,
         "validation": f"{ev.folds}-fold cross-validation" if ev.folds > 1 else "held-out split",
         "views": list(opts.views) if mode == "head" else None,
+        "view": opts.view if mode == "head" else "centre",  # the window the views vary (--view)
         "suggested_min_confidence": sc.min_confidence,
         "coverage_at_min_confidence": sc.coverage,
         "seconds": round(seconds, 2),
@@ -198,6 +199,7 @@ def _features(base: Base, job: Job) -> features.Features:
         job.splits.train + job.splits.val + job.splits.test,
         job.run_dir / features.cache_name(base),
         views=tuple(job.opts.views),
+        window_mode=job.opts.view,
         device=job.device,
         runtime=job.opts.runtime,
         precision=job.precision,
