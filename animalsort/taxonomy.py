@@ -139,6 +139,16 @@ def label_set(name: str, model_labels: str | tuple[str, ...] = "imagenet1k") -> 
     raise UsageError(f"unknown label set {name!r}; choose one of: {', '.join(LABEL_SETS)}")
 
 
+def shows_animal(probs: torch.Tensor, labels: LabelSet) -> torch.Tensor:
+    """Per row of label probabilities: is the first answer an animal (animals hold more total
+    probability than ``no_animal``)? Always True for labels without ``no_animal``."""
+    import torch
+
+    if labels.no_animal is None:
+        return torch.ones(probs.shape[0], dtype=torch.bool, device=probs.device)
+    return probs[:, labels.no_animal] < 0.5
+
+
 def rank(
     probs: torch.Tensor, labels: LabelSet, k: int, animal: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -158,7 +168,7 @@ def rank(
         return probs.topk(k, dim=1)
     animal_probs = probs.clone()
     animal_probs[:, noa] = -1.0
-    is_animal = probs[:, noa] < 0.5 if animal is None else animal.to(probs.device)
+    is_animal = shows_animal(probs, labels) if animal is None else animal.to(probs.device)
     first = torch.where(is_animal, animal_probs.argmax(dim=1), torch.full_like(is_animal, noa, dtype=torch.long))
     scores = probs.scatter(1, first[:, None], 2.0)
     idx = scores.topk(k, dim=1).indices

@@ -40,6 +40,11 @@ class ClassifyOptions:
     root: Path | None = None  # what the manifest's relative paths are relative to
     shard: str | None = None  # "I/N": a deterministic 1/N of the listing (sources/manifests.py)
 
+    @property
+    def boxes(self) -> bool:
+        """Whether rows say which window of the frame their answer came from (the box columns)."""
+        return self.view != "centre"
+
     def sampling(self) -> Sampling | None:
         return Sampling(self.video_every, self.video_max_frames) if self.videos else None
 

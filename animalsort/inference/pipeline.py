@@ -62,6 +62,8 @@ def classify_folder(
     opts = options or ClassifyOptions()
     start = time.perf_counter()
     check_options(opts)
+    if opts.resume and out is not None:
+        _check_resumable(out, opts)  # before a model is loaded for nothing
     skip = [*exclude] + ([out, sidecar_path(out)] if out is not None else [])
     listing = _listing(sources, opts, skip)
     try:
@@ -86,10 +88,9 @@ def iter_rows(
         loaded, inventory = _load(listing, opts, progress)
         top_k = min(opts.top_k, len(loaded.labels.labels))
         summary = _new_summary(None, loaded, inventory)
-        boxes = opts.view != "centre"
-        columns = header(top_k, boxes)
+        columns = header(top_k, opts.boxes)
         scored = _engine(listing, loaded, opts, top_k, [], summary)
-        for rows, _ in csv_rows(scored, loaded.labels.labels, top_k, summary, boxes):
+        for rows, _ in csv_rows(scored, loaded.labels.labels, top_k, summary, opts.boxes):
             yield from (dict(zip(columns, row)) for row in rows)
     finally:
         discard(listing)
@@ -164,15 +165,13 @@ def _classify(listing: Listable, out: Path | None, opts: ClassifyOptions, start:
         target = out
         if out is None and opts.sequences is not None:  # sequences need the whole CSV: stdout gets it at the end
             target = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="animalsort-"))) / "preds.csv"
-        if opts.resume and out is not None:
-            _check_resumable(out, opts)
-        with CsvWriter(target, top_k, resume=opts.resume, boxes=opts.view != "centre") as writer:
+        with CsvWriter(target, top_k, resume=opts.resume, boxes=opts.boxes) as writer:
             summary.resumed = len(writer.done())
             scored = _engine(listing, loaded, opts, top_k, writer.done(), summary, progress)
             summary.startup_seconds = time.perf_counter() - start
             total = inventory.images + inventory.videos - summary.resumed
             with tqdm(total=total, unit="file", desc="classify", disable=not progress, smoothing=0.1) as bar:
-                for rows, files in csv_rows(scored, loaded.labels.labels, top_k, summary, opts.view != "centre"):
+                for rows, files in csv_rows(scored, loaded.labels.labels, top_k, summary, opts.boxes):
                     writer.write(rows)
                     bar.update(files)
         if target is not None and opts.sequences is not None:

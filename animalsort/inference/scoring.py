@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from animalsort.formats.predictions import format_time, frame_path
 from animalsort.sources.views import Box
+from animalsort.taxonomy import shows_animal
 
 if TYPE_CHECKING:
     import torch
@@ -157,11 +158,11 @@ def _seen(probs: torch.Tensor, meta: dict[str, list[Any]], labels: LabelSet) -> 
     the first is the centre window. Each group becomes one row (``combine_views``)."""
     import torch
 
-    paths, ok, errors, boxes = meta["paths"], meta["ok"], meta["errors"], meta["boxes"]
+    paths, boxes = meta["paths"], meta["boxes"]
     frames = meta.get("frames") or [None] * len(paths)
     mode = meta.get("view") or "tiles"
-    out = _Seen([], [], [], [], [], probs, probs.new_zeros(0, dtype=torch.bool))
-    rows, decided = [], []
+    firsts: list[int] = []  # the first batch row of each group
+    vectors, decided, chosen_boxes = [], [], []
     i = 0
     while i < len(paths):
         j = i + 1
@@ -171,22 +172,21 @@ def _seen(probs: torch.Tensor, meta: dict[str, list[Any]], labels: LabelSet) -> 
             vector, animal, chosen = combine_views(probs[i:j], labels, mode)
             box = boxes[i + chosen] if chosen is not None else None
         else:
-            vector, animal, box = probs[i], _default_animal(probs[i], labels), None
-        rows.append(vector)
+            vector, animal, box = probs[i], bool(shows_animal(probs[i : i + 1], labels)[0]), None
+        firsts.append(i)
+        vectors.append(vector)
         decided.append(animal)
-        out.paths.append(paths[i])
-        out.ok.append(ok[i])
-        out.errors.append(errors[i])
-        out.frames.append(frames[i])
-        out.boxes.append(box)
+        chosen_boxes.append(box)
         i = j
-    out.probs = torch.stack(rows)
-    out.animal = torch.tensor(decided, dtype=torch.bool)
-    return out
-
-
-def _default_animal(p: torch.Tensor, labels: LabelSet) -> bool:
-    return labels.no_animal is None or bool(p[labels.no_animal] < 0.5)
+    return _Seen(
+        paths=[paths[i] for i in firsts],
+        ok=[meta["ok"][i] for i in firsts],
+        errors=[meta["errors"][i] for i in firsts],
+        frames=[frames[i] for i in firsts],
+        boxes=chosen_boxes,
+        probs=torch.stack(vectors),
+        animal=torch.tensor(decided, dtype=torch.bool),
+    )
 
 
 def combine_views(probs: torch.Tensor, labels: LabelSet, mode: str = "tiles") -> tuple[torch.Tensor, bool, int | None]:
@@ -202,16 +202,16 @@ def combine_views(probs: torch.Tensor, labels: LabelSet, mode: str = "tiles") ->
     if noa is None:
         best = int(probs.max(dim=1).values.argmax())
         return probs[best], True, best
+    seen = shows_animal(probs, labels)
     if probs.shape[0] == 1:
-        animal = bool(probs[0, noa] < 0.5)
-        return probs[0], animal, 0 if animal else None
+        return probs[0], bool(seen[0]), 0 if seen[0] else None
     spot = probs.clone()
     spot[:, noa] = -1.0
     score = spot.max(dim=1).values
     best = int(score.argmax())
     background = float(score.sort().values[probs.shape[0] // 4])
     least, above = SPOT.get(mode, SPOT["tiles"])
-    if score[best] >= least and score[best] - background >= above and probs[best, noa] < 0.5:
+    if score[best] >= least and score[best] - background >= above and seen[best]:
         return probs[best], True, best
     if 1.0 - float(probs[0, noa]) >= WHOLE_FRAME_ANIMAL:
         return probs[0], True, 0
