@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from animalsort.sorting.apply import ApplyResult
     from animalsort.sorting.plan import Earlier, Plan
     from animalsort.sorting.undo import UndoResult
+    from animalsort.tagging.run import TagResult
+    from animalsort.tagging.undo import TagUndoResult
     from animalsort.training.options import FinetuneResult
 
 
@@ -361,20 +363,140 @@ def sort(
     )
 
 
-def undo(journal: PathLike) -> UndoResult:
-    """Undo a sort from its journal, like ``animalsort undo``: every file goes back where it
-    was, unless it changed since (then it is left alone and named).
+def undo(journal: PathLike) -> UndoResult | TagUndoResult:
+    """Undo a sort or a tag run from its journal, like ``animalsort undo``: every file goes
+    back where it was (a sort), every sidecar and tagged photo back to what it held (a tag run),
+    unless it changed since (then it is left alone and named).
 
     Args:
-        journal: the sort's journal (``SortResult.applied.journal``, ``DEST/_animalsort/….jsonl``).
+        journal: the journal (``SortResult.applied.journal``, ``TagResult.journal``,
+            ``…/_animalsort/sort-….jsonl`` or ``tag-….jsonl``).
 
     Returns:
-        An ``UndoResult``: ``restored``, ``already`` (never done), ``refused`` (files changed since, left
-        alone, with why) and ``dirs_removed``.
+        For a sort, an ``UndoResult``: ``restored``, ``already`` (never done), ``refused`` (files
+        changed since, left alone, with why) and ``dirs_removed``. For a tag run, a
+        ``TagUndoResult``: ``restored``, ``removed`` (sidecars it created), ``already``, ``refused``.
     """
+    from animalsort.formats.journal import journal_kind
+
+    path = Path(journal).expanduser()
+    if journal_kind(path) == "tag":
+        from animalsort.tagging.undo import undo_tag
+
+        return undo_tag(path)
     from animalsort.sorting.undo import undo_sort
 
-    return undo_sort(Path(journal).expanduser())
+    return undo_sort(path)
+
+
+def tag_folder(
+    source: PathLike,
+    options: Any = None,
+    *,
+    classify_options: ClassifyOptions | None = None,
+    src: Path | None = None,
+    dry_run: bool = False,
+    progress: bool = False,
+) -> tuple[TagResult, Path, Summary | None]:
+    """``animalsort tag``: a predictions CSV (its review corrections applied), or a folder that
+    is classified first (the CSV kept in ``SRC/_animalsort/``). (result, the CSV, the
+    classify summary when this call classified.)"""
+    from animalsort.formats.predictions import read_sidecar
+    from animalsort.sorting.run import rows_from_csv
+    from animalsort.tagging.run import TagOptions, tag_rows
+
+    source_path = Path(source).expanduser()
+    classified = None
+    if source_path.is_dir():
+        predictions, classified = _classify_for_tag(source_path, classify_options or _options(), progress)
+    else:
+        predictions = source_path
+    rows, _ = rows_from_csv(predictions)
+    meta = read_sidecar(predictions)
+    if src is None:
+        src = _csv_src(predictions, meta)
+    result = tag_rows(
+        rows,
+        src=src,
+        predictions=predictions,
+        options=options or TagOptions(),
+        provenance=meta,
+        dry_run=dry_run,
+    )
+    return result, predictions, classified
+
+
+def _csv_src(predictions: Path, meta: dict[str, Any]) -> Path:
+    """The local folder a CSV's paths are relative to (its sidecar's ``src``, else its folder)."""
+    from animalsort.errors import UsageError
+    from animalsort.paths import is_uri
+
+    text = meta.get("src")
+    if text and is_uri(str(text)):
+        raise UsageError(
+            f"{predictions} classified object storage ({text}); tag writes keywords beside local files only"
+        )
+    return Path(text) if text else predictions.parent
+
+
+def _classify_for_tag(src: Path, opts: ClassifyOptions, progress: bool) -> tuple[Path, Summary]:
+    from datetime import datetime
+
+    from animalsort.atomic import make_folder
+    from animalsort.formats.journal import STATE_DIR
+    from animalsort.inference.pipeline import classify_folder
+
+    folder = src.absolute() / STATE_DIR
+    make_folder(folder, "it holds the predictions tag writes keywords from: make SRC writable or classify first")
+    preds = folder / f"preds-tag-{datetime.now().strftime('%Y%m%d-%H%M%S')}.csv"
+    return preds, classify_folder(src, preds, opts, progress=progress)
+
+
+def tag(
+    source: PathLike,
+    *,
+    embed: bool = False,
+    embed_or_sidecar: bool = False,
+    sidecar_name: str = "full",
+    keyword_root: str = "Animals",
+    min_confidence: float | None = None,
+    tag_uncertain: bool = False,
+    touch: bool = False,
+    dry_run: bool = False,
+    progress: bool = False,
+    **options: Any,
+) -> TagResult:
+    """Write each photo's label as XMP keywords that digiKam, darktable, Lightroom and Immich
+    read, like ``animalsort tag``. A person's own keywords and every other field are kept;
+    tagging again replaces only what an earlier run wrote.
+
+    Args:
+        source: a predictions CSV (its review corrections apply), or a folder to classify first.
+        embed: write into JPEG, TIFF, PNG, WebP (and HEIC/AVIF with ExifTool) instead of a
+            sidecar; RAW files and clips always get a sidecar.
+        embed_or_sidecar: with ``embed``, a format that cannot hold XMP gets a sidecar (else an error).
+        sidecar_name: ``"full"`` (``IMG_0001.CR2.xmp``: digiKam, darktable) or ``"stem"``
+            (``IMG_0001.xmp``: Lightroom); an existing sidecar of either naming is updated.
+        keyword_root: the top of the keyword paths (``Animals|Mammals|Carnivores|cat``); "" for none.
+        min_confidence: below it a photo gets no species keyword (default 0.5; reviewed rows
+            always do).
+        tag_uncertain: an ``uncertain`` keyword for the photos below ``min_confidence``.
+        touch: an embedded photo's mtime is updated (default: kept).
+        dry_run: plan only; nothing on disk changes (``planned`` lists the files).
+        progress: show a progress bar while classifying.
+        **options: classify options when ``source`` is a folder (``model``, ``weights``, …).
+
+    Returns:
+        A ``TagResult``: ``tagged``, ``created``, ``embedded``, ``unchanged``, ``no_keyword``,
+        ``failed`` (path, why), ``journal`` (give it to :func:`undo`).
+    """
+    from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE
+    from animalsort.tagging.keywords import Wording
+    from animalsort.tagging.run import TagOptions
+
+    threshold = DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence
+    how = TagOptions(Wording(threshold, keyword_root, tag_uncertain), embed, embed_or_sidecar, sidecar_name, touch)
+    return tag_folder(source, how, classify_options=_options(**options), dry_run=dry_run, progress=progress)[0]
 
 
 def finetune(data: PathLike, out: PathLike | None = None, *, progress: bool = False, **options: Any) -> FinetuneResult:

@@ -79,3 +79,41 @@ def write_text(path: str | Path, text: str, encoding: str = "utf-8") -> None:
     """``Path.write_text``, atomically."""
     with atomic_write(path, "w", encoding=encoding, newline="") as f:
         f.write(text)
+
+
+def replace_bytes(path: str | Path, data: bytes, like: os.stat_result | None = None, keep_mtime: bool = True) -> None:
+    """Write ``data`` over ``path`` atomically (temporary file, fsync, rename). With ``like``
+    (the stat of the file being replaced) the new file keeps its mode, owner where we may set
+    it, and — with ``keep_mtime`` — its access and modification times."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, (like.st_mode & 0o7777) if like is not None else 0o666 & ~_UMASK)
+        if like is not None:
+            with contextlib.suppress(OSError):
+                os.fchown(fd, like.st_uid, like.st_gid)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            if like is not None and keep_mtime:
+                os.utime(f.fileno(), ns=(like.st_atime_ns, like.st_mtime_ns))
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
+def leftover_temporaries(path: str | Path) -> list[Path]:
+    """Temporary files of :func:`atomic_write` / :func:`replace_bytes` for ``path`` that a
+    killed process left behind (``.NAME.<random>.tmp`` beside it)."""
+    path = Path(path)
+    return sorted(path.parent.glob(f".{glob_escape(path.name)}.*.tmp"))
+
+
+def glob_escape(name: str) -> str:
+    import glob
+
+    return glob.escape(name)

@@ -249,3 +249,72 @@ def imagenet_members(class_name: str) -> tuple[int, ...]:
         return found
     parts = [lookup(word) for word in name.split()]
     return tuple(sorted({i for p in parts for i in p}))
+
+
+@dataclass(frozen=True)
+class Taxon:
+    """An animal label's place in the GBIF backbone (``label_taxa.csv``): the lowest taxon that
+    holds every ImageNet class the label sums (``wolf`` holds the coyote and the dhole, so it is
+    the family Canidae), its rank, its higher taxa, and the keyword path photo managers show
+    (``Mammals|Carnivores|cat``, under a root such as ``Animals``)."""
+
+    label: str
+    scientific_name: str
+    rank: str
+    kingdom: str = "Animalia"
+    phylum: str = ""
+    class_: str = ""
+    order: str = ""
+    family: str = ""
+    genus: str = ""
+    vernacular: str = ""
+    keyword_path: str = ""
+
+    def higher(self) -> dict[str, str]:
+        """The higher taxa that are known, by rank (kingdom … genus)."""
+        ranks = {
+            "kingdom": self.kingdom,
+            "phylum": self.phylum,
+            "class": self.class_,
+            "order": self.order,
+            "family": self.family,
+            "genus": self.genus,
+        }
+        return {r: name for r, name in ranks.items() if name}
+
+
+#: Ranks a taxon may have (Camtrap DP's taxonRank vocabulary).
+TAXON_RANKS = ("kingdom", "phylum", "class", "order", "family", "genus", "species", "subspecies")
+
+
+@lru_cache(maxsize=1)
+def label_taxa() -> dict[str, Taxon]:
+    """Every animal label's taxon (``no_animal`` has none)."""
+    text = resources.files("animalsort").joinpath("label_taxa.csv").read_text(encoding="utf-8")
+    return {
+        r["label"]: Taxon(
+            r["label"],
+            r["scientificName"],
+            r["taxonRank"],
+            r["kingdom"],
+            r["phylum"],
+            r["class"],
+            r["order"],
+            r["family"],
+            r["genus"],
+            r["vernacularName"],
+            r["keywordPath"],
+        )
+        for r in csv.DictReader(text.splitlines())
+    }
+
+
+def keyword_path(label: str, root: str = "Animals", sep: str = "|") -> str:
+    """The hierarchical keyword of ``label``: ``Animals|Mammals|Carnivores|cat`` for a label of
+    the table, ``Animals|<label>`` for a fine-tuned model's own class; no root when ``root`` is
+    empty. ``sep`` joins the levels (``|`` for Lightroom and darktable, ``/`` for digiKam)."""
+    taxon = label_taxa().get(label)
+    parts = taxon.keyword_path.split("|") if taxon and taxon.keyword_path else [label]
+    if root:
+        parts = [root, *parts]
+    return sep.join(parts)

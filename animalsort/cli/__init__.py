@@ -3,7 +3,7 @@ summary; AnimalsortError becomes ``Error: …`` with exit 1 (runtime) or 2 (usag
 
 Only this package imports click; torch is imported only inside commands, so ``--help``
 stays instant. One module per family of commands: classify.py (classify, merge, sort, undo, bench),
-finetune.py, pages.py (report, review, explain, inspect), export.py, models.py; common.py holds what they share.
+finetune.py, pages.py (report, review, explain, inspect), tag.py, export.py, models.py; common.py holds what they share.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from animalsort.cli.export import export
 from animalsort.cli.finetune import finetune
 from animalsort.cli.models import models
 from animalsort.cli.pages import explain, inspect_cmd, report, review
+from animalsort.cli.tag import tag
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,7 +34,21 @@ def main(ctx: click.Context, quiet: bool, verbose: bool) -> None:
     ctx.obj = {"quiet": quiet, "verbose": verbose}
 
 
-for command in (classify, merge, sort_cmd, undo, finetune, report, review, explain, inspect_cmd, bench, export, models):
+for command in (
+    classify,
+    merge,
+    sort_cmd,
+    undo,
+    tag,
+    finetune,
+    report,
+    review,
+    explain,
+    inspect_cmd,
+    bench,
+    export,
+    models,
+):
     main.add_command(command)
 
 __all__ = ["main"]

@@ -355,26 +355,41 @@ def _echo_some(lines: list[str], limit: int | None, what: str) -> None:
 @click.pass_context
 @translate_errors
 def undo(ctx: click.Context, journal: Path) -> None:
-    """Put every file a sort placed back where it was, from the sort's JOURNAL.
+    """Undo a sort or a tag run from its JOURNAL: every file a sort placed goes back where it
+    was; every sidecar and photo a tag run wrote gets back what it held (the sidecars it
+    created are removed).
 
-    Works after an interrupted sort too. Anything that changed since the sort is left alone
-    and reported (exit 1).
+    Works after an interrupted run too. Anything that changed since is left alone and
+    reported (exit 1).
 
     \b
     Example:
         animalsort undo ~/photos/_animalsort/sort-20261122-101500.jsonl
+        animalsort undo ~/photos/_animalsort/tag-20261204-093000.jsonl
     """
-    from animalsort.sorting.undo import undo_sort
+    from animalsort import _api
+    from animalsort.tagging.undo import TagUndoResult
 
-    res = undo_sort(journal)
+    res = _api.undo(journal)
     if res.was_undone:
-        click.echo("nothing to do: this sort was already undone", err=True)
-        return
-    if not ctx.obj["quiet"]:
         click.echo(
-            f"restored {res.restored} files ({res.already} had not been placed), removed {res.dirs_removed} folders",
+            f"nothing to do: this {'tag run' if isinstance(res, TagUndoResult) else 'sort'} was already undone",
             err=True,
         )
+        return
+    if not ctx.obj["quiet"]:
+        if isinstance(res, TagUndoResult):
+            click.echo(
+                f"restored {res.restored} files, removed {res.removed} sidecars the run had created "
+                f"({res.already} were as before)",
+                err=True,
+            )
+        else:
+            click.echo(
+                f"restored {res.restored} files ({res.already} had not been placed), "
+                f"removed {res.dirs_removed} folders",
+                err=True,
+            )
     for path, why in res.refused:
         click.echo(f"  refused: {path}: {why}", err=True)
     if res.refused:

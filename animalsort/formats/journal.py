@@ -108,6 +108,23 @@ class JournalState:
     undone: bool
 
 
+def journal_kind(path: Path) -> str:
+    """``"sort"`` or ``"tag"``: what wrote the journal (its header's ``kind``; sort journals
+    written before tag existed have none)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            first = f.readline()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such journal") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read journal {path}: {exc}") from None
+    try:
+        header = json.loads(first)
+    except json.JSONDecodeError:
+        raise InputError(f"{path} is not an animalsort journal") from None
+    return str(header.get("kind", "sort")) if isinstance(header, dict) else "sort"
+
+
 def read_journal(path: Path) -> JournalState:
     try:
         lines = Path(path).read_text(encoding="utf-8").split("\n")
@@ -153,6 +170,51 @@ def journal_paths(dest: Path, stamp: str | None = None) -> tuple[Path, Path]:
     return journal, journal.with_name(journal.name.replace("sort-", "preds-").removesuffix(".jsonl") + ".csv")
 
 
+POINTERS = "journals-elsewhere.txt"
+
+
+def leave_pointer(src: Path, journal: Path) -> None:
+    """Note in ``SRC/_animalsort/`` a journal kept elsewhere (a sort that moved SRC's photos
+    into another DEST), so :func:`moved_by_sorts` finds it from SRC. Best effort: a SRC we
+    cannot write into is one the sort cannot move files out of either."""
+    try:
+        folder = Path(src) / STATE_DIR
+        folder.mkdir(exist_ok=True)
+        with open(folder / POINTERS, "a", encoding="utf-8") as f:
+            f.write(str(Path(journal).absolute()) + "\n")
+    except OSError:
+        pass
+
+
+def drop_pointer(src: Path, journal: Path) -> None:
+    """Undo :func:`leave_pointer` (the pointer file and ``_animalsort/`` go when emptied)."""
+    folder = Path(src) / STATE_DIR
+    pointers = folder / POINTERS
+    try:
+        lines = pointers.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return
+    keep = [line for line in lines if line and line != str(Path(journal).absolute())]
+    try:
+        if keep:
+            pointers.write_text("".join(f"{line}\n" for line in keep), encoding="utf-8")
+        else:
+            pointers.unlink()
+            folder.rmdir()
+    except OSError:
+        pass  # something else lives in _animalsort/: leave it
+
+
+def _journals_in(folder: Path) -> list[Path]:
+    """The sort journals in ``folder`` and those its pointer file names."""
+    found = sorted(folder.glob("sort-*.jsonl"))
+    try:
+        lines = (folder / POINTERS).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        lines = []
+    return found + [Path(line) for line in dict.fromkeys(lines) if line and Path(line) not in found]
+
+
 def moved_by_sorts(predictions: Path, src: Path | None = None) -> dict[str, str]:
     """Where sorts from ``predictions`` moved its files (source → destination, absolute paths),
     read from their journals: those in the CSV's own folder (a sort that classified keeps its
@@ -164,7 +226,7 @@ def moved_by_sorts(predictions: Path, src: Path | None = None) -> dict[str, str]
         folders.add(Path(src).absolute() / STATE_DIR)
     moved: dict[str, str] = {}
     for folder in sorted(folders):
-        for path in sorted(folder.glob("sort-*.jsonl")):
+        for path in _journals_in(folder):
             try:
                 j = read_journal(path)
             except InputError:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from animalsort.errors import OutputError
-from animalsort.formats.journal import Journal
+from animalsort.formats.journal import Journal, leave_pointer
 from animalsort.sorting.fileops import apply_one, describe_os_error
 from animalsort.sorting.plan import Plan
 
@@ -38,6 +38,8 @@ def apply(p: Plan, journal_path: Path, *, verify: bool = False, extra: dict[str,
     try:
         header = {"src": str(p.src), "dest": str(p.dest), "mode": p.mode, **(extra or {})}
         journal = Journal.create(journal_path, p.ops, header)
+        if p.mode == "move" and p.dest != p.src:
+            leave_pointer(p.src, journal_path)  # so report and tag find where SRC's photos went
     except OSError as exc:
         raise OutputError(f"cannot write the journal {journal_path}: {exc.strerror or exc}") from None
     result = ApplyResult(journal=journal_path)

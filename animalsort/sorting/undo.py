@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from animalsort.formats.journal import Journal, Op, read_journal
+from animalsort.formats.journal import Journal, Op, drop_pointer, read_journal
 from animalsort.hashes import sha256_file
 from animalsort.sorting.fileops import rename_noreplace, tmp_for
 
@@ -64,6 +64,8 @@ def undo_sort(journal_path: Path) -> UndoResult:
             result.dirs_removed += 1
         except OSError:
             pass  # not empty (something new in it) or already gone: leave it
+    if j.header.get("src") and j.header.get("mode") == "move":
+        drop_pointer(Path(j.header["src"]), journal_path)
     with Journal.append_to(journal_path) as jr:
         jr.record(
             {

@@ -1,0 +1,57 @@
+"""What a predictions row says as keywords: the label (``cat``), its path in the label taxonomy
+(``Animals|Mammals|Carnivores|cat``), and our record of the answer and where it came from.
+
+Rows below the confidence threshold (unless a person reviewed them) and ``no_animal`` rows get
+no species keyword; ``uncertain=True`` gives the former an ``uncertain`` keyword instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from animalsort._version import __version__
+from animalsort.formats.corrections import REVIEWED
+from animalsort.tagging.xmp import Tags
+from animalsort.taxonomy import keyword_path
+
+UNCERTAIN_KEYWORD = "uncertain"
+DEFAULT_ROOT = "Animals"
+
+
+@dataclass(frozen=True)
+class Wording:
+    """How rows become keywords (``animalsort tag``'s options)."""
+
+    min_confidence: float = 0.5
+    root: str = DEFAULT_ROOT
+    uncertain: bool = False
+
+
+def tags_for(row: dict[str, str], wording: Wording, provenance: dict[str, Any], now: datetime | None = None) -> Tags:
+    """The keywords (maybe none) and the record for a classified row."""
+    label = row["label"]
+    reviewed = bool(row.get(REVIEWED))
+    confidence = row.get("confidence") or ""
+    try:
+        sure = reviewed or float(confidence) >= wording.min_confidence
+    except ValueError:
+        sure = False
+    keywords: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+    if label != "no_animal" and sure:
+        keywords, paths = (label,), (keyword_path(label, wording.root),)
+    elif label != "no_animal" and wording.uncertain:
+        keywords = (UNCERTAIN_KEYWORD,)
+        paths = (f"{wording.root}|{UNCERTAIN_KEYWORD}" if wording.root else UNCERTAIN_KEYWORD,)
+    record = {
+        "label": label,
+        "confidence": confidence,
+        "reviewed": "True" if reviewed else "False",
+        "model": str(provenance.get("model") or ""),
+        "weightsSha256": str(provenance.get("weights_sha256") or ""),
+        "version": __version__,
+        "taggedAt": (now or datetime.now(UTC)).isoformat(timespec="seconds"),
+    }
+    return Tags(keywords, paths, record)
