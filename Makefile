@@ -20,12 +20,16 @@ $(APP_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $(APP_STAMP)
 
+# MegaDetector's own format validator checks `export -f megadetector` in the tests: the package without its
+# detector dependencies (YOLOv5, …), plus the three modules the validator imports.
 # moto (the tests' loopback S3) comes second, held to the botocore that s3fs's aiobotocore chose: resolved
 # together with the dev extras, pip backtracks for many minutes (see the dev extra in pyproject.toml).
 $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	$(BIN)/python -m pip freeze | grep -i '^botocore==' > $(VENV)/botocore-pin.txt
 	$(BIN)/python -m pip install --quiet -c $(VENV)/botocore-pin.txt "moto[server]>=5"
+	$(BIN)/python -m pip install --quiet --no-deps "megadetector>=10"
+	$(BIN)/python -m pip install --quiet jsonpickle opencv-python-headless
 	touch $(APP_STAMP) $(DEV_STAMP)
 
 demo: install

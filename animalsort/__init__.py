@@ -11,12 +11,13 @@ The Python API (the command line is one client of it)::
     clf.predict([pil_image, "cat.jpg", numpy_array])                  # → DataFrame, no files
     plan = animalsort.sort("~/photos", move=True, dry_run=True).plan  # what would move where
     animalsort.tag("~/photos/preds.csv")                             # XMP keywords, sidecars
+    animalsort.export("preds.csv", "pkg", "camtrap-dp", timezone="UTC")  # Camtrap DP, MegaDetector, COCO-CT
     run = animalsort.finetune("./mydata", out="runs/pets")            # metrics, run folder
 
 Importing the package stays light (no torch): each function loads what it needs when called.
 """
 
-from animalsort._api import Classifier, SortResult, classify, finetune, iter_classify, sort, tag, undo
+from animalsort._api import Classifier, SortResult, classify, export, finetune, iter_classify, sort, tag, undo
 from animalsort._version import __version__
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "SortResult",
     "__version__",
     "classify",
+    "export",
     "finetune",
     "iter_classify",
     "sort",

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
+    from animalsort.exports.run import ExportResult
     from animalsort.inference.options import ClassifyOptions, Summary
     from animalsort.model.loaded import LoadedModel
     from animalsort.sorting.apply import ApplyResult
@@ -497,6 +498,53 @@ def tag(
     threshold = DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence
     how = TagOptions(Wording(threshold, keyword_root, tag_uncertain), embed, embed_or_sidecar, sidecar_name, touch)
     return tag_folder(source, how, classify_options=_options(**options), dry_run=dry_run, progress=progress)[0]
+
+
+def export(
+    predictions: PathLike,
+    out: PathLike,
+    format: str = "megadetector",
+    *,
+    min_confidence: float | None = None,
+    taxa: PathLike | None = None,
+    deployments: PathLike | None = None,
+    deployment_depth: int | None = None,
+    timezone: str | None = None,
+    project_title: str = "",
+    contributor: str = "",
+    capture_method: str = "activityDetection",
+) -> ExportResult:
+    """Write a predictions CSV (with its review corrections) as MegaDetector batch JSON, a
+    Camtrap DP 1.0.2 package or COCO Camera Traps JSON, like ``animalsort export``.
+
+    Args:
+        predictions: the CSV ``classify`` wrote (its sidecar ``PREDS.csv.json`` beside it).
+        out: the JSON file, or the package folder for ``"camtrap-dp"``.
+        format: ``"megadetector"``, ``"camtrap-dp"`` or ``"coco"``.
+        min_confidence: below it a label is "unknown" (default 0.5; reviewed rows always count).
+        taxa: a CSV (label, scientificName, taxonRank) for labels the package's table lacks.
+        deployments: Camtrap DP: a CSV with deploymentID, latitude, longitude, folder.
+        deployment_depth: one deployment per folder this many levels under SRC (GPS from EXIF).
+        timezone: the zone of cameras that write local time (``Europe/Amsterdam``, ``UTC``, ``+02:00``).
+        project_title, contributor, capture_method: Camtrap DP package metadata.
+
+    Returns:
+        An ``ExportResult``: ``out``, ``rows``, ``written``, ``counts`` (observations by type), ….
+    """
+    from animalsort.exports.camtrap import PackageInfo
+    from animalsort.exports.run import ExportOptions, export_predictions
+    from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE
+
+    options = ExportOptions(
+        format,
+        DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence,
+        Path(taxa).expanduser() if taxa is not None else None,
+        Path(deployments).expanduser() if deployments is not None else None,
+        deployment_depth,
+        timezone,
+        PackageInfo(project_title, contributor, capture_method),
+    )
+    return export_predictions(Path(predictions).expanduser(), Path(out).expanduser(), options)
 
 
 def finetune(data: PathLike, out: PathLike | None = None, *, progress: bool = False, **options: Any) -> FinetuneResult:

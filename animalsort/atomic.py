@@ -117,3 +117,13 @@ def glob_escape(name: str) -> str:
     import glob
 
     return glob.escape(name)
+
+
+def new_file_mode() -> int:
+    """The mode a new file gets here (0666 less the umask)."""
+    return 0o666 & ~_UMASK
+
+
+def new_dir_mode() -> int:
+    """The mode a new folder gets here (0777 less the umask)."""
+    return 0o777 & ~_UMASK

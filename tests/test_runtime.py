@@ -157,7 +157,7 @@ print(json.dumps(out))
 
 def test_export_runs_with_onnxruntime_alone_and_matches_classify(runner: CliRunner, tmp_path: Path) -> None:
     onnx_file = tmp_path / "lite0.onnx"
-    result = runner.invoke(main, ["export", "--out", str(onnx_file)])
+    result = runner.invoke(main, ["models", "export", "--out", str(onnx_file)])
     assert result.exit_code == 0, result.output
     assert "lite0 fp32: 37 labels (animals)" in result.stderr
     preds = tmp_path / "p.csv"
@@ -199,7 +199,8 @@ def test_int8_is_refused_for_a_model_that_misses_its_gate(
     torch_int8 = runner.invoke(main, [*args, "--runtime", "torch"])
     assert torch_int8.exit_code == 2 and "--precision int8 runs in ONNX Runtime" in torch_int8.stderr
     exported = runner.invoke(
-        main, ["export", "--weights", str(tiny_weights), "--precision", "int8", "-o", str(tmp_path / "t.onnx")]
+        main,
+        ["models", "export", "--weights", str(tiny_weights), "--precision", "int8", "-o", str(tmp_path / "t.onnx")],
     )
     assert exported.exit_code == 1 and "refused for tiny" in exported.stderr and not (tmp_path / "t.onnx").exists()
 

@@ -1,4 +1,4 @@
-"""models: list, download, locate and import model weights."""
+"""models: list, download, locate, import and export model weights."""
 
 from __future__ import annotations
 
@@ -7,17 +7,22 @@ from pathlib import Path
 import click
 
 from animalsort.cli.common import output_options, translate_errors
+from animalsort.cli.model_export import export_model
 
 
 @click.group()
 def models() -> None:
-    """List, download, locate and import model weights.
+    """List, download, locate and import model weights; export a model as ONNX.
 
     \b
     Example:
         animalsort models list
         animalsort models download convnext_tiny
+        animalsort models export --out lite0-animals.onnx
     """
+
+
+models.add_command(export_model)
 
 
 @models.command("list")

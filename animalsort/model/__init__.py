@@ -14,5 +14,5 @@ the exported graph.
     int8         the quantized graph and its accuracy gate
     onnx_runtime loading a model into ONNX Runtime
     load         ``load``: resolve → build (or the cached graph) → ``LoadedModel``
-    export       ``animalsort export``: a self-describing ONNX file
+    export       ``animalsort models export``: a self-describing ONNX file
 """

@@ -1,4 +1,4 @@
-"""``animalsort export``: the graph classify runs, as a self-describing ONNX file that runs with
+"""``animalsort models export``: the graph classify runs, as a self-describing ONNX file that runs with
 onnxruntime alone (labels, preprocessing, the weights' sha256 and the version in its metadata).
 """
 
@@ -35,7 +35,7 @@ def export_file(
     precision: str = "fp32",
     progress: bool = True,
 ) -> Exported:
-    """``animalsort export``: a self-describing ONNX file (labels, label set, preprocessing,
+    """``animalsort models export``: a self-describing ONNX file (labels, label set, preprocessing,
     the weights' sha256 and the animalsort version in its metadata) that runs with
     onnxruntime alone: the graph classify runs, from the cache (made first if needed). int8
     only for a model that passes its gate (else the refusal says why)."""

@@ -1,4 +1,4 @@
-"""export: the model as a self-describing ONNX file."""
+"""models export: the model as a self-describing ONNX file (``animalsort models export``)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import click
 from animalsort.cli.common import model_source_options, output_options, translate_errors
 
 
-@click.command()
+@click.command("export")
 @model_source_options
 @click.option("--precision", type=click.Choice(["fp32", "int8"]), default="fp32", show_default=True)
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The .onnx file.")
 @output_options
 @click.pass_context
 @translate_errors
-def export(ctx: click.Context, out: Path, **opts: str | Path | None) -> None:
+def export_model(ctx: click.Context, out: Path, **opts: str | Path | None) -> None:
     """Write the model as an ONNX file that runs with onnxruntime alone (no torch).
 
     Input: uint8 images, N×H×W×3 RGB, cropped as the metadata's preprocessing says;
@@ -27,8 +27,8 @@ def export(ctx: click.Context, out: Path, **opts: str | Path | None) -> None:
 
     \b
     Example:
-        animalsort export --out lite0-animals.onnx
-        animalsort export --weights runs/pets --out pets.onnx
+        animalsort models export --out lite0-animals.onnx
+        animalsort models export --weights runs/pets --out pets.onnx
     """
     from animalsort.model.export import export_file
 

@@ -1,0 +1,92 @@
+"""COCO Camera Traps (https://lila.science/coco-camera-traps), the JSON of LILA's datasets:
+``images`` (file_name, width, height, datetime, location, and seq_id / seq_num_frames /
+frame_num for bursts), one image-level ``annotation`` per image (no box), ``categories``
+(``empty`` for a confident no_animal, ``unknown`` below --min-confidence). Error rows are left
+out (they have no label). Streamed: annotations go to a temporary file while images are
+written, and are appended after them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from animalsort._version import __version__
+from animalsort.exports.deployments import Deployments
+from animalsort.exports.records import Record, Source
+from animalsort.sources.metadata import file_facts
+
+EMPTY, UNKNOWN = "empty", "unknown"
+
+
+class CocoWriter:
+    def __init__(self, f: IO[str], source: Source, deployments: Deployments, min_confidence: float, sizes: dict):
+        self.f, self.source, self.deployments, self.min_confidence = f, source, deployments, min_confidence
+        self.sizes = sizes  # seq_id → frames (the bursts' lengths, counted in a first pass)
+        self.categories: dict[str, int] = {EMPTY: 0}
+        for label in source.labels:
+            if label != "no_animal":
+                self.categories.setdefault(label, len(self.categories))
+        self.categories.setdefault(UNKNOWN, len(self.categories))
+        self._annotations = tempfile.TemporaryFile("w+", encoding="utf-8")
+        self.images = 0
+        self.skipped = 0
+        self.frame_in_seq: dict[str, int] = {}
+        self.f.write('{"images": [\n')
+
+    def add(self, rec: Record) -> None:
+        if not rec.ok:
+            self.skipped += 1
+            return
+        facts = file_facts(rec.file)
+        deployment = self.deployments.of(rec.path)
+        image: dict[str, Any] = {
+            "id": rec.path,
+            "file_name": rec.path,
+            "width": facts.width,
+            "height": facts.height,
+            "location": deployment.id if deployment else "",
+        }
+        if facts.taken is not None:
+            image["datetime"] = facts.taken.strftime("%Y-%m-%d %H:%M:%S")
+        if rec.sequence:
+            n = self.frame_in_seq.get(rec.sequence, 0)
+            self.frame_in_seq[rec.sequence] = n + 1
+            image.update(seq_id=rec.sequence, seq_num_frames=self.sizes.get(rec.sequence, 1), frame_num=n)
+        self.f.write((",\n" if self.images else "") + json.dumps(image))
+        name = self._category(rec)
+        if name not in self.categories:  # a label a person gave in review
+            self.categories[name] = len(self.categories)
+        annotation = {
+            "id": f"{rec.path}#a",
+            "image_id": rec.path,
+            "category_id": self.categories[name],
+            "sequence_level_annotation": False,
+        }
+        self._annotations.write((",\n" if self.images else "") + json.dumps(annotation))
+        self.images += 1
+
+    def _category(self, rec: Record) -> str:
+        if not rec.reviewed and (rec.confidence is None or rec.confidence < self.min_confidence):
+            return UNKNOWN
+        return EMPTY if rec.label == "no_animal" else rec.label
+
+    def finish(self) -> None:
+        self.f.write('\n],\n"annotations": [\n')
+        self._annotations.seek(0)
+        shutil.copyfileobj(self._annotations, self.f)
+        self._annotations.close()
+        categories = [{"id": i, "name": name} for name, i in self.categories.items()]
+        info = {
+            "version": __version__,
+            "description": f"{self.source.predictions.name}: animalsort {self.source.meta.get('model', '')}",
+            "date_created": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            "contributor": "animalsort",
+        }
+        self.f.write(f'\n],\n"categories": {json.dumps(categories)},\n"info": {json.dumps(info)}\n}}\n')
+
+    def close(self) -> None:
+        self._annotations.close()
