@@ -41,21 +41,36 @@ def fsync_dir(path: str | Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | Path, mode: str = "w", **open_kwargs: Any) -> Iterator[IO[Any]]:
+def atomic_write(
+    path: str | Path,
+    mode: str = "w",
+    *,
+    like: os.stat_result | None = None,
+    keep_mtime: bool = True,
+    **open_kwargs: Any,
+) -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path`` for writing; on success it replaces ``path``.
 
     ``mode`` is ``"w"`` (text; pass ``encoding`` and friends) or ``"wb"``. On any exception
-    the temporary file is removed and ``path`` is left as it was.
+    the temporary file is removed and ``path`` is left as it was. With ``like`` (the stat of
+    the file being replaced) the new file keeps its mode, its owner where we may set it, and —
+    with ``keep_mtime`` — its access and modification times.
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_write writes whole files: mode 'w' or 'wb', not {mode!r}")
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; a written file gets the usual mode
+        # mkstemp makes 0600; a written file gets the usual mode, or the one it replaces
+        os.fchmod(fd, (like.st_mode & 0o7777) if like is not None else 0o666 & ~_UMASK)
+        if like is not None:
+            with contextlib.suppress(OSError):
+                os.fchown(fd, like.st_uid, like.st_gid)
         with os.fdopen(fd, mode, **open_kwargs) as f:
             yield f
             f.flush()
+            if like is not None and keep_mtime:
+                os.utime(f.fileno(), ns=(like.st_atime_ns, like.st_mtime_ns))
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -82,28 +97,9 @@ def write_text(path: str | Path, text: str, encoding: str = "utf-8") -> None:
 
 
 def replace_bytes(path: str | Path, data: bytes, like: os.stat_result | None = None, keep_mtime: bool = True) -> None:
-    """Write ``data`` over ``path`` atomically (temporary file, fsync, rename). With ``like``
-    (the stat of the file being replaced) the new file keeps its mode, owner where we may set
-    it, and — with ``keep_mtime`` — its access and modification times."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, (like.st_mode & 0o7777) if like is not None else 0o666 & ~_UMASK)
-        if like is not None:
-            with contextlib.suppress(OSError):
-                os.fchown(fd, like.st_uid, like.st_gid)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            if like is not None and keep_mtime:
-                os.utime(f.fileno(), ns=(like.st_atime_ns, like.st_mtime_ns))
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(path.parent)
+    """Write ``data`` over ``path`` atomically, keeping what ``like`` says (:func:`atomic_write`)."""
+    with atomic_write(path, "wb", like=like, keep_mtime=keep_mtime) as f:
+        f.write(data)
 
 
 def leftover_temporaries(path: str | Path) -> list[Path]:

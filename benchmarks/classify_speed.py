@@ -152,23 +152,23 @@ def ceiling(model_name: str | None, runtime: str, precision: str, batch: int, se
     return n / (time.perf_counter() - t0)
 
 
-def decode_rate(folder: Path, model_name: str | None, seconds: float) -> float:
-    """JPEGs/s that one core decodes to model input (classify's decoder: draft mode, one resampling
-    step), nothing else: how many decode cores a fast model (a GPU) needs to stay fed."""
+def decode_rate(folder: Path, model_name: str | None, seconds: float, view: str = "centre") -> float:
+    """Photos decoded (and cut into --view's windows) per second of one core's time: the batches
+    classify's workers make, in this process, timed with process_time."""
+    from animalsort.inference.batches import chunks, image_stream
     from animalsort.model import load
-    from animalsort.sources.preprocess import Preprocessor
 
-    pre = Preprocessor(
-        load.load(model_name, labels="animals", device="cpu", runtime="onnx", progress=False).preprocessing
-    )
-    files = sorted(str(p) for p in folder.rglob("*.jpg"))
-    for f in files[:3]:
-        pre(f)
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        pre(files[n % len(files)])
-        n += 1
-    return n / (time.perf_counter() - t0)
+    pre = load.load(model_name, labels="animals", device="cpu", runtime="onnx", progress=False).preprocessing
+    stream = image_stream(folder, pre, 32, view=view)
+    groups = list(chunks(stream.paths(), 32, None, view))
+    stream.make_batch(groups[0][:3])
+    n, t0, k = 0, time.process_time(), 0
+    while time.process_time() - t0 < seconds:
+        group = groups[k % len(groups)]
+        stream.make_batch(group)
+        n += len(group)
+        k += 1
+    return n / (time.process_time() - t0)
 
 
 def baseline(folder: Path, model_name: str | None, batch: int, workers: int) -> float:
@@ -314,7 +314,7 @@ def main() -> int:
     ap.add_argument("--runtimes", default="torch,onnx", help="runtimes to compare (classify --runtime)")
     ap.add_argument("--whole", type=int, default=1000, help="640x480 JPEGs for the whole-process run (0: skip)")
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--workers", type=int, default=None, help="default: animalsort's own default")
+    ap.add_argument("--workers", default=None, help="a number or auto; default: animalsort's own default (auto)")
     ap.add_argument("--decode", default="cpu", help="passed to classify --decode (cpu|gpu|auto)")
     ap.add_argument("--ceiling-seconds", type=float, default=8.0)
     ap.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "animalsort-bench")
@@ -331,11 +331,11 @@ def main() -> int:
     ap.add_argument("--video-fps", type=int, default=30)
     args = ap.parse_args()
 
-    from animalsort.machine import cpu_features, default_workers
+    from animalsort.machine import cpu_count, cpu_features, default_workers
     from animalsort.model.device import pick_device
 
     device = pick_device("auto")
-    workers = default_workers() if args.workers is None else args.workers
+    workers = int(args.workers) if args.workers not in (None, "auto") else default_workers()  # the baseline's
     runtimes = args.runtimes.split(",")
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, device {device}, "
@@ -351,14 +351,15 @@ def main() -> int:
     results = []
     print(
         f"{'set':<10} {'n':>5} {'runtime':>7} {'baseline':>9} {'animalsort':>10} {'x base':>7} {'x ceil':>7} "
-        f"{'overall':>8} {'1st row s':>9} {'peak RSS MB':>11} {'decode/core':>11}"
+        f"{'overall':>8} {'1st row s':>9} {'peak RSS MB':>11} {'decode/core':>11} {'limit':>6} {'x limit':>7}"
     )
+    cores = cpu_count()
     for spec in filter(None, args.sizes.split(",")):
         w, h = map(int, spec.lower().split("x"))
         count = args.count // 4 if w * h > 4_000_000 else args.count
         folder = make_set(args.data, (w, h), count)
         base = None if args.skip_baseline else baseline(folder, args.model, args.batch_size, workers)
-        decode = decode_rate(folder, args.model, args.ceiling_seconds / 2)
+        decode = decode_rate(folder, args.model, args.ceiling_seconds / 2, args.view)
         for runtime in runtimes:
             with tempfile.TemporaryDirectory() as tmp:
                 e2e = end_to_end(folder, Path(tmp) / "preds.csv", args, runtime)
@@ -373,16 +374,20 @@ def main() -> int:
                 "x_ceiling": e2e["images_per_s"] / roofs[runtime],
                 "decode_images_per_s_per_core": decode,
             }
+            # what the cores can do when decoding and the model share them: cores / (decode + model core time)
+            model_core = cores / roofs[runtime]
+            row["shared_core_limit"] = cores / (1 / decode + model_core)
+            row["x_limit"] = e2e["images_per_s"] / row["shared_core_limit"]
             results.append(row)
             b = f"{base:9.1f}" if base else f"{'-':>9}"
             xb = f"{row['x_baseline']:7.2f}" if base else f"{'-':>7}"
             print(
                 f"{row['set']:<10} {count:>5} {runtime:>7} {b} {e2e['images_per_s']:>10.1f} {xb} "
                 f"{row['x_ceiling']:>7.2f} {e2e['images_per_s_overall']:>8.1f} {e2e['first_row_s']:>9.1f} "
-                f"{e2e['peak_rss_mb']:>11.0f} {decode:>11.0f}"
+                f"{e2e['peak_rss_mb']:>11.0f} {decode:>11.0f} {row['shared_core_limit']:>6.0f} {row['x_limit']:>7.2f}"
             )
     raw_rows = []
-    if args.raw:
+    if args.raw and args.raw_count:
         w, h = map(int, args.raw.lower().split("x"))
         for preview in ("jpeg", None):
             folder = make_raw_set(args.data, (w, h), args.raw_count, preview)

@@ -1,6 +1,12 @@
-"""The int8 gate (#13): for every model that can be had offline, its int8 graph (the recipe
-of ``animalsort.runtime``: per-channel QDQ, 7-bit ranges, MinMax on the shipped calibration
-views) against its fp32 graph on ../shared/data/animals-dev:
+"""The reduced-precision gate (#13, #31): for every model that can be had offline, each
+reduced-precision recipe against its fp32 graph on ../shared/data/animals-dev:
+
+  ort-int8    ONNX Runtime QDQ int8 (per-channel, 7-bit ranges, MinMax on the shipped views)
+  ov-int8     OpenVINO int8 by NNCF (MIXED preset, first two convolutions and the head in float;
+              full 8-bit ranges on VNNI/AMX CPUs, else NNCF's overflow fix), calibrated on the
+              same shipped views
+  ov-bf16     OpenVINO with bf16 inference precision (CPUs with native bf16 only)
+
 
   agreement   first label equal to fp32's, on the animal labels and on the 1000 ImageNet classes
   accuracy    top-1 on the animal labels (benchmarks/accuracy.py's group → labels), fp32 and int8
@@ -10,7 +16,7 @@ views) against its fp32 graph on ../shared/data/animals-dev:
 The gate a model must pass to offer int8: ≥ 98% agreement on animal labels, ≥ 93% on the fine
 classes, accuracy within 1 point of fp32.
 
-    python benchmarks/int8_gate.py [--data ../shared/data] [--models lite0] [--json out.json]
+    python benchmarks/int8_gate.py [--data ../shared/data] [--models lite0] [--recipes ort-int8,ov-int8,ov-bf16]
 """
 
 from __future__ import annotations
@@ -51,10 +57,28 @@ def speed(session: onnx_graph.OnnxModel, size: int, seconds: float = 5.0) -> flo
     return n / (time.perf_counter() - t0)
 
 
-def run_model(name: str, data: Path) -> dict:
+def _candidate(recipe: str, fp32: Path, pre, meta: dict, tmp: Path, tag: str):
+    """The reduced-precision model of ``recipe`` over the fp32 graph, without its gate."""
+    if recipe == "ort-int8":
+        out = tmp / f"{tag}.int8.onnx"
+        I.quantize_file(fp32, out, pre)
+        return onnx_graph.OnnxModel(out)
+    from animalsort.machine import cpu_features, has_vnni
+    from animalsort.model import openvino_runtime as ov
+
+    if recipe == "ov-int8":
+        xml = tmp / f"{tag}.ov-int8.xml"
+        ov._nncf_quantize(fp32, xml, pre, overflow_fix=not has_vnni(cpu_features()))
+        return ov.OpenVinoModel(xml, "fp32", metadata=meta)
+    if recipe == "ov-bf16":
+        return ov.OpenVinoModel(fp32, "bf16", metadata=meta)
+    raise SystemExit(f"unknown recipe {recipe}")
+
+
+def run_model(name: str, data: Path, recipe: str) -> dict:
     manifest = list(csv.DictReader(open(data / "animals-dev" / "manifest.csv")))
     rows = [r for r in manifest if r["group"] in GROUP_LABELS]
-    out: dict = {"model": name, "photos": len(rows)}
+    out: dict = {"model": name, "recipe": recipe, "photos": len(rows)}
     firsts: dict[str, dict[str, np.ndarray]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for labels in ("animals", "imagenet"):
@@ -62,12 +86,12 @@ def run_model(name: str, data: Path) -> dict:
             fp32 = onnx_runtime.load_onnx(source, labels, "fp32")
             assert fp32.session is not None
             x = np.stack([Preprocessor(fp32.preprocessing)(data / "animals-dev" / r["path"]) for r in rows])
-            int8_path = Path(tmp) / f"{labels}.int8.onnx"
-            I.quantize_file(fp32.session.path, int8_path, fp32.preprocessing)
-            int8 = onnx_graph.OnnxModel(int8_path)
+            reduced = _candidate(
+                recipe, fp32.session.path, fp32.preprocessing, fp32.session.metadata, Path(tmp), labels
+            )
             firsts[labels] = {
                 "fp32": I.first_labels(fp32.session(x), fp32.labels),
-                "int8": I.first_labels(int8(x), fp32.labels),
+                "int8": I.first_labels(reduced(x), fp32.labels),
             }
             if labels == "animals":
                 names = fp32.labels.labels
@@ -76,9 +100,9 @@ def run_model(name: str, data: Path) -> dict:
                     out[f"accuracy_{k}"] = float(np.mean(correct))
                 size = fp32.preprocessing.input_size
                 out["fp32_images_per_s"] = speed(fp32.session, size)
-                out["int8_images_per_s"] = speed(int8, size)
+                out["int8_images_per_s"] = speed(reduced, size)
                 check = I.views(fp32.preprocessing, calibration=False)
-                agree = I.first_labels(fp32.session(check), fp32.labels) == I.first_labels(int8(check), fp32.labels)
+                agree = I.first_labels(fp32.session(check), fp32.labels) == I.first_labels(reduced(check), fp32.labels)
                 out["shipped_check_agreement"] = float(agree.mean())
     out["agreement_animals"] = float((firsts["animals"]["fp32"] == firsts["animals"]["int8"]).mean())
     out["agreement_fine"] = float((firsts["imagenet"]["fp32"] == firsts["imagenet"]["int8"]).mean())
@@ -94,24 +118,32 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     ap.add_argument("--models", default=None, help="comma-separated; default: every model available offline")
+    ap.add_argument("--recipes", default="ort-int8,ov-int8,ov-bf16", help="which reduced precisions to check")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
+    from animalsort.machine import cpu_features, has_native_bf16
+
+    features = cpu_features()
+    print(f"CPU features: {', '.join(features) or 'none of AVX2/AVX-512/VNNI/BF16/AMX'}")
+    recipes = [r for r in args.recipes.split(",") if r != "ov-bf16" or has_native_bf16(features)]
     reg = load_registry()
     names = args.models.split(",") if args.models else [n for n, s in reg.models.items() if availability(s) != "no"]
     print(
-        f"{'model':<12} {'agree animals':>13} {'agree fine':>10} {'acc fp32':>8} {'acc int8':>8} "
-        f"{'fp32 img/s':>10} {'int8 img/s':>10} {'x':>5} {'shipped':>7}  gate"
+        f"{'model':<12} {'recipe':<9} {'agree animals':>13} {'agree fine':>10} {'acc fp32':>8} {'acc red.':>8} "
+        f"{'fp32 img/s':>10} {'red. img/s':>10} {'x':>5} {'shipped':>7}  gate"
     )
     results = []
     for name in names:
-        r = run_model(name, args.data)
-        results.append(r)
-        print(
-            f"{name:<12} {r['agreement_animals']:>13.3f} {r['agreement_fine']:>10.3f} {r['accuracy_fp32']:>8.3f} "
-            f"{r['accuracy_int8']:>8.3f} {r['fp32_images_per_s']:>10.1f} {r['int8_images_per_s']:>10.1f} "
-            f"{r['int8_images_per_s'] / r['fp32_images_per_s']:>5.2f} {r['shipped_check_agreement']:>7.3f}  "
-            f"{'pass' if r['passes'] else 'FAIL'}"
-        )
+        for recipe in recipes:
+            r = run_model(name, args.data, recipe)
+            results.append(r)
+            print(
+                f"{name:<12} {recipe:<9} {r['agreement_animals']:>13.3f} {r['agreement_fine']:>10.3f} "
+                f"{r['accuracy_fp32']:>8.3f} "
+                f"{r['accuracy_int8']:>8.3f} {r['fp32_images_per_s']:>10.1f} {r['int8_images_per_s']:>10.1f} "
+                f"{r['int8_images_per_s'] / r['fp32_images_per_s']:>5.2f} {r['shipped_check_agreement']:>7.3f}  "
+                f"{'pass' if r['passes'] else 'FAIL'}"
+            )
     print(
         f"gate: agreement ≥ {GATE_ANIMALS:.0%} (animal labels) and ≥ {GATE_FINE:.0%} (fine classes), accuracy "
         f"within {GATE_ACCURACY * 100:.0f} point of fp32"

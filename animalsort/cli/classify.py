@@ -11,6 +11,7 @@ from animalsort.cli.common import (
     count,
     from_csv_option,
     manifest_options,
+    min_confidence_option,
     model_options,
     output_options,
     print_summary,
@@ -19,7 +20,6 @@ from animalsort.cli.common import (
     video_options,
 )
 from animalsort.model.device import DEVICES
-from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE
 
 if TYPE_CHECKING:
     from animalsort._api import SortResult
@@ -210,13 +210,7 @@ def merge(
     "Use a classify CSV instead of classifying (no model is loaded). Labels fixed with "
     "`animalsort review` (CSV.corrections.csv beside it) apply: a reviewed file goes by its label."
 )
-@click.option(
-    "--min-confidence",
-    type=click.FloatRange(0, 1),
-    default=DEFAULT_MIN_CONFIDENCE,
-    show_default=True,
-    help="Below this, files go to _uncertain/.",
-)
+@min_confidence_option("Below this, files go to _uncertain/.")
 @click.option("--flat", is_flag=True, help="No sub-folders under each label.")
 @click.option("--dry-run", "-n", is_flag=True, help="Print the plan; move no photo.")
 @click.option("--verify", is_flag=True, help="Check each copy's sha256 (slower).")
@@ -430,8 +424,12 @@ def bench(
         src, sample=sample, model=model, weights=weights, device=device, quick=quick, progress=not ctx.obj["quiet"]
     )
     click.echo(f"{res.sample} images from {res.source} on {res.device}")
+    click.echo(f"CPU features: {', '.join(res.features) or 'none of AVX2, AVX-512, VNNI, BF16, AMX'}")
     for setting, rate in res.ceiling.items():
-        click.echo(f"model only ({setting}): {rate:.1f} images/s")
+        gate = f" (first label agrees with fp32 on {res.agreement[setting]:.1%})" if setting in res.agreement else ""
+        click.echo(f"model only ({setting}): {rate:.1f} images/s{gate}")
+    for setting, why in res.refused.items():
+        click.echo(f"refused ({setting}): {why}")
     click.echo(f"{'batch':>6} {'workers':>8} {'runtime':>8} {'precision':>9} {'images/s':>9} {'x ceiling':>9}")
     for t in res.trials:
         click.echo(

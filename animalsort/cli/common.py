@@ -124,6 +124,26 @@ def model_source_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+class _Workers(click.ParamType):
+    """``--workers``: a count (0 or more) or ``auto``."""
+
+    name = "N|auto"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
+        if value in (None, "auto") or isinstance(value, int):
+            return value
+        try:
+            n = int(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a number of workers or 'auto'", param, ctx)
+        if n < 0:
+            self.fail(f"{n} workers: give 0 or more, or 'auto'", param, ctx)
+        return n
+
+
+WORKERS = _Workers()
+
+
 def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by every command that runs a model over a folder."""
     decorators = [
@@ -172,9 +192,10 @@ def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--workers",
             "-j",
-            type=click.IntRange(min=0),
+            type=WORKERS,
             default=None,
-            help="Decoding processes (default: CPU cores − 1, at most 8; 0 decodes in the main process).",
+            help="Decoding processes, or auto (the default on the CPU): as many as keep the model fed, from what "
+            "the first photos cost to decode and to classify here. 0 decodes in the main process.",
         ),
         click.option(
             "--top-k", type=click.IntRange(min=1), default=3, show_default=True, help="Labels reported per image."
@@ -237,6 +258,15 @@ def sequences_option(name: str, help: str) -> Callable[..., Any]:
 def from_csv_option(help: str) -> Callable[..., Any]:
     """``--from PREDS.csv``: a classify CSV to use (sort, finetune)."""
     return click.option("--from", "from_csv", type=click.Path(dir_okay=False, path_type=Path), default=None, help=help)
+
+
+def min_confidence_option(help: str) -> Callable[..., Any]:
+    """``--min-confidence`` (sort's threshold, 0.5 by default), with what falling below it means."""
+    from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE
+
+    return click.option(
+        "--min-confidence", type=click.FloatRange(0, 1), default=DEFAULT_MIN_CONFIDENCE, show_default=True, help=help
+    )
 
 
 def csv_src_option(when: str = "") -> Callable[..., Any]:

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from animalsort.cli.common import csv_src_option, output_options, translate_errors
-from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE
+from animalsort.cli.common import csv_src_option, min_confidence_option, output_options, translate_errors
 
 
 @click.command()
@@ -22,13 +21,7 @@ from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE
     "Agouti, TRAPPER, Wildlife Insights); coco: COCO Camera Traps JSON (LILA's datasets).",
 )
 @click.option("--out", "-o", type=click.Path(path_type=Path), default=None, help="The file (a folder for camtrap-dp).")
-@click.option(
-    "--min-confidence",
-    type=click.FloatRange(0, 1),
-    default=DEFAULT_MIN_CONFIDENCE,
-    show_default=True,
-    help="Below this a label is 'unknown' (reviewed rows always count).",
-)
+@min_confidence_option("Below this a label is 'unknown' (reviewed rows always count).")
 @click.option(
     "--taxa",
     type=click.Path(dir_okay=False, path_type=Path),

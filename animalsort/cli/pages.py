@@ -7,9 +7,14 @@ from typing import Any
 
 import click
 
-from animalsort.cli.common import csv_src_option, model_source_options, output_options, translate_errors
+from animalsort.cli.common import (
+    csv_src_option,
+    min_confidence_option,
+    model_source_options,
+    output_options,
+    translate_errors,
+)
 from animalsort.model.device import DEVICES
-from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE
 from animalsort.sources.views import VIEW_MODES
 
 
@@ -23,13 +28,7 @@ from animalsort.sources.views import VIEW_MODES
     help="HTML file to write. Default: PREDICTIONS with .html.",
 )
 @csv_src_option()
-@click.option(
-    "--min-confidence",
-    type=click.FloatRange(0, 1),
-    default=DEFAULT_MIN_CONFIDENCE,
-    show_default=True,
-    help="Below this a photo is listed under Uncertain.",
-)
+@min_confidence_option("Below this a photo is listed under Uncertain.")
 @click.option(
     "--embed",
     is_flag=True,

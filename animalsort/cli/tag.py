@@ -9,13 +9,13 @@ import click
 
 from animalsort.cli.common import (
     csv_src_option,
+    min_confidence_option,
     model_options,
     output_options,
     print_summary,
     translate_errors,
     video_options,
 )
-from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE
 
 
 @click.command()
@@ -45,13 +45,7 @@ from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE
     show_default=True,
     help="The top of the hierarchical keywords (Animals|Mammals|Carnivores|cat); '' for none.",
 )
-@click.option(
-    "--min-confidence",
-    type=click.FloatRange(0, 1),
-    default=DEFAULT_MIN_CONFIDENCE,
-    show_default=True,
-    help="Below this a photo gets no species keyword (a reviewed one always does).",
-)
+@min_confidence_option("Below this a photo gets no species keyword (a reviewed one always does).")
 @click.option("--tag-uncertain", is_flag=True, help="An 'uncertain' keyword for photos below --min-confidence.")
 @click.option("--touch", is_flag=True, help="With --embed: update the photos' mtime (default: kept).")
 @click.option("--dry-run", "-n", is_flag=True, help="List the files that would be written; write nothing.")

@@ -158,15 +158,21 @@ def read_journal(path: Path) -> JournalState:
     return JournalState(header, ops, done, mkdirs, undone)
 
 
-def journal_paths(dest: Path, stamp: str | None = None) -> tuple[Path, Path]:
-    """(journal, predictions CSV) for a new sort into ``dest``."""
+def new_journal_path(folder: Path, kind: str, stamp: str | None = None) -> Path:
+    """``FOLDER/_animalsort/KIND-STAMP.jsonl`` (``-2``, ``-3`` … when a run of the same second has it)."""
     stamp = stamp or datetime.now().strftime("%Y%m%d-%H%M%S")
-    state = Path(dest).absolute() / STATE_DIR
-    journal = state / f"sort-{stamp}.jsonl"
+    state = Path(folder).absolute() / STATE_DIR
+    journal = state / f"{kind}-{stamp}.jsonl"
     n = 2
     while journal.exists():
-        journal = state / f"sort-{stamp}-{n}.jsonl"
+        journal = state / f"{kind}-{stamp}-{n}.jsonl"
         n += 1
+    return journal
+
+
+def journal_paths(dest: Path, stamp: str | None = None) -> tuple[Path, Path]:
+    """(journal, predictions CSV) for a new sort into ``dest``."""
+    journal = new_journal_path(dest, "sort", stamp)
     return journal, journal.with_name(journal.name.replace("sort-", "preds-").removesuffix(".jsonl") + ".csv")
 
 

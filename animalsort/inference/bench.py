@@ -43,6 +43,9 @@ class BenchResult:
     source: str
     ceiling: dict[str, float] = field(default_factory=dict)  # "runtime precision" → images/s, model only
     trials: list[Trial] = field(default_factory=list)
+    features: tuple[str, ...] = ()  # the CPU's (machine.cpu_features)
+    refused: dict[str, str] = field(default_factory=dict)  # "runtime precision" → why (a gate, a missing feature)
+    agreement: dict[str, float] = field(default_factory=dict)  # a reduced precision's gate agreement with fp32
 
     @property
     def best(self) -> Trial:
@@ -107,7 +110,14 @@ def _settings(dev: torch.device) -> list[tuple[str, str]]:
         return [("torch", "fp16"), ("torch", "bf16")] if torch.cuda.is_bf16_supported() else [("torch", "fp16")]
     if dev.type != "cpu":
         return [("torch", "fp32")]
+    from animalsort.machine import cpu_features, has_native_bf16
+    from animalsort.model.openvino_graph import openvino_available
+
     found = [("onnx", "fp32")] if onnx_available() else []
+    if openvino_available():
+        found.append(("openvino", "fp32"))
+        if has_native_bf16(cpu_features()):
+            found.append(("openvino", "bf16"))  # behind its gate: a refusal leaves it out
     found.append(("torch", "fp32"))
     if cpu_has_fast_bf16():
         found.append(("torch", "bf16"))
@@ -139,8 +149,20 @@ def benchmark_folder(
         folder.mkdir()
         n = _sample(Path(src), sample, folder) if src else _generate(sample, folder)
         result = BenchResult(device=str(dev), sample=n, source=str(src) if src else "generated 640x480 JPEGs")
+        from animalsort.errors import RuntimeCheckError
+        from animalsort.machine import cpu_features
+
+        result.features = cpu_features()
+        kept = []
         for runtime, precision in settings:
-            loaded = load.load(model, weights, device=device, precision=precision, runtime=runtime, progress=False)
+            try:
+                loaded = load.load(model, weights, device=device, precision=precision, runtime=runtime, progress=False)
+            except RuntimeCheckError as exc:
+                result.refused[f"{runtime} {precision}"] = str(exc)
+                continue
+            kept.append((runtime, precision))
+            if loaded.gate_agreement is not None:
+                result.agreement[f"{runtime} {precision}"] = loaded.gate_agreement
             size = loaded.preprocessing.input_size
             x = torch.randint(0, 256, (32, size, size, 3), dtype=torch.uint8, device=dev)
             loaded.infer(x)
@@ -149,7 +171,7 @@ def benchmark_folder(
                 loaded.infer(x).cpu()
                 done += len(x)
             result.ceiling[f"{runtime} {precision}"] = done / (time.perf_counter() - t0)
-        grid = list(_grid(dev.type, settings, quick))
+        grid = list(_grid(dev.type, kept, quick))
         for b, w, runtime, precision in tqdm(grid, desc="bench", disable=not progress):
             opts = ClassifyOptions(
                 model=model,

@@ -11,6 +11,8 @@ from typing import Any
 from animalsort.sources.listing import Inventory
 from animalsort.sources.video import DEFAULT_EVERY, DEFAULT_MAX_FRAMES, Sampling
 
+AUTO_WORKERS = "auto"
+
 
 @dataclass
 class ClassifyOptions:
@@ -19,9 +21,11 @@ class ClassifyOptions:
     labels: str = "animals"
     device: str = "auto"
     precision: str = "auto"
-    runtime: str = "auto"  # auto | torch | onnx (auto: ONNX Runtime on the CPU, torch on a GPU)
+    runtime: str = (
+        "auto"  # auto | torch | onnx | openvino (auto: the fastest CPU runtime with fp32's answers; torch on a GPU)
+    )
     batch_size: int = 32
-    workers: int | None = None
+    workers: int | str | None = None  # decode processes; None or "auto": measured (balance.py) on the CPU
     top_k: int = 3
     resume: bool = False
     draft: bool = True
@@ -70,6 +74,7 @@ class Summary:
     errors: list[tuple[str, str]] = field(default_factory=list)
     skipped: Inventory | None = None  # the files that are not images (by extension)
     sequences: dict[str, Any] | None = None  # with --sequences: what sequences.record says
+    balance: dict[str, Any] | None = None  # --workers auto: what the probe measured and chose
 
     @property
     def images_per_s(self) -> float:

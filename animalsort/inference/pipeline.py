@@ -237,7 +237,16 @@ def _engine(
         video=opts.sampling(),
         view=opts.view,
     )
-    workers = default_workers() if opts.workers is None else opts.workers
+    if isinstance(opts.workers, int):
+        workers = opts.workers
+    elif loaded.device.type == "cpu" and not on_device:  # None or "auto": measured here
+        from animalsort.inference.balance import balance
+
+        found = balance(stream, loaded)
+        workers = found.workers if found is not None else default_workers()
+        summary.balance = found.record() if found is not None else None
+    else:
+        workers = default_workers()
     batches = loader(stream, workers, pin_memory=loaded.device.type == "cuda")
     return score_batches(loaded, batches, top_k, opts.video_rows)
 
@@ -277,6 +286,8 @@ def sidecar_record(summary: Summary, opts: ClassifyOptions, loaded: LoadedModel,
         "device": summary.device,
         "precision": summary.precision,
         "runtime": summary.runtime,
+        **({"workers_auto": summary.balance} if summary.balance else {}),
+        **({"precision_gate_agreement": loaded.gate_agreement} if loaded.gate_agreement is not None else {}),
         "decode": summary.decode,
         "options": options,
         "counts": {

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 from typing import TYPE_CHECKING
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
+PRECISIONS = ("auto", "fast", "fp32", "bf16", "fp16", "int8")
 DECODERS = ("auto", "cpu", "gpu")
 
 
@@ -48,15 +48,17 @@ def cpu_has_fast_bf16() -> bool:
 
 
 def pick_precision(name: str, device: torch.device) -> str:
-    """``auto``: fp16 on CUDA (bf16 where supported), bf16 on CPUs with native bf16, else fp32."""
+    """``auto``: fp16 on CUDA (bf16 where supported); fp32 on a CPU (fp32's answers: reduced precision
+    on a CPU only when asked, ``bf16``, or chosen behind its gate, ``fast``). ``fast`` in torch is
+    auto's choice on CUDA and bf16 on a CPU with native bf16."""
     import torch
 
     if name not in PRECISIONS:
         raise UsageError(f"unknown precision {name!r}; choose one of: {', '.join(PRECISIONS)}")
-    if name == "auto":
+    if name in ("auto", "fast"):
         if device.type == "cuda":
             return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        if device.type == "cpu" and cpu_has_fast_bf16():
+        if name == "fast" and device.type == "cpu" and cpu_has_fast_bf16():
             return "bf16"
         return "fp32"
     if name == "fp16" and device.type == "cpu":
@@ -79,7 +81,7 @@ def pick_decode(name: str, device: torch.device) -> str:
     return name
 
 
-RUNTIMES = ("auto", "torch", "onnx")
+RUNTIMES = ("auto", "torch", "onnx", "openvino")
 
 
 def onnx_available() -> bool:
@@ -96,9 +98,14 @@ def pick_runtime(name: str, device_type: str) -> str:
         raise UsageError(f"unknown runtime {name!r}; choose one of: {', '.join(RUNTIMES)}")
     if name == "auto":
         return "onnx" if device_type == "cpu" and onnx_available() else "torch"
-    if name == "onnx":
+    if name in ("onnx", "openvino"):
         if device_type != "cpu":
-            raise DeviceError(f"--runtime onnx runs on the CPU; on {device_type} use --runtime torch (or auto)")
-        if not onnx_available():
+            raise DeviceError(f"--runtime {name} runs on the CPU; on {device_type} use --runtime torch (or auto)")
+        if name == "onnx" and not onnx_available():
             raise UsageError("--runtime onnx needs onnxruntime: pip install onnxruntime (or use --runtime torch)")
+        if name == "openvino":
+            from animalsort.model.openvino_graph import openvino_available
+
+            if not openvino_available():
+                raise UsageError("--runtime openvino needs OpenVINO: pip install 'animalsort[openvino]'")
     return name

@@ -73,11 +73,11 @@ def first_labels(probs: np.ndarray, lset: LabelSet) -> np.ndarray:
 
 
 def quantize(fp32: Path, key: GraphKey, pre: Preprocessing, lset: LabelSet) -> Path:
-    """Post-training static int8 (QDQ): per-channel weights, 7-bit ranges (without them
-    AVX2 CPUs without VNNI saturate the u8×s8 products and the answers go wrong), MinMax
-    calibration on the shipped views. Then the gate: on other views its first label must
-    agree with fp32's for ``INT8_GATE`` of them, else the model refuses int8 (cached, so the
-    refusal is quick the next time)."""
+    """Post-training static int8 (QDQ): per-channel weights, 7-bit ranges on CPUs without
+    VNNI or AMX (without them those saturate the u8×s8 products and the answers go wrong) and
+    full 8-bit ranges on the others, MinMax calibration on the shipped views. Then the gate:
+    on other views its first label must agree with fp32's for ``INT8_GATE`` of them, else the
+    model refuses int8 (cached, so the refusal is quick the next time)."""
 
     path = key.path()
     record_file = record_path(path)
@@ -108,8 +108,14 @@ def quantize(fp32: Path, key: GraphKey, pre: Preprocessing, lset: LabelSet) -> P
     return path
 
 
-def quantize_file(fp32: Path, out: Path, pre: Preprocessing) -> bytes:
-    """The int8 graph of ``fp32`` (no gate), written atomically to ``out``; its bytes."""
+def quantize_file(fp32: Path, out: Path, pre: Preprocessing, reduce_range: bool | None = None) -> bytes:
+    """The int8 graph of ``fp32`` (no gate), written atomically to ``out``; its bytes.
+    ``reduce_range`` (7-bit ranges): on CPUs without VNNI/AMX, whose u8×s8 dot products
+    saturate; full 8-bit ranges where they do not (default: from this CPU's features)."""
+    from animalsort.machine import cpu_features, has_vnni
+
+    if reduce_range is None:
+        reduce_range = not has_vnni(cpu_features())
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     calibration = views(pre, calibration=True)
@@ -132,7 +138,7 @@ def quantize_file(fp32: Path, out: Path, pre: Preprocessing) -> bytes:
             Reader(),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
-            reduce_range=True,
+            reduce_range=reduce_range,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
         )

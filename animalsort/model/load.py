@@ -32,6 +32,13 @@ def load(
 
     dev = pick_device(device)
     chosen = pick_runtime(runtime, dev.type)
+    cpu_runtime = dev.type == "cpu" and (runtime == "auto" or chosen in ("onnx", "openvino"))
+    if cpu_runtime and (precision == "fast" or runtime == "auto" and precision in ("auto", "fp32")):
+        return _measured_choice(model, weights, labels, runtime, precision, progress)
+    if chosen == "openvino":
+        from animalsort.model.openvino_runtime import load_openvino
+
+        return load_openvino(resolve(model, weights, progress=progress), labels, _cpu_precision(precision), progress)
     if chosen == "onnx" and precision == "bf16":
         if runtime != "auto":
             raise UsageError("--runtime onnx runs fp32 or int8; for bf16 use --runtime torch")
@@ -54,3 +61,54 @@ def load(
     lset = label_set(labels, built.model_labels)
     net = wrap(built.backbone, built.preprocessing, lset, dev)
     return LoadedModel(net, lset, built.preprocessing, dev, prec, built.name, source.sha256, note=note)
+
+
+def _cpu_precision(precision: str) -> str:
+    """``auto`` in ONNX Runtime and OpenVINO is fp32: the answers of ``--runtime torch --precision fp32``."""
+    return "fp32" if precision == "auto" else precision
+
+
+def _measured_choice(
+    model: str | None, weights: Path | None, labels: str, runtime: str, precision: str, progress: bool
+) -> LoadedModel:
+    """``--runtime auto`` (fp32: the fastest runtime with fp32's answers) and ``--precision fast``
+    (the fastest reduced precision that passed its gate) on a CPU, measured once (``choice``)."""
+    from animalsort.errors import RuntimeCheckError
+    from animalsort.model import choice
+
+    source = resolve(model, weights, progress=progress)
+    note = ""
+    try:
+        if precision == "fast":
+            rt, prec, note = choice.fastest_reduced(source, labels, progress)
+            if runtime not in ("auto", rt):  # --runtime X --precision fast: X's own reduced precisions only
+                return _fast_in(source, labels, runtime, progress)
+        else:
+            rt, prec = choice.fastest_fp32_runtime(source, labels, progress), "fp32"
+        if rt == "torch":
+            return load(model, weights, labels=labels, device="cpu", precision=prec, runtime="torch", progress=progress)
+        loaded = choice._load(source, labels, rt, prec, progress)
+    except RuntimeCheckError as exc:  # the graph cannot be made or does not match torch: as before, torch
+        loaded = load(model, weights, labels=labels, device="cpu", precision="fp32", runtime="torch", progress=progress)
+        loaded.note = f"ONNX Runtime not used ({exc}); ran in torch"
+        return loaded
+    loaded.note = note
+    return loaded
+
+
+def _fast_in(source, labels: str, runtime: str, progress: bool) -> LoadedModel:  # noqa: ANN001
+    """``--runtime onnx|openvino --precision fast``: that runtime's fastest passing precision."""
+    from animalsort.model import choice
+
+    reduced = choice.measured(source, labels, "reduced", progress)
+    fp32 = choice.measured(source, labels, "fp32", progress)
+    base = fp32.get(f"{runtime} fp32", {}).get("images_per_s", 0.0)
+    mine = {k: v for k, v in reduced.items() if k.startswith(runtime + " ") and v.get("images_per_s", 0.0) > base}
+    if not mine:
+        loaded = choice._load(source, labels, runtime, "fp32", progress)
+        loaded.note = (
+            f"--precision fast ran fp32 in {runtime}: none of its reduced precisions passed its gate and ran faster"
+        )
+        return loaded
+    best = max(mine, key=lambda k: mine[k]["images_per_s"])
+    return choice._load(source, labels, runtime, best.split()[1], progress)

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from animalsort.model.onnx_graph import OnnxModel
+    from animalsort.model.openvino_graph import OpenVinoModel
 
 
 # --------------------------------------------------------------------------- inference
@@ -46,7 +47,8 @@ def infer(net: nn.Module, images: torch.Tensor, precision: str, *, logits: bool 
 @dataclass
 class LoadedModel:
     """A ready-to-run classifier and what is needed to describe its output. The forward pass
-    runs in torch (``net``) or in ONNX Runtime (``session``, and then no torch model is built)."""
+    runs in torch (``net``) or in ONNX Runtime or OpenVINO (``session``, and then no torch model
+    is built)."""
 
     net: nn.Module | None
     labels: LabelSet
@@ -55,9 +57,10 @@ class LoadedModel:
     precision: str
     name: str
     sha256: str
-    runtime: str = "torch"
-    session: OnnxModel | None = None
+    runtime: str = "torch"  # or "onnx" (ONNX Runtime), "openvino"
+    session: OnnxModel | OpenVinoModel | None = None
     note: str = ""  # why the runtime asked for was not used, when it was not
+    gate_agreement: float | None = None  # a reduced precision's first-label agreement with fp32 (its gate)
 
     def infer(self, images: torch.Tensor) -> torch.Tensor:
         """Label probabilities for a uint8 NHWC batch on the model's device."""

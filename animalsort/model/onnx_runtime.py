@@ -16,11 +16,14 @@ from animalsort.model.int8 import quantize
 from animalsort.model.onnx_graph import GraphKey, OnnxModel, cached, ensure
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from torch import nn
 
     from animalsort.model.build import Built
     from animalsort.model.loaded import LoadedModel
     from animalsort.model.resolve import WeightsFile
+    from animalsort.sources.preprocess import Preprocessing
     from animalsort.taxonomy import LabelSet
 
 
@@ -64,18 +67,19 @@ def graph_metadata(built: Built, lset: LabelSet, source: WeightsFile) -> dict[st
     }
 
 
-def load_onnx(source: WeightsFile, labels: str, precision: str, progress: bool = False) -> LoadedModel:
-    """The model in ONNX Runtime: from the cache when the graph is there (no torch model is
-    built), else exported from the torch model, checked and cached first."""
+def cached_graph(
+    source: WeightsFile, labels: str, progress: bool = False
+) -> tuple[Path, dict[str, str], LabelSet, Preprocessing]:
+    """The model's fp32 ONNX graph from the cache (made from the torch model, checked and
+    cached first when missing): (path, its metadata, the label set, the preprocessing). No
+    torch model is built when the graph is cached. ONNX Runtime and OpenVINO both run it."""
     import torch
 
     from animalsort.model.build import build, wrap
-    from animalsort.model.loaded import LoadedModel
+    from animalsort.model.openvino_graph import graph_metadata_of
     from animalsort.sources.preprocess import Preprocessing
     from animalsort.taxonomy import label_set
 
-    if precision not in ("fp32", "int8"):
-        raise UsageError(f"--precision {precision}: ONNX Runtime runs fp32 or int8")
     key = model_key(source, labels)
 
     def make() -> tuple[nn.Module, int, dict[str, str]]:
@@ -85,13 +89,28 @@ def load_onnx(source: WeightsFile, labels: str, precision: str, progress: bool =
         return net, built.preprocessing.input_size, graph_metadata(built, lset, source)
 
     path = ensure(key, make, progress)
-    session = OnnxModel(path)
-    meta = session.metadata
+    meta = graph_metadata_of(path)
     model_labels = json.loads(meta["model_labels"])
     lset = label_set(labels, model_labels if isinstance(model_labels, str) else tuple(model_labels))
-    pre = Preprocessing.from_dict(json.loads(meta["preprocessing"]))
+    return path, meta, lset, Preprocessing.from_dict(json.loads(meta["preprocessing"]))
+
+
+def load_onnx(source: WeightsFile, labels: str, precision: str, progress: bool = False) -> LoadedModel:
+    """The model in ONNX Runtime: from the cache when the graph is there (no torch model is
+    built), else exported from the torch model, checked and cached first."""
+    import torch
+
+    from animalsort.model.loaded import LoadedModel
+
+    if precision not in ("fp32", "int8"):
+        raise UsageError(f"--precision {precision}: ONNX Runtime runs fp32 or int8")
+    path, meta, lset, pre = cached_graph(source, labels, progress)
+    session = OnnxModel(path)
     if precision == "int8":
-        int8_key = model_key(source, labels, precision="int8")
+        from animalsort.machine import cpu_features, has_vnni
+
+        # the recipe depends on the CPU (7-bit ranges without VNNI): one cached graph per kind
+        int8_key = model_key(source, labels, precision="int8-vnni" if has_vnni(cpu_features()) else "int8")
         int8 = cached(int8_key) or quantize(path, int8_key, pre, lset)
         session = OnnxModel(int8)
     cpu = torch.device("cpu")

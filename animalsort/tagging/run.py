@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from animalsort.atomic import leftover_temporaries, make_folder, replace_bytes
-from animalsort.formats.journal import STATE_DIR, Journal, Locator
+from animalsort.formats.journal import Journal, Locator, new_journal_path
 from animalsort.formats.predictions import file_of
 from animalsort.hashes import sha256_bytes
 from animalsort.sources.listing import VIDEO_EXTENSIONS
@@ -287,17 +287,6 @@ def _is_xmp(image: Any) -> bool:
     return image.mimeType() == xmp.SIDECAR_MIME
 
 
-def tag_journal_path(src: Path) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    state = Path(src).absolute() / STATE_DIR
-    journal = state / f"tag-{stamp}.jsonl"
-    n = 2
-    while journal.exists():
-        journal = state / f"tag-{stamp}-{n}.jsonl"
-        n += 1
-    return journal
-
-
 def tag_rows(
     rows: Iterable[dict[str, str]],
     *,
@@ -325,7 +314,7 @@ def tag_rows(
         "min_confidence": options.wording.min_confidence,
         "keyword_root": options.wording.root,
     }
-    writer = _Writer(tag_journal_path(src), header, options, result)
+    writer = _Writer(new_journal_path(src, "tag"), header, options, result)
     try:
         for job in jobs:
             try:
