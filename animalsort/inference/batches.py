@@ -200,6 +200,11 @@ def image_stream(
 
 
 def loader(stream: ImageStream, workers: int, pin_memory: bool = False) -> DataLoader:
+    """The DataLoader over ``stream``. More decode workers than cores is a measured choice
+    (``--workers auto`` on large photos): torch's warning about it would only worry the user."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message="This DataLoader will create", category=UserWarning)
     return DataLoader(
         stream,
         batch_size=None,  # the stream batches itself
