@@ -322,7 +322,8 @@ def tag_rows(
             except xmp.MetadataError as exc:
                 result.failed.append((job.row_path, str(exc)))
             except OSError as exc:
-                result.failed.append((job.row_path, exc.strerror or str(exc)))
+                where = f" ({exc.filename})" if exc.filename and exc.filename != job.photo else ""
+                result.failed.append((job.row_path, f"{exc.strerror or exc}{where}"))
             if progress is not None:
                 progress()
     finally:
