@@ -67,20 +67,14 @@ def graph_metadata(built: Built, lset: LabelSet, source: WeightsFile) -> dict[st
     }
 
 
-def cached_graph(
-    source: WeightsFile, labels: str, progress: bool = False
-) -> tuple[Path, dict[str, str], LabelSet, Preprocessing]:
+def cached_graph(source: WeightsFile, labels: str, progress: bool = False) -> Path:
     """The model's fp32 ONNX graph from the cache (made from the torch model, checked and
-    cached first when missing): (path, its metadata, the label set, the preprocessing). No
-    torch model is built when the graph is cached. ONNX Runtime and OpenVINO both run it."""
+    cached first when missing). No torch model is built when the graph is cached. ONNX Runtime
+    and OpenVINO both run it."""
     import torch
 
     from animalsort.model.build import build, wrap
-    from animalsort.model.openvino_graph import graph_metadata_of
-    from animalsort.sources.preprocess import Preprocessing
     from animalsort.taxonomy import label_set
-
-    key = model_key(source, labels)
 
     def make() -> tuple[nn.Module, int, dict[str, str]]:
         built = build(source)
@@ -88,11 +82,17 @@ def cached_graph(
         net = wrap(built.backbone, built.preprocessing, lset, torch.device("cpu"))
         return net, built.preprocessing.input_size, graph_metadata(built, lset, source)
 
-    path = ensure(key, make, progress)
-    meta = graph_metadata_of(path)
+    return ensure(model_key(source, labels), make, progress)
+
+
+def described(meta: dict[str, str], labels: str) -> tuple[LabelSet, Preprocessing]:
+    """The label set and preprocessing a graph's metadata describes."""
+    from animalsort.sources.preprocess import Preprocessing
+    from animalsort.taxonomy import label_set
+
     model_labels = json.loads(meta["model_labels"])
     lset = label_set(labels, model_labels if isinstance(model_labels, str) else tuple(model_labels))
-    return path, meta, lset, Preprocessing.from_dict(json.loads(meta["preprocessing"]))
+    return lset, Preprocessing.from_dict(json.loads(meta["preprocessing"]))
 
 
 def load_onnx(source: WeightsFile, labels: str, precision: str, progress: bool = False) -> LoadedModel:
@@ -104,8 +104,10 @@ def load_onnx(source: WeightsFile, labels: str, precision: str, progress: bool =
 
     if precision not in ("fp32", "int8"):
         raise UsageError(f"--precision {precision}: ONNX Runtime runs fp32 or int8")
-    path, meta, lset, pre = cached_graph(source, labels, progress)
+    path = cached_graph(source, labels, progress)
     session = OnnxModel(path)
+    meta = session.metadata  # from the session: no second read of the graph
+    lset, pre = described(meta, labels)
     if precision == "int8":
         from animalsort.machine import cpu_features, has_vnni
 
