@@ -101,9 +101,7 @@ def run_model(name: str, data: Path, recipe: str) -> dict:
                 size = fp32.preprocessing.input_size
                 out["fp32_images_per_s"] = speed(fp32.session, size)
                 out["int8_images_per_s"] = speed(reduced, size)
-                check = I.views(fp32.preprocessing, calibration=False)
-                agree = I.first_labels(fp32.session(check), fp32.labels) == I.first_labels(reduced(check), fp32.labels)
-                out["shipped_check_agreement"] = float(agree.mean())
+                out["shipped_check_agreement"] = I.agreement(fp32.session, reduced, fp32.preprocessing, fp32.labels)[0]
     out["agreement_animals"] = float((firsts["animals"]["fp32"] == firsts["animals"]["int8"]).mean())
     out["agreement_fine"] = float((firsts["imagenet"]["fp32"] == firsts["imagenet"]["int8"]).mean())
     out["passes"] = (

@@ -87,7 +87,7 @@ def test_openvino_bf16_refused_without_native_bf16(monkeypatch, ov_and_ort):
     ov, _ = ov_and_ort
     monkeypatch.setattr(openvino_runtime, "cpu_features", lambda: ("avx2",))
     with pytest.raises(RuntimeCheckError, match="needs a CPU with native bf16"):
-        openvino_runtime.bf16_gate(ov.session.path, ov.preprocessing, ov.labels, "lite0")
+        openvino_runtime.bf16_gate(ov.session.path, ov.preprocessing, ov.labels, ov.session.metadata)
 
 
 def test_openvino_bf16_refused_below_its_gate(monkeypatch, ov_and_ort, tmp_path):
@@ -104,7 +104,7 @@ def test_openvino_bf16_refused_below_its_gate(monkeypatch, ov_and_ort, tmp_path)
     with pytest.raises(
         RuntimeCheckError, match=r"--precision bf16 refused for lite0 in OpenVINO: .* below the 101% gate"
     ):
-        openvino_runtime.bf16_gate(graph, ov.preprocessing, ov.labels, "lite0")
+        openvino_runtime.bf16_gate(graph, ov.preprocessing, ov.labels, ov.session.metadata)
     record = (tmp_path / "g.openvino-bf16.json").read_text()
     assert '"gate": 1.01' in record and '"agreement"' in record
 
@@ -127,7 +127,7 @@ def test_openvino_int8_by_nncf_passes_or_refuses_by_its_gate(monkeypatch, ov_and
     graph = tmp_path / "g.onnx"
     shutil.copy(ov.session.path, graph)
     try:  # whether lite0's int8 passes depends on the CPU (7-bit ranges without VNNI): both outcomes are checked
-        xml, agreement = openvino_runtime.quantize_nncf(graph, ov.preprocessing, ov.labels, "lite0")
+        xml, agreement = openvino_runtime.quantize_nncf(graph, ov.preprocessing, ov.labels, ov.session.metadata)
     except RuntimeCheckError as exc:
         record = json.loads(next(tmp_path.glob("g.openvino-int8-*.json")).read_text())
         assert record["passed"] is False and record["agreement"] < record["gate"]
@@ -144,10 +144,10 @@ def test_openvino_int8_by_nncf_passes_or_refuses_by_its_gate(monkeypatch, ov_and
     shutil.copy(ov.session.path, other)
     monkeypatch.setattr(openvino_runtime, "INT8_GATE", 1.01)
     with pytest.raises(RuntimeCheckError, match="--precision int8 refused for lite0 in OpenVINO"):
-        openvino_runtime.quantize_nncf(other, ov.preprocessing, ov.labels, "lite0")
+        openvino_runtime.quantize_nncf(other, ov.preprocessing, ov.labels, ov.session.metadata)
     monkeypatch.setattr(openvino_runtime, "_nncf_quantize", lambda *a, **k: pytest.fail("quantized again"))
     with pytest.raises(RuntimeCheckError, match="refused"):
-        openvino_runtime.quantize_nncf(other, ov.preprocessing, ov.labels, "lite0")
+        openvino_runtime.quantize_nncf(other, ov.preprocessing, ov.labels, ov.session.metadata)
 
 
 def test_int8_ranges_follow_the_cpu(monkeypatch, ov_and_ort, tmp_path):

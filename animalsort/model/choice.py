@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,13 +49,7 @@ def _speed(loaded: LoadedModel) -> float:
 
     from animalsort.model.int8 import views
 
-    x = torch.from_numpy(views(loaded.preprocessing, calibration=False)[:32])
-    loaded.infer(x)
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < _SECONDS:
-        loaded.infer(x)
-        n += len(x)
-    return n / (time.perf_counter() - t0)
+    return loaded.images_per_s(torch.from_numpy(views(loaded.preprocessing, calibration=False)[:32]), _SECONDS)
 
 
 def _record_path(source: WeightsFile, labels: str) -> Path:
@@ -119,11 +112,17 @@ def fastest_fp32_runtime(source: WeightsFile, labels: str, progress: bool = Fals
     return max(ran, key=lambda k: ran[k]["images_per_s"]).split()[0]
 
 
-def fastest_reduced(source: WeightsFile, labels: str, progress: bool = False) -> tuple[str, str, str]:
+def fastest_reduced(
+    source: WeightsFile, labels: str, progress: bool = False, within: str | None = None
+) -> tuple[str, str, str]:
     """(runtime, precision, note) for ``--precision fast``: the fastest reduced precision that
-    passed its gate, if faster than fp32; else the fastest fp32 runtime and a note why."""
+    passed its gate, if faster than fp32; else the fastest fp32 runtime and a note why.
+    ``within``: one runtime's own precisions only (``--runtime openvino --precision fast``)."""
     fp32 = measured(source, labels, "fp32", progress)
     reduced = measured(source, labels, "reduced", progress)
+    if within is not None:
+        fp32 = {k: v for k, v in fp32.items() if k.split()[0] == within} or {f"{within} fp32": {}}
+        reduced = {k: v for k, v in reduced.items() if k.split()[0] == within}
     best_fp32 = max(fp32, key=lambda k: fp32[k].get("images_per_s", 0.0))
     passed = {k: v for k, v in reduced.items() if "images_per_s" in v}
     if passed:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -72,6 +73,19 @@ def first_labels(probs: np.ndarray, lset: LabelSet) -> np.ndarray:
     return np.where(probs[:, noa] >= 0.5, noa, others.argmax(1))
 
 
+def agreement(
+    reference: Callable[[np.ndarray], np.ndarray],
+    candidate: Callable[[np.ndarray], np.ndarray],
+    pre: Preprocessing,
+    lset: LabelSet,
+) -> tuple[float, int]:
+    """(share of the shipped check views on which ``candidate``'s first label is ``reference``'s,
+    how many views): what every reduced precision's gate compares with ``INT8_GATE``."""
+    check = views(pre, calibration=False)
+    same = first_labels(reference(check), lset) == first_labels(candidate(check), lset)
+    return float(same.mean()), len(check)
+
+
 def quantize(fp32: Path, key: GraphKey, pre: Preprocessing, lset: LabelSet) -> Path:
     """Post-training static int8 (QDQ): per-channel weights, 7-bit ranges on CPUs without
     VNNI or AMX (without them those saturate the u8×s8 products and the answers go wrong) and
@@ -88,23 +102,20 @@ def quantize(fp32: Path, key: GraphKey, pre: Preprocessing, lset: LabelSet) -> P
     if record.get("key") == key.digest() and record.get("passed") is False:
         raise RuntimeCheckError(_refusal(key.name, record["agreement"]))
     data = quantize_file(fp32, path, pre)
-    check = views(pre, calibration=False)
-    want = first_labels(OnnxModel(fp32)(check), lset)
-    got = first_labels(OnnxModel(path)(check), lset)
-    agreement = float((want == got).mean())
-    passed = agreement >= INT8_GATE
+    agreed, n = agreement(OnnxModel(fp32), OnnxModel(path), pre, lset)
+    passed = agreed >= INT8_GATE
     record = {
         "key": key.digest(),
         "sha256": hashlib.sha256(data).hexdigest(),
-        "agreement": agreement,
-        "views": len(check),
+        "agreement": agreed,
+        "views": n,
         "gate": INT8_GATE,
         "passed": passed,
     }
     write_text(record_file, json.dumps(record, indent=2) + "\n")
     if not passed:
         path.unlink(missing_ok=True)
-        raise RuntimeCheckError(_refusal(key.name, agreement))
+        raise RuntimeCheckError(_refusal(key.name, agreed))
     return path
 
 

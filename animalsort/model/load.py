@@ -79,10 +79,9 @@ def _measured_choice(
     source = resolve(model, weights, progress=progress)
     note = ""
     try:
-        if precision == "fast":
-            rt, prec, note = choice.fastest_reduced(source, labels, progress)
-            if runtime not in ("auto", rt):  # --runtime X --precision fast: X's own reduced precisions only
-                return _fast_in(source, labels, runtime, progress)
+        if precision == "fast":  # --runtime X --precision fast: X's own reduced precisions only
+            within = None if runtime == "auto" else runtime
+            rt, prec, note = choice.fastest_reduced(source, labels, progress, within)
         else:
             rt, prec = choice.fastest_fp32_runtime(source, labels, progress), "fp32"
         if rt == "torch":
@@ -94,21 +93,3 @@ def _measured_choice(
         return loaded
     loaded.note = note
     return loaded
-
-
-def _fast_in(source, labels: str, runtime: str, progress: bool) -> LoadedModel:  # noqa: ANN001
-    """``--runtime onnx|openvino --precision fast``: that runtime's fastest passing precision."""
-    from animalsort.model import choice
-
-    reduced = choice.measured(source, labels, "reduced", progress)
-    fp32 = choice.measured(source, labels, "fp32", progress)
-    base = fp32.get(f"{runtime} fp32", {}).get("images_per_s", 0.0)
-    mine = {k: v for k, v in reduced.items() if k.startswith(runtime + " ") and v.get("images_per_s", 0.0) > base}
-    if not mine:
-        loaded = choice._load(source, labels, runtime, "fp32", progress)
-        loaded.note = (
-            f"--precision fast ran fp32 in {runtime}: none of its reduced precisions passed its gate and ran faster"
-        )
-        return loaded
-    best = max(mine, key=lambda k: mine[k]["images_per_s"])
-    return choice._load(source, labels, runtime, best.split()[1], progress)

@@ -70,3 +70,15 @@ class LoadedModel:
             return torch.from_numpy(self.session(images.numpy()))
         assert self.net is not None
         return infer(self.net, images, self.precision)
+
+    def images_per_s(self, images: torch.Tensor, seconds: float) -> float:
+        """Model-only speed: ``images`` run again and again for ``seconds`` after a warm-up call
+        (outputs brought to the CPU, so a GPU's asynchronous work is counted)."""
+        import time
+
+        self.infer(images)
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            self.infer(images).cpu()
+            n += len(images)
+        return n / (time.perf_counter() - t0)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from animalsort.atomic import write_text
 from animalsort.errors import RuntimeCheckError, UsageError
 from animalsort.machine import cpu_features, has_native_bf16, has_vnni
-from animalsort.model.int8 import INT8_GATE, first_labels, views
+from animalsort.model.int8 import INT8_GATE, agreement, views
 from animalsort.model.openvino_graph import OV_PRECISION, OpenVinoModel, core, graph_metadata_of
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from animalsort.taxonomy import LabelSet
 
 
-def bf16_gate(path: Path, pre: Preprocessing, lset: LabelSet, name: str) -> float:
+def bf16_gate(path: Path, pre: Preprocessing, lset: LabelSet, meta: dict[str, str]) -> float:
     """OpenVINO bf16's first-label agreement with its f32 on the shipped check views; refuses
     (RuntimeCheckError) below the gate or on a CPU without native bf16. Cached per graph and CPU."""
     features = cpu_features()
@@ -45,26 +45,20 @@ def bf16_gate(path: Path, pre: Preprocessing, lset: LabelSet, name: str) -> floa
     except (OSError, ValueError):
         record = {}
     if record.get("features") != list(features) or record.get("gate") != INT8_GATE:
-        check = views(pre, calibration=False)
-        want = first_labels(OpenVinoModel(path, "fp32")(check), lset)
-        got = first_labels(OpenVinoModel(path, "bf16")(check), lset)
-        record = {
-            "features": list(features),
-            "gate": INT8_GATE,
-            "views": len(check),
-            "agreement": float((want == got).mean()),
-        }
+        fp32, bf16 = OpenVinoModel(path, "fp32", metadata=meta), OpenVinoModel(path, "bf16", metadata=meta)
+        agreed, n = agreement(fp32, bf16, pre, lset)
+        record = {"features": list(features), "gate": INT8_GATE, "views": n, "agreement": agreed}
         write_text(record_file, json.dumps(record, indent=2) + "\n")
-    agreement = float(record["agreement"])
-    if agreement < INT8_GATE:
+    agreed = float(record["agreement"])
+    if agreed < INT8_GATE:
         raise RuntimeCheckError(
-            f"--precision bf16 refused for {name} in OpenVINO: its first label agreed with fp32 on {agreement:.1%} "
-            f"of the check photos, below the {INT8_GATE:.0%} gate; use fp32"
+            f"--precision bf16 refused for {meta['model_name']} in OpenVINO: its first label agreed with fp32 on "
+            f"{agreed:.1%} of the check photos, below the {INT8_GATE:.0%} gate; use fp32"
         )
-    return agreement
+    return agreed
 
 
-def quantize_nncf(fp32: Path, pre: Preprocessing, lset: LabelSet, name: str) -> tuple[Path, float]:
+def quantize_nncf(fp32: Path, pre: Preprocessing, lset: LabelSet, meta: dict[str, str]) -> tuple[Path, float]:
     """OpenVINO int8 by NNCF post-training quantization of the cached fp32 graph (MIXED preset:
     asymmetric activations; the first two convolutions and the head kept in float), calibrated
     on the shipped views (so the same int8 model for any
@@ -80,24 +74,22 @@ def quantize_nncf(fp32: Path, pre: Preprocessing, lset: LabelSet, name: str) -> 
         record = json.loads(record_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         record = {}
+    name = meta["model_name"]
     if record.get("gate") == INT8_GATE and (record.get("passed") is False or xml.is_file()):
         if not record["passed"]:
             raise RuntimeCheckError(_int8_refusal(name, record["agreement"]))
         return xml, float(record["agreement"])
     _nncf_quantize(fp32, xml, pre, overflow_fix=kind == "novnni")
-    check = views(pre, calibration=False)
-    meta = graph_metadata_of(fp32)
-    want = first_labels(OpenVinoModel(fp32, "fp32", metadata=meta)(check), lset)
-    got = first_labels(OpenVinoModel(xml, "fp32", metadata=meta)(check), lset)
-    agreement = float((want == got).mean())
-    passed = agreement >= INT8_GATE
-    record = {"gate": INT8_GATE, "views": len(check), "agreement": agreement, "passed": passed, "cpu": kind}
+    fp32_model, int8_model = OpenVinoModel(fp32, "fp32", metadata=meta), OpenVinoModel(xml, "fp32", metadata=meta)
+    agreed, n = agreement(fp32_model, int8_model, pre, lset)
+    passed = agreed >= INT8_GATE
+    record = {"gate": INT8_GATE, "views": n, "agreement": agreed, "passed": passed, "cpu": kind}
     write_text(record_file, json.dumps(record, indent=2) + "\n")
     if not passed:
         xml.unlink(missing_ok=True)
         xml.with_suffix(".bin").unlink(missing_ok=True)
-        raise RuntimeCheckError(_int8_refusal(name, agreement))
-    return xml, agreement
+        raise RuntimeCheckError(_int8_refusal(name, agreed))
+    return xml, agreed
 
 
 def _nncf_quantize(fp32: Path, xml: Path, pre: Preprocessing, *, overflow_fix: bool) -> None:
@@ -149,16 +141,18 @@ def _int8_refusal(name: str, agreement: float) -> str:
 def load_openvino(source: WeightsFile, labels: str, precision: str, progress: bool = False) -> LoadedModel:
     """The model in OpenVINO, from the same cached ONNX graph as ONNX Runtime's."""
     from animalsort.model.loaded import LoadedModel
-    from animalsort.model.onnx_runtime import cached_graph
+    from animalsort.model.onnx_runtime import cached_graph, described
 
     if precision not in (*OV_PRECISION, "int8"):
         raise UsageError(f"--runtime openvino runs fp32, bf16 or int8, not {precision}")
-    path, meta, lset, pre = cached_graph(source, labels, progress)
+    path = cached_graph(source, labels, progress)
+    meta = graph_metadata_of(path)
+    lset, pre = described(meta, labels)
     gate = None
     if precision == "bf16":
-        gate = bf16_gate(path, pre, lset, meta["model_name"])
+        gate = bf16_gate(path, pre, lset, meta)
     elif precision == "int8":
-        path, gate = quantize_nncf(path, pre, lset, meta["model_name"])
+        path, gate = quantize_nncf(path, pre, lset, meta)
     import torch
 
     session = OpenVinoModel(path, "bf16" if precision == "bf16" else "fp32", metadata=meta)

@@ -141,11 +141,11 @@ def plan(
                 result.no_keyword += 1
                 continue
         other = jobs.get(target)
-        if other is not None:
-            keep, drop = (row["path"], other) if _sidecar_only(photo) else (other.row_path, None)
-            result.shared.append(((drop.row_path if drop else row["path"]), keep))
-            if drop is None:
-                continue
+        if other is not None and not _sidecar_only(photo):  # the row there first keeps the sidecar
+            result.shared.append((row["path"], other.row_path))
+            continue
+        if other is not None:  # a RAW takes its twin's sidecar over
+            result.shared.append((other.row_path, row["path"]))
         jobs[target] = Job(row["path"], photo, target, embed, tags)
     return list(jobs.values())
 
