@@ -30,7 +30,7 @@ class Item:
     confidence: float
     others: tuple[tuple[str, float], ...]  # the other top-k labels
     frame_s: str  # a clip's best frame or a frame row's time; "" for photos
-    box: tuple[float, float, float, float] | None = None  # the window the answer came from (--view)
+    box: tuple[float, float, float, float] | None = None  # where the animal is (--view frame, tiles)
 
 
 class Session:
