@@ -371,3 +371,47 @@ def test_the_uncertain_stratum_is_sorts_uncertain_folder() -> None:
     from animalsort.sorting.names import UNCERTAIN as SORTS
 
     assert UNCERTAIN == SORTS
+
+
+def test_a_spreadsheet_round_trip_is_accepted(runner: CliRunner, tmp_path: Path) -> None:
+    """What a spreadsheet writes back: a BOM, rows sorted another way, a column of notes, numbers reformatted
+    (0.9100 → 0.91, 100 → 100.0), answers in capitals with spaces."""
+    preds, truth = write_preds(tmp_path)
+    sample = tmp_path / "preds.sample.csv"
+    assert runner.invoke(main, ["audit", "sample", str(preds), "-n", "40"]).exit_code == 0
+    rows = sorted(read_rows(sample), key=lambda r: r["path"], reverse=True)
+    with open(sample, "w", newline="", encoding="utf-8-sig") as f:
+        w = csv.DictWriter(f, fieldnames=[*files.COLUMNS, "notes"])
+        w.writeheader()
+        for r in rows:
+            conf = f"{float(r['confidence']):g}"
+            count = r["rows_in_stratum"] + (".0" if r["stratum"] == "cat" else "")
+            w.writerow(
+                {
+                    **r,
+                    "confidence": conf,
+                    "rows_in_stratum": count,
+                    "truth": f" {truth[r['path']].upper()} ",
+                    "notes": "checked",
+                }
+            )
+    res = runner.invoke(main, ["audit", "report", str(preds), str(sample)])
+    assert res.exit_code == 0, res.output
+    assert "40 of 40 sampled rows; 0 can't tell" in res.stdout
+    res = runner.invoke(main, ["audit", "sample", str(preds), "-n", "60"])  # extended: the notes stay
+    assert res.exit_code == 0, res.output
+    again = read_rows(sample)
+    assert len(again) == 60 and sum(r["notes"] == "checked" for r in again) == 40
+
+
+def test_review_of_a_sample_without_its_csv_says_where_it_looked(tmp_path: Path) -> None:
+    preds, _ = write_preds(tmp_path)
+    animalsort.audit_sample(preds, tmp_path / "away" / "s.csv", size=40)
+    moved = tmp_path / "else" / "where"  # ../preds.csv from here is not there
+    moved.mkdir(parents=True)
+    for name in ("s.csv", "s.csv.json"):
+        os.replace(tmp_path / "away" / name, moved / name)
+    from animalsort.pages.review_audit import AuditSession
+
+    with pytest.raises(InputError, match=r"s.csv was drawn from .*preds.csv, which is not there"):
+        AuditSession(moved / "s.csv")

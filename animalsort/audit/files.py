@@ -158,7 +158,13 @@ def write_design(sample: Path, design: Design, pop: Population, record: dict[str
 
 def predictions_of(sample: SampleFile) -> Path:
     """The predictions CSV a sample was drawn from (recorded relative to the sample)."""
-    return sample.path.parent / sample.design.predictions
+    found = sample.path.parent / sample.design.predictions
+    if not found.is_file():
+        raise InputError(
+            f"{sample.path} was drawn from {found}, which is not there; keep the sample where it can find its "
+            "predictions CSV (its path is recorded in the sample's .json relative to the sample)"
+        )
+    return found
 
 
 def relative_to_sample(predictions: Path, sample: Path) -> Path:
@@ -201,12 +207,20 @@ def _row_problem(r: dict[str, str], i: int | None, preds: Predictions, pop: Popu
     if not same:
         return f"the sample says {r['label']} {r['confidence']}, the CSV says {label} {conf:.4f} (another run?)"
     h = pop.stratum[i]
-    if r["stratum"] != pop.strata[h] or r["rows_in_stratum"].strip() != str(pop.rows[h]):
+    if r["stratum"] != pop.strata[h] or _count(r["rows_in_stratum"]) != pop.rows[h]:
         return (
             f"the sample says stratum {r['stratum']} of {r['rows_in_stratum']} rows, the CSV now gives "
             f"{pop.strata[h]} of {pop.rows[h]} (rows added or removed since the sample was drawn)"
         )
     return ""
+
+
+def _count(text: str) -> int | None:
+    """A count as a spreadsheet may have written it back (``1,200``, ``1200.0``)."""
+    try:
+        return int(float(text.replace(",", "").strip()))
+    except ValueError:
+        return None
 
 
 def _draw_problems(sample: SampleFile, pop: Population, rows: np.ndarray) -> list[str]:

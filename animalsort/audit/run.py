@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from animalsort.atomic import write_text
+from animalsort.atomic import make_folder, write_text
 from animalsort.audit import files
 from animalsort.audit.population import Answers, Population
 from animalsort.audit.result import AuditResult, analyse
@@ -62,6 +62,7 @@ def sample_predictions(
         sample.rows.append(row)
     sample.design.sampled.update(sizes)
     if len(order) or not out.exists():
+        make_folder(out.parent, "choose another -o")
         files.write_sample(sample)
         files.write_design(
             out,
@@ -121,6 +122,7 @@ def load_answers(predictions: Path, sample: files.SampleFile) -> tuple[Answers, 
 
 
 def write_json(result: AuditResult, out: Path) -> None:
+    make_folder(out.parent, "choose another -o")
     try:
         write_text(out, json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
     except OSError as exc:
