@@ -122,18 +122,16 @@ def review(ctx: click.Context, predictions: Path, port: int, no_browser: bool, s
     import threading
     import webbrowser
 
-    from animalsort.audit.files import is_sample
     from animalsort.pages.review_server import ReviewServer
 
     quiet = ctx.obj["quiet"]
-    session, page, kept = _review_session(predictions, src)
+    session, page, what, kept = _review_session(predictions, src)
     try:
         server = ReviewServer(session, port, page)  # type: ignore[arg-type]  # an AuditSession answers the same calls
     except OSError as exc:
         session.close()
         raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}; try --port 0") from None
     done = len(session.corrected)
-    what = "audit" if is_sample(predictions) else "review"
     click.echo(
         f"{what} {len(session.items):,} photos ({done:,} {'answered' if what == 'audit' else 'reviewed'}) at "
         f"{server.url}\n{kept} as you make them; Ctrl+C stops",
@@ -154,20 +152,20 @@ def review(ctx: click.Context, predictions: Path, port: int, no_browser: bool, s
         click.echo(f"{len(session.corrected):,} of {len(session.items):,} {verb} → {where}", err=True)
 
 
-def _review_session(predictions: Path, src: Path | None) -> tuple[Any, str | None, str]:
+def _review_session(predictions: Path, src: Path | None) -> tuple[Any, str | None, str, str]:
     """review's session (a predictions CSV) or its audit mode's (a sample), the page (None:
-    review's own), and where the decisions go."""
+    review's own), the mode, and where the decisions go."""
     from animalsort.audit.files import is_sample
 
     if is_sample(predictions):
         from animalsort.pages import review_audit
 
         audit = review_audit.AuditSession(predictions, src)
-        return audit, review_audit.render(audit), f"answers are saved into {audit.path}'s truth column"
+        return audit, review_audit.render(audit), "audit", f"answers are saved into {audit.path}'s truth column"
     from animalsort.pages.review_session import Session
 
     session = Session(predictions, src)
-    return session, None, f"corrections are saved to {session.corrections_file}"
+    return session, None, "review", f"corrections are saved to {session.corrections_file}"
 
 
 @click.command()
