@@ -4,7 +4,8 @@ summary; AnimalsortError becomes ``Error: …`` with exit 1 (runtime) or 2 (usag
 Only this package imports click; torch is imported only inside commands, so ``--help``
 stays instant. One module per family of commands: classify.py (classify, merge, sort, undo, bench),
 finetune.py, pages.py (report, review, explain, inspect), tag.py, exports.py (export: results in other
-formats), model_export.py (models export), models.py; common.py holds what they share.
+formats), model_export.py (models export), models.py, audit.py (audit sample, audit report); common.py holds
+what they share.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import click
 
 from animalsort._version import __version__
+from animalsort.cli.audit import audit
 from animalsort.cli.classify import bench, classify, merge, sort_cmd, undo
 from animalsort.cli.exports import export
 from animalsort.cli.finetune import finetune
@@ -49,6 +51,7 @@ for command in (
     bench,
     export,
     models,
+    audit,
 ):
     main.add_command(command)
 

@@ -36,7 +36,9 @@ class Item:
 class Session:
     """The classified rows of one CSV and their corrections; thread-safe."""
 
-    def __init__(self, predictions: Path, src: Path | None = None):
+    def __init__(self, predictions: Path, src: Path | None = None, *, log: bool = True):
+        """``log=False``: the rows and photos only (review's audit mode keeps its answers in the
+        sample, not in PREDS.corrections.csv, which is then neither created nor written)."""
         predictions = Path(predictions)
         if not predictions.is_file():
             raise InputError(f"{predictions}: no such predictions CSV; make one with `animalsort classify SRC -o FILE`")
@@ -65,13 +67,13 @@ class Session:
         labels = set(_label_names(meta)) | {"no_animal"} | set(self.corrected.values())
         labels |= {item.label for item in self.items} | {lab for item in self.items for lab, _ in item.others}
         self.labels = sorted(labels, key=str.casefold)
-        self._log = corrections.Log(predictions)
+        self._log = corrections.Log(predictions) if log else None
         self._undo: list[tuple[str, str]] = []  # (path, its label before the change; "" = unreviewed)
         self._lock = threading.Lock()
 
     @property
     def corrections_file(self) -> Path:
-        return self._log.path
+        return corrections.corrections_path(self.predictions)
 
     def state(self) -> dict[str, Any]:
         with self._lock:
@@ -134,7 +136,8 @@ class Session:
         return None if jpeg is None else ("image/jpeg", jpeg)
 
     def close(self) -> None:
-        self._log.close()
+        if self._log is not None:
+            self._log.close()
 
 
 def _label_names(meta: dict[str, Any]) -> list[str]:
