@@ -13,11 +13,12 @@ from pathlib import Path
 
 from animalsort.errors import InputError, UsageError
 from animalsort.formats.corrections import REVIEWED
-from animalsort.formats.journal import STATE_DIR, Op, read_journal
+from animalsort.formats.journal import STATE_DIR, JournalState, Op, read_journal
 from animalsort.formats.predictions import file_of
 from animalsort.hashes import sha256_file
 from animalsort.paths import is_uri
 from animalsort.sorting.companions import Group, Groups
+from animalsort.sorting.fileops import leftovers
 from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE, MODES, _numbered, folder_for
 
 # --------------------------------------------------------------------------- plan
@@ -37,6 +38,7 @@ class Plan:
     per_folder: Counter[str] = field(default_factory=Counter)
     groups: int = 0  # photos placed with companions (companions.py)
     companions: int = 0  # RAW twins, sidecars and Live Photo clips placed with their photo
+    companion_of: dict[int, int] = field(default_factory=dict)  # the op placing one → the op placing its photo
 
 
 @dataclass
@@ -48,6 +50,7 @@ class Earlier:
     placed: set[str] = field(default_factory=set)  # files they put in place (absolute paths)
     sources: set[str] = field(default_factory=set)  # copied or linked sources, unchanged since
     ops: list[tuple[str, str]] = field(default_factory=list)  # (source, destination) of each placed file
+    leftovers: list[str] = field(default_factory=list)  # temporary files of runs a kill cut off
 
     def count_under(self, folder: Path) -> int:
         """How many placed files came from, or went to, somewhere under ``folder``."""
@@ -59,21 +62,35 @@ class Earlier:
 
 
 def earlier_sorts(dest: Path) -> Earlier:
+    """What the sorts recorded in ``DEST/_animalsort/`` placed that is still in place: an
+    op its run completed, that no undo put back, whose destination is there."""
     dest = Path(dest).absolute()
     found = Earlier()
-    for journal in sorted((dest / STATE_DIR).glob("sort-*.jsonl")):
+    state = dest / STATE_DIR
+    found.leftovers += [str(t) for t in sorted(state.glob(".sort-*.tmp"))]  # a journal cut off as it was written
+    for journal in sorted(state.glob("sort-*.jsonl")):
         j = read_journal(journal)
+        found.leftovers += _leftovers(j)
         if j.undone:
             continue
         found.folders += [Path(d) for d in j.mkdirs if Path(d).parent == dest]
         for op in j.ops:
-            if op.id not in j.done:
+            if not j.placed(op) or not os.path.lexists(op.dst):
                 continue
             found.placed.add(op.dst)
             found.ops.append((op.src, op.dst))
             if op.kind != "move" and _unchanged_source(op):
                 found.sources.add(op.src)
     return found
+
+
+def _leftovers(j: JournalState) -> list[str]:
+    """The temporary copy of the op a kill cut off, if it is still there."""
+    op_id = j.in_flight()
+    op = next((op for op in j.ops if op.id == op_id), None)
+    if op is None:
+        return []
+    return [t for t in leftovers(op, j.token, legacy=j.header.get("version") == 1) if os.path.lexists(t)]
 
 
 def _unchanged_source(op: Op) -> bool:
@@ -110,9 +127,10 @@ def plan(
     """
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
-    src, dest = Path(src).absolute(), Path(dest).absolute()
+    src, dest = Path(os.path.abspath(src)), Path(os.path.abspath(dest))  # the journal's paths hold from anywhere
     p = Plan(src=src, dest=dest, mode=mode)
-    planner = _Planner(p, min_confidence, flat, verify, by_sequence, earlier, Groups() if companions else None)
+    groups = Groups() if companions else None
+    planner = _Planner(p, min_confidence, flat, verify, by_sequence, earlier, groups)
     for row in rows:
         planner.add(row)
     planner.finish()
@@ -205,7 +223,10 @@ class _Planner:
             p.duplicates.append((rel, duplicate_of))
             return
         p.renamed += n > 1
+        photo_op = len(p.ops)  # the first of the members' ops
         for member_source, candidate, member_st in members:
+            if member_source != source:
+                p.companion_of[len(p.ops)] = photo_op
             self.names.taken[str(candidate)] = member_source
             sha = self.names.digest(member_source) if self.verify else None
             p.ops.append(

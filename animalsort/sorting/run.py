@@ -8,17 +8,20 @@ free of torch).
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from animalsort.atomic import make_folder
 from animalsort.errors import InputError, UsageError
 from animalsort.formats import corrections
 from animalsort.formats.journal import journal_paths
 from animalsort.formats.predictions import read_predictions
 from animalsort.paths import is_uri
 from animalsort.sorting.apply import ApplyResult, apply
+from animalsort.sorting.lock import folders_locked
 from animalsort.sorting.plan import Earlier, Plan, check_folders, plan
 
 
@@ -43,10 +46,34 @@ def check_sort_folders(
             f"sort moves, copies and links local files only; {src if is_uri(os.fspath(src)) else dest} is object "
             "storage. Classify it with `animalsort classify URI -o preds.csv` (and copy what you need locally)"
         )
-    src = Path(src).absolute()
-    dest = Path(dest).absolute() if dest is not None else src
+    src = Path(os.path.abspath(src))
+    dest = Path(os.path.abspath(dest)) if dest is not None else src
     check_folders(src, dest, mode)
     return src, dest
+
+
+@contextlib.contextmanager
+def locked(src: Path, dest: Path, dry_run: bool) -> Iterator[None]:
+    """SRC and DEST held by this sort alone (``lock.py``); DEST is made first, and goes again
+    when the sort leaves it empty. A dry run changes nothing and holds nothing."""
+    if dry_run:
+        yield
+        return
+    made = []
+    d = dest
+    while not os.path.lexists(d) and d.parent != d:
+        made.append(d)
+        d = d.parent
+    make_folder(dest, "it is where the sorted folders go: choose another --dest")
+    try:
+        with folders_locked([src, dest], "this sort"):
+            yield
+    finally:
+        for d in made:  # deepest first, while empty
+            try:
+                d.rmdir()
+            except OSError:
+                break
 
 
 def rows_from_csv(predictions: Path) -> tuple[Iterable[dict[str, str]], Path | None]:
@@ -74,7 +101,7 @@ def place(
 ) -> tuple[Plan, ApplyResult | None]:
     """Plan where every row's file goes, then (unless ``dry_run``, or nothing is to be done)
     journal and apply the plan. ``predictions`` is the CSV the rows came from, recorded in the
-    journal."""
+    journal. The temporary files of earlier runs a kill cut off go first."""
     p = plan(
         src,
         dest,
@@ -87,6 +114,10 @@ def place(
         by_sequence=how.by_sequence is not None,
         companions=how.companions,
     )
+    if not dry_run:
+        for leftover in earlier.leftovers:
+            with contextlib.suppress(OSError):  # gone already, or not ours to remove after all
+                os.unlink(leftover)
     if dry_run or not p.ops:
         return p, None
     assert predictions is not None
