@@ -266,7 +266,7 @@ def _sort_locked(
 ) -> SortResult:
     from animalsort.formats.predictions import read_predictions
     from animalsort.sorting.plan import earlier_sorts
-    from animalsort.sorting.run import place, rows_from_csv
+    from animalsort.sorting.run import classified_since, place, rows_from_csv
 
     earlier, by_sequence = earlier_sorts(dest_path), how.by_sequence
     rows: Iterable[dict[str, str]] = ()
@@ -293,6 +293,7 @@ def _sort_locked(
         predictions=preds,
         corrections_file=corrections_file,
         dry_run=dry_run,
+        classified_ns=classified_since(preds) if preds is not None else None,
     )
     if predictions is None:  # the files an earlier sort placed were not even scanned
         plan.already_sorted += earlier.count_under(src_path)

@@ -1,10 +1,11 @@
 """sort, tried as a hostile user would (#35): two sorts at once, a full disk, a kill mid-copy,
-names of 255 bytes, and summaries that must count
+names of 255 bytes, a photo replaced after it was classified, and summaries that must count
 what happened. Every test runs the real command on real files."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import make_image, read_csv_rows
 from test_sort import snapshot, write_predictions
 from test_undo import journal_of, other_file_system, photos, run
 
@@ -170,6 +172,33 @@ def test_names_of_255_bytes_are_sorted(runner: CliRunner, tmp_path: Path, mode: 
             import shutil
 
             shutil.rmtree(dest.parent)
+
+
+# --------------------------------------------------------------------------- 19: replaced after classify
+
+
+def test_a_photo_replaced_after_it_was_classified_stays_where_it_is(
+    runner: CliRunner, tmp_path: Path, tiny_weights: Path
+) -> None:
+    src = tmp_path / "src"
+    for name, seed in (("cat.jpg", 1), ("dog.jpg", 2), ("bird.jpg", 3)):
+        make_image(src / name, seed=seed)
+    preds = tmp_path / "p.csv"
+    result = run(runner, "classify", src, "-o", preds, "--weights", tiny_weights, "-j", "0")
+    assert result.exit_code == 0, result.output
+    started = json.loads(preds.with_name("p.csv.json").read_text())["started_ns"]
+    assert 0 < time.time_ns() - started < 600 * 10**9
+    make_image(src / "cat.jpg", seed=9)  # a mandrill saved over cat.jpg
+    labels = {r["path"]: r["label"] for r in read_csv_rows(preds)}
+    result = run(runner, "sort", src, "--move", "--from", preds, "--min-confidence", "0")
+    assert result.exit_code == 0, result.output
+    assert "left in place: cat.jpg: changed since it was classified: classify it again" in result.stderr
+    assert "moved: 2 files" in result.stderr and (src / "cat.jpg").is_file()
+    assert (src / labels["dog.jpg"] / "dog.jpg").is_file() and (src / labels["bird.jpg"] / "bird.jpg").is_file()
+    # a resumed CSV keeps the time its first run began: the earlier rows were read then
+    resumed = run(runner, "classify", src, "-o", preds, "--weights", tiny_weights, "-j", "0", "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads(preds.with_name("p.csv.json").read_text())["started_ns"] == started
 
 
 # --------------------------------------------------------------------------- 23: what happened

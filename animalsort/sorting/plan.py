@@ -113,6 +113,7 @@ def plan(
     earlier: Earlier | None = None,
     by_sequence: bool = False,
     companions: bool = True,
+    classified_ns: int | None = None,
 ) -> Plan:
     """Where each classified file goes. Nothing on disk changes.
 
@@ -123,14 +124,15 @@ def plan(
     duplicate and not placed twice. ``by_sequence``: a burst's photos go where its
     ``sequence_label`` says (all of them together). Frame rows (``--video-rows frames``)
     leave their clip in place: a clip is sorted from its one row. ``companions``: a photo's
-    RAW twin, sidecars and Live Photo clip go with it (``companions.py``).
+    RAW twin, sidecars and Live Photo clip go with it (``companions.py``). ``classified_ns``:
+    when the rows' classification began (the CSV's sidecar); a file modified since stays.
     """
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
     src, dest = Path(os.path.abspath(src)), Path(os.path.abspath(dest))  # the journal's paths hold from anywhere
     p = Plan(src=src, dest=dest, mode=mode)
     groups = Groups() if companions else None
-    planner = _Planner(p, min_confidence, flat, verify, by_sequence, earlier, groups)
+    planner = _Planner(p, min_confidence, flat, verify, by_sequence, earlier, groups, classified_ns)
     for row in rows:
         planner.add(row)
     planner.finish()
@@ -150,6 +152,7 @@ class _Planner:
         by_sequence: bool,
         earlier: Earlier | None,
         groups: Groups | None,
+        classified_ns: int | None = None,
     ):
         self.p, self.min_confidence, self.flat, self.verify, self.by_sequence = (
             p,
@@ -164,6 +167,7 @@ class _Planner:
         self.clips_seen: set[str] = set()
         self.decided: set[tuple[str, str]] = set()  # groups whose primary's row came
         self.waiting: dict[tuple[str, str], tuple[dict[str, str], str]] = {}  # a twin's row, till then
+        self.classified_ns = classified_ns
 
     def add(self, row: dict[str, str]) -> None:
         p, rel = self.p, row["path"]
@@ -205,7 +209,7 @@ class _Planner:
         rel = os.path.relpath(source, p.src).replace(os.sep, "/")
         name = os.path.basename(source)
         others = [m for m in ([group.primary, *group.companions()] if group else []) if m != name]
-        st, why = _plannable(row, source, p.mode)
+        st, why = _plannable(row, source, p.mode, self.classified_ns)
         if st is None:
             p.left.append((rel, why + (f"; {len(others)} companion(s) stay with it" if others else "")))
             return
@@ -263,8 +267,12 @@ class _Planner:
             n += 1
 
 
-def _plannable(row: dict[str, str], source: str, mode: str) -> tuple[os.stat_result | None, str]:
-    """The source's stat if this row can be placed, else None and why it stays."""
+def _plannable(
+    row: dict[str, str], source: str, mode: str, classified_ns: int | None = None
+) -> tuple[os.stat_result | None, str]:
+    """The source's stat if this row can be placed, else None and why it stays. A file
+    modified after its classification began (``classified_ns``) was replaced or edited: its
+    row may describe another picture."""
     if row.get("status", "ok") != "ok":
         return None, f"not classified: {row.get('error') or 'error'}"
     try:
@@ -276,6 +284,8 @@ def _plannable(row: dict[str, str], source: str, mode: str) -> tuple[os.stat_res
         return None, "symlink: left in place (use --copy to copy what it points to)"
     if not os.path.isfile(source):
         return None, "not a regular file"
+    if classified_ns is not None and st.st_mtime_ns > classified_ns:
+        return None, "changed since it was classified: classify it again"
     return st, ""
 
 

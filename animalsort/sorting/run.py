@@ -18,7 +18,7 @@ from animalsort.atomic import make_folder
 from animalsort.errors import InputError, UsageError
 from animalsort.formats import corrections
 from animalsort.formats.journal import journal_paths
-from animalsort.formats.predictions import read_predictions
+from animalsort.formats.predictions import read_predictions, read_sidecar
 from animalsort.paths import is_uri
 from animalsort.sorting.apply import ApplyResult, apply
 from animalsort.sorting.lock import folders_locked
@@ -76,6 +76,14 @@ def locked(src: Path, dest: Path, dry_run: bool) -> Iterator[None]:
                 break
 
 
+def classified_since(predictions: Path) -> int | None:
+    """When the classification that wrote ``predictions`` began (its sidecar's ``started_ns``,
+    ns since the epoch; None when it does not say): a file modified since may not be the
+    picture its row describes."""
+    started = read_sidecar(predictions).get("started_ns")
+    return started if type(started) is int else None
+
+
 def rows_from_csv(predictions: Path) -> tuple[Iterable[dict[str, str]], Path | None]:
     """A predictions CSV's rows with the corrections made in ``review`` applied (a reviewed row
     goes by its corrected label), and the corrections file when there is one."""
@@ -98,10 +106,12 @@ def place(
     predictions: Path | None,
     corrections_file: Path | None = None,
     dry_run: bool = False,
+    classified_ns: int | None = None,
 ) -> tuple[Plan, ApplyResult | None]:
     """Plan where every row's file goes, then (unless ``dry_run``, or nothing is to be done)
     journal and apply the plan. ``predictions`` is the CSV the rows came from, recorded in the
-    journal. The temporary files of earlier runs a kill cut off go first."""
+    journal; ``classified_ns``: when its classification began (:func:`classified_since`).
+    The temporary files of earlier runs a kill cut off go first."""
     p = plan(
         src,
         dest,
@@ -113,6 +123,7 @@ def place(
         earlier=earlier,
         by_sequence=how.by_sequence is not None,
         companions=how.companions,
+        classified_ns=classified_ns,
     )
     if not dry_run:
         for leftover in earlier.leftovers:
