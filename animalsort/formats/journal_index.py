@@ -57,7 +57,7 @@ def journal_info(path: Path) -> JournalInfo:
     try:
         records, _ = journal_records(path)
     except InputError as exc:
-        return JournalInfo(path, problem=str(exc))
+        return JournalInfo(path, problem=str(exc).removeprefix(f"{path}, ").split("; ")[0])
     if not records or records[0][1]["type"] != "header":
         return JournalInfo(path, problem="its first line is no header")
     header = records[0][1]

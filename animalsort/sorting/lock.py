@@ -45,7 +45,10 @@ def _lock(folder: str, what: str, wait_s: float) -> int | None:
         import fcntl
     except ImportError:
         return None
-    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return None  # a folder we may enter but not list (mode 0311): no lock there, the run goes on
     deadline = time.monotonic() + wait_s
     while True:
         try:
