@@ -20,10 +20,12 @@ if TYPE_CHECKING:
     from animalsort.audit.result import AuditResult
     from animalsort.audit.run import SampleResult
     from animalsort.exports.run import ExportResult
+    from animalsort.formats.journal_index import JournalInfo
     from animalsort.inference.options import ClassifyOptions, Summary
     from animalsort.model.loaded import LoadedModel
     from animalsort.sorting.apply import ApplyResult
     from animalsort.sorting.plan import Earlier, Plan
+    from animalsort.sorting.run import Placement
     from animalsort.sorting.undo import UndoResult
     from animalsort.tagging.run import TagResult
     from animalsort.tagging.undo import TagUndoResult
@@ -245,15 +247,30 @@ def sort_folder(
     bursts are placed by their vote; a CSV without sequence columns gets them computed here
     (the CSV is not changed).
     """
-    from animalsort.formats.predictions import read_predictions
     from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE
-    from animalsort.sorting.plan import earlier_sorts
-    from animalsort.sorting.run import Placement, check_sort_folders, place, rows_from_csv
+    from animalsort.sorting.run import Placement, check_sort_folders, locked
 
     src_path, dest_path = check_sort_folders(src, dest, mode)
     threshold = DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence
     how = Placement(mode, threshold, flat, verify, by_sequence, companions)
-    earlier = earlier_sorts(dest_path)
+    with locked(src_path, dest_path, dry_run):  # one sort at a time in SRC and DEST
+        return _sort_locked(src_path, dest_path, how, predictions, classify_options, dry_run, progress)
+
+
+def _sort_locked(
+    src_path: Path,
+    dest_path: Path,
+    how: Placement,
+    predictions: PathLike | None,
+    classify_options: ClassifyOptions | None,
+    dry_run: bool,
+    progress: bool,
+) -> SortResult:
+    from animalsort.formats.predictions import read_predictions
+    from animalsort.sorting.plan import earlier_sorts
+    from animalsort.sorting.run import classified_since, place, rows_from_csv
+
+    earlier, by_sequence = earlier_sorts(dest_path), how.by_sequence
     rows: Iterable[dict[str, str]] = ()
     classified = corrections_file = None
     if predictions is not None:
@@ -278,6 +295,7 @@ def sort_folder(
         predictions=preds,
         corrections_file=corrections_file,
         dry_run=dry_run,
+        classified_ns=classified_since(preds) if preds is not None else None,
     )
     if predictions is None:  # the files an earlier sort placed were not even scanned
         plan.already_sorted += earlier.count_under(src_path)
@@ -369,20 +387,25 @@ def sort(
 def undo(journal: PathLike) -> UndoResult | TagUndoResult:
     """Undo a sort or a tag run from its journal, like ``animalsort undo``: every file goes
     back where it was (a sort), every sidecar and tagged photo back to what it held (a tag run),
-    unless it changed since (then it is left alone and named).
+    unless it changed since (then it is left alone and named). Run it again after fixing what
+    was refused: it does the rest.
 
     Args:
         journal: the journal (``SortResult.applied.journal``, ``TagResult.journal``,
-            ``…/_animalsort/sort-….jsonl`` or ``tag-….jsonl``).
+            ``…/_animalsort/sort-….jsonl`` or ``tag-….jsonl``), or a folder: its last run
+            that is not undone yet (:func:`last_run`).
 
     Returns:
-        For a sort, an ``UndoResult``: ``restored``, ``already`` (never done), ``refused`` (files
-        changed since, left alone, with why) and ``dirs_removed``. For a tag run, a
+        For a sort, an ``UndoResult``: ``restored``, ``already`` (never done, or put back
+        before), ``refused`` (files left alone, with why), ``dirs_removed`` and ``incomplete``
+        (why a journal cut short could not be undone in full). For a tag run, a
         ``TagUndoResult``: ``restored``, ``removed`` (sidecars it created), ``already``, ``refused``.
     """
     from animalsort.formats.journal import journal_kind
 
     path = Path(journal).expanduser()
+    if path.is_dir():
+        path = last_run(path).path
     if journal_kind(path) == "tag":
         from animalsort.tagging.undo import undo_tag
 
@@ -390,6 +413,22 @@ def undo(journal: PathLike) -> UndoResult | TagUndoResult:
     from animalsort.sorting.undo import undo_sort
 
     return undo_sort(path)
+
+
+def runs(folder: PathLike) -> list[JournalInfo]:
+    """The sorts and tag runs recorded for ``folder``, oldest first, like ``animalsort undo
+    --list``: each one's journal ``path``, ``kind`` (sort or tag), ``when``, ``how`` (move,
+    copy, link; sidecar, embed), files ``done``, and ``state`` (undone, partly undone, not undone)."""
+    from animalsort.formats.journal_index import journals_of
+
+    return journals_of(Path(folder).expanduser())
+
+
+def last_run(folder: PathLike) -> JournalInfo:
+    """The latest run on ``folder`` that is not undone (what ``animalsort undo FOLDER`` undoes)."""
+    from animalsort.formats.journal_index import last_journal
+
+    return last_journal(Path(folder).expanduser())
 
 
 def tag_folder(

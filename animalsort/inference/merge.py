@@ -263,6 +263,8 @@ def _sidecar(metas: list[dict[str, Any]], inputs: list[Path], result: MergeResul
     counts["rows"] = result.rows
     meta["counts"] = counts
     meta["seconds"] = round(sum(float(m.get("seconds") or 0) for m in metas), 3)
+    starts = [m.get("started_ns") for m in metas]
+    meta["started_ns"] = min(starts) if all(type(t) is int for t in starts) else None  # the earliest shard's
     meta.pop("images_per_s", None)
     meta.pop("startup_seconds", None)
     meta["merged_from"] = [os.fsdecode(p.absolute()) for p in inputs]

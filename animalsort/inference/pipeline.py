@@ -278,6 +278,7 @@ def sidecar_record(summary: Summary, opts: ClassifyOptions, loaded: LoadedModel,
     options = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items()}
     return {
         "src": src_of(listing),  # the CSV's paths are relative to it (report, review, sort, merge)
+        "started_ns": _started_ns(summary),  # sort leaves a file modified since where it is
         **({"listing": listing.record()} if hasattr(listing, "record") else {}),
         "model": summary.model,
         "weights_sha256": loaded.sha256,
@@ -306,6 +307,16 @@ def sidecar_record(summary: Summary, opts: ClassifyOptions, loaded: LoadedModel,
         **({"video": video_record(opts)} if summary.videos else {}),
         **({"sequences": summary.sequences} if summary.sequences is not None else {}),
     }
+
+
+def _started_ns(summary: Summary) -> int | None:
+    """When the rows began to be read (ns since the epoch): this run's start or, for a resumed
+    CSV, its first run's (None when that run did not record it)."""
+    start = time.time_ns() - round(summary.seconds * 1e9)
+    if not summary.resumed or summary.out is None:
+        return start
+    before = read_sidecar(Path(summary.out)).get("started_ns")
+    return min(start, before) if type(before) is int else None
 
 
 def video_record(opts: ClassifyOptions) -> dict[str, object]:
