@@ -291,6 +291,16 @@ def manifest_options(files_help: str, root_help: str) -> Callable[..., Any]:
     return apply
 
 
+def print_refused(refused: list[tuple[str, str]], verbose: bool) -> None:
+    """The CSV rows refused because their path leads outside SRC (``paths.RowPaths``): one
+    ``refused:`` line each (five without -v)."""
+    shown = refused if verbose else refused[:5]
+    for rel, why in shown:
+        click.echo(f"  {rel}: {why}", err=True)
+    if len(refused) > len(shown):
+        click.echo(f"  … {len(refused) - len(shown)} more refused rows (-v lists them)", err=True)
+
+
 def count(n: int, noun: str) -> str:
     """``1 file``, ``2 files``, ``1,234 rows``."""
     return f"{n:,} {noun if n == 1 else noun + 's'}"

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from animalsort.errors import InputError, UsageError
+from animalsort.errors import InputError, RowPathError, UsageError
 from animalsort.formats import corrections
 from animalsort.formats.journal import Locator
 from animalsort.formats.predictions import FRAME_MARK, box_of, file_of, read_predictions, read_sidecar, sidecar_path
@@ -154,7 +154,11 @@ def _rows(source: Source) -> Iterator[Record]:
     locate = Locator(source.predictions, source.src)
     for row in read_predictions(source.predictions):
         status = row.get("status", "ok")
-        rec = Record(path=row["path"], file=locate(file_of(row)), status=status, error=row.get("error", ""))
+        try:
+            file = locate(file_of(row))
+        except RowPathError as exc:  # an export lists every row: one that leads outside SRC stops it
+            raise RowPathError(f"{source.predictions}, row {row['path']!r}: {exc}; nothing was exported") from None
+        rec = Record(path=row["path"], file=file, status=status, error=row.get("error", ""))
         rec.frame_s = _float(row.get("frame_s"))
         if status == "ok":
             k = 1
