@@ -1,5 +1,6 @@
 """The CSVs a person hands to sort, tag, export, report, review and finetune --from (#35): a row
-never leads outside the folder its paths are relative to."""
+never leads outside the folder its paths are relative to, a confidence that does not read is
+an error line naming the row, and a CSV saved again by a spreadsheet reads the same."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from conftest import make_image
 
 from animalsort.cli import main
 from animalsort.datasets import links
-from animalsort.errors import RowPathError
+from animalsort.errors import InputError, RowPathError
 from animalsort.formats import corrections
-from animalsort.formats.predictions import header
+from animalsort.formats.predictions import BOX_COLUMNS, header
 from animalsort.pages.review_session import Session
 from animalsort.paths import RowPaths
 
@@ -222,3 +223,99 @@ def test_finetune_from_never_links_a_file_from_outside(
     assert res.exit_code == 2, res.output
     assert "1 rows refused, e.g. '../outside/victim.jpg': refused: a '..' segment" in res.stderr
     assert not (tmp_path / "run" / "labelled").exists()
+
+
+# --------------------------------------------------------------------------- confidences
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("high", "'high' is not a number"),
+        ("nan", "'nan' is not a number from 0 to 1"),
+        ("1.5", "'1.5' is not a number from 0 to 1"),
+    ],
+)
+def test_a_confidence_that_does_not_read_is_an_error_line(
+    runner: CliRunner, tmp_path: Path, text: str, why: str
+) -> None:
+    src = tmp_path / "src"
+    make_image(src / "a.jpg")
+    make_image(src / "b.jpg", seed=1)
+    preds = write_csv(tmp_path / "p.csv", [("a.jpg", "cat", "0.9000"), ("b.jpg", "dog", text)], src=src)
+    expected = f"{preds}, line 3 ('b.jpg'): confidence {why}"
+    out = tmp_path / "md.json"
+    for args in (
+        ["sort", str(src), "--from", str(preds), "--move"],
+        ["report", str(preds)],
+        ["tag", str(preds)],
+        ["export", str(preds), "-f", "megadetector", "-o", str(out)],
+        ["export", str(preds), "-f", "coco", "-o", str(out)],
+    ):
+        res = runner.invoke(main, args)
+        assert res.exit_code == 2 and expected in res.stderr, (args, res.output, res.exception)
+    assert sorted(os.listdir(src)) == ["a.jpg", "b.jpg"] and not out.exists()  # nothing moved, tagged or written
+    with pytest.raises(InputError, match=re.escape(expected)):
+        Session(preds)
+
+
+def test_burst_confidence_and_box_that_do_not_read(runner: CliRunner, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    make_image(src / "a.jpg")
+    burst = {"sequence": "1", "sequence_label": "cat", "sequence_confidence": "NaN"}
+    preds = write_csv(tmp_path / "p.csv", [("a.jpg", "cat", "0.9000")], src=src, extra=burst)
+    res = runner.invoke(main, ["export", str(preds), "-f", "megadetector", "-o", str(tmp_path / "md.json")])
+    assert res.exit_code == 2 and "sequence_confidence 'NaN' is not a number from 0 to 1" in res.stderr
+    box = dict(zip(BOX_COLUMNS, ["nan", "0.1", "0.5", "0.5"]))
+    preds = write_csv(tmp_path / "b.csv", [("a.jpg", "cat", "0.9000")], src=src, extra=box)
+    for fmt in ("megadetector", "coco"):
+        out = tmp_path / f"{fmt}.json"
+        assert runner.invoke(main, ["export", str(preds), "-f", fmt, "-o", str(out)]).exit_code == 0
+        json.loads(out.read_text(), parse_constant=lambda c, where=fmt: pytest.fail(f"{c} in {where} JSON"))
+
+
+# --------------------------------------------------------------------------- a spreadsheet's CSV
+
+
+def test_a_csv_saved_again_by_excel_reads_the_same(runner: CliRunner, tmp_path: Path) -> None:
+    """Excel's "CSV UTF-8": a byte-order mark, CR LF line ends; its corrections file too."""
+    src = tmp_path / "src"
+    make_image(src / "a.jpg")
+    make_image(src / "b.jpg", seed=1)
+    text = "path,label,confidence,status,error,frame_s\r\na.jpg,cat,0.9000,ok,,\r\nb.jpg,dog,0.8000,ok,,\r\n"
+    preds = tmp_path / "p.csv"
+    preds.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    corrections.corrections_path(preds).write_bytes(
+        b"\xef\xbb\xbfpath,label,reviewed_at\r\nb.jpg,fox,2026-12-04T10:00:00.000+00:00\r\n"
+    )
+    res = runner.invoke(main, ["sort", str(src), "--from", str(preds), "--dry-run"])
+    assert res.exit_code == 0, res.output
+    assert "plan: 2 files (cat 1, fox 1)" in res.stdout
+    report = runner.invoke(main, ["report", str(preds), "--src", str(src)])
+    assert report.exit_code == 0 and "2 rows: cat 1, fox 1" in report.stderr, report.output
+
+
+def test_an_empty_csv_and_one_with_only_a_header(runner: CliRunner, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    make_image(src / "a.jpg")
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    res = runner.invoke(main, ["sort", str(src), "--from", str(empty)])
+    assert (
+        res.exit_code == 2 and "is not an animalsort predictions CSV (no confidence, label, path, status" in res.stderr
+    )
+    only = write_csv(tmp_path / "head.csv", [])
+    res = runner.invoke(main, ["sort", str(src), "--from", str(only), "--move"])
+    assert res.exit_code == 0 and "moved: 0 files (none)" in res.stderr, res.output
+    assert sorted(os.listdir(src)) == ["a.jpg"]
+
+
+def test_a_manifest_saved_by_excel_lists_its_paths(tmp_path: Path) -> None:
+    from animalsort.sources.manifests import Manifest
+
+    listed = tmp_path / "list.csv"
+    listed.write_bytes(b"\xef\xbb\xbfpath,label\r\na.jpg,cat\r\n")
+    text = tmp_path / "list.txt"
+    text.write_bytes(b"\xef\xbb\xbfa.jpg\r\nb.jpg\r\n")
+    assert list(Manifest.of(str(listed), tmp_path)) == ["a.jpg"]
+    assert list(Manifest.of(str(text), tmp_path)) == ["a.jpg", "b.jpg"]

@@ -3,6 +3,7 @@ file is now (a sort from the CSV may have moved it), its ranked labels and its b
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -85,10 +86,13 @@ def open_source(predictions: Path, src: Path | None = None) -> Source:
 
 
 def _float(text: str | None) -> float | None:
+    """A number cell, or None when it is empty or does not read (NaN and infinities included:
+    JSON has no place for them)."""
     try:
-        return float(text) if text not in (None, "") else None
+        value = float(text) if text not in (None, "") else None
     except ValueError:
         return None
+    return value if value is not None and math.isfinite(value) else None
 
 
 def records(source: Source) -> Iterator[Record]:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from animalsort.formats.predictions import CONFIDENCE_FORMAT
+from animalsort.formats.predictions import CONFIDENCE_FORMAT, checked
 
 DEFAULT_GAP = 10.0  # seconds between two photos of one burst, at most
 NO_ANIMAL = "no_animal"
@@ -140,13 +140,15 @@ def annotate(csv_path: Path, root: Path, gap: float = DEFAULT_GAP) -> Sequences:
     from animalsort.atomic import atomic_write
     from animalsort.formats.predictions import SEQUENCE_COLUMNS
 
-    with open(csv_path, newline="", encoding="utf-8", errors="surrogateescape") as f:
-        records = list(csv.reader(f))
-    found, body = records[0], records[1:]
+    with open(csv_path, newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
+        reader = csv.reader(f)
+        records = [(r, reader.line_num) for r in reader]
+    found, body = records[0][0], records[1:]
     keep = [k for k, c in enumerate(found) if c not in SEQUENCE_COLUMNS]
     columns = [found[k] for k in keep]
-    rows = [[r[k] for k in keep] for r in body]
-    result = group([dict(zip(columns, r)) for r in rows], Path(root), gap)
+    rows = [[r[k] for k in keep] for r, _ in body]
+    dicts = [checked(dict(zip(columns, r)), csv_path, line) for r, (_, line) in zip(rows, body)]
+    result = group(dicts, Path(root), gap)
     with atomic_write(csv_path, "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
         w = csv.writer(f)
         w.writerow(columns + SEQUENCE_COLUMNS)
