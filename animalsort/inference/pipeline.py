@@ -37,6 +37,7 @@ from animalsort.inference.options import ClassifyOptions, Summary
 from animalsort.inference.scoring import Scored
 from animalsort.machine import default_workers
 from animalsort.paths import is_uri
+from animalsort.sources.decode import apply_pixel_limit
 from animalsort.sources.listing import Inventory, Listing, nothing_to_classify
 from animalsort.sources.manifests import Listable, describe_listing, discard, source_for, src_of, whole
 from animalsort.sources.views import VIEW_MODES
@@ -99,6 +100,7 @@ def iter_rows(
 
 def check_options(opts: ClassifyOptions) -> None:
     """Combinations that cannot give the right answer, refused before anything runs."""
+    apply_pixel_limit()  # a bad $ANIMALSORT_MAX_MEGAPIXELS fails here, not as every row's error
     if opts.view not in VIEW_MODES:
         raise UsageError(f"unknown view {opts.view!r}; choose one of: {', '.join(VIEW_MODES)}")
     if opts.decode == "gpu" and opts.view != "centre":

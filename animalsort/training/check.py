@@ -73,14 +73,14 @@ def scan_files(
     inspect page."""
     samples = [(s.path, splits.classes[s.label], part) for part in PARTS for s in getattr(splits, part)]
     result = inspection.scan(root, samples, workers=workers, progress=progress)
-    check.corrupt = [(f.paths[0], f.detail) for f in result.findings if f.kind == "corrupt"]
+    check.corrupt = [(f.paths[0], f.detail) for f in result.findings if f.kind in inspection.UNREADABLE]
     if page is not None:
         write_html(result, page)
     if not warn:
         return
     for kind, found in result.by_kind().items():
-        if kind in ("corrupt", "few_images", "imbalance"):
-            continue  # corrupt files are listed on their own; class counts are checked above
+        if kind in inspection.UNREADABLE or kind in ("few_images", "imbalance"):
+            continue  # unreadable files are listed on their own; class counts are checked above
         first = found[0]
         shown = f"{first.detail}: {', '.join(first.paths[:3])}{' …' if len(first.paths) > 3 else ''}"
         more = f"; see {page}" if page is not None and (len(found) > 1 or len(first.paths) > 3) else ""
