@@ -321,6 +321,12 @@ def print_summary(summary: Summary, verbose: bool) -> None:
         seq = summary.sequences
         times = ", ".join(f"{n} from {src}" for src, n in seq["capture_time"].items() if n)
         click.echo(f"  {seq['count']} sequences (gap {seq['gap_s']:g} s; capture times: {times or 'none'})", err=True)
+        if seq.get("copied_times"):
+            click.echo(
+                f"  {count(seq['copied_times'], 'photo')} not chained into bursts: without EXIF, they share their "
+                "modification times with others of their folder (copied without their times)",
+                err=True,
+            )
     if summary.runtime_note:
         click.echo(f"note: {summary.runtime_note}", err=True)
     shown = summary.errors if verbose else summary.errors[:5]
