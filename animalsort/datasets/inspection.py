@@ -143,7 +143,7 @@ def samples_of(root: Path) -> list[tuple[str, str, str]]:
     root = listing.check_source(root)
     has_classes = any(e.is_dir() and not e.name.startswith(".") for e in os.scandir(root))
     if not has_classes:
-        return [(rel, "", "") for rel in listing.discover(root)]
+        return [(rel, "", "") for rel in listing.discover(root, skip_folder=labelled.is_run_folder)]
     splits = labelled.labelled_splits(root, val_split=0.0)
     out = []
     for part in ("train", "val", "test"):
