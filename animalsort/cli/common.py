@@ -7,11 +7,12 @@ import errno
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import click
+from click.core import ParameterSource
 
 from animalsort.errors import AnimalsortError
 from animalsort.model.device import DECODERS, DEVICES, PRECISIONS, RUNTIMES
@@ -253,6 +254,40 @@ def sequences_option(name: str, help: str) -> Callable[..., Any]:
         metavar="[SECONDS]",
         help=f"{help} (default gap {DEFAULT_GAP:g} s).",
     )
+
+
+#: The options that only say how to classify (``model_options``, ``video_options``): with a
+#: CSV as the input (``sort --from``, ``tag PREDS.csv``) nothing is classified, so they would do nothing.
+CLASSIFY_ONLY = (
+    "model",
+    "weights",
+    "labels",
+    "device",
+    "precision",
+    "runtime",
+    "decode",
+    "view",
+    "batch_size",
+    "workers",
+    "top_k",
+    "videos",
+    "video_every",
+    "video_max_frames",
+)
+
+
+def refuse_given(ctx: click.Context, names: Iterable[str], why: str) -> None:
+    """Exit 2 naming the options among ``names`` that the command line gave (whatever their
+    value) when they would do nothing — ``why`` says when: an option accepted and ignored
+    lets a person believe it worked."""
+    wanted = set(names)
+    given = [
+        "/".join([p.opts[0], *p.secondary_opts[:1]])
+        for p in ctx.command.params
+        if p.name in wanted and ctx.get_parameter_source(p.name) is ParameterSource.COMMANDLINE
+    ]
+    if given:
+        raise click.UsageError(f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} nothing {why}", ctx)
 
 
 def from_csv_option(help: str) -> Callable[..., Any]:
