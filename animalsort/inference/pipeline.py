@@ -33,7 +33,7 @@ from animalsort.formats.predictions import (
     write_sidecar,
 )
 from animalsort.inference.local import score_batches
-from animalsort.inference.options import ClassifyOptions, Summary
+from animalsort.inference.options import ClassifyOptions, Summary, whole_number
 from animalsort.inference.scoring import Scored
 from animalsort.machine import default_workers
 from animalsort.paths import is_uri
@@ -99,8 +99,12 @@ def iter_rows(
 
 
 def check_options(opts: ClassifyOptions) -> None:
-    """Combinations that cannot give the right answer, refused before anything runs."""
+    """Values and combinations that cannot give the right answer, refused before anything runs."""
     apply_pixel_limit()  # a bad $ANIMALSORT_MAX_MEGAPIXELS fails here, not as every row's error
+    whole_number("top_k", opts.top_k)  # 0 would write rows shorter than their header
+    whole_number("batch_size", opts.batch_size)
+    if isinstance(opts.workers, int):
+        whole_number("workers", opts.workers, least=0)
     if opts.view not in VIEW_MODES:
         raise UsageError(f"unknown view {opts.view!r}; choose one of: {', '.join(VIEW_MODES)}")
     if opts.decode == "gpu" and opts.view != "centre":

@@ -67,6 +67,10 @@ def apply_pixel_limit() -> None:
     Image.MAX_IMAGE_PIXELS = max_pixels()
 
 
+class EmptyImageError(ValueError):
+    """An image with no pixels (a side of 0): nothing to classify, crop or measure."""
+
+
 # --------------------------------------------------------------------------- decoding
 
 
@@ -148,7 +152,7 @@ def describe_error(exc: BaseException) -> str:
     """A short, specific reason for a row's ``error`` column."""
     if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
         return _too_large(str(exc))
-    if isinstance(exc, (RawError, NotRegularFileError)):
+    if isinstance(exc, (RawError, NotRegularFileError, EmptyImageError)):
         return str(exc)
     if isinstance(exc, UnidentifiedImageError):
         return "not a readable image (unknown or corrupt format)"
