@@ -30,7 +30,8 @@ class NoImagesError(InputError):
 class RowPathError(InputError):
     """A CSV row's path that does not name a file inside the folder the CSV's paths are
     relative to (SRC): an absolute path elsewhere, a ``..`` segment, a folder that is a
-    symlink leading out, a NUL character. The row is refused (``paths.RowPaths``)."""
+    symlink leading out, a NUL character, a ``file://`` URI. The row is refused
+    (``paths.RowPaths``)."""
 
 
 class OutputError(AnimalsortError):

@@ -50,6 +50,7 @@ class RowPaths:
 
     def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root)
+        self._root = os.fspath(self.root)
         self._real_root = os.path.realpath(self.root)
         self._folders: dict[str, str | None] = {}  # folder → the real folder it leads out to, or None
 
@@ -70,7 +71,7 @@ class RowPaths:
         problem = _malformed(rel)
         if problem is not None:
             raise RowPathError(f"refused: {problem}; a CSV row may only name a file inside {self.root}")
-        full = str(self.root / rel)
+        full = os.path.join(self._root, os.path.normpath(rel))  # "./a//b.jpg" → SRC/a/b.jpg (no ".." is left)
         absolute = _is_absolute(rel)
         out = self._leads_out(os.path.dirname(full))
         if out is None and not (absolute and not _spelled_inside(full, self.root)):
@@ -89,9 +90,12 @@ class RowPaths:
         return self._folders[folder]
 
 
+_OTHER_SEPARATORS = sorted({os.sep, os.altsep or "/"} - {"/"})  # a backslash on Windows; none on POSIX
+
+
 def _segments(rel: str) -> list[str]:
-    """``rel``'s parts, split at every separator this OS knows (a backslash is one on Windows only)."""
-    for sep in {os.sep, os.altsep or "/"} - {"/"}:
+    """``rel``'s parts, split at every separator this OS knows."""
+    for sep in _OTHER_SEPARATORS:
         rel = rel.replace(sep, "/")
     return rel.split("/")
 
