@@ -14,6 +14,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from animalsort.errors import UsageError
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -58,6 +60,20 @@ def _sources(paths: PathLike | Iterable[PathLike]) -> list[Path | str]:
     if isinstance(paths, (str, os.PathLike)):
         return [_expand(paths)]
     return [_expand(p) for p in paths]
+
+
+def _threshold(min_confidence: object) -> float:
+    """A ``min_confidence`` the API was given (None: the default, 0.5), or a UsageError that
+    says what it must be."""
+    from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE
+
+    if min_confidence is None:
+        return DEFAULT_MIN_CONFIDENCE
+    if isinstance(min_confidence, bool) or not isinstance(min_confidence, (int, float)):
+        raise UsageError(f"min_confidence={min_confidence!r}: give a number from 0 to 1")
+    if not 0 <= min_confidence <= 1:  # NaN too
+        raise UsageError(f"min_confidence={min_confidence!r} is outside 0–1: a confidence is a number from 0 to 1")
+    return float(min_confidence)
 
 
 def _options(**options: Any) -> ClassifyOptions:
@@ -173,8 +189,13 @@ class Classifier:
                 (as ``--view``); with frame and tiles the rows carry the answer's box.
             progress: show a download's progress bar on stderr.
         """
+        from animalsort.inference.options import whole_number
         from animalsort.model.load import load
+        from animalsort.sources.views import VIEW_MODES
 
+        whole_number("top_k", top_k)
+        if view not in VIEW_MODES:
+            raise UsageError(f"unknown view {view!r}; choose one of: {', '.join(VIEW_MODES)}")
         self.loaded: LoadedModel = load(
             model,
             Path(weights).expanduser() if weights is not None else None,
@@ -185,10 +206,6 @@ class Classifier:
             progress=progress,
         )
         self.top_k = min(top_k, len(self.loaded.labels.labels))
-        from animalsort.sources.views import VIEW_MODES
-
-        if view not in VIEW_MODES:
-            raise ValueError(f"unknown view {view!r}; choose one of: {', '.join(VIEW_MODES)}")
         self.view = view
 
     @property
@@ -214,7 +231,9 @@ class Classifier:
         import pandas as pd
 
         from animalsort.inference.in_memory import classify_images
+        from animalsort.inference.options import whole_number
 
+        whole_number("batch_size", batch_size)
         items = list(images) if isinstance(images, (list, tuple)) else [images]
         columns, rows = classify_images(self.loaded, items, self.top_k, batch_size, self.view)
         text = io.StringIO()
@@ -247,12 +266,10 @@ def sort_folder(
     bursts are placed by their vote; a CSV without sequence columns gets them computed here
     (the CSV is not changed).
     """
-    from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE
     from animalsort.sorting.run import Placement, check_sort_folders, locked
 
     src_path, dest_path = check_sort_folders(src, dest, mode)
-    threshold = DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence
-    how = Placement(mode, threshold, flat, verify, by_sequence, companions)
+    how = Placement(mode, _threshold(min_confidence), flat, verify, by_sequence, companions)
     with locked(src_path, dest_path, dry_run):  # one sort at a time in SRC and DEST
         return _sort_locked(src_path, dest_path, how, predictions, classify_options, dry_run, progress)
 
@@ -365,9 +382,11 @@ def sort(
         classified).
     """
     if move and link:
-        raise ValueError("move and link exclude each other")
+        raise UsageError("move=True and link=True exclude each other: pass one of them (neither copies)")
     if predictions is not None and options:
-        raise ValueError(f"classify options ({', '.join(sorted(options))}) do nothing with predictions=")
+        raise UsageError(
+            f"classify options ({', '.join(sorted(options))}) do nothing with predictions=: the CSV's labels are used"
+        )
     return sort_folder(
         _expand(src),
         _expand(dest) if dest is not None else None,
@@ -470,7 +489,6 @@ def tag_folder(
 
 def _csv_src(predictions: Path, meta: dict[str, Any]) -> Path:
     """The local folder a CSV's paths are relative to (its sidecar's ``src``, else its folder)."""
-    from animalsort.errors import UsageError
     from animalsort.paths import is_uri
 
     text = meta.get("src")
@@ -532,12 +550,17 @@ def tag(
         A ``TagResult``: ``tagged``, ``created``, ``embedded``, ``unchanged``, ``no_keyword``,
         ``failed`` (path, why), ``journal`` (give it to :func:`undo`).
     """
-    from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE
     from animalsort.tagging.keywords import Wording
     from animalsort.tagging.run import TagOptions
 
-    threshold = DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence
-    how = TagOptions(Wording(threshold, keyword_root, tag_uncertain), embed, embed_or_sidecar, sidecar_name, touch)
+    if (touch or embed_or_sidecar) and not embed:
+        raise UsageError("touch= and embed_or_sidecar= do nothing without embed=True: sidecars change no photo")
+    if options and not Path(source).expanduser().is_dir():
+        raise UsageError(
+            f"classify options ({', '.join(sorted(options))}) do nothing with a predictions CSV: its labels are used"
+        )
+    wording = Wording(_threshold(min_confidence), keyword_root, tag_uncertain)
+    how = TagOptions(wording, embed, embed_or_sidecar, sidecar_name, touch)
     return tag_folder(source, how, classify_options=_options(**options), dry_run=dry_run, progress=progress)[0]
 
 
@@ -574,11 +597,10 @@ def export(
     """
     from animalsort.exports.camtrap import PackageInfo
     from animalsort.exports.run import ExportOptions, export_predictions
-    from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE
 
     options = ExportOptions(
         format,
-        DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence,
+        _threshold(min_confidence),
         Path(taxa).expanduser() if taxa is not None else None,
         Path(deployments).expanduser() if deployments is not None else None,
         deployment_depth,

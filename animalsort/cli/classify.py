@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from animalsort.cli.common import (
+    CLASSIFY_ONLY,
     count,
     from_csv_option,
     manifest_options,
@@ -15,6 +16,7 @@ from animalsort.cli.common import (
     model_options,
     output_options,
     print_summary,
+    refuse_given,
     sequences_option,
     translate_errors,
     video_options,
@@ -266,6 +268,8 @@ def sort_cmd(
         from animalsort.inference.options import ClassifyOptions
 
         options = ClassifyOptions(**model_opts)
+    else:
+        refuse_given(ctx, CLASSIFY_ONLY, f"with --from {from_csv.name}: its labels are used, nothing is classified")
     quiet = ctx.obj["quiet"]
     res = _api.sort_folder(
         src,

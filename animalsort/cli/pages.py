@@ -12,6 +12,7 @@ from animalsort.cli.common import (
     min_confidence_option,
     model_source_options,
     output_options,
+    print_refused,
     translate_errors,
 )
 from animalsort.model.device import DEVICES
@@ -83,6 +84,7 @@ def report(
             click.echo(
                 f"warning: {res.missing} photos are not under {res.src} (moved by sort?); pass --src FOLDER", err=True
             )
+    print_refused(res.refused, ctx.obj["verbose"])
 
 
 @click.command()
@@ -126,6 +128,7 @@ def review(ctx: click.Context, predictions: Path, port: int, no_browser: bool, s
 
     quiet = ctx.obj["quiet"]
     session, page, what, kept = _review_session(predictions, src)
+    print_refused(session.refused, ctx.obj["verbose"])
     try:
         server = ReviewServer(session, port, page)  # type: ignore[arg-type]  # an AuditSession answers the same calls
     except OSError as exc:

@@ -34,7 +34,7 @@ from animalsort._version import __version__
 from animalsort.atomic import fsync_dir, new_file_mode
 from animalsort.errors import InputError
 from animalsort.hashes import sha256_bytes
-from animalsort.paths import is_uri
+from animalsort.paths import RowPaths, is_uri
 
 STATE_DIR = "_animalsort"
 JOURNAL_VERSION = 2  # 2: failed, end and undo records; absolute paths checked; the tmp token
@@ -406,17 +406,16 @@ class Locator:
     """Where a CSV row's file is now: ``SRC/<path>``, or where a sort from that CSV moved it
     (:func:`moved_by_sorts`, read once, when a file is first found missing). Paths are
     absolute whatever the folder it is used from (a journal that records them must work from
-    any other)."""
+    any other). A row that leads outside SRC raises ``RowPathError`` (``paths.RowPaths``)."""
 
     def __init__(self, predictions: Path, src: Path):
         self.predictions, self.src = Path(predictions), Path(os.path.abspath(src))
         self._moved: dict[str, str] | None = None
+        self._paths = RowPaths(self.src)
 
     def __call__(self, rel: str) -> str:
-        if is_uri(rel):  # an object-storage URI: where it always is
-            return rel
-        full = os.path.join(self.src, rel)
-        if os.path.lexists(full):
+        full = self._paths.resolve(rel)
+        if is_uri(full) or os.path.lexists(full):  # an object-storage URI: where it always is
             return full
         if self._moved is None:
             self._moved = moved_by_sorts(self.predictions, self.src)

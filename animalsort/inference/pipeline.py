@@ -33,9 +33,11 @@ from animalsort.formats.predictions import (
     write_sidecar,
 )
 from animalsort.inference.local import score_batches
-from animalsort.inference.options import ClassifyOptions, Summary
+from animalsort.inference.options import ClassifyOptions, Summary, whole_number
 from animalsort.inference.scoring import Scored
 from animalsort.machine import default_workers
+from animalsort.paths import is_uri
+from animalsort.sources.decode import apply_pixel_limit
 from animalsort.sources.listing import Inventory, Listing, nothing_to_classify
 from animalsort.sources.manifests import Listable, describe_listing, discard, source_for, src_of, whole
 from animalsort.sources.views import VIEW_MODES
@@ -62,11 +64,11 @@ def classify_folder(
     opts = options or ClassifyOptions()
     start = time.perf_counter()
     check_options(opts)
-    if opts.resume and out is not None:
-        _check_resumable(out, opts)  # before a model is loaded for nothing
     skip = [*exclude] + ([out, sidecar_path(out)] if out is not None else [])
     listing = _listing(sources, opts, skip)
     try:
+        if opts.resume and out is not None:
+            _check_resumable(out, opts, src_of(listing))  # before a model is loaded for nothing
         return _classify(listing, out, opts, start, progress)
     finally:
         discard(listing)
@@ -97,7 +99,12 @@ def iter_rows(
 
 
 def check_options(opts: ClassifyOptions) -> None:
-    """Combinations that cannot give the right answer, refused before anything runs."""
+    """Values and combinations that cannot give the right answer, refused before anything runs."""
+    apply_pixel_limit()  # a bad $ANIMALSORT_MAX_MEGAPIXELS fails here, not as every row's error
+    whole_number("top_k", opts.top_k)  # 0 would write rows shorter than their header
+    whole_number("batch_size", opts.batch_size)
+    if isinstance(opts.workers, int):
+        whole_number("workers", opts.workers, least=0)
     if opts.view not in VIEW_MODES:
         raise UsageError(f"unknown view {opts.view!r}; choose one of: {', '.join(VIEW_MODES)}")
     if opts.decode == "gpu" and opts.view != "centre":
@@ -183,17 +190,29 @@ def _classify(listing: Listable, out: Path | None, opts: ClassifyOptions, start:
     return summary
 
 
-def _check_resumable(out: Path, opts: ClassifyOptions) -> None:
-    """A resumed run looks at frames as the run it continues did (its sidecar says how; a CSV
-    from before --view was centre-only)."""
+def _check_resumable(out: Path, opts: ClassifyOptions, src: str) -> None:
+    """A resumed run continues the rows of the same folder (``src``), looking at frames as the
+    run it continues did (its sidecar says both; a CSV from before --view was centre-only). A
+    run killed before its end left no sidecar: its rows are kept as they are."""
     if not out.exists() or not sidecar_path(out).exists():
         return
-    before = (read_sidecar(out).get("options") or {}).get("view", "centre")
+    meta = read_sidecar(out)
+    if meta.get("src") and not _same_source(str(meta["src"]), src):
+        raise UsageError(
+            f"cannot resume {out}: its rows are of {meta['src']}, this run classifies {src}; resume with that "
+            "folder, or classify into a new --out"
+        )
+    before = (meta.get("options") or {}).get("view", "centre")
     if before != opts.view:
         raise UsageError(
             f"cannot resume {out}: it was classified with --view {before}, this run has --view {opts.view}; "
             f"resume with --view {before}, or classify into a new --out"
         )
+
+
+def _same_source(a: str, b: str) -> bool:
+    """Two sidecar ``src`` values name one folder (however spelled) or one object-storage prefix."""
+    return a == b or not is_uri(a) and not is_uri(b) and os.path.realpath(a) == os.path.realpath(b)
 
 
 def _annotate_sequences(target: Path, listing: Listable, gap: float, to_stdout: bool) -> dict[str, object]:

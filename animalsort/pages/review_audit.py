@@ -40,9 +40,12 @@ class AuditSession:
         self.population, self._rows = answers.population, answers.rows
         self.labels = preds.label_names
         self._reviewer = Session(self.predictions, src, log=False)
+        self.refused = self._reviewer.refused  # rows leading outside SRC: never shown nor opened
         where = {it.path: i for i, it in enumerate(self._reviewer.items)}
         self.items = [
-            AuditItem(self._reviewer.items[where[r["path"]]], where[r["path"]], r["stratum"]) for r in sample_file.rows
+            AuditItem(self._reviewer.items[where[r["path"]]], where[r["path"]], r["stratum"])
+            for r in sample_file.rows
+            if r["path"] in where
         ]
         self.corrected = {r["path"]: t for r, t in zip(sample_file.rows, answers.truth) if t}
         self._undo: list[tuple[str, str]] = []  # (path, its answer before; "" = none)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from animalsort.errors import InputError
+from animalsort.errors import InputError, RowPathError
 from animalsort.formats import corrections
 from animalsort.formats.journal import Locator
 from animalsort.formats.predictions import box_of, file_of, read_predictions, read_sidecar
@@ -48,10 +48,16 @@ class Session:
         self.items: list[Item] = []
         self._files: list[str] = []
         self.failed = 0
+        self.refused: list[tuple[str, str]] = []  # rows leading outside SRC: never shown nor opened
         locate = Locator(predictions, self.src)
         for row in read_predictions(predictions):
             if row.get("status") != "ok":
                 self.failed += 1
+                continue
+            try:
+                file = locate(file_of(row))
+            except RowPathError as exc:
+                self.refused.append((row["path"], str(exc)))
                 continue
             k = 2
             others = []
@@ -61,7 +67,7 @@ class Session:
             conf = float(row.get("confidence") or 0)
             item = Item(row["path"], row["label"], conf, tuple(others), row.get("frame_s") or "", box_of(row))
             self.items.append(item)
-            self._files.append(locate(file_of(row)))
+            self._files.append(file)
         self._index = {item.path: i for i, item in enumerate(self.items)}
         self.corrected = {p: c.label for p, c in corrections.read(predictions).items() if p in self._index}
         labels = set(_label_names(meta)) | {"no_animal"} | set(self.corrected.values())

@@ -11,12 +11,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from animalsort.errors import InputError, UsageError
+from animalsort.errors import InputError, RowPathError, UsageError
 from animalsort.formats.corrections import REVIEWED
 from animalsort.formats.journal import STATE_DIR, JournalState, Op, read_journal
 from animalsort.formats.predictions import file_of
 from animalsort.hashes import sha256_file
-from animalsort.paths import is_uri
+from animalsort.paths import RowPaths, is_uri
 from animalsort.sorting.companions import Group, Groups
 from animalsort.sorting.fileops import leftovers
 from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE, MODES, _numbered, folder_for
@@ -163,6 +163,7 @@ class _Planner:
         )
         self.done_before = earlier.files if earlier is not None else set()
         self.groups = groups
+        self.paths = RowPaths(p.src)
         self.names = _Names()
         self.clips_seen: set[str] = set()
         self.decided: set[tuple[str, str]] = set()  # groups whose primary's row came
@@ -176,10 +177,14 @@ class _Planner:
                 self.clips_seen.add(clip)
                 p.left.append((clip, "classified frame by frame (--video-rows frames); classify it with one row"))
             return
-        if is_uri(rel):
+        try:
+            source = self.paths.resolve(rel)
+        except RowPathError as exc:
+            p.left.append((rel, str(exc)))
+            return
+        if is_uri(source):
             p.left.append((rel, "object storage: sort places local files only"))
             return
-        source = str(p.src / rel)
         if source in self.done_before:
             p.already_sorted += 1
             return

@@ -13,7 +13,7 @@ from typing import IO, Any
 import numpy as np
 from PIL import Image
 
-from animalsort.sources.decode import open_rgb
+from animalsort.sources.decode import EmptyImageError, open_rgb
 from animalsort.sources.views import Box, view_boxes
 
 # --------------------------------------------------------------------------- model input
@@ -46,6 +46,8 @@ class Preprocessor:
 
         The shorter side becomes ``resize``, the longer keeps the aspect (truncated, as
         torchvision does); then the centred size×size window of that resized image."""
+        if w < 1 or h < 1:
+            raise EmptyImageError(f"an image of {w}×{h} pixels: nothing to classify")
         size, resize = self.pre.input_size, self.pre.resize_size
         if w <= h:
             rw, rh = resize, int(resize * h / w)
