@@ -13,17 +13,33 @@ The Python API (the command line is one client of it)::
     animalsort.tag("~/photos/preds.csv")                             # XMP keywords, sidecars
     animalsort.export("preds.csv", "pkg", "camtrap-dp", timezone="UTC")  # Camtrap DP, MegaDetector, COCO-CT
     run = animalsort.finetune("./mydata", out="runs/pets")            # metrics, run folder
+    animalsort.audit_sample("preds.csv", size=200)                    # a sample to check → preds.sample.csv
+    animalsort.audit_report("preds.csv").accuracy                     # estimates with 95% intervals
 
 Importing the package stays light (no torch): each function loads what it needs when called.
 """
 
-from animalsort._api import Classifier, SortResult, classify, export, finetune, iter_classify, sort, tag, undo
+from animalsort._api import (
+    Classifier,
+    SortResult,
+    audit_report,
+    audit_sample,
+    classify,
+    export,
+    finetune,
+    iter_classify,
+    sort,
+    tag,
+    undo,
+)
 from animalsort._version import __version__
 
 __all__ = [
     "Classifier",
     "SortResult",
     "__version__",
+    "audit_report",
+    "audit_sample",
     "classify",
     "export",
     "finetune",

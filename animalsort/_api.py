@@ -14,14 +14,20 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from animalsort.errors import UsageError
+
 if TYPE_CHECKING:
     import pandas as pd
 
+    from animalsort.audit.result import AuditResult
+    from animalsort.audit.run import SampleResult
     from animalsort.exports.run import ExportResult
+    from animalsort.formats.journal_index import JournalInfo
     from animalsort.inference.options import ClassifyOptions, Summary
     from animalsort.model.loaded import LoadedModel
     from animalsort.sorting.apply import ApplyResult
     from animalsort.sorting.plan import Earlier, Plan
+    from animalsort.sorting.run import Placement
     from animalsort.sorting.undo import UndoResult
     from animalsort.tagging.run import TagResult
     from animalsort.tagging.undo import TagUndoResult
@@ -54,6 +60,20 @@ def _sources(paths: PathLike | Iterable[PathLike]) -> list[Path | str]:
     if isinstance(paths, (str, os.PathLike)):
         return [_expand(paths)]
     return [_expand(p) for p in paths]
+
+
+def _threshold(min_confidence: object) -> float:
+    """A ``min_confidence`` the API was given (None: the default, 0.5), or a UsageError that
+    says what it must be."""
+    from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE
+
+    if min_confidence is None:
+        return DEFAULT_MIN_CONFIDENCE
+    if isinstance(min_confidence, bool) or not isinstance(min_confidence, (int, float)):
+        raise UsageError(f"min_confidence={min_confidence!r}: give a number from 0 to 1")
+    if not 0 <= min_confidence <= 1:  # NaN too
+        raise UsageError(f"min_confidence={min_confidence!r} is outside 0–1: a confidence is a number from 0 to 1")
+    return float(min_confidence)
 
 
 def _options(**options: Any) -> ClassifyOptions:
@@ -169,8 +189,13 @@ class Classifier:
                 (as ``--view``); with frame and tiles the rows carry the answer's box.
             progress: show a download's progress bar on stderr.
         """
+        from animalsort.inference.options import whole_number
         from animalsort.model.load import load
+        from animalsort.sources.views import VIEW_MODES
 
+        whole_number("top_k", top_k)
+        if view not in VIEW_MODES:
+            raise UsageError(f"unknown view {view!r}; choose one of: {', '.join(VIEW_MODES)}")
         self.loaded: LoadedModel = load(
             model,
             Path(weights).expanduser() if weights is not None else None,
@@ -181,10 +206,6 @@ class Classifier:
             progress=progress,
         )
         self.top_k = min(top_k, len(self.loaded.labels.labels))
-        from animalsort.sources.views import VIEW_MODES
-
-        if view not in VIEW_MODES:
-            raise ValueError(f"unknown view {view!r}; choose one of: {', '.join(VIEW_MODES)}")
         self.view = view
 
     @property
@@ -210,7 +231,9 @@ class Classifier:
         import pandas as pd
 
         from animalsort.inference.in_memory import classify_images
+        from animalsort.inference.options import whole_number
 
+        whole_number("batch_size", batch_size)
         items = list(images) if isinstance(images, (list, tuple)) else [images]
         columns, rows = classify_images(self.loaded, items, self.top_k, batch_size, self.view)
         text = io.StringIO()
@@ -243,15 +266,28 @@ def sort_folder(
     bursts are placed by their vote; a CSV without sequence columns gets them computed here
     (the CSV is not changed).
     """
-    from animalsort.formats.predictions import read_predictions
-    from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE
-    from animalsort.sorting.plan import earlier_sorts
-    from animalsort.sorting.run import Placement, check_sort_folders, place, rows_from_csv
+    from animalsort.sorting.run import Placement, check_sort_folders, locked
 
     src_path, dest_path = check_sort_folders(src, dest, mode)
-    threshold = DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence
-    how = Placement(mode, threshold, flat, verify, by_sequence, companions)
-    earlier = earlier_sorts(dest_path)
+    how = Placement(mode, _threshold(min_confidence), flat, verify, by_sequence, companions)
+    with locked(src_path, dest_path, dry_run):  # one sort at a time in SRC and DEST
+        return _sort_locked(src_path, dest_path, how, predictions, classify_options, dry_run, progress)
+
+
+def _sort_locked(
+    src_path: Path,
+    dest_path: Path,
+    how: Placement,
+    predictions: PathLike | None,
+    classify_options: ClassifyOptions | None,
+    dry_run: bool,
+    progress: bool,
+) -> SortResult:
+    from animalsort.formats.predictions import read_predictions
+    from animalsort.sorting.plan import earlier_sorts
+    from animalsort.sorting.run import classified_since, place, rows_from_csv
+
+    earlier, by_sequence = earlier_sorts(dest_path), how.by_sequence
     rows: Iterable[dict[str, str]] = ()
     classified = corrections_file = None
     if predictions is not None:
@@ -276,6 +312,7 @@ def sort_folder(
         predictions=preds,
         corrections_file=corrections_file,
         dry_run=dry_run,
+        classified_ns=classified_since(preds) if preds is not None else None,
     )
     if predictions is None:  # the files an earlier sort placed were not even scanned
         plan.already_sorted += earlier.count_under(src_path)
@@ -345,9 +382,11 @@ def sort(
         classified).
     """
     if move and link:
-        raise ValueError("move and link exclude each other")
+        raise UsageError("move=True and link=True exclude each other: pass one of them (neither copies)")
     if predictions is not None and options:
-        raise ValueError(f"classify options ({', '.join(sorted(options))}) do nothing with predictions=")
+        raise UsageError(
+            f"classify options ({', '.join(sorted(options))}) do nothing with predictions=: the CSV's labels are used"
+        )
     return sort_folder(
         _expand(src),
         _expand(dest) if dest is not None else None,
@@ -367,20 +406,25 @@ def sort(
 def undo(journal: PathLike) -> UndoResult | TagUndoResult:
     """Undo a sort or a tag run from its journal, like ``animalsort undo``: every file goes
     back where it was (a sort), every sidecar and tagged photo back to what it held (a tag run),
-    unless it changed since (then it is left alone and named).
+    unless it changed since (then it is left alone and named). Run it again after fixing what
+    was refused: it does the rest.
 
     Args:
         journal: the journal (``SortResult.applied.journal``, ``TagResult.journal``,
-            ``…/_animalsort/sort-….jsonl`` or ``tag-….jsonl``).
+            ``…/_animalsort/sort-….jsonl`` or ``tag-….jsonl``), or a folder: its last run
+            that is not undone yet (:func:`last_run`).
 
     Returns:
-        For a sort, an ``UndoResult``: ``restored``, ``already`` (never done), ``refused`` (files
-        changed since, left alone, with why) and ``dirs_removed``. For a tag run, a
+        For a sort, an ``UndoResult``: ``restored``, ``already`` (never done, or put back
+        before), ``refused`` (files left alone, with why), ``dirs_removed`` and ``incomplete``
+        (why a journal cut short could not be undone in full). For a tag run, a
         ``TagUndoResult``: ``restored``, ``removed`` (sidecars it created), ``already``, ``refused``.
     """
     from animalsort.formats.journal import journal_kind
 
     path = Path(journal).expanduser()
+    if path.is_dir():
+        path = last_run(path).path
     if journal_kind(path) == "tag":
         from animalsort.tagging.undo import undo_tag
 
@@ -388,6 +432,22 @@ def undo(journal: PathLike) -> UndoResult | TagUndoResult:
     from animalsort.sorting.undo import undo_sort
 
     return undo_sort(path)
+
+
+def runs(folder: PathLike) -> list[JournalInfo]:
+    """The sorts and tag runs recorded for ``folder``, oldest first, like ``animalsort undo
+    --list``: each one's journal ``path``, ``kind`` (sort or tag), ``when``, ``how`` (move,
+    copy, link; sidecar, embed), files ``done``, and ``state`` (undone, partly undone, not undone)."""
+    from animalsort.formats.journal_index import journals_of
+
+    return journals_of(Path(folder).expanduser())
+
+
+def last_run(folder: PathLike) -> JournalInfo:
+    """The latest run on ``folder`` that is not undone (what ``animalsort undo FOLDER`` undoes)."""
+    from animalsort.formats.journal_index import last_journal
+
+    return last_journal(Path(folder).expanduser())
 
 
 def tag_folder(
@@ -429,7 +489,6 @@ def tag_folder(
 
 def _csv_src(predictions: Path, meta: dict[str, Any]) -> Path:
     """The local folder a CSV's paths are relative to (its sidecar's ``src``, else its folder)."""
-    from animalsort.errors import UsageError
     from animalsort.paths import is_uri
 
     text = meta.get("src")
@@ -491,12 +550,17 @@ def tag(
         A ``TagResult``: ``tagged``, ``created``, ``embedded``, ``unchanged``, ``no_keyword``,
         ``failed`` (path, why), ``journal`` (give it to :func:`undo`).
     """
-    from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE
     from animalsort.tagging.keywords import Wording
     from animalsort.tagging.run import TagOptions
 
-    threshold = DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence
-    how = TagOptions(Wording(threshold, keyword_root, tag_uncertain), embed, embed_or_sidecar, sidecar_name, touch)
+    if (touch or embed_or_sidecar) and not embed:
+        raise UsageError("touch= and embed_or_sidecar= do nothing without embed=True: sidecars change no photo")
+    if options and not Path(source).expanduser().is_dir():
+        raise UsageError(
+            f"classify options ({', '.join(sorted(options))}) do nothing with a predictions CSV: its labels are used"
+        )
+    wording = Wording(_threshold(min_confidence), keyword_root, tag_uncertain)
+    how = TagOptions(wording, embed, embed_or_sidecar, sidecar_name, touch)
     return tag_folder(source, how, classify_options=_options(**options), dry_run=dry_run, progress=progress)[0]
 
 
@@ -533,11 +597,10 @@ def export(
     """
     from animalsort.exports.camtrap import PackageInfo
     from animalsort.exports.run import ExportOptions, export_predictions
-    from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE
 
     options = ExportOptions(
         format,
-        DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence,
+        _threshold(min_confidence),
         Path(taxa).expanduser() if taxa is not None else None,
         Path(deployments).expanduser() if deployments is not None else None,
         deployment_depth,
@@ -568,3 +631,72 @@ def finetune(data: PathLike, out: PathLike | None = None, *, progress: bool = Fa
 
     run_dir = Path(out).expanduser() if out is not None else None
     return finetune_folder(Path(data).expanduser(), run_dir, _made(FinetuneOptions, options), progress=progress)
+
+
+def audit_sample(
+    predictions: PathLike,
+    out: PathLike | None = None,
+    *,
+    size: int = 200,
+    seed: int = 0,
+    min_confidence: float | None = None,
+) -> SampleResult:
+    """Draw a stratified random sample of a predictions CSV's classified rows for a person to
+    check, like ``animalsort audit sample``; or extend the sample already at ``out``.
+
+    Args:
+        predictions: the CSV ``classify`` wrote.
+        out: the sample (default: ``PREDS.sample.csv`` beside the CSV). When it exists, it is
+            extended to ``size`` rows, its rows and answers kept (the same ``seed`` and
+            ``min_confidence`` only).
+        size: rows in the sample.
+        seed: the same seed gives the same sample.
+        min_confidence: rows below it form the ``_uncertain`` stratum (default 0.5, sort's).
+
+    Returns:
+        A ``SampleResult``: ``out``, ``rows``, ``added``, ``answered`` (rows already answered),
+        ``strata`` (name → rows in the CSV, rows in the sample).
+    """
+    from animalsort.audit.run import sample_predictions
+    from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE
+
+    threshold = DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence
+    target = Path(out).expanduser() if out is not None else None
+    return sample_predictions(Path(predictions).expanduser(), target, size, seed, threshold)
+
+
+def audit_report(
+    predictions: PathLike,
+    sample: PathLike | None = None,
+    *,
+    out: PathLike | None = None,
+    html: PathLike | None = None,
+    target_precision: float = 0.95,
+) -> AuditResult:
+    """What a person's answers in a sample say about the whole CSV, like ``animalsort audit
+    report``: overall accuracy, each label's precision, the animals among the rows labelled
+    no_animal, recall, and per-label thresholds for ``target_precision``, each with a 95% interval.
+
+    Args:
+        predictions: the CSV the sample was drawn from.
+        sample: the answered sample (default: ``PREDS.sample.csv``); its ``truth`` column holds
+            a label, ``no_animal`` or ``can't tell`` (left out), or nothing yet.
+        out: also write the result as JSON here (``audit.json``: what ``--thresholds`` reads).
+        html: also write the page with tables and plots here.
+        target_precision: the precision the per-label thresholds must reach.
+
+    Returns:
+        An ``AuditResult``: ``accuracy``, ``labels`` (precision per label), ``missed``,
+        ``recall``, ``thresholds``, ``strata``, ``cant_tell``, … (``to_json()`` is audit.json).
+    """
+    from animalsort.audit.run import default_sample_path, report_sample, write_json
+
+    preds = Path(predictions).expanduser()
+    result = report_sample(preds, Path(sample).expanduser() if sample else default_sample_path(preds), target_precision)
+    if out is not None:
+        write_json(result, Path(out).expanduser())
+    if html is not None:
+        from animalsort.pages import audit_page
+
+        audit_page.write(result, Path(html).expanduser())
+    return result

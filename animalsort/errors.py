@@ -27,6 +27,13 @@ class NoImagesError(InputError):
     """The folder holds no image files (besides any excluded ones)."""
 
 
+class RowPathError(InputError):
+    """A CSV row's path that does not name a file inside the folder the CSV's paths are
+    relative to (SRC): an absolute path elsewhere, a ``..`` segment, a folder that is a
+    symlink leading out, a NUL character, a ``file://`` URI. The row is refused
+    (``paths.RowPaths``)."""
+
+
 class OutputError(AnimalsortError):
     """The output cannot be written (permissions, disk full, a resume that does not match)."""
 

@@ -20,6 +20,7 @@ from PIL import Image
 
 import animalsort
 from animalsort.cli import main
+from animalsort.errors import UsageError
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +110,7 @@ def test_sort_classifies_first_when_given_no_csv(tmp_path: Path) -> None:
     res = animalsort.sort(src, dest=tmp_path / "out", precision="fp32")
     assert res.classified is not None and res.classified.ok == 1
     assert (tmp_path / "out" / "cat" / "cat.jpg").is_file() and (src / "cat.jpg").is_file()  # copied
-    with pytest.raises(ValueError, match="move and link"):
+    with pytest.raises(UsageError, match="move=True and link=True"):
         animalsort.sort(src, move=True, link=True)
 
 

@@ -214,6 +214,25 @@ def test_resume_refuses_different_columns(runner: CliRunner, tmp_path: Path) -> 
     assert "cannot resume" in result.stderr
 
 
+def test_resume_refuses_another_folders_csv(runner: CliRunner, tmp_path: Path, tiny_weights: Path) -> None:
+    """#35: --resume kept base/'s rows and labelled other/cat.jpg by base/cat.jpg's row."""
+    base, other = tmp_path / "base", tmp_path / "other"
+    make_image(base / "cat.jpg")
+    make_image(base / "dog.jpg", seed=1)
+    make_image(other / "cat.jpg", seed=2)
+    out = tmp_path / "p.csv"
+    assert classify(runner, base, "-o", out, "--weights", tiny_weights).exit_code == 0
+    before = out.read_bytes()
+    res = classify(runner, other, "-o", out, "--resume", "--weights", tiny_weights)
+    assert res.exit_code == 2, res.output
+    assert f"cannot resume {out}: its rows are of {base}, this run classifies {other}" in res.stderr
+    assert out.read_bytes() == before
+    via = tmp_path / "via"  # the same folder, spelled another way, resumes
+    via.symlink_to(base, target_is_directory=True)
+    res = classify(runner, via, "-o", out, "--resume", "--weights", tiny_weights)
+    assert res.exit_code == 0 and "2 kept from before" in res.stderr, res.output
+
+
 def test_imagenet_labels_and_top_k(runner: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "o.csv"
     assert classify(runner, EXAMPLES, "-o", out, "--labels", "imagenet", "--top-k", 5).exit_code == 0

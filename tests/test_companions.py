@@ -161,7 +161,7 @@ def test_a_companion_that_vanished_before_apply_is_reported(tmp_path: Path) -> N
     p = plan(src, src, read_csv_rows(predictions(tmp_path)), mode="move")
     (src / "day1" / "IMG_0001.AAE").unlink()
     res = apply(p, src / "_animalsort" / "sort-test.jsonl")
-    assert [Path(s).name for s, _ in res.failed] == ["IMG_0001.AAE"]
+    assert [(Path(f.source).name, f.at_source) for f in res.failed] == [("IMG_0001.AAE", False)]
     assert (src / "cat" / "day1" / "IMG_0001.CR2").is_file() and res.done == len(p.ops) - 1
 
 

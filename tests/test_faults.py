@@ -102,7 +102,7 @@ def test_error_reasons_are_specific() -> None:
     assert describe_error(FileNotFoundError(errno.ENOENT, "x")).startswith("file not found")
     assert describe_error(OSError(errno.ELOOP, "Too many levels of symbolic links")) == "symlink loop"
     assert describe_error(IsADirectoryError(errno.EISDIR, "x")) == "is a directory"
-    assert describe_error(Image.DecompressionBombError("big")).startswith("decompression bomb refused")
+    assert describe_error(Image.DecompressionBombError("big")).startswith("too large to decode: over the limit of ")
     assert describe_error(OSError("image file is truncated (3 bytes not processed)")).startswith("truncated image")
 
 

@@ -212,6 +212,38 @@ def test_one_photo_per_class_trains_without_cross_validation(runner: CliRunner, 
     assert "a single image of:" in res.stderr
 
 
+def test_finetune_dot_twice_never_trains_on_its_own_run(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """#35: ``finetune .`` puts runs/<name>/ inside DATA; a second run found a class "runs" of
+    curves.png and confusion.png. And a class of one photo and one corrupt file has one image."""
+    root = tiny_dataset(tmp_path / "d", per_class=4)
+    make_image(root / "lonely" / "only.jpg", seed=99)
+    (root / "lonely" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really")
+    monkeypatch.chdir(root)
+    res = runner.invoke(main, ["finetune", ".", "--epochs", "5", "--no-inspect"])
+    assert res.exit_code == 0, res.output
+    assert "a single image of: lonely;" in res.stderr and "skipped (unreadable): lonely/broken.jpg" in res.stderr
+    assert labelled_splits(root).classes == sorted([*COLOURS, "lonely"])  # not "runs"
+    assert (root / "runs" / "d" / "curves.png").is_file() and (root / "runs" / "d" / ".animalsort-run").is_file()
+    assert json.loads((root / "runs" / "d" / "summary.json").read_text())["counts"]["lonely"]["train"] == 1
+    (root / "red_things" / "old").mkdir()  # a run from before the marker, inside a class folder
+    for name in ("model.pt", "summary.json"):
+        (root / "red_things" / "old" / name).write_bytes(b"{}")
+    make_image(root / "red_things" / "old" / "curves.png")
+    splits = labelled_splits(root)
+    assert splits.classes == sorted([*COLOURS, "lonely"])
+    assert not [s.path for s in splits.train + splits.val if "runs/" in s.path or "/old/" in s.path]
+    # a class whose every file is unreadable: an error that says so, before any training
+    (root / "lonely" / "only.jpg").unlink()
+    again = runner.invoke(main, ["finetune", ".", "--epochs", "5", "--no-inspect"])
+    assert again.exit_code == 2
+    assert (
+        "nothing to train on for: lonely;" in again.stderr
+        and "1 files could not be read, e.g. lonely/broken.jpg" in again.stderr
+    )
+
+
 def test_stratified_folds_deal_every_class_across_folds() -> None:
     from animalsort.training.head import stratified_folds
 

@@ -128,3 +128,29 @@ def test_offset_in_exif_is_used(tmp_path: Path) -> None:
     p = shoot(tmp_path / "a.jpg", EXAMPLES / "cat.jpg", "2026:05:01 06:00:00", offset="-05:00")
     when, source = capture_time(p)
     assert source == "exif" and when == datetime(2026, 5, 1, 11, 0, 0, tzinfo=UTC).timestamp()
+
+
+def test_photos_copied_without_their_times_are_not_one_burst(
+    runner: CliRunner, tmp_path: Path, tiny_weights: Path
+) -> None:
+    """#35: a plain ``cp`` gives every copy one mtime; without EXIF, --sequences made the whole
+    folder one burst and sort --by-sequence filed every photo under its vote."""
+    src = tmp_path / "copied"
+    when = datetime(2026, 5, 1, 12, 0, 0).timestamp()
+    for name in ("cat", "dog", "eagle"):
+        os.utime(shoot(src / f"{name}.jpg", EXAMPLES / f"{name}.jpg", None), (when, when))
+    out = tmp_path / "s.csv"
+    res = runner.invoke(main, ["classify", str(src), "-o", str(out), "--sequences", "--weights", str(tiny_weights)])
+    assert res.exit_code == 0, res.output
+    assert [r["sequence"] for r in read_csv_rows(out)] == ["1", "2", "3"]
+    side = json.loads(out.with_name("s.csv.json").read_text())["sequences"]
+    assert side["copied_times"] == 3 and side["capture_time"] == {"exif": 0, "mtime": 3}
+    assert "3 photos not chained into bursts: without EXIF, they share their modification times" in res.stderr
+    preds = tmp_path / "labelled.csv"
+    preds.write_text(
+        "path,label,confidence,status,error,frame_s\n"
+        "cat.jpg,cat,0.9000,ok,,\ndog.jpg,dog,0.6000,ok,,\neagle.jpg,bird,0.7000,ok,,\n"
+    )
+    res = runner.invoke(main, ["sort", str(src), "--from", str(preds), "--by-sequence", "--dry-run"])
+    assert res.exit_code == 0, res.output
+    assert "plan: 3 files (bird 1, cat 1, dog 1)" in res.stdout

@@ -286,7 +286,7 @@ def test_a_file_changed_after_planning_is_reported_and_stays(tmp_path: Path) -> 
     p = plan.plan(src, tmp_path / "out", rows, mode="move")
     (src / "a.jpg").write_bytes(b"a, edited between plan and apply")
     res = apply.apply(p, tmp_path / "j.jsonl")
-    assert res.done == 1 and res.failed == [(str(src / "a.jpg"), "changed since the plan was made")]
+    assert res.done == 1 and res.failed == [(str(src / "a.jpg"), "changed since the plan was made", True)]
     assert (src / "a.jpg").read_bytes() == b"a, edited between plan and apply"
     assert (tmp_path / "out" / "dog" / "b.jpg").read_bytes() == b"b"
     assert not undo.undo_sort(tmp_path / "j.jsonl").refused

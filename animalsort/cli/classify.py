@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from animalsort.cli.common import (
+    CLASSIFY_ONLY,
     count,
     from_csv_option,
     manifest_options,
@@ -15,6 +16,7 @@ from animalsort.cli.common import (
     model_options,
     output_options,
     print_summary,
+    refuse_given,
     sequences_option,
     translate_errors,
     video_options,
@@ -23,6 +25,9 @@ from animalsort.model.device import DEVICES
 
 if TYPE_CHECKING:
     from animalsort._api import SortResult
+    from animalsort.formats.journal_index import JournalInfo
+    from animalsort.sorting.undo import UndoResult
+    from animalsort.tagging.undo import TagUndoResult
 
 
 @click.command()
@@ -263,6 +268,8 @@ def sort_cmd(
         from animalsort.inference.options import ClassifyOptions
 
         options = ClassifyOptions(**model_opts)
+    else:
+        refuse_given(ctx, CLASSIFY_ONLY, f"with --from {from_csv.name}: its labels are used, nothing is classified")
     quiet = ctx.obj["quiet"]
     res = _api.sort_folder(
         src,
@@ -289,30 +296,47 @@ def _print_applied(res: SortResult, *, quiet: bool) -> None:
     """The files that could not be placed (then exit 1) and the journal that undoes the sort."""
     applied = res.applied
     assert applied is not None
-    for src_path, why in applied.failed:
-        click.echo(f"  failed: {src_path}: {why} (left where it was)", err=True)
+    for failed in applied.failed:
+        where = " (left where it was)" if failed.at_source else ""
+        click.echo(f"  failed: {failed.source}: {failed.why}{where}", err=True)
     if not quiet:
         click.echo(f"journal: {applied.journal}\nundo with: animalsort undo '{applied.journal}'", err=True)
-    if applied.failed:
+    at_source = sum(f.at_source for f in applied.failed)
+    if applied.stopped:
+        left = len(res.plan.ops) - applied.done - len(applied.failed) + at_source
         raise click.ClickException(
-            f"{len(applied.failed)} of {len(res.plan.ops)} files could not be placed; they are still at their source"
+            f"stopped: {applied.stopped} after placing {applied.done} of {len(res.plan.ops)} files; the {left} "
+            "others are still at their source: free some space, then run the same sort again (it places only "
+            "what is left)"
+        )
+    if applied.failed:
+        where = [f"{at_source} still at their source"] if at_source else []
+        if gone := len(applied.failed) - at_source:
+            where.append(f"{gone} no longer there: moved or deleted by something else since the plan")
+        raise click.ClickException(
+            f"{len(applied.failed)} of {len(res.plan.ops)} files could not be placed ({'; '.join(where)})"
         )
 
 
 def _print_plan(res: SortResult, *, dry_run: bool, quiet: bool, verbose: bool) -> None:
-    """The plan's counts (stdout for a dry run, with its first lines), then what was renamed,
-    what was a duplicate, what stays where it is and what an earlier sort placed."""
+    """What was placed (what the run did; for a dry run, the plan with its first lines), then
+    what was renamed, what was a duplicate, what stays where it is and what an earlier sort
+    placed."""
     from animalsort.sorting.apply import preview
 
-    p = res.plan
+    p, applied = res.plan, res.applied
     if dry_run or not quiet:
         head = "plan" if dry_run else {"copy": "copied", "move": "moved", "link": "linked"}[p.mode]
-        counts = ", ".join(f"{folder} {n}" for folder, n in sorted(p.per_folder.items()))
-        photos = len(p.ops) - p.companions
-        click.echo(f"{head}: {photos} files ({counts or 'none'}) into {p.dest}", err=not dry_run)
-        if p.companions:
+        per_folder, companions, groups = (
+            (applied.per_folder, applied.companions, len(applied.groups))
+            if applied
+            else (p.per_folder, p.companions, p.groups)
+        )
+        counts = ", ".join(f"{folder} {n}" for folder, n in sorted(per_folder.items()))
+        click.echo(f"{head}: {sum(per_folder.values())} files ({counts or 'none'}) into {p.dest}", err=not dry_run)
+        if companions:
             click.echo(
-                f"  with {p.companions} companion files of {p.groups} of them (RAW twins, sidecars, Live Photo "
+                f"  with {companions} companion files of {groups} of them (RAW twins, sidecars, Live Photo "
                 "clips): same folder, same new name",
                 err=not dry_run,
             )
@@ -344,34 +368,59 @@ def _echo_some(lines: list[str], limit: int | None, what: str) -> None:
 
 
 @click.command()
-@click.argument("journal", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("target", metavar="JOURNAL|FOLDER", required=False, type=click.Path(path_type=Path))
+@click.option(
+    "--list",
+    "list_runs",
+    is_flag=True,
+    help="List the runs recorded for FOLDER (default: the current folder): when, sort or tag, how many files, "
+    "undone or not, and each journal.",
+)
 @output_options
 @click.pass_context
 @translate_errors
-def undo(ctx: click.Context, journal: Path) -> None:
-    """Undo a sort or a tag run from its JOURNAL: every file a sort placed goes back where it
-    was; every sidecar and photo a tag run wrote gets back what it held (the sidecars it
-    created are removed).
+def undo(ctx: click.Context, target: Path | None, list_runs: bool) -> None:
+    """Undo a sort or a tag run from its JOURNAL, or the last run on FOLDER that is not undone
+    yet: every file a sort placed goes back where it was; every sidecar and photo a tag run
+    wrote gets back what it held (the sidecars it created are removed).
 
     Works after an interrupted run too. Anything that changed since is left alone and
-    reported (exit 1).
+    reported (exit 1); fix it and run undo again: it does the rest.
 
     \b
     Example:
+        animalsort undo ~/photos
+        animalsort undo --list ~/photos
         animalsort undo ~/photos/_animalsort/sort-20261122-101500.jsonl
-        animalsort undo ~/photos/_animalsort/tag-20261204-093000.jsonl
     """
     from animalsort import _api
+
+    if list_runs:
+        _print_runs(_api.runs(target if target is not None else Path(".")))
+        return
+    if target is None:
+        raise click.UsageError("give the JOURNAL of a run, or a FOLDER (its last run), or --list")
+    journal = target
+    if target.is_dir():
+        run = _api.last_run(target)
+        click.echo(f"undoing the {run.kind} of {run.when} ({run.how}, {run.done} files): {run.path}", err=True)
+        journal = run.path
+    _print_undone(_api.undo(journal), quiet=ctx.obj["quiet"], verbose=ctx.obj["verbose"])
+
+
+def _print_runs(runs: list[JournalInfo]) -> None:
+    for run in runs:
+        click.echo(f"{run.when}  {run.kind:<4}  {run.how:<7}  {run.done:>6} files  {run.state:<24}  {run.path}")
+
+
+def _print_undone(res: UndoResult | TagUndoResult, *, quiet: bool, verbose: bool) -> None:
     from animalsort.tagging.undo import TagUndoResult
 
-    res = _api.undo(journal)
+    kind = "tag run" if isinstance(res, TagUndoResult) else "sort"
     if res.was_undone:
-        click.echo(
-            f"nothing to do: this {'tag run' if isinstance(res, TagUndoResult) else 'sort'} was already undone",
-            err=True,
-        )
+        click.echo(f"nothing to do: this {kind} was already undone", err=True)
         return
-    if not ctx.obj["quiet"]:
+    if not quiet:
         if isinstance(res, TagUndoResult):
             click.echo(
                 f"restored {res.restored} files, removed {res.removed} sidecars the run had created "
@@ -380,14 +429,18 @@ def undo(ctx: click.Context, journal: Path) -> None:
             )
         else:
             click.echo(
-                f"restored {res.restored} files ({res.already} had not been placed), "
+                f"restored {res.restored} files ({res.already} had not been placed, or were back already), "
                 f"removed {res.dirs_removed} folders",
                 err=True,
             )
-    for path, why in res.refused:
-        click.echo(f"  refused: {path}: {why}", err=True)
+    _echo_some([f"refused: {path}: {why}" for path, why in res.refused], None if verbose else 20, "refused (-v: all)")
+    if not isinstance(res, TagUndoResult) and res.incomplete:
+        raise click.ClickException(res.incomplete)
     if res.refused:
-        raise click.ClickException(f"{len(res.refused)} files were left alone; see above")
+        raise click.ClickException(
+            f"{len(res.refused)} files were left alone; see above. Once they are sorted out, run the same undo "
+            "again: it does the rest"
+        )
 
 
 @click.command()

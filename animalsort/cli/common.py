@@ -7,11 +7,12 @@ import errno
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import click
+from click.core import ParameterSource
 
 from animalsort.errors import AnimalsortError
 from animalsort.model.device import DECODERS, DEVICES, PRECISIONS, RUNTIMES
@@ -255,6 +256,40 @@ def sequences_option(name: str, help: str) -> Callable[..., Any]:
     )
 
 
+#: The options that only say how to classify (``model_options``, ``video_options``): with a
+#: CSV as the input (``sort --from``, ``tag PREDS.csv``) nothing is classified, so they would do nothing.
+CLASSIFY_ONLY = (
+    "model",
+    "weights",
+    "labels",
+    "device",
+    "precision",
+    "runtime",
+    "decode",
+    "view",
+    "batch_size",
+    "workers",
+    "top_k",
+    "videos",
+    "video_every",
+    "video_max_frames",
+)
+
+
+def refuse_given(ctx: click.Context, names: Iterable[str], why: str) -> None:
+    """Exit 2 naming the options among ``names`` that the command line gave (whatever their
+    value) when they would do nothing — ``why`` says when: an option accepted and ignored
+    lets a person believe it worked."""
+    wanted = set(names)
+    given = [
+        "/".join([p.opts[0], *p.secondary_opts[:1]])
+        for p in ctx.command.params
+        if p.name in wanted and ctx.get_parameter_source(p.name) is ParameterSource.COMMANDLINE
+    ]
+    if given:
+        raise click.UsageError(f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} nothing {why}", ctx)
+
+
 def from_csv_option(help: str) -> Callable[..., Any]:
     """``--from PREDS.csv``: a classify CSV to use (sort, finetune)."""
     return click.option("--from", "from_csv", type=click.Path(dir_okay=False, path_type=Path), default=None, help=help)
@@ -291,6 +326,16 @@ def manifest_options(files_help: str, root_help: str) -> Callable[..., Any]:
     return apply
 
 
+def print_refused(refused: list[tuple[str, str]], verbose: bool) -> None:
+    """The CSV rows refused because their path leads outside SRC (``paths.RowPaths``): one
+    ``refused:`` line each (five without -v)."""
+    shown = refused if verbose else refused[:5]
+    for rel, why in shown:
+        click.echo(f"  {rel}: {why}", err=True)
+    if len(refused) > len(shown):
+        click.echo(f"  … {len(refused) - len(shown)} more refused rows (-v lists them)", err=True)
+
+
 def count(n: int, noun: str) -> str:
     """``1 file``, ``2 files``, ``1,234 rows``."""
     return f"{n:,} {noun if n == 1 else noun + 's'}"
@@ -311,6 +356,12 @@ def print_summary(summary: Summary, verbose: bool) -> None:
         seq = summary.sequences
         times = ", ".join(f"{n} from {src}" for src, n in seq["capture_time"].items() if n)
         click.echo(f"  {seq['count']} sequences (gap {seq['gap_s']:g} s; capture times: {times or 'none'})", err=True)
+        if seq.get("copied_times"):
+            click.echo(
+                f"  {count(seq['copied_times'], 'photo')} not chained into bursts: without EXIF, they share their "
+                "modification times with others of their folder (copied without their times)",
+                err=True,
+            )
     if summary.runtime_note:
         click.echo(f"note: {summary.runtime_note}", err=True)
     shown = summary.errors if verbose else summary.errors[:5]

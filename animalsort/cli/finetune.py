@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from animalsort.cli.common import csv_src_option, from_csv_option, output_options, translate_errors
+from animalsort.cli.common import csv_src_option, from_csv_option, output_options, print_refused, translate_errors
 from animalsort.model.device import DEVICES, PRECISIONS, RUNTIMES
 from animalsort.sources.views import VIEW_MODES
 
@@ -168,13 +168,13 @@ def finetune(
     else:
         res = finetune_folder(data, run_dir, FinetuneOptions(**options), progress=not quiet)
     if not quiet:
-        _echo_result(res, len(options["views"]))
+        _echo_result(res, len(options["views"]), ctx.obj["verbose"])
 
 
-def _echo_result(res: Any, views: int) -> None:
+def _echo_result(res: Any, views: int, verbose: bool) -> None:
     """The dataset check's table and warnings, then what the training reached and where the model is."""
     if res.linked is not None:
-        _echo_linked(res.linked)
+        _echo_linked(res.linked, verbose)
     check = res.check
     click.echo(f"{'class':<24} {'train':>6} {'val':>5} {'test':>5}", err=True)
     for c, n in check.counts.items():
@@ -214,7 +214,7 @@ def _echo_result(res: Any, views: int) -> None:
         click.echo("no confidence threshold reaches 95% precision on validation; add images", err=True)
 
 
-def _echo_linked(linked: Any) -> None:
+def _echo_linked(linked: Any, verbose: bool) -> None:
     how = ", ".join(f"{n} {kind}{'s' * (n > 1)}" for kind, n in linked.how.items())
     click.echo(
         f"training set: {linked.photos} photos ({linked.reviewed} reviewed, {linked.confident} confident "
@@ -229,6 +229,7 @@ def _echo_linked(linked: Any) -> None:
         )
     if linked.videos:
         click.echo(f"  {linked.videos} video rows left out (finetune trains on photos)", err=True)
+    print_refused(linked.refused, verbose)
 
 
 def _views(value: str) -> tuple[str, ...]:

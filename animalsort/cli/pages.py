@@ -12,6 +12,7 @@ from animalsort.cli.common import (
     min_confidence_option,
     model_source_options,
     output_options,
+    print_refused,
     translate_errors,
 )
 from animalsort.model.device import DEVICES
@@ -83,6 +84,7 @@ def report(
             click.echo(
                 f"warning: {res.missing} photos are not under {res.src} (moved by sort?); pass --src FOLDER", err=True
             )
+    print_refused(res.refused, ctx.obj["verbose"])
 
 
 @click.command()
@@ -100,7 +102,7 @@ def report(
 @click.pass_context
 @translate_errors
 def review(ctx: click.Context, predictions: Path, port: int, no_browser: bool, src: Path | None) -> None:
-    """Correct a classify CSV in your browser, one keypress a photo.
+    """Correct a classify CSV in your browser, one keypress a photo; or answer an audit sample.
 
     Serves a page on 127.0.0.1 only, at an address with a random token (other users of the
     machine and other web pages cannot reach it). Least confident photos first; Enter accepts,
@@ -108,29 +110,34 @@ def review(ctx: click.Context, predictions: Path, port: int, no_browser: bool, s
     U undoes, G shows a grid. Every decision is saved at once to PREDICTIONS.corrections.csv
     (stop any time; running it again resumes); sort --from, finetune --from and report use it.
 
+    Given a sample from `animalsort audit sample`, only its photos: Enter says the label is
+    right, 2–5 or L another label, N not an animal, C can't tell; each answer is saved into
+    the sample's truth column at once, and the page shows the accuracy so far.
+
     \b
     Example:
         animalsort review preds.csv
         animalsort sort ~/photos --from preds.csv --move
         animalsort finetune --from preds.csv --out runs/mine
+        animalsort review preds.sample.csv      # audit mode
     """
     import threading
     import webbrowser
 
     from animalsort.pages.review_server import ReviewServer
-    from animalsort.pages.review_session import Session
 
     quiet = ctx.obj["quiet"]
-    session = Session(predictions, src)
+    session, page, what, kept = _review_session(predictions, src)
+    print_refused(session.refused, ctx.obj["verbose"])
     try:
-        server = ReviewServer(session, port)
+        server = ReviewServer(session, port, page)  # type: ignore[arg-type]  # an AuditSession answers the same calls
     except OSError as exc:
         session.close()
         raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}; try --port 0") from None
     done = len(session.corrected)
     click.echo(
-        f"review {len(session.items):,} photos ({done:,} reviewed) at {server.url}\n"
-        f"corrections are saved to {session.corrections_file} as you make them; Ctrl+C stops",
+        f"{what} {len(session.items):,} photos ({done:,} {'answered' if what == 'audit' else 'reviewed'}) at "
+        f"{server.url}\n{kept} as you make them; Ctrl+C stops",
         err=True,
     )
     if not no_browser:
@@ -143,8 +150,25 @@ def review(ctx: click.Context, predictions: Path, port: int, no_browser: bool, s
         server.server_close()
         session.close()
     if not quiet:
-        reviewed = f"{len(session.corrected):,} of {len(session.items):,} reviewed"
-        click.echo(f"{reviewed} → {session.corrections_file}", err=True)
+        verb = "answered" if what == "audit" else "reviewed"
+        where = session.path if what == "audit" else session.corrections_file
+        click.echo(f"{len(session.corrected):,} of {len(session.items):,} {verb} → {where}", err=True)
+
+
+def _review_session(predictions: Path, src: Path | None) -> tuple[Any, str | None, str, str]:
+    """review's session (a predictions CSV) or its audit mode's (a sample), the page (None:
+    review's own), the mode, and where the decisions go."""
+    from animalsort.audit.files import is_sample
+
+    if is_sample(predictions):
+        from animalsort.pages import review_audit
+
+        audit = review_audit.AuditSession(predictions, src)
+        return audit, review_audit.render(audit), "audit", f"answers are saved into {audit.path}'s truth column"
+    from animalsort.pages.review_session import Session
+
+    session = Session(predictions, src)
+    return session, None, "review", f"corrections are saved to {session.corrections_file}"
 
 
 @click.command()

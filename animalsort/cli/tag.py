@@ -8,11 +8,13 @@ from typing import Any
 import click
 
 from animalsort.cli.common import (
+    CLASSIFY_ONLY,
     csv_src_option,
     min_confidence_option,
     model_options,
     output_options,
     print_summary,
+    refuse_given,
     translate_errors,
     video_options,
 )
@@ -91,11 +93,7 @@ def tag(
     from animalsort.tagging.keywords import Wording
     from animalsort.tagging.run import TagOptions
 
-    options = None
-    if source.is_dir():
-        from animalsort.inference.options import ClassifyOptions
-
-        options = ClassifyOptions(**model_opts)
+    options = _classify_options(ctx, source, embed, model_opts)
     how = TagOptions(Wording(min_confidence, keyword_root, tag_uncertain), embed, embed_or_sidecar, sidecar_name, touch)
     quiet, verbose = ctx.obj["quiet"], ctx.obj["verbose"]
     res, predictions, classified = _api.tag_folder(
@@ -120,6 +118,19 @@ def tag(
         click.echo(f"journal: {res.journal}\nundo with: animalsort undo '{res.journal}'", err=True)
     if strict and res.failed:
         raise click.ClickException(f"{len(res.failed)} files could not be tagged; see above")
+
+
+def _classify_options(ctx: click.Context, source: Path, embed: bool, model_opts: dict[str, Any]) -> Any:
+    """How a folder SRC is classified first (None for a CSV); options that would do nothing
+    here are refused, naming them."""
+    if not embed:
+        refuse_given(ctx, ("embed_or_sidecar", "touch"), "without --embed: sidecars are written, no photo is changed")
+    if not source.is_dir():
+        refuse_given(ctx, CLASSIFY_ONLY, f"with {source.name}: its labels are used, nothing is classified")
+        return None
+    from animalsort.inference.options import ClassifyOptions
+
+    return ClassifyOptions(**model_opts)
 
 
 def _print_result(res: Any) -> None:

@@ -5,7 +5,7 @@ and a 64-bit difference hash (dHash: a 9×8 greyscale thumbnail, one bit per hor
 gradient sign — stable under resizing, recompression and small brightness changes). Then:
 
 - images per class; classes with too few images; imbalance between classes;
-- corrupt files (the reason, as classify reports it);
+- corrupt files (the reason, as classify reports it), and files over the decode limit;
 - tiny, huge and odd-aspect images; too dark, too bright and blank (uniform) images, and
   brightness outliers relative to the dataset (robust z-score);
 - exact duplicates (same bytes) and near duplicates (dHash within ``near`` bits and a
@@ -143,7 +143,7 @@ def samples_of(root: Path) -> list[tuple[str, str, str]]:
     root = listing.check_source(root)
     has_classes = any(e.is_dir() and not e.name.startswith(".") for e in os.scandir(root))
     if not has_classes:
-        return [(rel, "", "") for rel in listing.discover(root)]
+        return [(rel, "", "") for rel in listing.discover(root, skip_folder=labelled.is_run_folder)]
     splits = labelled.labelled_splits(root, val_split=0.0)
     out = []
     for part in ("train", "val", "test"):
@@ -221,11 +221,13 @@ def class_findings(classes: dict[str, int]) -> list[Finding]:
 
 
 def _image_findings(images: list[ImageStats]) -> list[Finding]:
+    from animalsort.sources.decode import TOO_LARGE
+
     out = []
     ok = [s for s in images if s.ok]
     for s in images:
-        if not s.ok:
-            out.append(Finding("corrupt", [s.path], s.error))
+        if not s.ok:  # a photo over the decode limit is not corrupt: it says how to allow it
+            out.append(Finding("too_large" if s.error.startswith(TOO_LARGE) else "corrupt", [s.path], s.error))
     for s in ok:
         short, long_ = min(s.width, s.height), max(s.width, s.height)
         if short < TINY_SIDE:
@@ -390,6 +392,7 @@ def _duplicate_findings(images: list[ImageStats], near: int) -> list[Finding]:
 
 KIND_TITLES = {  # also the order findings are listed in: what breaks training first
     "corrupt": "corrupt files",
+    "too_large": "too large to decode",
     "label_conflict": "label conflicts",
     "split_leak": "train/val leaks",
     "few_images": "classes with too few images",
@@ -405,6 +408,9 @@ KIND_TITLES = {  # also the order findings are listed in: what breaks training f
     "brightness_outlier": "brightness outliers",
 }
 
+
+#: Kinds of files that cannot be decoded: finetune leaves them out.
+UNREADABLE = frozenset({"corrupt", "too_large"})
 
 # Kinds counted as findings (groups of files, or a class); the others as the files flagged.
 COUNTED_AS_FINDINGS = frozenset(

@@ -28,15 +28,43 @@ class LabelledSplits:
     presplit: bool
 
 
+#: Put in every finetune run folder as it is made. ``finetune .`` writes ``runs/<name>/`` inside
+#: DATA: a run folder (this marker, or the model.pt and summary.json of a run made before it)
+#: is never a class nor scanned, so a second run does not train on the first one's plots.
+RUN_MARKER = ".animalsort-run"
+
+
+def mark_run_folder(run_dir: Path) -> None:
+    (Path(run_dir) / RUN_MARKER).touch(exist_ok=True)
+
+
+def is_run_folder(path: str | os.PathLike[str]) -> bool:
+    folder = Path(path)
+    return (folder / RUN_MARKER).exists() or ((folder / "model.pt").is_file() and (folder / "summary.json").is_file())
+
+
+def _holds_runs(folder: Path) -> bool:
+    """A folder of run folders (``runs/``)."""
+    try:
+        return any(e.is_dir() and is_run_folder(e.path) for e in os.scandir(folder))
+    except OSError:
+        return False
+
+
 def _class_folder(root: Path) -> tuple[list[str], list[Sample]]:
-    classes = sorted(
+    names = sorted(
         e.name
         for e in os.scandir(root)
-        if e.is_dir() and not e.name.startswith(".")  # class links followed
+        if e.is_dir() and not e.name.startswith(".") and not is_run_folder(e.path)  # class links followed
     )
-    samples = []
-    for label, name in enumerate(classes):
-        samples += [Sample(f"{name}/{rel}", label) for rel in discover(root / name)]
+    classes: list[str] = []
+    samples: list[Sample] = []
+    for name in names:
+        found = list(discover(root / name, skip_folder=is_run_folder))
+        if not found and _holds_runs(root / name):
+            continue  # runs/, holding nothing but run folders: not a class
+        samples += [Sample(f"{name}/{rel}", len(classes)) for rel in found]
+        classes.append(name)
     return classes, samples
 
 

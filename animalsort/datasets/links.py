@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from animalsort.atomic import write_text
-from animalsort.errors import InputError, OutputError
+from animalsort.errors import InputError, OutputError, RowPathError
 from animalsort.formats import corrections
 from animalsort.formats.journal import Locator
 from animalsort.formats.predictions import file_of, read_predictions, read_sidecar
@@ -39,6 +39,7 @@ class Linked:
     reviewed: int = 0  # photos under the label a person gave them
     confident: int = 0  # unreviewed photos over --include-confident
     missing: list[str] = field(default_factory=list)  # CSV paths whose file is gone
+    refused: list[tuple[str, str]] = field(default_factory=list)  # rows leading outside SRC (path, why)
     videos: int = 0  # clips and frame rows left out (finetune trains on photos)
     how: Counter[str] = field(default_factory=Counter)  # "symlink" / "hard link" / "copy" → count
 
@@ -73,9 +74,7 @@ def link(predictions: Path, folder: Path, include_confident: float | None = None
         )
         if not result.photos:
             shutil.rmtree(building)
-            missing = f"{len(result.missing)} reviewed photos are not where the CSV says" if result.missing else ""
-            above = f" above confidence {include_confident}" if include_confident is not None else ""
-            raise InputError(f"nothing to train on from {predictions}: {missing or 'no photos'}{above}")
+            raise InputError(f"nothing to train on from {predictions}: {_why_none(result, include_confident)}")
         record = {
             "predictions": str(predictions.absolute()),
             "corrections": str(corrections.corrections_path(predictions).absolute()),
@@ -87,10 +86,22 @@ def link(predictions: Path, folder: Path, include_confident: float | None = None
         if folder.exists():
             shutil.rmtree(folder)  # a folder of links this module made (checked above)
         os.replace(building, folder)
-    except OSError as exc:
+    except BaseException as exc:  # a half-built folder never stays (a bad row of the CSV, a full disk)
         shutil.rmtree(building, ignore_errors=True)
-        raise OutputError(f"cannot build {folder}: {exc.strerror or exc}") from None
+        if isinstance(exc, OSError):
+            raise OutputError(f"cannot build {folder}: {exc.strerror or exc}") from None
+        raise
     return result
+
+
+def _why_none(result: Linked, include_confident: float | None) -> str:
+    above = f" above confidence {include_confident}" if include_confident is not None else ""
+    if result.refused:
+        path, why = result.refused[0]
+        return f"{len(result.refused)} rows refused, e.g. {path!r}: {why}"
+    if result.missing:
+        return f"{len(result.missing)} reviewed photos are not where the CSV says{above}"
+    return f"no photos{above}"
 
 
 def _chosen(
@@ -116,12 +127,18 @@ def _fill(building: Path, chosen: Iterable[tuple[str, str, bool]], locate: Locat
     each class folder's label."""
     folders: dict[str, str] = {}  # folder name → the label it holds
     for rel, label, reviewed in chosen:
-        source = locate(rel)
+        try:
+            source = locate(rel)
+        except RowPathError as exc:
+            result.refused.append((rel, str(exc)))
+            continue
         remote = is_uri(source)
         if not remote and not os.path.isfile(source):
             result.missing.append(rel)
             continue
-        target = building / _folder(label, folders) / (rel.split("://", 1)[1] if remote else rel)
+        # Under its label, a photo keeps its path under SRC (an absolute row's too) or its URI's bucket/key.
+        inside = rel.split("://", 1)[1] if remote else os.path.relpath(os.path.join(locate.src, rel), locate.src)
+        target = building / _folder(label, folders) / inside
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             result.how[_download(source, target) if remote else _link_one(source, target)] += 1

@@ -3,13 +3,14 @@ file is now (a sort from the CSV may have moved it), its ranked labels and its b
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from animalsort.errors import InputError, UsageError
+from animalsort.errors import InputError, RowPathError, UsageError
 from animalsort.formats import corrections
 from animalsort.formats.journal import Locator
 from animalsort.formats.predictions import FRAME_MARK, box_of, file_of, read_predictions, read_sidecar, sidecar_path
@@ -85,10 +86,13 @@ def open_source(predictions: Path, src: Path | None = None) -> Source:
 
 
 def _float(text: str | None) -> float | None:
+    """A number cell, or None when it is empty or does not read (NaN and infinities included:
+    JSON has no place for them)."""
     try:
-        return float(text) if text not in (None, "") else None
+        value = float(text) if text not in (None, "") else None
     except ValueError:
         return None
+    return value if value is not None and math.isfinite(value) else None
 
 
 def records(source: Source) -> Iterator[Record]:
@@ -154,7 +158,11 @@ def _rows(source: Source) -> Iterator[Record]:
     locate = Locator(source.predictions, source.src)
     for row in read_predictions(source.predictions):
         status = row.get("status", "ok")
-        rec = Record(path=row["path"], file=locate(file_of(row)), status=status, error=row.get("error", ""))
+        try:
+            file = locate(file_of(row))
+        except RowPathError as exc:  # an export lists every row: one that leads outside SRC stops it
+            raise RowPathError(f"{source.predictions}, row {row['path']!r}: {exc}; nothing was exported") from None
+        rec = Record(path=row["path"], file=file, status=status, error=row.get("error", ""))
         rec.frame_s = _float(row.get("frame_s"))
         if status == "ok":
             k = 1

@@ -67,7 +67,7 @@ def history(predictions: Path) -> dict[str, Correction]:
         return {}
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    text = data.decode("utf-8", "surrogateescape")
+    text = data.decode("utf-8-sig", "surrogateescape")  # a spreadsheet's byte-order mark goes
     if not text.endswith("\n"):  # a line cut short by a kill
         text = text[: text.rfind("\n") + 1]
     latest: dict[str, Correction] = {}

@@ -77,10 +77,12 @@ def box_cells(box: Sequence[float] | None) -> list[str]:
 
 
 def box_of(row: dict[str, str]) -> tuple[float, float, float, float] | None:
-    """A row's box (x, y, w, h as fractions of the frame), or None."""
+    """A row's box (x, y, w, h as fractions of the frame), or None (also for one that does not read)."""
     try:
         x, y, w, h = (float(row[c]) for c in BOX_COLUMNS)
     except (KeyError, TypeError, ValueError):
+        return None
+    if not all(0.0 <= v <= 1.0 for v in (x, y, w, h)):  # NaN, or a hand edit out of the frame
         return None
     return x, y, w, h
 
@@ -141,7 +143,7 @@ class CsvWriter:
 
     def _read_back(self, out: Path) -> list[list[str]]:
         try:
-            text = out.read_text(encoding="utf-8", errors="surrogateescape")
+            text = out.read_text(encoding="utf-8-sig", errors="surrogateescape")
         except OSError as exc:
             raise OutputError(f"cannot read {out} to resume: {exc.strerror or exc}") from None
         if "\n" not in text:
@@ -219,9 +221,12 @@ def _without_last_clip_frames(rows: list[list[str]], columns: list[str]) -> list
 
 
 def read_predictions(path: Path) -> Iterator[dict[str, str]]:
-    """Rows of a classify CSV as dicts (used by sort and report; no torch needed)."""
+    """Rows of a classify CSV as dicts (used by sort and report; no torch needed). A CSV saved
+    again by a spreadsheet (Excel's "CSV UTF-8" starts with a byte-order mark, lines end in
+    CR LF) reads the same. A classified row whose confidence does not read (:func:`checked`)
+    stops the reading with an error naming its line, before any caller acts on it."""
     try:
-        f = open(path, newline="", encoding="utf-8", errors="surrogateescape")
+        f = open(path, newline="", encoding="utf-8-sig", errors="surrogateescape")
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
     with f:
@@ -232,7 +237,41 @@ def read_predictions(path: Path) -> Iterator[dict[str, str]]:
                 f"{path} is not an animalsort predictions CSV (no {', '.join(sorted(missing))} "
                 "column); make one with `animalsort classify SRC --out FILE`"
             )
-        yield from reader
+        for row in reader:
+            yield checked(row, path, reader.line_num)
+
+
+def parse_confidence(text: str | None) -> float:
+    """The one rule for a confidence cell: a number from 0 to 1 (``0.8731``); ValueError for
+    anything else — text, an empty cell, NaN, infinities, a number out of range."""
+    try:
+        value = float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:  # NaN fails this too
+        raise ValueError(f"{text!r} is not a number from 0 to 1")
+    return value
+
+
+def checked(row: dict[str, str], path: Path, line: int) -> dict[str, str]:
+    """``row`` as it is when every confidence it carries reads (each labelled one of a
+    classified row, and the burst's); else an InputError naming the file, the line and the
+    row — a hand-edited CSV is corrected, never half-used, never NaN in an export."""
+    if row.get("status", "ok") != "ok":
+        return row
+    pairs = [("label", "confidence")] + [(f"label_{k}", f"confidence_{k}") for k in range(2, len(row))]
+    pairs.append(("sequence_label", "sequence_confidence"))
+    for label, column in pairs:
+        if not row.get(label):
+            continue
+        try:
+            parse_confidence(row.get(column))
+        except ValueError as exc:
+            raise InputError(
+                f"{path}, line {line} ({row.get('path')!r}): {column} {exc}; correct it (a confidence is a "
+                "number from 0 to 1, as classify writes it), or classify again"
+            ) from None
+    return row
 
 
 def sidecar_path(out: Path) -> Path:

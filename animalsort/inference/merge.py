@@ -142,7 +142,7 @@ def _result_options(meta: dict[str, Any]) -> dict[str, Any]:
 def _agreeing_header(inputs: list[Path]) -> list[str]:
     headers = []
     for p in inputs:
-        with open(p, newline="", encoding="utf-8", errors="surrogateescape") as f:
+        with open(p, newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
             headers.append(next(csv.reader(f), []))
     for p, h in zip(inputs[1:], headers[1:]):
         if h != headers[0]:
@@ -156,7 +156,7 @@ def _agreeing_header(inputs: list[Path]) -> list[str]:
 
 
 def _rows(path: Path, columns: list[str]) -> Iterator[list[str]]:
-    with open(path, newline="", encoding="utf-8", errors="surrogateescape") as f:
+    with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
         reader = csv.reader(f)
         found = next(reader)
         keep = [found.index(c) for c in columns]
@@ -263,6 +263,8 @@ def _sidecar(metas: list[dict[str, Any]], inputs: list[Path], result: MergeResul
     counts["rows"] = result.rows
     meta["counts"] = counts
     meta["seconds"] = round(sum(float(m.get("seconds") or 0) for m in metas), 3)
+    starts = [m.get("started_ns") for m in metas]
+    meta["started_ns"] = min(starts) if all(type(t) is int for t in starts) else None  # the earliest shard's
     meta.pop("images_per_s", None)
     meta.pop("startup_seconds", None)
     meta["merged_from"] = [os.fsdecode(p.absolute()) for p in inputs]

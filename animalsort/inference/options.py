@@ -8,10 +8,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from animalsort.errors import UsageError
 from animalsort.sources.listing import Inventory
 from animalsort.sources.video import DEFAULT_EVERY, DEFAULT_MAX_FRAMES, Sampling
 
 AUTO_WORKERS = "auto"
+
+
+def whole_number(name: str, value: object, least: int = 1) -> int:
+    """``value`` when it is a whole number of at least ``least`` (a count the Python API was
+    given: ``top_k``, ``batch_size``); else a UsageError with the value and the valid range."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise UsageError(f"{name}={value!r}: give a whole number, {least} or more")
+    return value
 
 
 @dataclass

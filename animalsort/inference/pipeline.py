@@ -34,9 +34,11 @@ from animalsort.formats.predictions import (
 )
 from animalsort.inference.local import score_batches
 from animalsort.inference.looking import method_record
-from animalsort.inference.options import ClassifyOptions, Summary
+from animalsort.inference.options import ClassifyOptions, Summary, whole_number
 from animalsort.inference.scoring import Scored
 from animalsort.machine import default_workers
+from animalsort.paths import is_uri
+from animalsort.sources.decode import apply_pixel_limit
 from animalsort.sources.listing import Inventory, Listing, nothing_to_classify
 from animalsort.sources.manifests import Listable, describe_listing, discard, source_for, src_of, whole
 from animalsort.sources.views import VIEW_MODES
@@ -63,11 +65,11 @@ def classify_folder(
     opts = options or ClassifyOptions()
     start = time.perf_counter()
     check_options(opts)
-    if opts.resume and out is not None:
-        _check_resumable(out, opts)  # before a model is loaded for nothing
     skip = [*exclude] + ([out, sidecar_path(out)] if out is not None else [])
     listing = _listing(sources, opts, skip)
     try:
+        if opts.resume and out is not None:
+            _check_resumable(out, opts, src_of(listing))  # before a model is loaded for nothing
         return _classify(listing, out, opts, start, progress)
     finally:
         discard(listing)
@@ -98,7 +100,12 @@ def iter_rows(
 
 
 def check_options(opts: ClassifyOptions) -> None:
-    """Combinations that cannot give the right answer, refused before anything runs."""
+    """Values and combinations that cannot give the right answer, refused before anything runs."""
+    apply_pixel_limit()  # a bad $ANIMALSORT_MAX_MEGAPIXELS fails here, not as every row's error
+    whole_number("top_k", opts.top_k)  # 0 would write rows shorter than their header
+    whole_number("batch_size", opts.batch_size)
+    if isinstance(opts.workers, int):
+        whole_number("workers", opts.workers, least=0)
     if opts.view not in VIEW_MODES:
         raise UsageError(f"unknown view {opts.view!r}; choose one of: {', '.join(VIEW_MODES)}")
     if opts.decode == "gpu" and opts.view != "centre":
@@ -185,24 +192,35 @@ def _classify(listing: Listable, out: Path | None, opts: ClassifyOptions, start:
     return summary
 
 
-def _check_resumable(out: Path, opts: ClassifyOptions) -> None:
-    """A resumed run looks at frames as the run it continues did (its sidecar says how; a CSV
-    from before --view was centre-only)."""
+def _check_resumable(out: Path, opts: ClassifyOptions, src: str) -> None:
+    """A resumed run continues the rows of the same folder (``src``), looking at frames as the
+    run it continues did (its sidecar says both; a CSV from before --view was centre-only). A
+    run killed before its end left no sidecar: its rows are kept as they are."""
     if not out.exists() or not sidecar_path(out).exists():
         return
-    sidecar = read_sidecar(out)
-    before = (sidecar.get("options") or {}).get("view", "centre")
+    meta = read_sidecar(out)
+    if meta.get("src") and not _same_source(str(meta["src"]), src):
+        raise UsageError(
+            f"cannot resume {out}: its rows are of {meta['src']}, this run classifies {src}; resume with that "
+            "folder, or classify into a new --out"
+        )
+    before = (meta.get("options") or {}).get("view", "centre")
     if before != opts.view:
         raise UsageError(
             f"cannot resume {out}: it was classified with --view {before}, this run has --view {opts.view}; "
             f"resume with --view {before}, or classify into a new --out"
         )
-    if opts.view != "centre" and sidecar.get("look") != method_record(opts.view):
+    if opts.view != "centre" and meta.get("look") != method_record(opts.view):
         raise UsageError(
             f"cannot resume {out}: its --view {before} rows were answered by another method "
-            f"({(sidecar.get('look') or {}).get('method', 'square windows, before the whole-frame look')}); "
+            f"({(meta.get('look') or {}).get('method', 'square windows, before the whole-frame look')}); "
             "classify into a new --out (or again without --resume)"
         )
+
+
+def _same_source(a: str, b: str) -> bool:
+    """Two sidecar ``src`` values name one folder (however spelled) or one object-storage prefix."""
+    return a == b or not is_uri(a) and not is_uri(b) and os.path.realpath(a) == os.path.realpath(b)
 
 
 def _annotate_sequences(target: Path, listing: Listable, gap: float, to_stdout: bool) -> dict[str, object]:
@@ -287,6 +305,7 @@ def sidecar_record(summary: Summary, opts: ClassifyOptions, loaded: LoadedModel,
     options = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items()}
     return {
         "src": src_of(listing),  # the CSV's paths are relative to it (report, review, sort, merge)
+        "started_ns": _started_ns(summary),  # sort leaves a file modified since where it is
         **({"listing": listing.record()} if hasattr(listing, "record") else {}),
         "model": summary.model,
         "weights_sha256": loaded.sha256,
@@ -316,6 +335,16 @@ def sidecar_record(summary: Summary, opts: ClassifyOptions, loaded: LoadedModel,
         **({"video": video_record(opts)} if summary.videos else {}),
         **({"sequences": summary.sequences} if summary.sequences is not None else {}),
     }
+
+
+def _started_ns(summary: Summary) -> int | None:
+    """When the rows began to be read (ns since the epoch): this run's start or, for a resumed
+    CSV, its first run's (None when that run did not record it)."""
+    start = time.time_ns() - round(summary.seconds * 1e9)
+    if not summary.resumed or summary.out is None:
+        return start
+    before = read_sidecar(Path(summary.out)).get("started_ns")
+    return min(start, before) if type(before) is int else None
 
 
 def video_record(opts: ClassifyOptions) -> dict[str, object]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -187,6 +188,7 @@ def _dataset(
         },
         batch_size=1,
         num_cpus=1,
+        **_decode_env(),
     )
     return ds.map_batches(
         _Infer,
@@ -196,3 +198,11 @@ def _dataset(
         num_gpus=opts.num_gpus_per_actor or 0,
         num_cpus=1,
     )
+
+
+def _decode_env() -> dict[str, Any]:
+    """The decode tasks run where the cluster puts them: a raised pixel limit goes with them."""
+    from animalsort.sources.decode import MAX_MEGAPIXELS_ENV
+
+    limit = os.environ.get(MAX_MEGAPIXELS_ENV)
+    return {"runtime_env": {"env_vars": {MAX_MEGAPIXELS_ENV: limit}}} if limit else {}

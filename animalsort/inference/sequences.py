@@ -9,7 +9,10 @@ the burst's answer, as camera-trap tools do.
   modification time. Which one each photo used is counted in the sidecar.
 - Grouping: within one folder, photos sorted by capture time; a photo more than ``gap``
   seconds after the previous one starts a new sequence. Clips and unreadable files are in no
-  sequence.
+  sequence. Where two photos without EXIF share one modification time, the folder's files
+  were copied without their times (a plain ``cp``, an unzip): those mtimes say nothing about
+  when the photos were taken, so such photos are not chained (each is a sequence of one;
+  the sidecar counts them as ``copied_times``).
 - The vote: each photo votes for its label with its confidence. ``no_animal`` votes count only
   when no photo of the burst shows an animal (the frame where the animal left keeps the
   burst's label). ``sequence_label`` is the label with the most votes; ``sequence_confidence``
@@ -29,7 +32,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from animalsort.formats.predictions import CONFIDENCE_FORMAT
+from animalsort.errors import RowPathError
+from animalsort.formats.predictions import CONFIDENCE_FORMAT, checked
+from animalsort.paths import RowPaths
+from animalsort.sources.decode import apply_pixel_limit
 
 DEFAULT_GAP = 10.0  # seconds between two photos of one burst, at most
 NO_ANIMAL = "no_animal"
@@ -79,33 +85,20 @@ class Sequences:
     count: int = 0  # sequences (a photo alone is a sequence of one)
     time_source: Counter[str] = field(default_factory=Counter)  # "exif" / "mtime" → photos
     gap: float = DEFAULT_GAP
+    copied_times: int = 0  # photos timed by an mtime their folder shares: each a sequence of its own
 
 
 def group(rows: list[dict[str, str]], root: Path, gap: float = DEFAULT_GAP, workers: int = 8) -> Sequences:
-    """Sequences over classify ``rows`` whose files are under ``root``."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    photos = [i for i, r in enumerate(rows) if r.get("status") == "ok" and not r.get("frame_s")]
-    with ThreadPoolExecutor(max(1, workers)) as pool:  # header reads: I/O bound
-        times = list(pool.map(lambda i: _time_or_none(root / rows[i]["path"]), photos))
+    """Sequences over classify ``rows`` whose files are under ``root`` (a row leading outside
+    it, ``paths.RowPaths``, is in no sequence: its file is not opened)."""
     result = Sequences([["", "", ""] for _ in rows], gap=gap)
     by_folder: dict[str, list[tuple[float, str, int]]] = defaultdict(list)
-    for i, t in zip(photos, times):
-        if t is None:
-            continue
-        result.time_source[t[1]] += 1
-        by_folder[os.path.dirname(rows[i]["path"])].append((t[0], rows[i]["path"], i))
+    for i, (when, source) in _times(rows, root, workers).items():
+        result.time_source[source] += 1
+        by_folder[os.path.dirname(rows[i]["path"])].append((when, source, i))
     bursts: list[list[int]] = []
     for folder in sorted(by_folder):
-        members: list[int] = []
-        previous = None
-        for when, _, i in sorted(by_folder[folder]):
-            if previous is not None and when - previous > gap:
-                bursts.append(members)
-                members = []
-            members.append(i)
-            previous = when
-        bursts.append(members)
+        bursts += _chained(sorted(by_folder[folder]), gap, result)
     bursts.sort(key=min)  # numbered in the CSV's order
     for n, members in enumerate(bursts, start=1):
         label, confidence = vote_of([(rows[i]["label"], float(rows[i]["confidence"] or 0)) for i in members])
@@ -113,6 +106,47 @@ def group(rows: list[dict[str, str]], root: Path, gap: float = DEFAULT_GAP, work
             result.columns[i] = [str(n), label, CONFIDENCE_FORMAT.format(confidence)]
     result.count = len(bursts)
     return result
+
+
+def _times(rows: list[dict[str, str]], root: Path, workers: int) -> dict[int, tuple[float, str]]:
+    """Row index → (capture time, its source) of every classified photo whose file is there."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    apply_pixel_limit()  # a 102 MP photo's EXIF is read like any other's
+    paths = RowPaths(root)
+    files: dict[int, str] = {}
+    for i, r in enumerate(rows):
+        if r.get("status") == "ok" and not r.get("frame_s"):
+            try:
+                files[i] = paths.resolve(r["path"])
+            except RowPathError:
+                continue
+    with ThreadPoolExecutor(max(1, workers)) as pool:  # header reads: I/O bound
+        times = dict(zip(files, pool.map(_time_or_none, files.values())))
+    return {i: t for i, t in times.items() if t is not None}
+
+
+def _chained(photos: list[tuple[float, str, int]], gap: float, result: Sequences) -> list[list[int]]:
+    """One folder's bursts from its (time, source, row) in time order: a photo more than ``gap``
+    after the previous one starts a new burst. Photos copied without their times (``cp``, an
+    unzip) share one modification time: where two mtime-timed photos have the same, no
+    mtime in the folder is a capture time, and those photos are not chained at all."""
+    mtimes = [when for when, source, _ in photos if source == "mtime"]
+    copied = len(set(mtimes)) < len(mtimes)
+    bursts: list[list[int]] = []
+    members: list[int] = []
+    previous = None
+    for when, source, i in photos:
+        if copied and source == "mtime":
+            bursts.append([i])
+            result.copied_times += 1
+            continue
+        if previous is not None and when - previous > gap:
+            bursts.append(members)
+            members = []
+        members.append(i)
+        previous = when
+    return bursts + ([members] if members else [])
 
 
 def vote_of(votes: list[tuple[str, float]]) -> tuple[str, float]:
@@ -126,7 +160,7 @@ def vote_of(votes: list[tuple[str, float]]) -> tuple[str, float]:
     return label, tally[label] / len(counted)
 
 
-def _time_or_none(path: Path) -> tuple[float, str] | None:
+def _time_or_none(path: str) -> tuple[float, str] | None:
     try:
         return capture_time(path)
     except OSError:  # gone since it was classified
@@ -140,13 +174,15 @@ def annotate(csv_path: Path, root: Path, gap: float = DEFAULT_GAP) -> Sequences:
     from animalsort.atomic import atomic_write
     from animalsort.formats.predictions import SEQUENCE_COLUMNS
 
-    with open(csv_path, newline="", encoding="utf-8", errors="surrogateescape") as f:
-        records = list(csv.reader(f))
-    found, body = records[0], records[1:]
+    with open(csv_path, newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
+        reader = csv.reader(f)
+        records = [(r, reader.line_num) for r in reader]
+    found, body = records[0][0], records[1:]
     keep = [k for k, c in enumerate(found) if c not in SEQUENCE_COLUMNS]
     columns = [found[k] for k in keep]
-    rows = [[r[k] for k in keep] for r in body]
-    result = group([dict(zip(columns, r)) for r in rows], Path(root), gap)
+    rows = [[r[k] for k in keep] for r, _ in body]
+    dicts = [checked(dict(zip(columns, r)), csv_path, line) for r, (_, line) in zip(rows, body)]
+    result = group(dicts, Path(root), gap)
     with atomic_write(csv_path, "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
         w = csv.writer(f)
         w.writerow(columns + SEQUENCE_COLUMNS)
@@ -160,7 +196,10 @@ def record(result: Sequences) -> dict[str, object]:
         "gap_s": result.gap,
         "count": result.count,
         "capture_time": {"exif": result.time_source["exif"], "mtime": result.time_source["mtime"]},
-        "capture_time_rule": "EXIF DateTimeOriginal (local time unless OffsetTimeOriginal), else the file's mtime",
+        "capture_time_rule": "EXIF DateTimeOriginal (local time unless OffsetTimeOriginal), else the file's mtime; "
+        "in a folder where two photos without EXIF share one mtime (copied without their times), those photos "
+        "are not chained",
+        "copied_times": result.copied_times,
         "label_rule": "confidence-weighted vote of the burst's photos; no_animal votes count only when no photo "
         "shows an animal; confidence = the label's votes / photos that voted",
     }

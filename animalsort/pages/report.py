@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from animalsort.errors import InputError
+from animalsort.errors import InputError, RowPathError
 from animalsort.formats import corrections
 from animalsort.formats.corrections import REVIEWED
 from animalsort.formats.journal import Locator
@@ -121,6 +121,7 @@ class ReportSummary:
     uncertain: int = 0
     labels: dict[str, int] = field(default_factory=dict)
     missing: int = 0  # ok rows whose file is not where the CSV says (nor where a sort moved it)
+    refused: list[tuple[str, str]] = field(default_factory=list)  # rows leading outside SRC: failed, never opened
     reviewed: int = 0  # rows corrected or confirmed in `review` (PREDS.corrections.csv)
     embedded: int = 0
     src: Path | None = None
@@ -201,9 +202,13 @@ def _cards(
     fixed = corrections.read(csv_path)
     for i, r in enumerate(corrections.apply(read_predictions(csv_path), fixed)):
         path = r["path"]
-        full = locate(file_of(r))  # a frame row's clip
+        try:
+            full = locate(file_of(r))  # a frame row's clip
+        except RowPathError as exc:
+            summary.refused.append((path, str(exc)))
+            r, full = {**r, "status": "error", "error": str(exc)}, ""
         ok = r["status"] == "ok"
-        link = html.href(full, page_dir) + (f"#t={r['frame_s']}" if r.get("frame_s") else "")
+        link = (html.href(full, page_dir) + (f"#t={r['frame_s']}" if r.get("frame_s") else "")) if full else ""
         others = " · ".join(
             f"{r[f'label_{k}']} {r[f'confidence_{k}']}" for k in range(2, len(r)) if r.get(f"label_{k}")
         )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from animalsort.errors import InputError
+from animalsort.errors import InputError, RowPathError
 from animalsort.formats import corrections
 from animalsort.formats.journal import Locator
 from animalsort.formats.predictions import box_of, file_of, read_predictions, read_sidecar
@@ -36,7 +36,9 @@ class Item:
 class Session:
     """The classified rows of one CSV and their corrections; thread-safe."""
 
-    def __init__(self, predictions: Path, src: Path | None = None):
+    def __init__(self, predictions: Path, src: Path | None = None, *, log: bool = True):
+        """``log=False``: the rows and photos only (review's audit mode keeps its answers in the
+        sample, not in PREDS.corrections.csv, which is then neither created nor written)."""
         predictions = Path(predictions)
         if not predictions.is_file():
             raise InputError(f"{predictions}: no such predictions CSV; make one with `animalsort classify SRC -o FILE`")
@@ -46,10 +48,16 @@ class Session:
         self.items: list[Item] = []
         self._files: list[str] = []
         self.failed = 0
+        self.refused: list[tuple[str, str]] = []  # rows leading outside SRC: never shown nor opened
         locate = Locator(predictions, self.src)
         for row in read_predictions(predictions):
             if row.get("status") != "ok":
                 self.failed += 1
+                continue
+            try:
+                file = locate(file_of(row))
+            except RowPathError as exc:
+                self.refused.append((row["path"], str(exc)))
                 continue
             k = 2
             others = []
@@ -59,19 +67,19 @@ class Session:
             conf = float(row.get("confidence") or 0)
             item = Item(row["path"], row["label"], conf, tuple(others), row.get("frame_s") or "", box_of(row))
             self.items.append(item)
-            self._files.append(locate(file_of(row)))
+            self._files.append(file)
         self._index = {item.path: i for i, item in enumerate(self.items)}
         self.corrected = {p: c.label for p, c in corrections.read(predictions).items() if p in self._index}
         labels = set(_label_names(meta)) | {"no_animal"} | set(self.corrected.values())
         labels |= {item.label for item in self.items} | {lab for item in self.items for lab, _ in item.others}
         self.labels = sorted(labels, key=str.casefold)
-        self._log = corrections.Log(predictions)
+        self._log = corrections.Log(predictions) if log else None
         self._undo: list[tuple[str, str]] = []  # (path, its label before the change; "" = unreviewed)
         self._lock = threading.Lock()
 
     @property
     def corrections_file(self) -> Path:
-        return self._log.path
+        return corrections.corrections_path(self.predictions)
 
     def state(self) -> dict[str, Any]:
         with self._lock:
@@ -134,7 +142,8 @@ class Session:
         return None if jpeg is None else ("image/jpeg", jpeg)
 
     def close(self) -> None:
-        self._log.close()
+        if self._log is not None:
+            self._log.close()
 
 
 def _label_names(meta: dict[str, Any]) -> list[str]:

@@ -4,6 +4,7 @@ link) that checks the source has not changed since the plan was made."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
@@ -49,57 +50,90 @@ def rename_noreplace(src: str, dst: str) -> None:
     os.rename(src, dst)
 
 
-def tmp_for(op: Op) -> str:
+def temporary(folder: str, token: str, op_id: int, role: str = "") -> str:
+    """A temporary name in ``folder`` that fits any file system's 255 bytes whatever the
+    photo's name: ``.as-<the journal's token>-<op id><role>.tmp`` (undo's role is ``b``)."""
+    return os.path.join(folder, f".as-{token}-{op_id}{role}.tmp")
+
+
+def leftovers(op: Op, token: str, legacy: bool = False) -> list[str]:
+    """Where a run of this journal may have left a temporary copy for ``op``: beside the
+    destination (sort), beside the source (undo's copy back); with ``legacy`` (a journal of
+    version 1) also the name sort gave them then, after the file."""
     d, name = os.path.split(op.dst)
-    return os.path.join(d, f".{name}.animalsort-{op.id}.tmp")
+    return [temporary(d, token, op.id), temporary(os.path.dirname(op.src), token, op.id, "b")] + (
+        [os.path.join(d, f".{name}.animalsort-{op.id}.tmp")] if legacy else []
+    )
 
 
-def copy_verified(op: Op, verify: bool) -> None:
-    """Copy to a temporary name beside the destination, fsync, check, then rename into place:
-    the destination name never holds a half-written file."""
-    tmp = tmp_for(op)
-    shutil.copy2(op.src, tmp)
+def copy_verified(src: str, dst: str, tmp: str, size: int, sha256: str | None, verify: bool) -> None:
+    """Copy to ``tmp`` beside the destination, fsync, check, then rename into place: the
+    destination name never holds a half-written file, and a failed copy (a full disk, a
+    read error) leaves no temporary behind."""
     try:
+        shutil.copy2(src, tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
-        size = os.path.getsize(tmp)
-        if size != op.size:
-            raise OSError(errno.EIO, f"copy has {size} bytes, source {op.size}", op.src)
-        if verify and sha256_file(tmp) != (op.sha256 or sha256_file(op.src)):
-            raise OSError(errno.EIO, "copy differs from source (sha256)", op.src)
-        rename_noreplace(tmp, op.dst)
+        copied = os.path.getsize(tmp)
+        if copied != size:
+            raise OSError(errno.EIO, f"copy has {copied} bytes, source {size}", src)
+        if verify and sha256_file(tmp) != (sha256 or sha256_file(src)):
+            raise OSError(errno.EIO, "copy differs from source (sha256)", src)
+        rename_noreplace(tmp, dst)
     except BaseException:
-        if os.path.lexists(tmp):
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    fsync_dir(os.path.dirname(op.dst))
+    fsync_dir(os.path.dirname(dst))
 
 
-def apply_one(op: Op, verify: bool) -> None:
-    """Carry out one planned operation; an OSError says why it could not be done."""
+def move_file(src: str, dst: str, tmp: str, size: int, sha256: str | None, verify: bool) -> None:
+    """One atomic rename that never replaces a file; across file systems copy → fsync →
+    verify → rename into place → delete the source (a kill in between leaves the file whole
+    at both ends, never at neither)."""
+    try:
+        rename_noreplace(src, dst)
+        return
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+    copy_verified(src, dst, tmp, size, sha256, verify)
+    try:
+        os.unlink(src)
+    except OSError:  # the source cannot go: the move did not happen, the copy goes again
+        os.unlink(dst)
+        raise
+    fsync_dir(os.path.dirname(src))
+
+
+def apply_one(op: Op, verify: bool, tmp: str) -> None:
+    """Carry out one planned operation (``tmp``: the temporary name a copy goes through); an
+    OSError says why it could not be done."""
     st = os.lstat(op.src) if op.kind == "move" else os.stat(op.src)
     if st.st_size != op.size or st.st_mtime_ns != op.mtime_ns:
         raise OSError(errno.ESTALE, "the file changed since the plan was made", op.src)
     if op.kind == "move":
-        try:
-            rename_noreplace(op.src, op.dst)
-            return
-        except OSError as exc:
-            if exc.errno != errno.EXDEV:
-                raise
-        copy_verified(op, verify)  # across file systems: copy → fsync → verify → delete
-        os.unlink(op.src)
+        move_file(op.src, op.dst, tmp, op.size, op.sha256, verify)
     elif op.kind == "copy":
-        copy_verified(op, verify)
+        copy_verified(op.src, op.dst, tmp, op.size, op.sha256, verify)
     elif op.kind == "link":
+        # The file a symlink leads to, not the link: a hard link to a relative symlink, or a
+        # symlink to it, would dangle in DEST.
+        target = os.path.realpath(op.src)
         try:
-            os.link(op.src, op.dst)
+            os.link(target, op.dst)
         except OSError as exc:
             if exc.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EMLINK):
                 raise
-            os.symlink(op.src, op.dst)
+            os.symlink(target, op.dst)
 
 
 def describe_os_error(exc: OSError) -> str:
     """The reason an operation failed, for the summary."""
-    return exc.strerror or str(exc) if exc.errno != errno.ESTALE else "changed since the plan was made"
+    if exc.errno == errno.ESTALE:
+        return "changed since the plan was made"
+    if exc.errno == errno.ENOENT and exc.filename is not None and not os.path.lexists(exc.filename):
+        return "no longer there (moved or deleted since the plan was made)"
+    if exc.errno == errno.ENOTDIR:
+        return "a file is in the way of the folder it goes to"
+    return exc.strerror or str(exc)

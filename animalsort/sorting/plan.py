@@ -11,13 +11,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from animalsort.errors import InputError, UsageError
+from animalsort.errors import InputError, RowPathError, UsageError
 from animalsort.formats.corrections import REVIEWED
-from animalsort.formats.journal import STATE_DIR, Op, read_journal
+from animalsort.formats.journal import STATE_DIR, JournalState, Op, read_journal
 from animalsort.formats.predictions import file_of
 from animalsort.hashes import sha256_file
-from animalsort.paths import is_uri
+from animalsort.paths import RowPaths, is_uri
 from animalsort.sorting.companions import Group, Groups
+from animalsort.sorting.fileops import leftovers
 from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE, MODES, _numbered, folder_for
 
 # --------------------------------------------------------------------------- plan
@@ -37,6 +38,7 @@ class Plan:
     per_folder: Counter[str] = field(default_factory=Counter)
     groups: int = 0  # photos placed with companions (companions.py)
     companions: int = 0  # RAW twins, sidecars and Live Photo clips placed with their photo
+    companion_of: dict[int, int] = field(default_factory=dict)  # the op placing one → the op placing its photo
 
 
 @dataclass
@@ -48,6 +50,7 @@ class Earlier:
     placed: set[str] = field(default_factory=set)  # files they put in place (absolute paths)
     sources: set[str] = field(default_factory=set)  # copied or linked sources, unchanged since
     ops: list[tuple[str, str]] = field(default_factory=list)  # (source, destination) of each placed file
+    leftovers: list[str] = field(default_factory=list)  # temporary files of runs a kill cut off
 
     def count_under(self, folder: Path) -> int:
         """How many placed files came from, or went to, somewhere under ``folder``."""
@@ -59,21 +62,35 @@ class Earlier:
 
 
 def earlier_sorts(dest: Path) -> Earlier:
+    """What the sorts recorded in ``DEST/_animalsort/`` placed that is still in place: an
+    op its run completed, that no undo put back, whose destination is there."""
     dest = Path(dest).absolute()
     found = Earlier()
-    for journal in sorted((dest / STATE_DIR).glob("sort-*.jsonl")):
+    state = dest / STATE_DIR
+    found.leftovers += [str(t) for t in sorted(state.glob(".sort-*.tmp"))]  # a journal cut off as it was written
+    for journal in sorted(state.glob("sort-*.jsonl")):
         j = read_journal(journal)
+        found.leftovers += _leftovers(j)
         if j.undone:
             continue
         found.folders += [Path(d) for d in j.mkdirs if Path(d).parent == dest]
         for op in j.ops:
-            if op.id not in j.done:
+            if not j.placed(op) or not os.path.lexists(op.dst):
                 continue
             found.placed.add(op.dst)
             found.ops.append((op.src, op.dst))
             if op.kind != "move" and _unchanged_source(op):
                 found.sources.add(op.src)
     return found
+
+
+def _leftovers(j: JournalState) -> list[str]:
+    """The temporary copy of the op a kill cut off, if it is still there."""
+    op_id = j.in_flight()
+    op = next((op for op in j.ops if op.id == op_id), None)
+    if op is None:
+        return []
+    return [t for t in leftovers(op, j.token, legacy=j.header.get("version") == 1) if os.path.lexists(t)]
 
 
 def _unchanged_source(op: Op) -> bool:
@@ -96,6 +113,7 @@ def plan(
     earlier: Earlier | None = None,
     by_sequence: bool = False,
     companions: bool = True,
+    classified_ns: int | None = None,
 ) -> Plan:
     """Where each classified file goes. Nothing on disk changes.
 
@@ -106,13 +124,15 @@ def plan(
     duplicate and not placed twice. ``by_sequence``: a burst's photos go where its
     ``sequence_label`` says (all of them together). Frame rows (``--video-rows frames``)
     leave their clip in place: a clip is sorted from its one row. ``companions``: a photo's
-    RAW twin, sidecars and Live Photo clip go with it (``companions.py``).
+    RAW twin, sidecars and Live Photo clip go with it (``companions.py``). ``classified_ns``:
+    when the rows' classification began (the CSV's sidecar); a file modified since stays.
     """
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
-    src, dest = Path(src).absolute(), Path(dest).absolute()
+    src, dest = Path(os.path.abspath(src)), Path(os.path.abspath(dest))  # the journal's paths hold from anywhere
     p = Plan(src=src, dest=dest, mode=mode)
-    planner = _Planner(p, min_confidence, flat, verify, by_sequence, earlier, Groups() if companions else None)
+    groups = Groups() if companions else None
+    planner = _Planner(p, min_confidence, flat, verify, by_sequence, earlier, groups, classified_ns)
     for row in rows:
         planner.add(row)
     planner.finish()
@@ -132,6 +152,7 @@ class _Planner:
         by_sequence: bool,
         earlier: Earlier | None,
         groups: Groups | None,
+        classified_ns: int | None = None,
     ):
         self.p, self.min_confidence, self.flat, self.verify, self.by_sequence = (
             p,
@@ -142,10 +163,12 @@ class _Planner:
         )
         self.done_before = earlier.files if earlier is not None else set()
         self.groups = groups
+        self.paths = RowPaths(p.src)
         self.names = _Names()
         self.clips_seen: set[str] = set()
         self.decided: set[tuple[str, str]] = set()  # groups whose primary's row came
         self.waiting: dict[tuple[str, str], tuple[dict[str, str], str]] = {}  # a twin's row, till then
+        self.classified_ns = classified_ns
 
     def add(self, row: dict[str, str]) -> None:
         p, rel = self.p, row["path"]
@@ -154,10 +177,14 @@ class _Planner:
                 self.clips_seen.add(clip)
                 p.left.append((clip, "classified frame by frame (--video-rows frames); classify it with one row"))
             return
-        if is_uri(rel):
+        try:
+            source = self.paths.resolve(rel)
+        except RowPathError as exc:
+            p.left.append((rel, str(exc)))
+            return
+        if is_uri(source):
             p.left.append((rel, "object storage: sort places local files only"))
             return
-        source = str(p.src / rel)
         if source in self.done_before:
             p.already_sorted += 1
             return
@@ -187,7 +214,7 @@ class _Planner:
         rel = os.path.relpath(source, p.src).replace(os.sep, "/")
         name = os.path.basename(source)
         others = [m for m in ([group.primary, *group.companions()] if group else []) if m != name]
-        st, why = _plannable(row, source, p.mode)
+        st, why = _plannable(row, source, p.mode, self.classified_ns)
         if st is None:
             p.left.append((rel, why + (f"; {len(others)} companion(s) stay with it" if others else "")))
             return
@@ -205,7 +232,10 @@ class _Planner:
             p.duplicates.append((rel, duplicate_of))
             return
         p.renamed += n > 1
+        photo_op = len(p.ops)  # the first of the members' ops
         for member_source, candidate, member_st in members:
+            if member_source != source:
+                p.companion_of[len(p.ops)] = photo_op
             self.names.taken[str(candidate)] = member_source
             sha = self.names.digest(member_source) if self.verify else None
             p.ops.append(
@@ -242,8 +272,12 @@ class _Planner:
             n += 1
 
 
-def _plannable(row: dict[str, str], source: str, mode: str) -> tuple[os.stat_result | None, str]:
-    """The source's stat if this row can be placed, else None and why it stays."""
+def _plannable(
+    row: dict[str, str], source: str, mode: str, classified_ns: int | None = None
+) -> tuple[os.stat_result | None, str]:
+    """The source's stat if this row can be placed, else None and why it stays. A file
+    modified after its classification began (``classified_ns``) was replaced or edited: its
+    row may describe another picture."""
     if row.get("status", "ok") != "ok":
         return None, f"not classified: {row.get('error') or 'error'}"
     try:
@@ -255,6 +289,8 @@ def _plannable(row: dict[str, str], source: str, mode: str) -> tuple[os.stat_res
         return None, "symlink: left in place (use --copy to copy what it points to)"
     if not os.path.isfile(source):
         return None, "not a regular file"
+    if classified_ns is not None and st.st_mtime_ns > classified_ns:
+        return None, "changed since it was classified: classify it again"
     return st, ""
 
 

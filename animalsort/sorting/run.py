@@ -8,17 +8,20 @@ free of torch).
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from animalsort.atomic import make_folder
 from animalsort.errors import InputError, UsageError
 from animalsort.formats import corrections
 from animalsort.formats.journal import journal_paths
-from animalsort.formats.predictions import read_predictions
+from animalsort.formats.predictions import read_predictions, read_sidecar
 from animalsort.paths import is_uri
 from animalsort.sorting.apply import ApplyResult, apply
+from animalsort.sorting.lock import folders_locked
 from animalsort.sorting.plan import Earlier, Plan, check_folders, plan
 
 
@@ -43,10 +46,42 @@ def check_sort_folders(
             f"sort moves, copies and links local files only; {src if is_uri(os.fspath(src)) else dest} is object "
             "storage. Classify it with `animalsort classify URI -o preds.csv` (and copy what you need locally)"
         )
-    src = Path(src).absolute()
-    dest = Path(dest).absolute() if dest is not None else src
+    src = Path(os.path.abspath(src))
+    dest = Path(os.path.abspath(dest)) if dest is not None else src
     check_folders(src, dest, mode)
     return src, dest
+
+
+@contextlib.contextmanager
+def locked(src: Path, dest: Path, dry_run: bool) -> Iterator[None]:
+    """SRC and DEST held by this sort alone (``lock.py``); DEST is made first, and goes again
+    when the sort leaves it empty. A dry run changes nothing and holds nothing."""
+    if dry_run:
+        yield
+        return
+    made = []
+    d = dest
+    while not os.path.lexists(d) and d.parent != d:
+        made.append(d)
+        d = d.parent
+    make_folder(dest, "it is where the sorted folders go: choose another --dest")
+    try:
+        with folders_locked([src, dest], "this sort"):
+            yield
+    finally:
+        for d in made:  # deepest first, while empty
+            try:
+                d.rmdir()
+            except OSError:
+                break
+
+
+def classified_since(predictions: Path) -> int | None:
+    """When the classification that wrote ``predictions`` began (its sidecar's ``started_ns``,
+    ns since the epoch; None when it does not say): a file modified since may not be the
+    picture its row describes."""
+    started = read_sidecar(predictions).get("started_ns")
+    return started if type(started) is int else None
 
 
 def rows_from_csv(predictions: Path) -> tuple[Iterable[dict[str, str]], Path | None]:
@@ -71,10 +106,12 @@ def place(
     predictions: Path | None,
     corrections_file: Path | None = None,
     dry_run: bool = False,
+    classified_ns: int | None = None,
 ) -> tuple[Plan, ApplyResult | None]:
     """Plan where every row's file goes, then (unless ``dry_run``, or nothing is to be done)
     journal and apply the plan. ``predictions`` is the CSV the rows came from, recorded in the
-    journal."""
+    journal; ``classified_ns``: when its classification began (:func:`classified_since`).
+    The temporary files of earlier runs a kill cut off go first."""
     p = plan(
         src,
         dest,
@@ -86,7 +123,12 @@ def place(
         earlier=earlier,
         by_sequence=how.by_sequence is not None,
         companions=how.companions,
+        classified_ns=classified_ns,
     )
+    if not dry_run:
+        for leftover in earlier.leftovers:
+            with contextlib.suppress(OSError):  # gone already, or not ours to remove after all
+                os.unlink(leftover)
     if dry_run or not p.ops:
         return p, None
     assert predictions is not None

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import errno
 import io
+import math
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import IO
@@ -15,6 +17,7 @@ from typing import IO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from animalsort.errors import UsageError
 from animalsort.sources.raw import RawError, is_raw_name, open_raw, raw_size
 from animalsort.sources.storage import NotRegularFileError
 
@@ -31,6 +34,43 @@ def _register_heif() -> None:
 _register_heif()
 
 
+#: The most pixels a photo may have (in millions) before it is refused as a decompression bomb
+#: (a small file that decodes to gigabytes). Pillow's own limit, 89.5 MP, refuses real photos:
+#: the 102 MP of medium-format cameras (Fujifilm GFX100, Hasselblad X2D: 11648 × 8736) and the
+#: 151 MP of the Phase One IQ4 150MP (14204 × 10652), the largest single-shot sensor sold.
+#: 160 MP takes every camera's photo (a 160 MP RGB image is 480 MB decoded); pixel-shift
+#: composites (240–400 MP) and stitched panoramas need :data:`MAX_MEGAPIXELS_ENV`.
+DEFAULT_MAX_MEGAPIXELS = 160
+#: Raises (or lowers) the limit: read by every process that decodes (DataLoader workers, Ray
+#: tasks, thumbnail processes), so ``animalsort --max-megapixels N`` sets it for them all.
+MAX_MEGAPIXELS_ENV = "ANIMALSORT_MAX_MEGAPIXELS"
+TOO_LARGE = "too large to decode"  # how describe_error starts a refused bomb's reason (inspect tells it apart)
+
+
+def max_pixels() -> int:
+    """The decode limit in pixels: ``$ANIMALSORT_MAX_MEGAPIXELS`` million, else the default."""
+    text = os.environ.get(MAX_MEGAPIXELS_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_MEGAPIXELS * 1_000_000
+    try:
+        megapixels = float(text)
+    except ValueError:
+        megapixels = math.nan
+    if not 0 < megapixels < math.inf:
+        raise UsageError(f"{MAX_MEGAPIXELS_ENV}={text!r}: give a number of megapixels, e.g. 400")
+    return int(megapixels * 1_000_000)
+
+
+def apply_pixel_limit() -> None:
+    """Make Pillow refuse what is over the limit, and nothing under it (its warning, escalated
+    to an error in :func:`open_rgb`, comes from the same number)."""
+    Image.MAX_IMAGE_PIXELS = max_pixels()
+
+
+class EmptyImageError(ValueError):
+    """An image with no pixels (a side of 0): nothing to classify, crop or measure."""
+
+
 # --------------------------------------------------------------------------- decoding
 
 
@@ -44,6 +84,7 @@ def open_rgb(path: str | Path | IO[bytes], draft_size: int | None = None) -> Ima
     demosaic).
     """
     name = getattr(path, "name", path)  # a fetched URI's bytes keep the URI as their name
+    apply_pixel_limit()
     if isinstance(name, (str, os.PathLike)) and is_raw_name(os.fspath(name)):
         return open_raw(path, draft_size)
     with warnings.catch_warnings():
@@ -73,7 +114,11 @@ def oriented_size(path: str | Path) -> tuple[int, int]:
     """(width, height) as :func:`open_rgb` returns the image, from the header alone."""
     if is_raw_name(os.fspath(path)):
         return raw_size(path)
-    with Image.open(path) as im:
+    apply_pixel_limit()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)  # over the limit: as open_rgb says
+        im = Image.open(path)
+    with im:
         w, h = im.size
         try:
             orientation = im.getexif().get(0x0112, 1)
@@ -106,8 +151,8 @@ def to_rgb(im: Image.Image) -> Image.Image:
 def describe_error(exc: BaseException) -> str:
     """A short, specific reason for a row's ``error`` column."""
     if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
-        return f"decompression bomb refused: {exc}"
-    if isinstance(exc, (RawError, NotRegularFileError)):
+        return _too_large(str(exc))
+    if isinstance(exc, (RawError, NotRegularFileError, EmptyImageError)):
         return str(exc)
     if isinstance(exc, UnidentifiedImageError):
         return "not a readable image (unknown or corrupt format)"
@@ -123,6 +168,16 @@ def describe_error(exc: BaseException) -> str:
     if "truncated" in msg.lower():
         return f"truncated image: {msg}"
     return f"{type(exc).__name__}: {msg}"
+
+
+def _too_large(pillow_message: str) -> str:
+    """Pillow's "Image size (N pixels) exceeds limit of M pixels …" in a person's words, with the fix."""
+    found = re.search(r"\((\d+) pixels\)", pillow_message)
+    size = f" ({int(found.group(1)) / 1e6:.1f} MP)" if found else ""
+    return (
+        f"{TOO_LARGE}{size}: over the limit of {max_pixels() / 1e6:g} MP that guards against decompression bombs; "
+        f"if the photo is real, raise it with {MAX_MEGAPIXELS_ENV}=N or `animalsort --max-megapixels N …`"
+    )
 
 
 def empty_reason(path: str | IO[bytes]) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import stat
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -45,24 +45,31 @@ def is_video_name(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in VIDEO_EXTENSIONS
 
 
-def discover(root: Path, exclude: Iterable[Path] = ()) -> Iterator[str]:
+def discover(
+    root: Path, exclude: Iterable[Path] = (), skip_folder: Callable[[str], bool] | None = None
+) -> Iterator[str]:
     """Relative ``/``-separated paths of image files under ``root``, sorted by path components.
 
     Symlinked files are listed (a broken one becomes an error row); symlinked folders are not
     followed (no loops, no files seen twice). ``exclude`` holds files or folders to skip, such
-    as the output CSV or a destination folder inside ``root``.
+    as the output CSV or a destination folder inside ``root``; ``skip_folder`` says of a
+    folder's path whether to leave it out (finetune's run folders inside a dataset).
     """
-    return (rel for rel, image in walk(root, exclude) if image)
+    return (rel for rel, image in walk(root, exclude, skip_folder) if image)
 
 
-def walk(root: Path, exclude: Iterable[Path] = ()) -> Iterator[tuple[str, bool | None]]:
+def walk(
+    root: Path, exclude: Iterable[Path] = (), skip_folder: Callable[[str], bool] | None = None
+) -> Iterator[tuple[str, bool | None]]:
     """Every file under ``root`` as in :func:`discover`, with whether it is an image file (None:
     not a regular file — a FIFO, a socket, a device — which nothing may open: a read blocks)."""
     skip = {os.path.realpath(p) for p in exclude}
-    yield from _walk(str(root), "", skip)
+    yield from _walk(str(root), "", skip, skip_folder)
 
 
-def _walk(top: str, prefix: str, skip: set[str]) -> Iterator[tuple[str, bool | None]]:
+def _walk(
+    top: str, prefix: str, skip: set[str], skip_folder: Callable[[str], bool] | None
+) -> Iterator[tuple[str, bool | None]]:
     try:
         with os.scandir(top) as it:
             entries = sorted(it, key=lambda e: e.name)
@@ -77,7 +84,8 @@ def _walk(top: str, prefix: str, skip: set[str]) -> Iterator[tuple[str, bool | N
         except OSError:
             is_dir = False
         if is_dir:
-            yield from _walk(entry.path, rel + "/", skip)
+            if skip_folder is None or not skip_folder(entry.path):
+                yield from _walk(entry.path, rel + "/", skip, skip_folder)
         elif _irregular(entry):
             yield rel, None
         else:

@@ -62,7 +62,7 @@ class Manifest:
         return cls(file, base, videos, _has_path_column(file), files_from, spooled=spooled)
 
     def __iter__(self) -> Iterator[str]:
-        with open(self.file, encoding="utf-8", errors="surrogateescape", newline="") as f:
+        with open(self.file, encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
             if self.column:
                 last = None
                 for row in csv.DictReader(f):
@@ -113,7 +113,7 @@ def _spool(stream: IO[str]) -> str:
 
 def _has_path_column(file: str) -> bool:
     """A CSV manifest: its first line, read as CSV, has a ``path`` field."""
-    with open(file, encoding="utf-8", errors="surrogateescape", newline="") as f:
+    with open(file, encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
         first = f.readline()
     try:
         return "path" in next(csv.reader([first]), [])

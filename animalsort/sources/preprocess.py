@@ -13,7 +13,7 @@ from typing import IO, Any
 import numpy as np
 from PIL import Image
 
-from animalsort.sources.decode import open_rgb
+from animalsort.sources.decode import EmptyImageError, open_rgb
 from animalsort.sources.views import Box, first_look_size, look_side
 
 # --------------------------------------------------------------------------- model input
@@ -45,6 +45,8 @@ class Preprocessor:
 
         The shorter side becomes ``resize``, the longer keeps the aspect (truncated, as
         torchvision does); then the centred size×size window of that resized image."""
+        if w < 1 or h < 1:
+            raise EmptyImageError(f"an image of {w}×{h} pixels: nothing to classify")
         size, resize = self.pre.input_size, self.pre.resize_size
         if w <= h:
             rw, rh = resize, int(resize * h / w)
@@ -71,6 +73,8 @@ class Preprocessor:
     def look(self, im: Image.Image) -> np.ndarray:
         """The first look at ``im``: the whole frame resized to ``views.first_look_size`` (one
         resampling step), uint8 H × W × 3."""
+        if not im.width or not im.height:
+            raise EmptyImageError(f"an image of {im.width}×{im.height} pixels: nothing to classify")
         size = first_look_size(im.width, im.height, look_side(self.pre.input_size))
         return np.array(im.resize(size, getattr(Image.Resampling, _RESAMPLE[self.pre.interpolation])), dtype=np.uint8)
 

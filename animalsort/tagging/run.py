@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from animalsort.atomic import leftover_temporaries, make_folder, replace_bytes
+from animalsort.errors import RowPathError
 from animalsort.formats.journal import Journal, Locator, new_journal_path
 from animalsort.formats.predictions import file_of
 from animalsort.hashes import sha256_bytes
@@ -127,7 +128,11 @@ def plan(
             continue
         if file_of(row) != row["path"]:
             continue  # a clip's frame row: the clip's own row carries its label
-        photo = locate(row["path"])
+        try:
+            photo = locate(row["path"])
+        except RowPathError as exc:
+            result.failed.append((row["path"], str(exc)))
+            continue
         if not os.path.lexists(photo):
             result.failed.append((row["path"], "no such file (moved or deleted since it was classified)"))
             continue

@@ -12,13 +12,13 @@ import torch
 
 from animalsort._version import __version__
 from animalsort.atomic import make_folder
-from animalsort.datasets.labelled import LabelledSplits, Sample, labelled_splits
+from animalsort.datasets.labelled import LabelledSplits, Sample, labelled_splits, mark_run_folder
 from animalsort.errors import UsageError
 from animalsort.machine import default_workers
 from animalsort.model.device import pick_device, pick_precision
 from animalsort.training import features
 from animalsort.training.base import Base, load_base, new_head, save_model
-from animalsort.training.check import PARTS, check_dataset, drop_corrupt, scan_files
+from animalsort.training.check import PARTS, check_dataset, drop_unreadable, scan_files
 from animalsort.training.full import dist_info, eval_loader, evaluate, init_dist, train_full
 from animalsort.training.head import class_weights, cross_validate, refit_head, train_head
 from animalsort.training.options import MODES, DatasetCheck, Evaluation, FinetuneOptions, FinetuneResult, Job, Scores
@@ -74,9 +74,10 @@ def finetune_folder(
     rank = dist_info()[0]
     workers = default_workers() if opts.workers is None else opts.workers
     make_folder(run_dir, "choose another --out")
+    mark_run_folder(run_dir)  # never a class of a dataset it sits in (``finetune .`` again)
     page = run_dir / "inspect.html" if opts.inspect and rank == 0 else None
     scan_files(root, splits, check, workers=workers, progress=progress and rank == 0, page=page, warn=opts.inspect)
-    drop_corrupt(splits, check.corrupt)
+    check = drop_unreadable(splits, root, check)
     torch.manual_seed(opts.seed)
     base = load_base(opts.model, progress and rank == 0)
     head, matched = new_head(base, splits.classes, opts.init_from_pretrained)
