@@ -165,19 +165,20 @@ def evaluate(looker: Looker, pool: list[Item], rule: LookRule, half: str) -> dic
 
 
 def candidates(mode: str) -> list[LookRule]:
-    """The rules tried for ``mode``: closer-look geometry × the thresholds."""
-    contexts = ((1.5,), (2.0,), (2.5,)) if mode == "frame" else ((1.5, 3.0), (1.5, 2.5, 4.0), (2.0, 4.0))
-    geometry = itertools.product(contexts, (0.25, 0.35), (0.6,), (1,) if mode == "frame" else (2, 3))
-    thresholds = list(
-        itertools.product(
-            (4.0, 5.0, 6.0, 7.0), (0.2, 0.3, 0.4, 0.5, 1.01), (0.1, 0.2, 0.3, 1.1), (0.5, 0.6, 0.7), (10.0, 99.0)
-        )
-    )
+    """The rules tried for ``mode``: closer-look geometry × the thresholds (``tiles``: more
+    closer looks, at grid squares with the most evidence too)."""
+    if mode == "frame":
+        geometry = list(itertools.product(((1.5,), (2.0,), (2.5,)), (0.25, 0.35), (1,), (0.0,)))
+        thresholds = itertools.product((4.0, 5.0, 6.0, 7.0), (0.2, 0.3, 0.4, 0.5, 1.01), (0.1, 0.2, 0.3, 1.1))
+        decisions = list(itertools.product(thresholds, (0.5, 0.6, 0.7), (10.0, 99.0)))
+    else:
+        geometry = list(itertools.product(((1.5,), (1.5, 3.0)), (0.25,), (3, 5), (0.4, 0.5)))
+        thresholds = itertools.product((3.0, 4.0, 5.0), (0.4, 0.6, 1.01), (0.3, 1.1))
+        decisions = list(itertools.product(thresholds, (0.7, 0.8, 0.9), (99.0,)))
     return [
-        LookRule(seen, sure, big, agree, keep, context, least, most, budget)
-        for context, least, most, budget in geometry
-        if budget >= len(context) or mode == "frame"
-        for seen, sure, big, agree, keep in thresholds
+        LookRule(seen, sure, big, agree, keep, contexts, least, 0.6, budget, tile=tile)
+        for contexts, least, budget, tile in geometry
+        for (seen, sure, big), agree, keep in decisions
     ]
 
 

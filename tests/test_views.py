@@ -17,7 +17,17 @@ from conftest import EXAMPLES, read_csv_rows
 from PIL import Image
 
 from animalsort.cli import main
-from animalsort.inference.looking import RULES, Labels, LookRule, animal_boxes, closer_look, first_look, upsampled
+from animalsort.inference.looking import (
+    RULES,
+    Labels,
+    LookRule,
+    animal_boxes,
+    closer_look,
+    closer_squares,
+    first_look,
+    tiles_by_evidence,
+    upsampled,
+)
 from animalsort.sources.views import MAX_ASPECT, STRIDE, closer_box, first_look_size, look_side
 from animalsort.taxonomy import animal_labels, imagenet_table, label_set
 
@@ -135,6 +145,19 @@ def test_labels_without_no_animal_answer_with_the_frame_and_box_their_label() ->
     look = first_look(logits, z, Labels(own, 3), RULE, (600, 400))
     assert look.animal and look.animal_score is None and look.closer == []
     assert int(look.probs.argmax()) == 1 and look.box[0] >= 0.5  # fox, on the right
+
+
+def test_tiles_look_where_the_evidence_is_first_and_cover_the_frame() -> None:
+    grid = np.zeros((7, 12))
+    grid[6, 0] = 9.0  # bottom left
+    squares = tiles_by_evidence(grid, (1920, 1080), 0.4)
+    x, y, w, h = squares[0]
+    assert x == 0.0 and y + h == pytest.approx(1.0) and w * 1920 == pytest.approx(0.4 * 1080)
+    points = [(px / 40, py / 40) for px in range(40) for py in range(40)]
+    assert all(any(a <= p <= a + c and b <= q <= b + d for a, b, c, d in squares) for p, q in points)
+    budget = replace(RULE, budget=3, tile=0.4)
+    chosen = closer_squares([(0.9, 0.1, 0.05, 0.05)], (1920, 1080), budget, grid)
+    assert len(chosen) == 3 and chosen[1] == squares[0]  # the candidate's square, then the strongest tiles
 
 
 def test_upsampling_keeps_the_cells_where_they_are() -> None:

@@ -122,7 +122,7 @@ class MegadetectorWriter:
         classifier = f"animalsort {meta.get('model', '')}".strip()
         info = {
             "format_version": FORMAT_VERSION,
-            "detector": f"{classifier} (whole-frame classifier: a box is where its animal evidence is, not a detection)",
+            "detector": f"{classifier} (whole-frame classifier: a box is where its animal evidence is)",
             "detection_completion_time": when,
             "classifier": classifier,
             "classification_completion_time": when,

@@ -16,6 +16,9 @@ activation map decomposes the answer exactly.
   ``LookRule.box_level`` of the way from the frame's median to the peak, on the map upsampled
   ``UPSAMPLE`` times (bilinear), as fractions of the frame; further peaks that reach
   ``LookRule.seen`` outside it are further animals (``Look.boxes``).
+- **Tiles**: ``--view tiles`` spends more closer looks where the map is too coarse to point at a
+  small animal: after the candidate's square, squares of ``tile`` × the shorter side from a
+  grid over the frame, the ones with the most evidence first (``tiles_by_evidence``).
 - **The decision**: no candidate (peak below ``seen``) → ``no_animal``, answered with the frame's
   probabilities. A candidate the frame already names (animals ≥ 0.5 of the frame, and its most
   probable animal label ≥ ``sure`` or the candidate's box ≥ ``big`` of the frame: a large animal
@@ -64,6 +67,7 @@ class LookRule:
     most: float  # … at most this share
     budget: int  # closer looks a frame, at most
     box_level: float = 0.2  # the box: cells this far from the median to the peak
+    tile: float = 0.0  # > 0: after the candidates, grid squares of this share of the shorter side
 
     def record(self) -> dict[str, object]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
@@ -73,15 +77,26 @@ class LookRule:
 #: the rule with the most animals of 5% and 10% of the frame found, among those with empty
 #: frames called an animal ≤ 5%, people photos all no_animal, natural photos of animals no worse
 #: than the centre crop, and closer looks on ≤ 15% of natural photos (what keeps ordinary photos
-#: near the centre crop's speed). ``tiles``: the same with a second scale around the candidate
-#: (the fit found no better small-animal rule with more closer looks). ``keep`` = 99: a candidate
-#: the closer look does not confirm is never kept (every such rule called more empty frames animals).
+#: near the centre crop's speed). ``tiles``: up to five closer looks — the candidate's square,
+#: then squares of 0.4 × the shorter side with the most evidence (where the evidence map is too
+#: coarse to point at a small animal, a square that holds it still has some) — confirmed by a
+#: surer closer look (0.8). ``keep`` = 99: a candidate the closer look does not confirm is never
+#: kept (every rule that kept one called more empty frames animals).
 RULES = {
     "frame": LookRule(
         seen=5.0, sure=0.4, big=0.3, agree=0.7, keep=99.0, contexts=(1.5,), least=0.25, most=0.6, budget=1
     ),
     "tiles": LookRule(
-        seen=5.0, sure=0.4, big=0.3, agree=0.7, keep=99.0, contexts=(1.5, 3.0), least=0.25, most=0.6, budget=2
+        seen=5.0,
+        sure=0.6,
+        big=0.3,
+        agree=0.8,
+        keep=99.0,
+        contexts=(1.5,),
+        least=0.25,
+        most=0.6,
+        budget=5,
+        tile=0.4,
     ),
 }
 
@@ -233,6 +248,7 @@ class Seen:
     probs: np.ndarray
     peak: float | None
     boxes: list[Box]
+    evidence: np.ndarray | None = None  # h × w (labels with no_animal): where ``tile`` squares look
 
 
 def see(logits: np.ndarray, cells: np.ndarray, labels: Labels, rule: LookRule) -> Seen:
@@ -242,7 +258,7 @@ def see(logits: np.ndarray, cells: np.ndarray, labels: Labels, rule: LookRule) -
     if labels.no_animal is None:
         return Seen(probs, None, animal_boxes(grid, rule.box_level, np.inf, most=1))
     peak = float(grid.max())
-    return Seen(probs, peak, animal_boxes(grid, rule.box_level, rule.seen) if peak >= rule.seen else [])
+    return Seen(probs, peak, animal_boxes(grid, rule.box_level, rule.seen) if peak >= rule.seen else [], grid)
 
 
 def decide(seen: Seen, labels: Labels, rule: LookRule, size: tuple[int, int]) -> Look:
@@ -257,17 +273,43 @@ def decide(seen: Seen, labels: Labels, rule: LookRule, size: tuple[int, int]) ->
         labels.best_animal(seen.probs) >= rule.sure or seen.boxes[0][2] * seen.boxes[0][3] >= rule.big
     ):
         return look
-    look.closer = closer_squares(seen.boxes, size, rule)
+    look.closer = closer_squares(seen.boxes, size, rule, seen.evidence)
     return look
 
 
-def closer_squares(boxes: list[Box], size: tuple[int, int], rule: LookRule) -> list[Box]:
+def closer_squares(
+    boxes: list[Box], size: tuple[int, int], rule: LookRule, grid: np.ndarray | None = None
+) -> list[Box]:
     """The squares to look closer at, at most ``budget``: around the strongest candidate at each
-    of ``contexts`` (a small animal at several scales), then around the further candidates."""
+    of ``contexts`` (a small animal at several scales), then around the further candidates, then
+    (``tile`` > 0) the squares of a grid over the frame with the most evidence in them."""
     w, h = size
     wanted = [closer_box(boxes[0], w, h, c, rule.least, rule.most) for c in rule.contexts]
     wanted += [closer_box(b, w, h, rule.contexts[0], rule.least, rule.most) for b in boxes[1:]]
+    if rule.tile > 0 and grid is not None:
+        wanted += tiles_by_evidence(grid, size, rule.tile)
     return list(dict.fromkeys(wanted))[: rule.budget]  # a square clipped to the same size: looked at once
+
+
+def tiles_by_evidence(grid: np.ndarray, size: tuple[int, int], side: float) -> list[Box]:
+    """Squares of ``side`` × the frame's shorter side over the whole frame, neighbours sharing a
+    quarter of their side, strongest evidence first (each scored by its best cell)."""
+    w, h = size
+    tile = side * min(w, h)
+
+    def starts(length: float) -> list[float]:
+        n = max(1, int(np.ceil((length - tile) / (0.75 * tile) - 1e-9)) + 1)
+        return [(length - tile) * i / (n - 1) for i in range(n)] if n > 1 else [(length - tile) / 2]
+
+    rows, cols = grid.shape
+    scored = []
+    for y in starts(h):
+        for x in starts(w):
+            r0, r1 = int(y / h * rows), max(int(y / h * rows) + 1, int(np.ceil((y + tile) / h * rows)))
+            c0, c1 = int(x / w * cols), max(int(x / w * cols) + 1, int(np.ceil((x + tile) / w * cols)))
+            scored.append((float(grid[r0:r1, c0:c1].max()), (x / w, y / h, tile / w, tile / h)))
+    scored.sort(key=lambda t: -t[0])
+    return [square for _, square in scored]
 
 
 def first_look(logits: np.ndarray, cells: np.ndarray, labels: Labels, rule: LookRule, size: tuple[int, int]) -> Look:

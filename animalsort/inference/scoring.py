@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
+    from animalsort.inference.looking import Look
     from animalsort.model.loaded import LoadedModel
     from animalsort.taxonomy import LabelSet
 
@@ -170,10 +171,12 @@ def look_batch(loaded: LoadedModel, images: torch.Tensor, meta: dict[str, Any], 
     ]
     paths = meta["paths"]
     frames = meta.get("frames") or [None] * len(paths)
+    unsure = [a is not None and bool(a.closer) for a in answers]  # the first look alone did not decide
+    _clip_budget(answers, paths, frames)
     requests = [(i, square) for i, a in enumerate(answers) if a is not None for square in a.closer]
     crops = _closer_looks(loaded, requests, paths, frames, closer)
     for i, a in enumerate(answers):
-        if a is not None and a.closer:
+        if a is not None and unsure[i]:
             taken = [c for (r, _), c in zip(requests, crops) if r == i and c is not None]
             a.closer = [sq for (r, sq), c in zip(requests, crops) if r == i and c is not None]
             closer_look(a, taken, labels, rule)
@@ -185,6 +188,20 @@ def look_batch(loaded: LoadedModel, images: torch.Tensor, meta: dict[str, Any], 
         scores=[a.animal_score if a else None for a in answers],
         windows=sum(a is not None for a in answers) + sum(c is not None for c in crops),
     )
+
+
+def _clip_budget(answers: list[Look | None], paths: list[str], frames: list[float | None]) -> None:
+    """A clip looks closer at its ``TOP_FRAMES`` frames with the strongest evidence only (its
+    answer is made of its best frames; decoding a clip's frame again means seeking in it); its
+    other unsure frames are answered without (so, as any unconfirmed candidate, no animal)."""
+    clips: dict[str, list[int]] = {}
+    for i, (path, t) in enumerate(zip(paths, frames)):
+        if t is not None and answers[i] is not None and answers[i].closer:
+            clips.setdefault(path, []).append(i)
+    for rows in clips.values():
+        rows.sort(key=lambda i: -(answers[i].animal_score or 0.0))
+        for i in rows[TOP_FRAMES:]:
+            answers[i].closer = []
 
 
 def _closer_looks(
