@@ -19,7 +19,7 @@ from PIL import Image
 
 from animalsort.cli import main
 from animalsort.formats import corrections
-from animalsort.tagging.run import sidecar_for
+from animalsort.tagging.sidecars import sidecar_for
 from animalsort.taxonomy import REQUIRED_LABELS, TAXON_RANKS, keyword_path, label_taxa
 from tests.conftest import make_image
 
