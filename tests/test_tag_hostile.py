@@ -348,6 +348,128 @@ def test_the_summary_counts_what_was_written_not_what_was_planned(runner, tmp_pa
     assert "tagged once" not in res.output
 
 
+# --------------------------------------------------------------------------- items 8-10: journals
+
+
+def _tagged_folder(runner, tmp_path: Path, n: int) -> tuple[Path, Path]:
+    src = tmp_path / "p"
+    for i in range(n):
+        make_image(src / f"{i:02d}.jpg", size=(16, 12), seed=i)
+    preds = write_csv(tmp_path / "preds.csv", src, [row(f"{i:02d}.jpg", "cat") for i in range(n)])
+    assert runner.invoke(main, ["tag", str(preds)]).exit_code == 0
+    return src, _journal(src)
+
+
+def test_the_journal_knows_what_was_planned_and_that_the_run_finished(runner, tmp_path):
+    src, journal = _tagged_folder(runner, tmp_path, 3)
+    records = _records(journal)
+    assert records[0]["type"] == "header" and records[0]["planned"] == 3
+    assert records[-1] == {"type": "end", "ops": 3}
+    res = runner.invoke(main, ["undo", str(journal)])
+    assert res.exit_code == 0 and "note:" not in res.output
+
+
+def test_a_journal_cut_short_is_reported_and_nothing_is_appended_onto_its_torn_line(runner, tmp_path):
+    src, journal = _tagged_folder(runner, tmp_path, 40)
+    data = journal.read_bytes()
+    journal.write_bytes(data[:3000])
+    assert not data[:3000].endswith(b"\n")
+    listed = sum(1 for r in data[:3000].split(b"\n")[:-1] if json.loads(r)["type"] == "tag")
+    res = runner.invoke(main, ["undo", str(journal)])
+    assert res.exit_code == 0, res.output
+    assert "note: the journal's last line was cut off at byte" in res.output
+    assert (
+        f"note: the tag run did not finish (killed), or this journal was cut short: it lists {listed} of the 40 files "
+        "the run planned" in res.output
+    )
+    assert f"removed {listed} sidecars" in res.output
+    assert len(list(src.glob("*.xmp"))) == 40 - listed  # the rest keep the run's keywords, as reported
+    records = _records(journal)  # every line whole: the torn one was dropped, not written onto
+    assert records[-1]["type"] == "undone"
+    assert "already undone" in runner.invoke(main, ["undo", str(journal)]).output
+
+
+def test_a_journal_without_its_end_whole_lines_only_is_reported(runner, tmp_path):
+    src, journal = _tagged_folder(runner, tmp_path, 4)
+    lines = journal.read_text().splitlines(keepends=True)
+    journal.write_text("".join(lines[:-2]))  # the last op's done and the end record gone
+    res = runner.invoke(main, ["undo", str(journal)])
+    assert res.exit_code == 0
+    assert "it lists 4 of the 4 files the run planned" in res.output
+    assert not list(src.glob("*.xmp"))
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("[1, 2]", "not a record (a JSON object)"),
+        (
+            '{"type": "tag", "id": 9, "kind": "sidecar", "row": "x", "path": "/x", "after_sha256": "00"}',
+            "a tag without a valid 'before'",
+        ),
+        ('{"type": "done"}', "a done without a valid 'id'"),
+        ('{"type": "done", "id": 99}', "a done record for id 99, which no tag record has"),
+        (
+            '{"type": "tag", "id": 0, "kind": "sidecar", "row": "x", "path": "/x", "before": {"exists": false}, '
+            '"after_sha256": "00"}',
+            "a second tag record with id 0",
+        ),
+        (
+            '{"type": "tag", "id": 9, "kind": "sidecar", "row": "x", "path": "/x", "before": {"exists": true, '
+            '"sha256": "00", "mode": 420, "atime_ns": 1, "mtime_ns": 1, "head": 0, "tail": 0, '
+            '"middle_file": "../../secret"}, "after_sha256": "00"}',
+            "a tag record's before has neither middle nor a middle_file name",
+        ),
+        ('{"type": "tag", "id": 0', "not JSON"),  # a torn line that is not the last
+        ("\x00\x01garbage", "not JSON"),
+    ],
+)
+def test_a_malformed_journal_line_is_one_error_naming_it_and_nothing_changes(runner, tmp_path, line, problem):
+    src, journal = _tagged_folder(runner, tmp_path, 2)
+    lines = journal.read_text().splitlines(keepends=True)
+    lines.insert(3, line + "\n")
+    journal.write_text("".join(lines))
+    damaged = journal.read_bytes()
+    res = runner.invoke(main, ["undo", str(journal)])
+    assert res.exit_code == 2
+    assert f"Error: {journal}, line 4: {problem}: " in res.output
+    assert "undo changed nothing: restore it from a backup" in res.output
+    assert isinstance(res.exception, SystemExit)  # an error, not a traceback
+    assert len(list(src.glob("*.xmp"))) == 2 and journal.read_bytes() == damaged
+
+
+def test_undo_marks_each_file_so_a_rerun_does_only_the_rest(runner, tmp_path):
+    src, journal = _tagged_folder(runner, tmp_path, 3)
+    os.chmod(src / "01.jpg.xmp", 0o444)  # the person protects one meanwhile
+    res = runner.invoke(main, ["undo", str(journal)])
+    assert res.exit_code == 1
+    assert f"refused: {src / '01.jpg.xmp'}: read-only (mode 0444)" in res.output
+    assert [p.name for p in src.glob("*.xmp")] == ["01.jpg.xmp"]
+    assert [r["id"] for r in _records(journal) if r["type"] == "undo"] == [2, 0]
+    os.chmod(src / "01.jpg.xmp", 0o644)
+    res = runner.invoke(main, ["undo", str(journal)])
+    assert res.exit_code == 0, res.output
+    assert "removed 1 sidecars the run had created (0 were as before; 2 given back by an earlier undo)" in res.output
+    assert not list(src.glob("*.xmp"))
+
+
+def test_undo_gives_back_a_sidecar_whose_earlier_bytes_were_kept_beside_the_journal(runner, tmp_path):
+    """A person's sidecar over 64 KB (a long darktable history) is kept in a file beside the
+    journal, which undo must find."""
+    src = tmp_path / "p"
+    make_image(src / "a.jpg")
+    big = DARKTABLE_XMP.replace('darktable:params="gz48eJxj"', f'darktable:params="{"gz48eJxj" * 12000}"')
+    (src / "a.jpg.xmp").write_text(big)
+    preds = write_csv(tmp_path / "preds.csv", src, [row("a.jpg", "cat")])
+    assert runner.invoke(main, ["tag", str(preds)]).exit_code == 0
+    journal = _journal(src)
+    assert (journal.with_name(journal.stem + ".d") / "0.bin").is_file()
+    res = runner.invoke(main, ["undo", str(journal)])
+    assert res.exit_code == 0, res.output
+    assert (src / "a.jpg.xmp").read_text() == big
+    assert not journal.with_name(journal.stem + ".d").exists()
+
+
 # --------------------------------------------------------------------------- item 11: two runs
 
 
@@ -360,6 +482,8 @@ def test_a_second_run_on_a_folder_in_use_waits_then_is_refused(runner, folder_in
         "waited 0.2 s: run this again when it has finished" in res.output
     )
     assert not list(src.glob("*.xmp")) and list((src / "_animalsort").glob("tag-*.jsonl")) == [journal]
+    assert runner.invoke(main, ["undo", str(journal)]).exit_code == 1
+    assert journal.read_text().count("\n") == 2  # untouched
 
 
 @pytest.fixture
@@ -371,7 +495,7 @@ def folder_in_use(tmp_path, monkeypatch):
     preds = write_csv(tmp_path / "preds.csv", src, [row("a.jpg", "cat")])
     journal = src / "_animalsort" / "tag-20260101-000000.jsonl"
     journal.parent.mkdir()
-    journal.write_text('{"type":"header","kind":"tag","planned":0}\n{"type":"end","ops":0}\n')  # an earlier run's
+    journal.write_text('{"type":"header","kind":"tag","planned":0}\n{"type":"end","ops":0}\n')
     monkeypatch.setattr(lock, "WAIT_S", 0.2)
     held = FileLock(str(src / "_animalsort" / "tag.lock"))
     held.acquire()

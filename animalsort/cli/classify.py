@@ -365,6 +365,8 @@ def undo(ctx: click.Context, journal: Path) -> None:
     from animalsort.tagging.undo import TagUndoResult
 
     res = _api.undo(journal)
+    for note in res.notes if isinstance(res, TagUndoResult) else []:
+        click.echo(f"note: {note}", err=True)
     if res.was_undone:
         click.echo(
             f"nothing to do: this {'tag run' if isinstance(res, TagUndoResult) else 'sort'} was already undone",
@@ -373,9 +375,10 @@ def undo(ctx: click.Context, journal: Path) -> None:
         return
     if not ctx.obj["quiet"]:
         if isinstance(res, TagUndoResult):
+            earlier = f"; {res.earlier} given back by an earlier undo" if res.earlier else ""
             click.echo(
                 f"restored {res.restored} files, removed {res.removed} sidecars the run had created "
-                f"({res.already} were as before)",
+                f"({res.already} were as before{earlier})",
                 err=True,
             )
         else:

@@ -15,9 +15,8 @@ from animalsort.atomic import leftover_temporaries, make_folder, replace_bytes
 from animalsort.formats.journal import Journal
 from animalsort.hashes import sha256_bytes
 from animalsort.tagging import delta, heic, targets, xmp
+from animalsort.tagging.journal import KIND
 from animalsort.tagging.sidecars import name_too_long, sidecar_for
-
-KIND = "tag"  # the journal's header says what wrote it
 
 
 @dataclass
