@@ -531,6 +531,15 @@ def test_two_embed_runs_at_once_tag_every_photo_once_and_both_undo(tmp_path):
     assert {n: (src / n).read_bytes() for n in names} == originals
 
 
+def test_a_csv_whose_folder_is_gone_is_one_error_and_creates_nothing(runner, tmp_path):
+    src = tmp_path / "gone"
+    preds = write_csv(tmp_path / "preds.csv", src, [row("a.jpg", "cat")])
+    res = runner.invoke(main, ["tag", str(preds)])
+    assert res.exit_code == 2
+    assert f"Error: {src}: no such folder (the predictions' paths are relative to it): --src names" in res.output
+    assert not src.exists()
+
+
 def test_dry_run_takes_no_lock(runner, folder_in_use):
     src, preds, _ = folder_in_use
     res = runner.invoke(main, ["tag", str(preds), "--dry-run"])

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from animalsort.errors import UsageError
+from animalsort.errors import InputError, UsageError
 from animalsort.formats.journal import STATE_DIR, Locator, new_journal_path
 from animalsort.formats.predictions import file_of
 from animalsort.sources.listing import VIDEO_EXTENSIONS
@@ -178,6 +178,11 @@ def tag_rows(
         result.planned = plan(rows, Locator(predictions, src), options, provenance, result)
         _settle_shared(result.planned, result)
         return result
+    if not Path(src).is_dir():  # else the lock would make the folder; and no row could be found
+        raise InputError(
+            f"{src}: no such folder (the predictions' paths are relative to it): "
+            "--src names the folder the photos are in now"
+        )
     with lock.holding(Path(src).absolute() / STATE_DIR):
         jobs = plan(rows, Locator(predictions, src), options, provenance, result)
         header = {
