@@ -417,14 +417,17 @@ def _print_undone(res: UndoResult | TagUndoResult, *, quiet: bool, verbose: bool
     from animalsort.tagging.undo import TagUndoResult
 
     kind = "tag run" if isinstance(res, TagUndoResult) else "sort"
+    for note in res.notes if isinstance(res, TagUndoResult) else []:
+        click.echo(f"note: {note}", err=True)
     if res.was_undone:
         click.echo(f"nothing to do: this {kind} was already undone", err=True)
         return
     if not quiet:
         if isinstance(res, TagUndoResult):
+            earlier = f"; {res.earlier} given back by an earlier undo" if res.earlier else ""
             click.echo(
                 f"restored {res.restored} files, removed {res.removed} sidecars the run had created "
-                f"({res.already} were as before)",
+                f"({res.already} were as before{earlier})",
                 err=True,
             )
         else:

@@ -19,9 +19,9 @@ from animalsort.errors import InputError, UsageError
 from animalsort.formats import corrections
 from animalsort.formats.journal import journal_paths
 from animalsort.formats.predictions import read_predictions, read_sidecar
+from animalsort.locks import folders_locked
 from animalsort.paths import is_uri
 from animalsort.sorting.apply import ApplyResult, apply
-from animalsort.sorting.lock import folders_locked
 from animalsort.sorting.plan import Earlier, Plan, check_folders, plan
 
 
