@@ -18,6 +18,7 @@ from animalsort.cli.common import (
     print_summary,
     refuse_given,
     sequences_option,
+    thresholds_option,
     translate_errors,
     video_options,
 )
@@ -216,6 +217,7 @@ def merge(
     "`animalsort review` (CSV.corrections.csv beside it) apply: a reviewed file goes by its label."
 )
 @min_confidence_option("Below this, files go to _uncertain/.")
+@thresholds_option
 @click.option("--flat", is_flag=True, help="No sub-folders under each label.")
 @click.option("--dry-run", "-n", is_flag=True, help="Print the plan; move no photo.")
 @click.option("--verify", is_flag=True, help="Check each copy's sha256 (slower).")
@@ -241,6 +243,7 @@ def sort_cmd(
     mode: str,
     from_csv: Path | None,
     min_confidence: float,
+    thresholds: Path | None,
     flat: bool,
     dry_run: bool,
     verify: bool,
@@ -250,9 +253,10 @@ def sort_cmd(
 ) -> None:
     """Sort the photos under SRC into DEST/<label>/<sub-folder>/, never overwriting.
 
-    Files below --min-confidence go to _uncertain/, no_animal to _no_animal/, unreadable files
-    stay where they are. A name already taken gets " (2)"; an identical file (same sha256) is
-    reported, not duplicated. A video clip moves as one file, by its label from its frames.
+    Files below --min-confidence (or their label's --thresholds) go to _uncertain/, no_animal
+    to _no_animal/, unreadable files stay where they are. A name already taken gets " (2)";
+    an identical file (same sha256) is reported, not duplicated. A video clip moves as one
+    file, by its label from its frames.
     A journal in DEST/_animalsort/ makes every change undoable.
 
     \b
@@ -260,6 +264,7 @@ def sort_cmd(
         animalsort sort ~/photos --move
         animalsort sort ~/photos --dest ~/sorted --from preds.csv --dry-run
         animalsort sort ~/trap --by-sequence --move
+        animalsort sort ~/photos --from preds.csv --thresholds audit.json --move
     """
     from animalsort import _api
 
@@ -278,6 +283,7 @@ def sort_cmd(
         predictions=from_csv,
         classify_options=options,
         min_confidence=min_confidence,
+        thresholds=thresholds,
         flat=flat,
         dry_run=dry_run,
         verify=verify,
@@ -350,6 +356,13 @@ def _print_plan(res: SortResult, *, dry_run: bool, quiet: bool, verbose: bool) -
     limit = None if verbose else 5
     if res.corrections is not None:
         click.echo(f"  {p.reviewed} placed by their reviewed label ({res.corrections.name})", err=True)
+    if res.thresholds is not None and res.thresholds.file is not None:
+        t = res.thresholds
+        click.echo(
+            f"  thresholds of {count(len(t.per_label), 'label')} from {t.file.name}; the others at --min-confidence "
+            f"{t.minimum:g}",
+            err=True,
+        )
     if p.already_sorted:
         click.echo(f"  {p.already_sorted} files placed by an earlier sort into {p.dest}: left as they are", err=True)
     if p.renamed:

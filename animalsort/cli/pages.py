@@ -13,6 +13,7 @@ from animalsort.cli.common import (
     model_source_options,
     output_options,
     print_refused,
+    thresholds_option,
     translate_errors,
 )
 from animalsort.model.device import DEVICES
@@ -30,6 +31,7 @@ from animalsort.sources.views import VIEW_MODES
 )
 @csv_src_option()
 @min_confidence_option("Below this a photo is listed under Uncertain.")
+@thresholds_option
 @click.option(
     "--embed",
     is_flag=True,
@@ -51,6 +53,7 @@ def report(
     out: Path | None,
     src: Path | None,
     min_confidence: float,
+    thresholds: Path | None,
     embed: bool,
     workers: int | None,
 ) -> None:
@@ -65,12 +68,13 @@ def report(
         animalsort classify ~/photos --out preds.csv
         animalsort report preds.csv            # writes preds.html
     """
+    from animalsort.formats.thresholds import load
     from animalsort.machine import default_workers
     from animalsort.pages.report import build
 
     if workers is None:
         workers = default_workers()
-    res = build(predictions, out, src=src, min_confidence=min_confidence, embed=embed, workers=workers)
+    res = build(predictions, out, src=src, thresholds=load(thresholds, min_confidence), embed=embed, workers=workers)
     if not ctx.obj["quiet"]:
         labels = ", ".join(f"{k} {v}" for k, v in list(res.labels.items())[:8])
         more = f", … ({len(res.labels)} labels)" if len(res.labels) > 8 else ""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from animalsort.atomic import make_folder
@@ -19,6 +19,7 @@ from animalsort.errors import InputError, UsageError
 from animalsort.formats import corrections
 from animalsort.formats.journal import journal_paths
 from animalsort.formats.predictions import read_predictions, read_sidecar
+from animalsort.formats.thresholds import Thresholds
 from animalsort.paths import is_uri
 from animalsort.sorting.apply import ApplyResult, apply
 from animalsort.sorting.lock import folders_locked
@@ -30,7 +31,7 @@ class Placement:
     """How rows are placed: the choices of ``animalsort sort`` that the plan and journal record."""
 
     mode: str = "copy"
-    min_confidence: float = 0.5
+    thresholds: Thresholds = field(default_factory=Thresholds)  # --min-confidence, per label with --thresholds
     flat: bool = False
     verify: bool = False
     by_sequence: float | None = None  # place bursts by their vote (rows carry the sequence columns)
@@ -117,7 +118,7 @@ def place(
         dest,
         rows,
         mode=how.mode,
-        min_confidence=how.min_confidence,
+        thresholds=how.thresholds,
         flat=how.flat,
         verify=how.verify,
         earlier=earlier,
@@ -134,11 +135,13 @@ def place(
     assert predictions is not None
     extra = {
         "predictions": str(predictions.absolute()),
-        "min_confidence": how.min_confidence,
+        "min_confidence": how.thresholds.minimum,
         "flat": how.flat,
         "by_sequence": how.by_sequence,
         "corrections": str(corrections_file.absolute()) if corrections_file else None,
         "reviewed": p.reviewed,
         "companions": {"on": how.companions, "groups": p.groups, "files": p.companions},
     }
+    if (used := how.thresholds.record()) is not None:  # only with --thresholds: a journal without is as before
+        extra["thresholds"] = used
     return p, apply(p, journal_paths(dest)[0], verify=how.verify, extra=extra)
