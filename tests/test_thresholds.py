@@ -145,3 +145,22 @@ def test_a_thresholds_file_that_is_not_an_audits(
     with pytest.raises(InputError, match=re.escape(message.format(bad))):
         animalsort.export(preds, tmp_path / "md.json", thresholds=bad)
     assert not (tmp_path / "photos" / "cat").exists() and not (tmp_path / "md.json").exists()
+
+
+def test_review_marks_the_photos_below_their_threshold(runner: CliRunner, tmp_path: Path) -> None:
+    from animalsort.pages.review_session import Session
+
+    _, preds, audit = setup(tmp_path)
+    # c3.jpg: the model's cat 0.30 is below either way (a person's review is the page's to show)
+    for given, name, below in (
+        (None, None, {"d1.jpg", "c3.jpg"}),
+        (audit, "audit.json", {"c1.jpg", "n1.jpg", "c3.jpg"}),
+    ):
+        session = Session(preds, thresholds=thresholds.load(given))
+        state = session.state()
+        session.close()
+        assert {it[0] for it in state["items"] if not it[7]} == below and state["thresholds"] == name
+        assert {it[0]: it[6] for it in state["items"]}["f1.jpg"] == 0.5  # fox: --min-confidence
+    animalsort.audit_sample(preds, size=6)
+    res = runner.invoke(main, ["review", str(tmp_path / "preds.sample.csv"), "--thresholds", str(audit)])
+    assert res.exit_code == 2 and "--thresholds does nothing in audit mode" in res.output, res.output

@@ -13,6 +13,7 @@ from animalsort.cli.common import (
     model_source_options,
     output_options,
     print_refused,
+    refuse_given,
     thresholds_option,
     translate_errors,
 )
@@ -102,16 +103,27 @@ def report(
 )
 @click.option("--no-browser", is_flag=True, help="Print the address; do not open a browser.")
 @csv_src_option()
+@min_confidence_option("Below this a photo is uncertain: the page can show those alone (as sort's _uncertain/).")
+@thresholds_option
 @output_options
 @click.pass_context
 @translate_errors
-def review(ctx: click.Context, predictions: Path, port: int, no_browser: bool, src: Path | None) -> None:
+def review(
+    ctx: click.Context,
+    predictions: Path,
+    port: int,
+    no_browser: bool,
+    src: Path | None,
+    min_confidence: float,
+    thresholds: Path | None,
+) -> None:
     """Correct a classify CSV in your browser, one keypress a photo; or answer an audit sample.
 
     Serves a page on 127.0.0.1 only, at an address with a random token (other users of the
     machine and other web pages cannot reach it). Least confident photos first; Enter accepts,
     2–5 picks another of the model's labels, L any label (or a new one), N no_animal, → skips,
-    U undoes, G shows a grid. Every decision is saved at once to PREDICTIONS.corrections.csv
+    U undoes, G shows a grid; "show uncertain" lists the photos below --min-confidence (or
+    their label's --thresholds) alone. Every decision is saved at once to PREDICTIONS.corrections.csv
     (stop any time; running it again resumes); sort --from, finetune --from and report use it.
 
     Given a sample from `animalsort audit sample`, only its photos: Enter says the label is
@@ -131,7 +143,7 @@ def review(ctx: click.Context, predictions: Path, port: int, no_browser: bool, s
     from animalsort.pages.review_server import ReviewServer
 
     quiet = ctx.obj["quiet"]
-    session, page, what, kept = _review_session(predictions, src)
+    session, page, what, kept = _review_session(ctx, predictions, src, min_confidence, thresholds)
     print_refused(session.refused, ctx.obj["verbose"])
     try:
         server = ReviewServer(session, port, page)  # type: ignore[arg-type]  # an AuditSession answers the same calls
@@ -159,7 +171,9 @@ def review(ctx: click.Context, predictions: Path, port: int, no_browser: bool, s
         click.echo(f"{len(session.corrected):,} of {len(session.items):,} {verb} → {where}", err=True)
 
 
-def _review_session(predictions: Path, src: Path | None) -> tuple[Any, str | None, str, str]:
+def _review_session(
+    ctx: click.Context, predictions: Path, src: Path | None, min_confidence: float, thresholds: Path | None
+) -> tuple[Any, str | None, str, str]:
     """review's session (a predictions CSV) or its audit mode's (a sample), the page (None:
     review's own), the mode, and where the decisions go."""
     from animalsort.audit.files import is_sample
@@ -167,11 +181,13 @@ def _review_session(predictions: Path, src: Path | None) -> tuple[Any, str | Non
     if is_sample(predictions):
         from animalsort.pages import review_audit
 
+        refuse_given(ctx, ["min_confidence", "thresholds"], "in audit mode: every photo of a sample is asked about")
         audit = review_audit.AuditSession(predictions, src)
         return audit, review_audit.render(audit), "audit", f"answers are saved into {audit.path}'s truth column"
+    from animalsort.formats.thresholds import load
     from animalsort.pages.review_session import Session
 
-    session = Session(predictions, src)
+    session = Session(predictions, src, thresholds=load(thresholds, min_confidence))
     return session, None, "review", f"corrections are saved to {session.corrections_file}"
 
 
