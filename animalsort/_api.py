@@ -44,6 +44,7 @@ class SortResult:
     applied: ApplyResult | None = None  # None for a dry run
     classified: Summary | None = None  # when this run classified
     corrections: Path | None = None  # the review's corrections file applied (with --from)
+    audit_answers: Path | None = None  # the audit sample whose answers applied (with --from)
     thresholds: Thresholds | None = None  # the per-label thresholds placed by (with thresholds=)
 
 
@@ -294,16 +295,17 @@ def _sort_locked(
     dry_run: bool,
     progress: bool,
 ) -> SortResult:
+    from animalsort.formats import corrections
     from animalsort.formats.predictions import read_predictions
     from animalsort.sorting.plan import earlier_sorts
     from animalsort.sorting.run import classified_since, place, rows_from_csv
 
     earlier, by_sequence = earlier_sorts(dest_path), how.by_sequence
     rows: Iterable[dict[str, str]] = ()
-    classified = corrections_file = None
+    classified, corrected_by = None, {}
     if predictions is not None:
         preds: Path | None = Path(predictions)
-        rows, corrections_file = rows_from_csv(Path(predictions))
+        rows, corrected_by = rows_from_csv(Path(predictions))
     else:
         opts = classify_options or _options()
         if by_sequence is not None:
@@ -321,14 +323,15 @@ def _sort_locked(
         how,
         earlier=earlier,
         predictions=preds,
-        corrections_file=corrections_file,
+        corrected_by=corrected_by,
         dry_run=dry_run,
         classified_ns=classified_since(preds) if preds is not None else None,
     )
     if predictions is None:  # the files an earlier sort placed were not even scanned
         plan.already_sorted += earlier.count_under(src_path)
     used = how.thresholds if how.thresholds.file is not None else None
-    return SortResult(plan, preds, applied, classified, corrections_file, used)
+    review, audit = corrected_by.get(corrections.REVIEW), corrected_by.get(corrections.AUDIT)
+    return SortResult(plan, preds, applied, classified, review, audit, used)
 
 
 def _classify_for_sort(
@@ -708,10 +711,11 @@ def audit_report(
         An ``AuditResult``: ``accuracy``, ``labels`` (precision per label), ``missed``,
         ``recall``, ``thresholds``, ``strata``, ``cant_tell``, … (``to_json()`` is audit.json).
     """
-    from animalsort.audit.run import default_sample_path, report_sample, write_json
+    from animalsort.audit.run import report_sample, write_json
+    from animalsort.formats.answers import sample_path
 
     preds = Path(predictions).expanduser()
-    result = report_sample(preds, Path(sample).expanduser() if sample else default_sample_path(preds), target_precision)
+    result = report_sample(preds, Path(sample).expanduser() if sample else sample_path(preds), target_precision)
     if out is not None:
         write_json(result, Path(out).expanduser())
     if html is not None:

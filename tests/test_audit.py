@@ -24,7 +24,7 @@ from animalsort.audit.sample import allocate
 from animalsort.audit.thresholds import needed_answers
 from animalsort.cli import main
 from animalsort.errors import InputError
-from animalsort.formats import thresholds
+from animalsort.formats import answers, thresholds
 from animalsort.formats.predictions import header
 
 # label → (rows, how many of its rows at or above 0.5 are wrong, rows below 0.5)
@@ -137,7 +137,7 @@ def test_sample_is_stratified_seeded_and_leaves_error_rows_out(runner: CliRunner
     assert res.exit_code == 0, res.output
     sample = tmp_path / "preds.sample.csv"
     rows = read_rows(sample)
-    assert list(rows[0]) == list(files.COLUMNS) and len(rows) == 60
+    assert list(rows[0]) == list(answers.COLUMNS) and len(rows) == 60
     assert {r["stratum"] for r in rows} == {UNCERTAIN, "cat", "dog", "fox", "no_animal"}
     assert not {"broken.jpg", "empty.jpg"} & {r["path"] for r in rows}  # error rows are not sampled
     assert "2 error rows not sampled: no label to check" in res.stderr
@@ -382,7 +382,7 @@ def test_a_spreadsheet_round_trip_is_accepted(runner: CliRunner, tmp_path: Path)
     assert runner.invoke(main, ["audit", "sample", str(preds), "-n", "40"]).exit_code == 0
     rows = sorted(read_rows(sample), key=lambda r: r["path"], reverse=True)
     with open(sample, "w", newline="", encoding="utf-8-sig") as f:
-        w = csv.DictWriter(f, fieldnames=[*files.COLUMNS, "notes"])
+        w = csv.DictWriter(f, fieldnames=[*answers.COLUMNS, "notes"])
         w.writeheader()
         for r in rows:
             conf = f"{float(r['confidence']):g}"

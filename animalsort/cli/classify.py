@@ -214,7 +214,8 @@ def merge(
 @click.option("--link", "mode", flag_value="link", help="Hard-link files (symlink across file systems).")
 @from_csv_option(
     "Use a classify CSV instead of classifying (no model is loaded). Labels fixed with "
-    "`animalsort review` (CSV.corrections.csv beside it) apply: a reviewed file goes by its label."
+    "`animalsort review` (CSV.corrections.csv beside it) and the answers of its audit sample (CSV.sample.csv) "
+    "apply: a reviewed file goes by its label."
 )
 @min_confidence_option("Below this, files go to _uncertain/.")
 @thresholds_option
@@ -354,8 +355,10 @@ def _print_plan(res: SortResult, *, dry_run: bool, quiet: bool, verbose: bool) -
     if quiet:
         return
     limit = None if verbose else 5
-    if res.corrections is not None:
-        click.echo(f"  {p.reviewed} placed by their reviewed label ({res.corrections.name})", err=True)
+    if res.corrections is not None or res.audit_answers is not None:
+        files = [res.corrections.name] if res.corrections is not None else []
+        files += [f"audit answers in {res.audit_answers.name}"] if res.audit_answers is not None else []
+        click.echo(f"  {p.reviewed} placed by their reviewed label ({', '.join(files)})", err=True)
     if res.thresholds is not None and res.thresholds.file is not None:
         t = res.thresholds
         click.echo(

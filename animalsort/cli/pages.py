@@ -176,7 +176,7 @@ def _review_session(
 ) -> tuple[Any, str | None, str, str]:
     """review's session (a predictions CSV) or its audit mode's (a sample), the page (None:
     review's own), the mode, and where the decisions go."""
-    from animalsort.audit.files import is_sample
+    from animalsort.formats.answers import is_sample
 
     if is_sample(predictions):
         from animalsort.pages import review_audit

@@ -85,16 +85,17 @@ def classified_since(predictions: Path) -> int | None:
     return started if type(started) is int else None
 
 
-def rows_from_csv(predictions: Path) -> tuple[Iterable[dict[str, str]], Path | None]:
-    """A predictions CSV's rows with the corrections made in ``review`` applied (a reviewed row
-    goes by its corrected label), and the corrections file when there is one."""
+def rows_from_csv(predictions: Path) -> tuple[Iterable[dict[str, str]], dict[str, Path]]:
+    """A predictions CSV's rows with a person's corrections applied (a reviewed row goes by its
+    corrected label: ``formats.corrections``, review's and the audit sample's answers), and the
+    files they came from (``corrections.files_used``)."""
     if not predictions.is_file():
         raise InputError(f"--from {predictions}: no such file")
     rows: Iterable[dict[str, str]] = read_predictions(predictions)
     reviewed = corrections.read(predictions)
     if not reviewed:
-        return rows, None
-    return corrections.apply(rows, reviewed), corrections.corrections_path(predictions)
+        return rows, {}
+    return corrections.apply(rows, reviewed), corrections.files_used(predictions, reviewed)
 
 
 def place(
@@ -105,13 +106,14 @@ def place(
     *,
     earlier: Earlier,
     predictions: Path | None,
-    corrections_file: Path | None = None,
+    corrected_by: dict[str, Path] | None = None,
     dry_run: bool = False,
     classified_ns: int | None = None,
 ) -> tuple[Plan, ApplyResult | None]:
     """Plan where every row's file goes, then (unless ``dry_run``, or nothing is to be done)
     journal and apply the plan. ``predictions`` is the CSV the rows came from, recorded in the
-    journal; ``classified_ns``: when its classification began (:func:`classified_since`).
+    journal with the files of the corrections applied (``corrected_by``: :func:`rows_from_csv`);
+    ``classified_ns``: when its classification began (:func:`classified_since`).
     The temporary files of earlier runs a kill cut off go first."""
     p = plan(
         src,
@@ -138,10 +140,16 @@ def place(
         "min_confidence": how.thresholds.minimum,
         "flat": how.flat,
         "by_sequence": how.by_sequence,
-        "corrections": str(corrections_file.absolute()) if corrections_file else None,
+        "corrections": _absolute((corrected_by or {}).get(corrections.REVIEW)),
         "reviewed": p.reviewed,
         "companions": {"on": how.companions, "groups": p.groups, "files": p.companions},
     }
+    if answered := (corrected_by or {}).get(corrections.AUDIT):  # only with answers: a journal without is as before
+        extra["audit_answers"] = _absolute(answered)
     if (used := how.thresholds.record()) is not None:  # only with --thresholds: a journal without is as before
         extra["thresholds"] = used
     return p, apply(p, journal_paths(dest)[0], verify=how.verify, extra=extra)
+
+
+def _absolute(path: Path | None) -> str | None:
+    return str(path.absolute()) if path is not None else None
