@@ -127,8 +127,8 @@ def test_report_lists_rows_below_their_labels_threshold(runner: CliRunner, tmp_p
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (None, "--thresholds {}: cannot read it (No such file or directory); give the audit.json"),
-        ("[1, 2]", "{} has no `thresholds`; give the audit.json `animalsort audit report -o audit.json` wrote"),
+        (None, "--thresholds {}: cannot read it (No such file or directory); give the JSON"),
+        ("[1, 2]", "{} has no `thresholds`; give the JSON `animalsort audit report` wrote (PREDS.audit.json"),
         ('{"thresholds": {"cat": 2}}', "{}: the threshold of 'cat' is 2; a threshold is a number from 0 to 1"),
     ],
 )

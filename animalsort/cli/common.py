@@ -311,8 +311,8 @@ def thresholds_option(fn: Callable[..., Any]) -> Callable[..., Any]:
         type=click.Path(dir_okay=False, path_type=Path),
         default=None,
         metavar="AUDIT.json",
-        help="Per-label thresholds from `animalsort audit report -o audit.json` instead of one --min-confidence "
-        "(a label the file has no threshold for keeps --min-confidence; reviewed rows always count).",
+        help="Per-label thresholds from the JSON `animalsort audit report` wrote (PREDS.audit.json) instead of one "
+        "--min-confidence (a label the file has no threshold for keeps --min-confidence; reviewed rows always count).",
     )(fn)
 
 

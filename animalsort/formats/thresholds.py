@@ -16,7 +16,7 @@ from animalsort.errors import InputError
 from animalsort.hashes import sha256_bytes
 
 DEFAULT_MIN_CONFIDENCE = 0.5  # below it a label does not count (sort, report, review, tag, export, audit)
-WROTE_IT = "give the audit.json `animalsort audit report -o audit.json` wrote"
+WROTE_IT = "give the JSON `animalsort audit report` wrote (PREDS.audit.json, or its -o)"
 
 
 @dataclass(frozen=True)
