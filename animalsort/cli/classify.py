@@ -257,8 +257,8 @@ def sort_cmd(
     Files below --min-confidence (or their label's --thresholds) go to _uncertain/, no_animal
     to _no_animal/, unreadable files stay where they are. A name already taken gets " (2)";
     an identical file (same sha256) is reported, not duplicated. A video clip moves as one
-    file, by its label from its frames.
-    A journal in DEST/_animalsort/ makes every change undoable.
+    file, by its label from its frames. A journal in DEST/_animalsort/ makes every change
+    undoable.
 
     \b
     Example:

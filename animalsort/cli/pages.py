@@ -123,8 +123,9 @@ def review(
     machine and other web pages cannot reach it). Least confident photos first; Enter accepts,
     2–5 picks another of the model's labels, L any label (or a new one), N no_animal, → skips,
     U undoes, G shows a grid; "show uncertain" lists the photos below --min-confidence (or
-    their label's --thresholds) alone. Every decision is saved at once to PREDICTIONS.corrections.csv
-    (stop any time; running it again resumes); sort --from, finetune --from and report use it.
+    their label's --thresholds) alone. Every decision is saved at once to
+    PREDICTIONS.corrections.csv (stop any time; running it again resumes); sort --from,
+    finetune --from and report use it.
 
     Given a sample from `animalsort audit sample`, only its photos: Enter says the label is
     right, 2–5 or L another label, N not an animal, C can't tell; each answer is saved into

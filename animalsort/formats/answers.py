@@ -117,7 +117,7 @@ def date_answers(path: Path, columns: list[str], rows: list[dict[str, str]]) -> 
         saved = _iso(os.stat(path).st_mtime)
     except OSError:
         saved = now()
-    untimed = [r for r in rows if r.get("truth", "").strip() and not _time(r.get(ANSWERED_AT, ""))]
+    untimed = [r for r in rows if r.get("truth", "").strip() and not parse_time(r.get(ANSWERED_AT, ""))]
     for r in untimed:
         r[ANSWERED_AT] = saved
     timed = any(r.get(ANSWERED_AT) is not None for r in rows)
@@ -132,7 +132,8 @@ def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
 
 
-def _time(text: str) -> datetime | None:
+def parse_time(text: str) -> datetime | None:
+    """An ISO 8601 time (one without a zone is UTC), or None when ``text`` is not one."""
     try:
         when = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -156,7 +157,7 @@ def read(predictions: Path) -> dict[str, Answer]:
         if truth is None:
             problems.append(f"row {line} ({r['path']}): {' '.join(r['truth'].split())!r}")
         elif truth not in ("", CANT_TELL):
-            when = _time(r.get(ANSWERED_AT, ""))
+            when = parse_time(r.get(ANSWERED_AT, ""))
             found[r["path"]] = Answer(truth, when.isoformat(timespec="milliseconds") if when else saved)
     if problems:
         raise truths.refuse(sample, problems)

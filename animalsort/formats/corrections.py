@@ -68,14 +68,9 @@ def read(predictions: Path) -> dict[str, Correction]:
     latest = {p: c for p, c in history(predictions).items() if c.label}
     for path, answer in answers.read(predictions).items():
         mine = latest.get(path)
-        if mine is None or _when(answer.answered_at) > _when(mine.reviewed_at):
+        if mine is None or answers.parse_time(answer.answered_at) > answers.parse_time(mine.reviewed_at):
             latest[path] = Correction(answer.label, answer.answered_at, AUDIT)
     return latest
-
-
-def _when(text: str) -> datetime:
-    when = datetime.fromisoformat(text)
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def files_used(predictions: Path, found: dict[str, Correction]) -> dict[str, Path]:
