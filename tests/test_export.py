@@ -377,6 +377,8 @@ def test_thresholds_per_label_in_every_format_and_recorded(runner, trap, tmp_pat
             out = tmp_path / f"{fmt}{len(given)}"
             res = runner.invoke(main, ["export", str(preds), "-f", fmt, "-o", str(out), *extra, *given])
             assert res.exit_code == 0, res.output
+            said = "thresholds of 2 labels from audit.json; the others at --min-confidence 0.5" in res.stderr
+            assert said == bool(given)
 
     md = {False: json.loads((tmp_path / "megadetector0").read_text())}
     md[True] = json.loads((tmp_path / "megadetector2").read_text())

@@ -121,6 +121,7 @@ def test_report_lists_rows_below_their_labels_threshold(runner: CliRunner, tmp_p
     res = runner.invoke(main, ["report", str(preds), "-o", str(tmp_path / "t.html"), "--thresholds", str(audit)])
     assert res.exit_code == 0, res.output
     assert uncertain(tmp_path / "t.html") == ["c1.jpg", "n1.jpg"]
+    assert "thresholds of 3 labels from audit.json; the others at --min-confidence 0.5" in res.stderr
     assert f"thresholds from audit.json (sha256 {sha256_file(audit)[:12]}…)" in (tmp_path / "t.html").read_text()
 
 

@@ -16,6 +16,7 @@ from animalsort.cli.common import (
     model_options,
     output_options,
     print_summary,
+    print_thresholds,
     refuse_given,
     sequences_option,
     thresholds_option,
@@ -359,13 +360,7 @@ def _print_plan(res: SortResult, *, dry_run: bool, quiet: bool, verbose: bool) -
         files = [res.corrections.name] if res.corrections is not None else []
         files += [f"audit answers in {res.audit_answers.name}"] if res.audit_answers is not None else []
         click.echo(f"  {p.reviewed} placed by their reviewed label ({', '.join(files)})", err=True)
-    if res.thresholds is not None and res.thresholds.file is not None:
-        t = res.thresholds
-        click.echo(
-            f"  thresholds of {count(len(t.per_label), 'label')} from {t.file.name}; the others at --min-confidence "
-            f"{t.minimum:g}",
-            err=True,
-        )
+    print_thresholds(res.thresholds)
     if p.already_sorted:
         click.echo(f"  {p.already_sorted} files placed by an earlier sort into {p.dest}: left as they are", err=True)
     if p.renamed:

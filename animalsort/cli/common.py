@@ -20,6 +20,7 @@ from animalsort.sources.views import VIEW_MODES
 from animalsort.taxonomy import LABEL_SETS
 
 if TYPE_CHECKING:
+    from animalsort.formats.thresholds import Thresholds
     from animalsort.inference.options import Summary
 
 
@@ -314,6 +315,17 @@ def thresholds_option(fn: Callable[..., Any]) -> Callable[..., Any]:
         help="Per-label thresholds from the JSON `animalsort audit report` wrote (PREDS.audit.json) instead of one "
         "--min-confidence (a label the file has no threshold for keeps --min-confidence; reviewed rows always count).",
     )(fn)
+
+
+def print_thresholds(thresholds: Thresholds | None) -> None:
+    """The line that says an audit's thresholds were used (nothing without --thresholds)."""
+    if thresholds is None or thresholds.file is None:
+        return
+    click.echo(
+        f"  thresholds of {count(len(thresholds.per_label), 'label')} from {thresholds.file.name}; the others at "
+        f"--min-confidence {thresholds.minimum:g}",
+        err=True,
+    )
 
 
 def csv_src_option(when: str = "") -> Callable[..., Any]:

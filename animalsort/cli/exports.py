@@ -10,6 +10,7 @@ from animalsort.cli.common import (
     csv_src_option,
     min_confidence_option,
     output_options,
+    print_thresholds,
     thresholds_option,
     translate_errors,
 )
@@ -126,3 +127,4 @@ def export(
         click.echo(f"  {res.deployments} deployments; media-level observations: {counts}", err=True)
     if res.time_sources:
         click.echo(f"  times from: {', '.join(f'{k} {v}' for k, v in sorted(res.time_sources.items()))}", err=True)
+    print_thresholds(options.thresholds)

@@ -13,6 +13,7 @@ from animalsort.cli.common import (
     model_source_options,
     output_options,
     print_refused,
+    print_thresholds,
     refuse_given,
     thresholds_option,
     translate_errors,
@@ -75,7 +76,8 @@ def report(
 
     if workers is None:
         workers = default_workers()
-    res = build(predictions, out, src=src, thresholds=load(thresholds, min_confidence), embed=embed, workers=workers)
+    used = load(thresholds, min_confidence)
+    res = build(predictions, out, src=src, thresholds=used, embed=embed, workers=workers)
     if not ctx.obj["quiet"]:
         labels = ", ".join(f"{k} {v}" for k, v in list(res.labels.items())[:8])
         more = f", … ({len(res.labels)} labels)" if len(res.labels) > 8 else ""
@@ -85,6 +87,7 @@ def report(
             + f" → {res.out} ({res.seconds:.1f} s)",
             err=True,
         )
+        print_thresholds(used)
         if res.missing:
             click.echo(
                 f"warning: {res.missing} photos are not under {res.src} (moved by sort?); pass --src FOLDER", err=True
