@@ -5,8 +5,14 @@ made, so closing the page or killing the server loses nothing. The file is never
 the last line for a path wins, and an empty label takes the path back to unreviewed (undo).
 A line cut short by a kill is ignored when reading and sealed off before the next append.
 
+The answers in the audit sample beside the CSV (``PREDS.sample.csv``, ``answers.py``) are
+corrections too: a person looked at the photo and said what it shows. Where both name a path,
+the one given later counts — a person who changes their mind means the new answer, whichever
+page they gave it on (and review, which shows audit answers as reviewed, only ever adds a
+later one).
+
 Readers: ``sort --from`` and ``finetune --from`` (reviewed rows carry their corrected label),
-``report`` (marks reviewed rows). This module never imports torch.
+``tag``, ``export``, ``report`` (marks reviewed rows), ``review``. This module never imports torch.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from pathlib import Path
 from typing import IO
 
 from animalsort.errors import InputError, OutputError
+from animalsort.formats import answers
 
 COLUMNS = ("path", "label", "reviewed_at")
 SUFFIX = ".corrections.csv"
@@ -33,10 +40,14 @@ def corrections_path(predictions: Path) -> Path:
     return predictions.with_name(predictions.stem + SUFFIX)
 
 
+REVIEW, AUDIT = "review", "audit"  # where a correction was given: PREDS.corrections.csv, PREDS.sample.csv
+
+
 @dataclass(frozen=True)
 class Correction:
     label: str  # "" = back to unreviewed
     reviewed_at: str  # ISO 8601, UTC
+    source: str = REVIEW
 
 
 def clean_label(label: str) -> str:
@@ -52,10 +63,20 @@ def clean_label(label: str) -> str:
 
 
 def read(predictions: Path) -> dict[str, Correction]:
-    """The current correction of each reviewed path (the last line for it wins; paths taken
-    back by an undo are left out)."""
-    latest = history(predictions)
-    return {p: c for p, c in latest.items() if c.label}
+    """The current correction of each reviewed path: the last line of review's for it (paths
+    taken back by an undo are left out), or its audit answer where that was given later."""
+    latest = {p: c for p, c in history(predictions).items() if c.label}
+    for path, answer in answers.read(predictions).items():
+        mine = latest.get(path)
+        if mine is None or answers.parse_time(answer.answered_at) > answers.parse_time(mine.reviewed_at):
+            latest[path] = Correction(answer.label, answer.answered_at, AUDIT)
+    return latest
+
+
+def files_used(predictions: Path, found: dict[str, Correction]) -> dict[str, Path]:
+    """The files the corrections in ``found`` came from: REVIEW → PREDS.corrections.csv, AUDIT → PREDS.sample.csv."""
+    where = {REVIEW: corrections_path(predictions), AUDIT: answers.sample_path(predictions)}
+    return {s: where[s] for s in (REVIEW, AUDIT) if any(c.source == s for c in found.values())}
 
 
 def history(predictions: Path) -> dict[str, Correction]:

@@ -16,6 +16,7 @@ from animalsort.errors import InputError, RowPathError
 from animalsort.formats import corrections
 from animalsort.formats.journal import Locator
 from animalsort.formats.predictions import box_of, file_of, read_predictions, read_sidecar
+from animalsort.formats.thresholds import Thresholds
 from animalsort.pages import thumbnails
 from animalsort.sources.storage import open_path, read_bytes
 
@@ -31,14 +32,19 @@ class Item:
     others: tuple[tuple[str, float], ...]  # the other top-k labels
     frame_s: str  # a clip's best frame or a frame row's time; "" for photos
     box: tuple[float, float, float, float] | None = None  # where the animal is (--view frame, tiles)
+    threshold: float = 0.0  # its label's (--min-confidence, or --thresholds)
+    sure: bool = True  # its confidence reaches it (else sort sends it to _uncertain)
 
 
 class Session:
     """The classified rows of one CSV and their corrections; thread-safe."""
 
-    def __init__(self, predictions: Path, src: Path | None = None, *, log: bool = True):
+    def __init__(
+        self, predictions: Path, src: Path | None = None, *, log: bool = True, thresholds: Thresholds | None = None
+    ):
         """``log=False``: the rows and photos only (review's audit mode keeps its answers in the
-        sample, not in PREDS.corrections.csv, which is then neither created nor written)."""
+        sample, not in PREDS.corrections.csv, which is then neither created nor written).
+        ``thresholds``: which photos are uncertain (default: below --min-confidence 0.5)."""
         predictions = Path(predictions)
         if not predictions.is_file():
             raise InputError(f"{predictions}: no such predictions CSV; make one with `animalsort classify SRC -o FILE`")
@@ -49,6 +55,7 @@ class Session:
         self._files: list[str] = []
         self.failed = 0
         self.refused: list[tuple[str, str]] = []  # rows leading outside SRC: never shown nor opened
+        self.thresholds = thresholds or Thresholds()
         locate = Locator(predictions, self.src)
         for row in read_predictions(predictions):
             if row.get("status") != "ok":
@@ -59,14 +66,7 @@ class Session:
             except RowPathError as exc:
                 self.refused.append((row["path"], str(exc)))
                 continue
-            k = 2
-            others = []
-            while row.get(f"label_{k}"):
-                others.append((row[f"label_{k}"], float(row[f"confidence_{k}"] or 0)))
-                k += 1
-            conf = float(row.get("confidence") or 0)
-            item = Item(row["path"], row["label"], conf, tuple(others), row.get("frame_s") or "", box_of(row))
-            self.items.append(item)
+            self.items.append(_item(row, self.thresholds))
             self._files.append(file)
         self._index = {item.path: i for i, item in enumerate(self.items)}
         self.corrected = {p: c.label for p, c in corrections.read(predictions).items() if p in self._index}
@@ -85,7 +85,11 @@ class Session:
         with self._lock:
             return {
                 "csv": self.predictions.name,
-                "items": [[it.path, it.label, it.confidence, it.others, it.frame_s, it.box] for it in self.items],
+                "items": [
+                    [it.path, it.label, it.confidence, it.others, it.frame_s, it.box, it.threshold, it.sure]
+                    for it in self.items
+                ],
+                "thresholds": self.thresholds.file.name if self.thresholds.file else None,
                 "labels": self.labels,
                 "corrected": dict(self.corrected),
                 "failed": self.failed,
@@ -144,6 +148,17 @@ class Session:
     def close(self) -> None:
         if self._log is not None:
             self._log.close()
+
+
+def _item(row: dict[str, str], thresholds: Thresholds) -> Item:
+    """A classified row as the page shows it, with whether its label reaches its threshold."""
+    others, k = [], 2
+    while row.get(f"label_{k}"):
+        others.append((row[f"label_{k}"], float(row[f"confidence_{k}"] or 0)))
+        k += 1
+    label, conf, frame_s = row["label"], float(row.get("confidence") or 0), row.get("frame_s") or ""
+    threshold, sure = thresholds.of(label), thresholds.sure(label, conf)
+    return Item(row["path"], label, conf, tuple(others), frame_s, box_of(row), threshold, sure)
 
 
 def _label_names(meta: dict[str, Any]) -> list[str]:

@@ -8,10 +8,10 @@ import re
 from pathlib import Path
 
 from animalsort.formats.corrections import REVIEWED
+from animalsort.formats.thresholds import Thresholds
 
 MODES = ("copy", "move", "link")
 UNCERTAIN = "_uncertain"
-DEFAULT_MIN_CONFIDENCE = 0.5  # below it a photo is "uncertain" (sort, report)
 NO_ANIMAL = "_no_animal"
 
 # --------------------------------------------------------------------------- names
@@ -38,16 +38,16 @@ def _numbered(path: Path, n: int) -> Path:
     return path.with_name(f"{stem} ({n}){suffix}")
 
 
-def folder_for(row: dict[str, str], min_confidence: float, by_sequence: bool = False) -> str:
-    """The folder a row's file goes to: its label's, or with ``by_sequence`` its burst's. A
-    row a person reviewed (``corrections.apply``) goes by its corrected label, however sure
-    the model was and whatever its burst says."""
+def folder_for(row: dict[str, str], thresholds: Thresholds, by_sequence: bool = False) -> str:
+    """The folder a row's file goes to: its label's, or with ``by_sequence`` its burst's;
+    ``_uncertain`` when that label's confidence is below its threshold. A row a person
+    reviewed (``corrections.apply``) goes by its corrected label, however sure the model was
+    and whatever its burst says."""
     label, conf = row["label"], float(row.get("confidence") or 0.0)
-    if REVIEWED in row:
-        conf = 1.0
-    elif by_sequence and row.get("sequence"):
+    reviewed = REVIEWED in row
+    if by_sequence and row.get("sequence") and not reviewed:
         label, conf = row["sequence_label"], float(row.get("sequence_confidence") or 0.0)
-    if conf < min_confidence:
+    if not thresholds.sure(label, conf, reviewed):
         return UNCERTAIN
     if label == "no_animal":
         return NO_ANIMAL

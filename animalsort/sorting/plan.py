@@ -15,11 +15,12 @@ from animalsort.errors import InputError, RowPathError, UsageError
 from animalsort.formats.corrections import REVIEWED
 from animalsort.formats.journal import STATE_DIR, JournalState, Op, read_journal
 from animalsort.formats.predictions import file_of
+from animalsort.formats.thresholds import Thresholds
 from animalsort.hashes import sha256_file
 from animalsort.paths import RowPaths, is_uri
 from animalsort.sorting.companions import Group, Groups
 from animalsort.sorting.fileops import leftovers
-from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE, MODES, _numbered, folder_for
+from animalsort.sorting.names import MODES, _numbered, folder_for
 
 # --------------------------------------------------------------------------- plan
 
@@ -107,7 +108,7 @@ def plan(
     rows: Iterable[dict[str, str]],
     *,
     mode: str = "copy",
-    min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+    thresholds: Thresholds | None = None,
     flat: bool = False,
     verify: bool = False,
     earlier: Earlier | None = None,
@@ -117,22 +118,23 @@ def plan(
 ) -> Plan:
     """Where each classified file goes. Nothing on disk changes.
 
-    ``DEST/<label>/<sub-path under SRC>`` (``--flat``: no sub-path); below
-    ``min_confidence`` → ``_uncertain/``; ``no_animal`` → ``_no_animal/``; error rows stay;
-    files an ``earlier`` sort placed stay as they are. A name already taken gets `` (2)``,
-    `` (3)``…; a file identical to the one already there (same sha256) is reported as a
-    duplicate and not placed twice. ``by_sequence``: a burst's photos go where its
-    ``sequence_label`` says (all of them together). Frame rows (``--video-rows frames``)
-    leave their clip in place: a clip is sorted from its one row. ``companions``: a photo's
-    RAW twin, sidecars and Live Photo clip go with it (``companions.py``). ``classified_ns``:
-    when the rows' classification began (the CSV's sidecar); a file modified since stays.
+    ``DEST/<label>/<sub-path under SRC>`` (``--flat``: no sub-path); below its label's threshold
+    (``thresholds``; default: --min-confidence 0.5) → ``_uncertain/``; ``no_animal`` →
+    ``_no_animal/``; error rows stay; files an ``earlier`` sort placed stay as they are. A name
+    already taken gets `` (2)``, `` (3)``…; a file identical to the one already there (same
+    sha256) is reported as a duplicate and not placed twice. ``by_sequence``: a burst's photos
+    go where its ``sequence_label`` says (all of them together). Frame rows (``--video-rows
+    frames``) leave their clip in place: a clip is sorted from its one row. ``companions``: a
+    photo's RAW twin, sidecars and Live Photo clip go with it (``companions.py``).
+    ``classified_ns``: when the rows' classification began (the CSV's sidecar); a file
+    modified since stays.
     """
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
     src, dest = Path(os.path.abspath(src)), Path(os.path.abspath(dest))  # the journal's paths hold from anywhere
     p = Plan(src=src, dest=dest, mode=mode)
     groups = Groups() if companions else None
-    planner = _Planner(p, min_confidence, flat, verify, by_sequence, earlier, groups, classified_ns)
+    planner = _Planner(p, thresholds or Thresholds(), flat, verify, by_sequence, earlier, groups, classified_ns)
     for row in rows:
         planner.add(row)
     planner.finish()
@@ -146,7 +148,7 @@ class _Planner:
     def __init__(
         self,
         p: Plan,
-        min_confidence: float,
+        thresholds: Thresholds,
         flat: bool,
         verify: bool,
         by_sequence: bool,
@@ -154,9 +156,9 @@ class _Planner:
         groups: Groups | None,
         classified_ns: int | None = None,
     ):
-        self.p, self.min_confidence, self.flat, self.verify, self.by_sequence = (
+        self.p, self.thresholds, self.flat, self.verify, self.by_sequence = (
             p,
-            min_confidence,
+            thresholds,
             flat,
             verify,
             by_sequence,
@@ -218,7 +220,7 @@ class _Planner:
         if st is None:
             p.left.append((rel, why + (f"; {len(others)} companion(s) stay with it" if others else "")))
             return
-        folder = folder_for(row, self.min_confidence, self.by_sequence)
+        folder = folder_for(row, self.thresholds, self.by_sequence)
         target = p.dest / folder / (Path(rel).name if self.flat else rel)
         if str(target) == source:
             p.left.append((rel, "already in place"))
