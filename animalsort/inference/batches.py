@@ -19,6 +19,7 @@ that runs the model (``ImageStream.closer``), at the resolution it needs.
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 from collections.abc import Iterable, Iterator
@@ -222,13 +223,33 @@ def image_stream(
     return ImageStream(listing, Preprocessor(pre, draft), batch_size, frozenset(done), raw_jpeg, video, view)
 
 
+class Loader(DataLoader):
+    """A DataLoader whose worker processes never run the destructors of what their parent left
+    for the garbage collector. A worker is a fork of the parent; a collection in it would
+    finalize the parent's unreachable ONNX Runtime and OpenVINO objects, whose destructors wait
+    on thread-pool conditions whose threads did not survive the fork: the worker hangs for ever
+    (seen in the test suite: a worker stuck in ``pthread_cond_destroy`` under ``gc_collect_main``).
+    So the parent collects first, where those destructors are safe, and what is left is frozen
+    (``gc.freeze``: moved out of every collection) while the workers are forked."""
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        if not self.num_workers:
+            return super().__iter__()
+        gc.collect()
+        gc.freeze()
+        try:
+            return super().__iter__()
+        finally:
+            gc.unfreeze()
+
+
 def loader(stream: ImageStream, workers: int, pin_memory: bool = False) -> DataLoader:
     """The DataLoader over ``stream``. More decode workers than cores is a measured choice
     (``--workers auto`` on large photos): torch's warning about it would only worry the user."""
     import warnings
 
     warnings.filterwarnings("ignore", message="This DataLoader will create", category=UserWarning)
-    return DataLoader(
+    return Loader(
         stream,
         batch_size=None,  # the stream batches itself
         num_workers=workers,

@@ -19,6 +19,7 @@ import torch
 from animalsort.atomic import atomic_write
 from animalsort.datasets.labelled import Sample
 from animalsort.errors import OutputError
+from animalsort.inference.batches import Loader
 from animalsort.model import loaded
 from animalsort.sources.decode import describe_error, open_rgb
 from animalsort.sources.preprocess import Preprocessor
@@ -159,7 +160,7 @@ def extract(
             views=[v for _, v in todo],
             windows=[chosen.get(i) for i, _ in todo] if chosen else None,
         )
-        loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=workers)
+        loader = Loader(ds, batch_size=batch_size, num_workers=workers)
         pos = 0
         with tqdm(total=len(todo), desc="features", unit="view", disable=not progress) as bar:
             for images, _, ok in loader:
