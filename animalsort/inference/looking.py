@@ -126,6 +126,7 @@ class Look:
     closer: list[Box] = field(default_factory=list)  # squares to look closer at (fractions of the frame)
     looked_closer: int = 0
     decided_by: Box | None = None  # the closer look's square that gave the answer (None: the first look)
+    pooled: Box | None = None  # the first look's box whose cells gave the answer (None: the whole frame)
 
 
 class Labels:
@@ -264,12 +265,13 @@ def see(logits: np.ndarray, cells: np.ndarray, labels: Labels, rule: LookRule) -
     if peak < rule.seen:
         return Seen(probs, peak, [], grid)
     boxes = animal_boxes(grid, rule.box_level, rule.seen)
-    return Seen(probs, peak, boxes, grid, labels.probs(_under(cells, boxes[0]).mean(axis=0)))
+    return Seen(probs, peak, boxes, grid, labels.probs(under(cells, boxes[0]).mean(axis=0)))
 
 
-def _under(cells: np.ndarray, box: Box) -> np.ndarray:
+def under(cells: np.ndarray, box: Box) -> np.ndarray:
     """The logits of the cells ``box`` (fractions of the frame) covers, one row per cell: pooled,
-    they are the answer for that part of the frame (the head is pooling + linear)."""
+    they are the answer for that part of the frame (the head is pooling + linear). ``cells``:
+    h × w × K, numpy or torch (explain pools them with gradients)."""
     h, w = cells.shape[:2]
     x, y, bw, bh = box
     r0, c0 = min(int(y * h), h - 1), min(int(x * w), w - 1)
@@ -289,7 +291,7 @@ def decide(seen: Seen, labels: Labels, rule: LookRule, size: tuple[int, int]) ->
         labels.best_animal(seen.probs) >= rule.sure or seen.boxes[0][2] * seen.boxes[0][3] >= rule.big
     ):
         if seen.box_probs is not None and labels.animal_share(seen.box_probs) >= 0.5:
-            look.probs = seen.box_probs  # the answer for the animal's part of the frame
+            look.probs, look.pooled = seen.box_probs, seen.boxes[0]  # the answer for the animal's part
         return look
     look.closer = closer_squares(seen.boxes, size, rule, seen.evidence)
     return look

@@ -31,6 +31,7 @@ from PIL import Image
 from animalsort.atomic import make_folder
 from animalsort.errors import OutputError, UsageError
 from animalsort.sources import decode, listing, preprocess
+from animalsort.sources.views import Box
 
 if TYPE_CHECKING:
     from animalsort.model.loaded import LoadedModel
@@ -102,11 +103,12 @@ class GradCam:
         return names.index(label)
 
     def __call__(
-        self, pixels: np.ndarray, label: str | None = None, animal: bool | None = None
+        self, pixels: np.ndarray, label: str | None = None, animal: bool | None = None, region: Box | None = None
     ) -> tuple[np.ndarray, str, float, str]:
         """(map over the model's input, label explained, its probability, predicted label);
         ``pixels``: the model's uint8 input (a centre crop, a square, or a whole-frame look);
-        ``animal``: the first decision when a look made it (``taxonomy.rank``)."""
+        ``animal``: the first decision when a look made it (``taxonomy.rank``); ``region``: the
+        box (fractions of ``pixels``) whose cells gave the answer, pooled as classify pools them."""
         from animalsort.taxonomy import rank
 
         x = torch.from_numpy(pixels)[None].to(self.loaded.device)
@@ -114,7 +116,7 @@ class GradCam:
         hook = self.layer.register_forward_hook(lambda _m, _i, out: captured.__setitem__("a", out))
         try:
             with torch.enable_grad():
-                logits = self.net.logits(x).float()
+                logits = self._logits(x, region)
                 probs = self.net.probabilities(logits)
                 decided = None if animal is None else torch.tensor([animal])
                 _, order = rank(probs.detach(), self.loaded.labels, 1, decided)
@@ -132,6 +134,16 @@ class GradCam:
         names = self.loaded.labels.labels
         return cam.cpu().numpy(), names[j], float(probs[0, j].detach()), names[predicted]
 
+    def _logits(self, x: torch.Tensor, region: Box | None) -> torch.Tensor:
+        """The class logits the answer is made of: of the whole input, or of its cells under
+        ``region`` (the mean of their logits: the head is pooling + linear)."""
+        from animalsort.inference.looking import under
+
+        if region is None:
+            return self.net.logits(x).float()
+        _, cells = self.net.look(x)
+        return under(cells[0], region).float().mean(dim=0, keepdim=True)
+
 
 def explain_file(cam: GradCam, path: str | Path, label: str | None = None, view: str = "centre") -> Explanation:
     """Grad-CAM of one photo, placed on the whole (downscaled) photo. The photo is decoded
@@ -140,10 +152,10 @@ def explain_file(cam: GradCam, path: str | Path, label: str | None = None, view:
     try:
         image = decode.open_rgb(path, cam.pre.draft_for(view))
         w, h = decode.oriented_size(path)
-        pixels, window, animal = _answer_input(cam, path, image, view)
+        pixels, window, animal, region = _answer_input(cam, path, image, view)
     except Exception as exc:
         return Explanation(str(path), error=decode.describe_error(exc))
-    crop_map, lab, conf, predicted = cam(pixels, label, animal)
+    crop_map, lab, conf, predicted = cam(pixels, label, animal, region)
     scale = min(1.0, MAX_OVERLAY_SIDE / max(w, h))
     W, H = max(1, round(w * scale)), max(1, round(h * scale))
     f = w / image.width  # the window in the decoded (draft) image's pixels → the photo's
@@ -162,15 +174,16 @@ def explain_file(cam: GradCam, path: str | Path, label: str | None = None, view:
 
 def _answer_input(
     cam: GradCam, path: str | Path, image: Image.Image, view: str
-) -> tuple[np.ndarray, tuple[float, float, float, float], bool | None]:
+) -> tuple[np.ndarray, tuple[float, float, float, float], bool | None, Box | None]:
     """The model input classify's answer came from, where it is in ``image``'s pixels (left,
-    top, right, bottom), and the look's decision (animal or not; None for the centre crop):
-    the centre crop; with a view the first look at the whole frame, or the square of the
-    closer look that decided (decoded again as classify decodes it)."""
+    top, right, bottom), the look's decision (animal or not; None for the centre crop) and the
+    box whose cells answered (None: the whole input): the centre crop; with a view the first
+    look at the whole frame, or the square of the closer look that decided (decoded again as
+    classify decodes it)."""
     from animalsort.inference.looking import RULES, Labels, closer_look, first_look
 
     if view == "centre":
-        return cam.pre.crop(image), cam.pre.crop_box(*image.size), None
+        return cam.pre.crop(image), cam.pre.crop_box(*image.size), None, None
     pixels = cam.pre.look(image)
     logits, cells = cam.loaded.look(torch.from_numpy(pixels)[None].to(cam.loaded.device))
     labels, rule = Labels(cam.loaded.labels, logits.shape[-1]), RULES[view]
@@ -184,8 +197,8 @@ def _answer_input(
             x, y, bw, bh = look.decided_by
             W, H = image.size
             square = (x * W, y * H, (x + bw) * W, (y + bh) * H)
-            return squares[look.closer.index(look.decided_by)], square, True
-    return pixels, (0.0, 0.0, float(image.width), float(image.height)), look.animal
+            return squares[look.closer.index(look.decided_by)], square, True, None
+    return pixels, (0.0, 0.0, float(image.width), float(image.height)), look.animal, look.pooled
 
 
 def overlay(image: Image.Image, e: Explanation, alpha: float = 0.5) -> Image.Image:
