@@ -215,6 +215,7 @@ class Classifier:
             precision=precision,
             runtime=runtime,
             progress=progress,
+            look=view != "centre",
         )
         self.top_k = min(top_k, len(self.loaded.labels.labels))
         self.view = view

@@ -2,8 +2,9 @@
 the file Timelapse, AddaxAI and MegaDetector's own postprocessing read.
 
 A whole-image classifier has no detector: a photo whose answer is an animal is one detection
-of category ``animal`` whose box is the window the answer came from (``--view frame|tiles``)
-or the whole frame ``[0, 0, 1, 1]``, with ``conf`` the animal probability (1 − P(no_animal);
+of category ``animal`` whose box is where the animal is (``--view frame|tiles``: the box
+around the animal evidence that decided, ``inference/looking.py``) or the whole frame
+``[0, 0, 1, 1]`` (``--view centre``), with ``conf`` the animal probability (1 − P(no_animal);
 the sum of the top animal labels when no_animal is not among the CSV's top-k) and
 ``classifications`` the top animal labels. A confident no_animal photo has no detection; one
 below no_animal's threshold keeps its (weak) animal detection, so a threshold in Timelapse decides.
@@ -123,7 +124,7 @@ class MegadetectorWriter:
         classifier = f"animalsort {meta.get('model', '')}".strip()
         info = {
             "format_version": FORMAT_VERSION,
-            "detector": f"{classifier} (whole-image classifier: boxes are the window the answer came from)",
+            "detector": f"{classifier} (whole-frame classifier: a box is where its animal evidence is)",
             "detection_completion_time": when,
             "classifier": classifier,
             "classification_completion_time": when,

@@ -143,7 +143,7 @@ class Card(NamedTuple):
     error: str
     frame_s: str  # a clip's best frame (its thumbnail), or a frame row's time; "" for photos
     reviewed: str  # the model's label when a person corrected or confirmed it in `review`; "" if not
-    box: tuple[float, float, float, float] | None = None  # the window the answer came from (--view)
+    box: tuple[float, float, float, float] | None = None  # where the animal is (--view frame, tiles)
 
 
 def build(

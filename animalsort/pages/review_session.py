@@ -31,7 +31,7 @@ class Item:
     confidence: float
     others: tuple[tuple[str, float], ...]  # the other top-k labels
     frame_s: str  # a clip's best frame or a frame row's time; "" for photos
-    box: tuple[float, float, float, float] | None = None  # the window the answer came from (--view)
+    box: tuple[float, float, float, float] | None = None  # where the animal is (--view frame, tiles)
     threshold: float = 0.0  # its label's (--min-confidence, or --thresholds)
     sure: bool = True  # its confidence reaches it (else sort sends it to _uncertain)
 
