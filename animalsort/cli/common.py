@@ -186,9 +186,9 @@ def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             default="frame",
             show_default=True,
             help="How much of each photo the model looks at: centre = the ImageNet centre crop (fastest; "
-            "misses animals near the edges of a wide frame); frame = windows across the whole frame "
-            "(3 on a 16:9 photo); tiles = those plus overlapping tiles at twice the resolution, for small "
-            "animals (about 16 windows a photo). The CSV gets the box the answer came from.",
+            "misses animals near the edges of a wide frame); frame = one look at the whole frame, then one "
+            "closer look at a small or uncertain animal; tiles = up to five closer looks, for small animals "
+            "far from the camera. The CSV gets the box around the animal and its animal_score.",
         ),
         click.option("--batch-size", "-b", type=click.IntRange(min=1), default=32, show_default=True),
         click.option(
