@@ -99,8 +99,8 @@ from animalsort.sources.views import VIEW_MODES
     default="centre",
     show_default=True,
     help="head: the window of each photo the views vary: centre (the centre crop), or, for camera-trap "
-    "frames where the animal is off-centre or small, frame / tiles: the window where the pretrained "
-    "model sees an animal stand out (as classify --view).",
+    "frames where the animal is off-centre or small, frame / tiles: a square around the animal the "
+    "pretrained model's first look at the whole frame finds (as classify --view).",
 )
 @click.option(
     "--refit/--no-refit",

@@ -214,7 +214,8 @@ def _review_session(
     type=click.Choice(VIEW_MODES),
     default="frame",
     show_default=True,
-    help="As classify's --view: the map is of the window classify's answer came from.",
+    help="As classify's --view: the map is of what classify's answer came from (the whole frame, the "
+    "animal's box in it, or a closer look's square).",
 )
 @output_options
 @click.pass_context
