@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from animalsort import machine
-from animalsort.errors import RuntimeCheckError, UsageError
+from animalsort.errors import RuntimeCheckError
 
 ZEN5 = """processor\t: 0
 vendor_id\t: AuthenticAMD
