@@ -18,7 +18,7 @@ from animalsort.cli.common import (
     thresholds_option,
     translate_errors,
 )
-from animalsort.model.device import DEVICES
+from animalsort.model.decision import DEVICES, described
 from animalsort.sources.views import VIEW_MODES
 
 
@@ -208,7 +208,9 @@ def _review_session(
 )
 @click.option("--label", "-l", default=None, help="Explain this label instead of the predicted one.")
 @model_source_options
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option(
+    "--device", type=click.Choice(tuple(DEVICES)), default="auto", show_default=True, help=f"{described(DEVICES)}."
+)
 @click.option(
     "--view",
     type=click.Choice(VIEW_MODES),
