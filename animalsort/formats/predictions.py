@@ -97,18 +97,30 @@ def prepare_output(out: Path) -> None:
         ) from None
 
 
+#: ``--sequences`` with ``--detections``: the most animals of the burst's label seen in one of
+#: its photos (MaxN), after the sequence columns; made at the end like them.
+SEQUENCE_COUNT = "sequence_count"
+
+
 class CsvWriter:
     """Streams rows to a CSV file (or a text stream), flushing after every batch.
 
     With ``resume`` an existing file is read back: complete rows are kept (a row cut off by a
     crash is dropped), and their paths are returned by :meth:`done` so they are not redone.
+    ``extra``: columns after the streamed ones (``--detections``: ``detection_rows.columns``).
     """
 
     def __init__(
-        self, out: Path | None, top_k: int, resume: bool = False, stream: IO[str] | None = None, boxes: bool = False
+        self,
+        out: Path | None,
+        top_k: int,
+        resume: bool = False,
+        stream: IO[str] | None = None,
+        boxes: bool = False,
+        extra: Sequence[str] = (),
     ):
         self.out = out
-        self.columns = header(top_k, boxes)
+        self.columns = header(top_k, boxes) + list(extra)
         self._done: list[str] = []
         kept: list[list[str]] | None = None
         if out is None:
@@ -146,7 +158,7 @@ class CsvWriter:
         found = records[0] if records else []
         # Columns are matched by name: a CSV from before frame_s, or one that a finished
         # --sequences run extended, resumes (the extra columns are made again at the end).
-        base = [c for c in found if c not in SEQUENCE_COLUMNS]
+        base = [c for c in found if c not in (*SEQUENCE_COLUMNS, SEQUENCE_COUNT)]
         if base not in (self.columns, [c for c in self.columns if c != "frame_s"]):
             raise OutputError(
                 f"cannot resume {out}: its columns {found} differ from "
