@@ -256,6 +256,7 @@ def sort_folder(
     progress: bool = True,
     by_sequence: float | None = None,
     companions: bool = True,
+    by_labels: bool = False,
 ) -> SortResult:
     """``animalsort sort``: classify (or read ``predictions``), plan, journal, apply.
 
@@ -264,12 +265,17 @@ def sort_folder(
     is classified first and the CSV is kept beside the journal. DEST defaults to SRC (label
     folders inside it; they are not re-scanned later). ``by_sequence`` (a gap in seconds):
     bursts are placed by their vote; a CSV without sequence columns gets them computed here
-    (the CSV is not changed).
+    (the CSV is not changed). ``by_labels``: a photo with several labels (a CSV classified with
+    ``--detections``) goes into each label's folder.
     """
     from animalsort.sorting.run import Placement, check_sort_folders, locked
 
+    if by_labels and by_sequence is not None:
+        raise UsageError(
+            "sort by labels places each photo by the labels in it, by sequence by its burst's one vote: choose one"
+        )
     src_path, dest_path = check_sort_folders(src, dest, mode)
-    how = Placement(mode, _threshold(min_confidence), flat, verify, by_sequence, companions)
+    how = Placement(mode, _threshold(min_confidence), flat, verify, by_sequence, companions, by_labels)
     with locked(src_path, dest_path, dry_run):  # one sort at a time in SRC and DEST
         return _sort_locked(src_path, dest_path, how, predictions, classify_options, dry_run, progress)
 
@@ -283,7 +289,7 @@ def _sort_locked(
     dry_run: bool,
     progress: bool,
 ) -> SortResult:
-    from animalsort.formats.predictions import read_predictions
+    from animalsort.formats.corrections import reviewed_rows
     from animalsort.sorting.plan import earlier_sorts
     from animalsort.sorting.run import classified_since, place, rows_from_csv
 
@@ -298,7 +304,7 @@ def _sort_locked(
         if by_sequence is not None:
             opts = replace(opts, sequences=by_sequence)
         preds, classified = _classify_for_sort(src_path, dest_path, earlier, opts, progress)
-        rows = read_predictions(preds) if preds is not None else ()
+        rows = reviewed_rows(preds) if preds is not None else ()
     if by_sequence is not None:
         from animalsort.inference.sequences import with_sequences
 
@@ -354,6 +360,7 @@ def sort(
     verify: bool = False,
     by_sequence: float | None = None,
     companions: bool = True,
+    by_labels: bool = False,
     progress: bool = False,
     **options: Any,
 ) -> SortResult:
@@ -372,6 +379,8 @@ def sort(
         by_sequence: place each burst (capture times within this many seconds) by its vote.
         companions: a photo's RAW twin, edit sidecars (.xmp, .aae …) and Live Photo clip go
             with it (False: file by file).
+        by_labels: a photo with several labels (classified with detections: a deer and a fox)
+            is copied into each label's folder (with ``move``, moved into its own label's).
         progress: show progress bars on stderr.
         **options: classify options, as for :func:`classify` (``model``, ``weights``, …).
 
@@ -400,6 +409,7 @@ def sort(
         progress=progress,
         by_sequence=by_sequence,
         companions=companions,
+        by_labels=by_labels,
     )
 
 

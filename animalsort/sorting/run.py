@@ -18,7 +18,7 @@ from animalsort.atomic import make_folder
 from animalsort.errors import InputError, UsageError
 from animalsort.formats import corrections
 from animalsort.formats.journal import journal_paths
-from animalsort.formats.predictions import read_predictions, read_sidecar
+from animalsort.formats.predictions import read_sidecar
 from animalsort.paths import is_uri
 from animalsort.sorting.apply import ApplyResult, apply
 from animalsort.sorting.lock import folders_locked
@@ -35,6 +35,7 @@ class Placement:
     verify: bool = False
     by_sequence: float | None = None  # place bursts by their vote (rows carry the sequence columns)
     companions: bool = True  # a photo's RAW twin, sidecars and Live Photo clip go with it
+    by_labels: bool = False  # a photo of several labels (--detections) goes into each label's folder
 
 
 def check_sort_folders(
@@ -85,15 +86,13 @@ def classified_since(predictions: Path) -> int | None:
 
 
 def rows_from_csv(predictions: Path) -> tuple[Iterable[dict[str, str]], Path | None]:
-    """A predictions CSV's rows with the corrections made in ``review`` applied (a reviewed row
-    goes by its corrected label), and the corrections file when there is one."""
+    """A predictions CSV's rows, one per photo, with the corrections made in ``review`` applied
+    (a reviewed row goes by its corrected label: ``corrections.reviewed_rows``), and the
+    corrections file when there is one."""
     if not predictions.is_file():
         raise InputError(f"--from {predictions}: no such file")
-    rows: Iterable[dict[str, str]] = read_predictions(predictions)
-    reviewed = corrections.read(predictions)
-    if not reviewed:
-        return rows, None
-    return corrections.apply(rows, reviewed), corrections.corrections_path(predictions)
+    fixes = corrections.corrections_path(predictions) if corrections.read_all(predictions) else None
+    return corrections.reviewed_rows(predictions), fixes
 
 
 def place(
@@ -124,6 +123,7 @@ def place(
         by_sequence=how.by_sequence is not None,
         companions=how.companions,
         classified_ns=classified_ns,
+        by_labels=how.by_labels,
     )
     if not dry_run:
         for leftover in earlier.leftovers:
@@ -141,4 +141,6 @@ def place(
         "reviewed": p.reviewed,
         "companions": {"on": how.companions, "groups": p.groups, "files": p.companions},
     }
+    if how.by_labels:
+        extra["by"] = "labels"
     return p, apply(p, journal_paths(dest)[0], verify=how.verify, extra=extra)
