@@ -6,6 +6,7 @@ traceback, and never a path outside SRC."""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
 import json
 import subprocess
@@ -283,3 +284,48 @@ def test_the_stream_reads_any_chunking_as_json_does() -> None:
         got = {k: list(v) if k == "images" else v for k, v in stream.members("images")}
         assert got == doc, chunk
         assert stream.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_the_benchmarks_detections_are_a_detectors_errors(tmp_path: Path) -> None:
+    """benchmarks/detections.py: every true box found (jittered by at most 10% of its size) or
+    missed, false boxes only on the background, the same JSON for the same seed, and what
+    MegaDetector's validator and our reader take."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import detections as bench
+
+    (tmp_path / "frames.csv").write_text(
+        "path,group,size_pct,where,aspect,megapixels,box,source\n"
+        + "".join(f'animals/{i:04d}_fox.jpg,fox,10,centre,4:3,1.0,"0.2,0.3,0.25,0.3",x.jpg\n' for i in range(60))
+        + "".join(f"empty/{i:02d}_0.jpg,,0,empty,4:3,1.0,,Dune.jpg\n" for i in range(40))
+    )
+    (tmp_path / "mixed.csv").write_text(
+        "path,kind,groups,boxes,size_pct,aspect,megapixels,sources\n"
+        'mixed/0000_person-animal.jpg,person-animal,fox;person,"0.0,0.0,0.3,0.3;0.6,0.6,0.3,0.3",10,4:3,1.0,a;b\n'
+    )
+    md = bench.batch_output(tmp_path, seed=3)
+    assert md == bench.batch_output(tmp_path, seed=3) != bench.batch_output(tmp_path, seed=4)
+    images = {im["file"]: im["detections"] for im in md["images"]}
+    found = missed = false = 0
+    for path, dets in images.items():
+        for d in dets:
+            x, y, w, h = d["bbox"]
+            assert 0 <= x and 0 <= y and x + w <= 1.0001 and y + h <= 1.0001
+            if path.startswith("animals/") and d["conf"] >= 0.5:
+                found += 1
+                assert abs(x - 0.2) <= 0.026 and abs(y - 0.3) <= 0.031 and abs(w - 0.25) <= 0.051
+            elif d["conf"] < 0.5:
+                false += 1
+                assert 0.15 <= d["conf"] <= 0.4
+        missed += path.startswith("animals/") and not any(d["conf"] >= 0.5 for d in dets)
+    assert found + missed == 60 and 0 < missed < 10 and 5 < false < 40
+    assert [d["category"] for d in images["mixed/0000_person-animal.jpg"] if d["conf"] >= 0.5] in (
+        ["1", "2"],
+        ["2", "1"],
+    )
+    assert len(bench.empty_heavy(tmp_path)) == 40 + 17  # 70% empty
+    out = tmp_path / "md.json"
+    out.write_text(json.dumps(md))
+    read = read_detections(out, tmp_path)
+    assert len(read.entries) == 101 and not any(e.problem for e in read.entries.values())
+    if importlib.util.find_spec("megadetector") is not None:
+        assert md_validate(out) == []
