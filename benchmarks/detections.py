@@ -15,6 +15,10 @@ real detector makes, so ``classify --detections`` can be measured against ``--vi
 
 Deterministic for a seed. ``python benchmarks/detections.py [--frames DIR] [--seed 0]`` builds
 what is missing and writes ``DIR/md.json`` (MegaDetector's own validator accepts it).
+
+``--scale N`` instead measures reading a MegaDetector file of N images (70% empty; every image
+with the low-confidence boxes MegaDetector writes down to 0.005) with ``formats.detections``:
+its size, the reader's peak memory and seconds, in a process of its own.
 """
 
 from __future__ import annotations
@@ -124,12 +128,59 @@ def false_boxes(md: dict, threshold: float = 0.2) -> dict[str, int]:
     return counted
 
 
+def write_scale(out: Path, n: int, seed: int = 0) -> None:
+    """A MegaDetector file of ``n`` images in ``n // 1000`` folders, written as a stream."""
+    rng = random.Random(f"scale-{seed}")
+    with open(out, "w") as f:
+        f.write('{"images": [\n')
+        for i in range(n):
+            dets = [{"category": "1", "conf": round(rng.uniform(0.005, 0.15), 3), "bbox": [0.1, 0.2, 0.05, 0.07]}] * 3
+            if rng.random() < 0.3:
+                dets = [
+                    {"category": "1", "conf": round(rng.uniform(0.5, 0.95), 3), "bbox": [0.3, 0.3, 0.2, 0.25]}
+                ] + dets
+            image = {"file": f"camera{i // 1000:04d}/IMG_{i % 1000:04d}.JPG", "detections": dets}
+            f.write(("," if i else "") + json.dumps(image) + "\n")
+        info = {"format_version": "1.5", "detector": "md_v5a.0.0.pt"}
+        f.write(f'], "detection_categories": {json.dumps(CATEGORIES)}, "info": {json.dumps(info)}}}\n')
+
+
+READ = """
+import resource, sys, time
+from animalsort.formats.detections import read_detections
+start = time.perf_counter()
+found = read_detections(sys.argv[1], sys.argv[2])
+seconds = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(f"{len(found.entries)} images read in {seconds:.1f} s, peak memory {peak:.0f} MB")
+"""
+
+
+def measure_scale(n: int, seed: int) -> None:
+    import subprocess
+
+    with tempfile.TemporaryDirectory() as tmp:
+        md = Path(tmp) / "md.json"
+        write_scale(md, n, seed)
+        print(f"{md.stat().st_size / 1e6:.0f} MB of JSON, {n} images")
+        subprocess.run([sys.executable, "-c", READ, str(md), tmp], check=True)
+        rss = "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024"
+        baseline = (
+            f"import resource, animalsort.formats.detections; print(f'(python and the import: {{{rss}:.0f}} MB)')"
+        )
+        subprocess.run([sys.executable, "-c", baseline], check=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     ap.add_argument("--frames", type=Path, default=Path(tempfile.gettempdir()) / "animalsort-whole-frame")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--scale", type=int, help="measure reading a file of this many images instead")
     args = ap.parse_args()
+    if args.scale:
+        measure_scale(args.scale, args.seed)
+        return 0
     if missing := frames.missing_scenes():
         print(f"missing scenes ({len(missing)}): apt-get install mate-backgrounds plasma-workspace-wallpapers")
         return 2
