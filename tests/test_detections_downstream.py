@@ -313,7 +313,7 @@ def test_review_page_shows_every_box_and_corrects_one_in_chromium(tmp_path: Path
         marks = driver.find_elements(By.CSS_SELECTOR, "#one figure .box")
         assert [(m.get_attribute("class"), m.get_attribute("data-label")) for m in marks] == [
             ("box", "dog"),  # the box under review
-            ("box other", "person"),  # the photo's other box, beside it
+            ("box other top", "person"),  # the photo's other box, beside it (at the top: its label inside)
         ]
         assert marks[0].size["width"] > 10 and marks[1].size["height"] > marks[0].size["height"]
         driver.find_element(By.TAG_NAME, "body").send_keys("l")
