@@ -14,6 +14,7 @@ import pytest
 from conftest import make_image
 from detection_csvs import PHOTOS, TOP_K, det, write_detections_csv
 
+from animalsort.errors import InputError
 from animalsort.formats import corrections, detection_rows
 from animalsort.formats.detection_rows import (
     DETECTIONS,
@@ -72,14 +73,26 @@ def test_labels_order_and_odd_labels() -> None:
     [
         ("[{", "is not JSON"),
         ('{"a": 1}', "is not a list"),
-        ('[{"label": "fox"}]', "detection 1 of the detections cell"),
-        ('[{"label":"fox","confidence":0.9,"category":"animal","conf":0.9,"bbox":[0.5,0.5,2,0.1]}]', "is not a box"),
-        ('[{"label":"fox","confidence":0.9,"category":"cow","conf":0.9,"bbox":[0.5,0.5,0.1,0.1]}]', "is not a box"),
+        ('[{"label": "fox"}]', "detection 1 of the detections cell lacks a label, confidence"),
+        (
+            '[{"label":"fox","confidence":0.9,"category":"animal","conf":0.9,"bbox":[0.5,0.5,2,0.1]}]',
+            r"bbox \[0.5, 0.5, 2.0, 0.1\]",
+        ),
+        (
+            '[{"label":"fox","confidence":0.9,"category":"cow","conf":0.9,"bbox":[0.5,0.5,0.1,0.1]}]',
+            "'cow' is not one of",
+        ),
     ],
 )
-def test_a_detections_cell_that_does_not_read(cell: str, why: str) -> None:
+def test_a_detections_cell_that_does_not_read(cell: str, why: str, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=why):
         detections_of({"path": "a.jpg", "status": "ok", DETECTIONS: cell})
+    preds = write_detections_csv(tmp_path / "p.csv", tmp_path)  # a hand edit: every reader stops, naming it
+    text = preds.read_text().splitlines()
+    text[1] = text[1][: text[1].index('"[{')] + '"' + cell.replace('"', '""') + '"'
+    preds.write_text("\n".join(text) + "\n")
+    with pytest.raises(InputError, match=f"p.csv, row 'fox_and_dog.jpg': .*{why}"):
+        list(corrections.reviewed_rows(preds))
 
 
 def test_rows_detections_fold_into_the_files_rows(tmp_path: Path) -> None:

@@ -193,12 +193,13 @@ def reviewed_rows(predictions: Path) -> Iterator[dict[str, str]]:
         if n is not None:
             by_photo.setdefault(p, {})[n] = c
     for row in apply(detection_rows.photo_rows(read_predictions(predictions)), photos):
-        found = by_photo.get(row["path"])
-        if found and REVIEWED not in row and row.get("status", "ok") == "ok":
-            try:
-                row = relabelled(row, found)
-            except ValueError as exc:
-                raise InputError(f"{predictions}, row {row['path']!r}: {exc}; correct it, or classify again") from None
+        try:
+            found = detection_rows.detections_of(row)  # read here: a cell that does not read names the CSV
+            fixes_here = by_photo.get(row["path"])
+            if found is not None and fixes_here and REVIEWED not in row and row.get("status", "ok") == "ok":
+                row = relabelled(row, fixes_here)
+        except ValueError as exc:
+            raise InputError(f"{predictions}, row {row['path']!r}: {exc}; correct it, or classify again") from None
         yield row
 
 

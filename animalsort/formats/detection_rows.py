@@ -217,6 +217,7 @@ def decode(cell: str) -> list[Detection]:
 
 
 def _from_json(item: Any, k: int) -> Detection:
+    what = f"detection {k} of the detections cell"
     try:
         box = tuple(float(v) for v in item["bbox"])
         frame = item.get("frame_s")
@@ -230,12 +231,11 @@ def _from_json(item: Any, k: int) -> Detection:
             bool(item.get("reviewed", False)),
         )
     except (KeyError, TypeError, ValueError, AttributeError):
-        raise ValueError(
-            f"detection {k} of the detections cell ({item!r:.80}) lacks a label, confidence, "
-            "category, conf or a four-number bbox"
-        ) from None
-    if len(box) != 4 or d.category not in CATEGORIES or not all(0.0 <= v <= 1.0 for v in (*box, d.conf)):
-        raise ValueError(f"detection {k} of the detections cell ({item!r:.80}) is not a box in the frame")
+        raise ValueError(f"{what} lacks a label, confidence, category, conf or bbox, or one does not read") from None
+    if d.category not in CATEGORIES:
+        raise ValueError(f"{what}: category {d.category!r} is not one of {', '.join(CATEGORIES)}")
+    if len(box) != 4 or not all(0.0 <= v <= 1.0 for v in (*box, d.conf, d.confidence or 0.0)):
+        raise ValueError(f"{what}: its bbox {list(box)}, conf or confidence is not a box in the frame or a number 0-1")
     return d
 
 
