@@ -327,3 +327,45 @@ def test_review_page_shows_every_box_and_corrects_one_in_chromium(tmp_path: Path
         proc.wait(10)
     assert corrections.read_all(preds).keys() == {("walker.jpg", 2)}
     assert log.read_text().splitlines()[0] == "path,label,reviewed_at,detection"
+
+
+def test_a_photo_corrected_whole_goes_by_its_one_label(runner: CliRunner, trap, tmp_path: Path) -> None:
+    src, preds = trap
+    with corrections.Log(preds, detections=True) as log:
+        log.append("fox_and_dog.jpg", "cat")  # a person says what the whole photo is
+    dest = tmp_path / "sorted"
+    res = runner.invoke(main, ["sort", str(src), "--from", str(preds), "-d", str(dest), "--by", "labels"])
+    assert res.exit_code == 0, res.output
+    assert [p for p in files_under(dest) if p.endswith("fox_and_dog.jpg")] == ["cat/fox_and_dog.jpg"]
+
+
+def test_a_clips_boxes_in_megadetector_json(runner: CliRunner, tmp_path: Path) -> None:
+    """A clip's boxes carry their frames: frame_number from the clip's rate, frames_processed from them."""
+    import csv
+
+    from conftest import make_clip
+    from PIL import Image
+
+    from animalsort.formats.detection_rows import columns, files_row
+    from animalsort.formats.detections import Detection
+    from animalsort.formats.predictions import header
+
+    src = tmp_path / "src"
+    make_clip(src / "clip.mp4", [(Image.new("RGB", (64, 48), (90, 120, 30)), 2.0)], fps=10)
+    boxes = [
+        Detection("animal", 0.9, (0.1, 0.1, 0.3, 0.3), 1.5, "fox", 0.8),
+        Detection("person", 0.7, (0.5, 0.5, 0.2, 0.4), 0.3, "person", 0.7),
+    ]
+    preds = tmp_path / "preds.csv"
+    with open(preds, "w", newline="") as f:
+        csv.writer(f).writerows([header(3, boxes=True) + columns("files"), files_row("clip.mp4", boxes, 3)])
+    meta = {"src": str(src), "model": "lite0", "label_names": ["fox", "no_animal"]}
+    (tmp_path / "preds.csv.json").write_text(json.dumps(meta))
+    out = tmp_path / "md.json"
+    res = runner.invoke(main, ["export", str(preds), "-f", "megadetector", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    clip = json.loads(out.read_text())["images"][0]
+    assert clip["frame_rate"] == 10.0 and clip["frames_processed"] == [3, 15]
+    assert [(d["category"], d["frame_number"]) for d in clip["detections"]] == [("1", 15), ("2", 3)]
+    pytest.importorskip("megadetector")
+    assert md_validate(out) == {"errors": [], "warnings": []}
