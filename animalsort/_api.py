@@ -371,16 +371,12 @@ def sort(
         dest: where the label folders go (default: inside ``src``).
         move: move the files (default: copy them); ``link``: hard-link them instead.
         dry_run: plan only; nothing on disk changes.
-        predictions: a predictions CSV to sort by (its review corrections apply) instead of
-            classifying first.
+        predictions: a predictions CSV to sort by instead of classifying (its review corrections apply).
         min_confidence: below it a photo goes to ``_uncertain/`` (default 0.5).
-        flat: no sub-folders under each label.
-        verify: check each copied file's sha256.
+        flat: no sub-folders under each label; ``verify``: check each copied file's sha256.
         by_sequence: place each burst (capture times within this many seconds) by its vote.
-        companions: a photo's RAW twin, edit sidecars (.xmp, .aae …) and Live Photo clip go
-            with it (False: file by file).
-        by_labels: a photo with several labels (classified with detections: a deer and a fox)
-            is copied into each label's folder (with ``move``, moved into its own label's).
+        companions: a photo's RAW twin, edit sidecars (.xmp, .aae …) and Live Photo clip go with it.
+        by_labels: a photo of several labels (``--detections``: a deer and a fox) goes into each one's folder.
         progress: show progress bars on stderr.
         **options: classify options, as for :func:`classify` (``model``, ``weights``, …).
 

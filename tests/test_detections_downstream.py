@@ -369,3 +369,13 @@ def test_a_clips_boxes_in_megadetector_json(runner: CliRunner, tmp_path: Path) -
     assert [(d["category"], d["frame_number"]) for d in clip["detections"]] == [("1", 15), ("2", 3)]
     pytest.importorskip("megadetector")
     assert md_validate(out) == {"errors": [], "warnings": []}
+
+
+def test_python_api_sorts_by_labels(trap, tmp_path: Path) -> None:
+    import animalsort
+
+    src, preds = trap
+    res = animalsort.sort(src, tmp_path / "sorted", predictions=preds, by_labels=True, dry_run=True)
+    assert res.applied is None and res.plan.per_folder["fox"] == 2 and res.plan.per_folder["dog"] == 1
+    with pytest.raises(animalsort.errors.UsageError, match="choose one"):
+        animalsort.sort(src, predictions=preds, by_labels=True, by_sequence=10.0, dry_run=True)
