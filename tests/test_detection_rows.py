@@ -208,3 +208,16 @@ def test_a_burst_gets_its_maxn(tmp_path: Path) -> None:
             "sequence_confidence",
             "sequence_count",
         ]
+
+
+def test_resume_of_a_row_per_box_csv_redoes_the_last_photo_whole(tmp_path: Path) -> None:
+    """A crash can cut a batch between two boxes of one photo: resume drops that photo's rows
+    (else its other boxes would never be written) and redoes it."""
+    out = tmp_path / "p.csv"
+    extra = columns("detections")
+    with CsvWriter(out, TOP_K, boxes=True, extra=extra) as w:
+        w.write(detection_rows.detection_rows("a.jpg", *PHOTOS["fox_and_dog.jpg"][:1], TOP_K))
+        w.write(detection_rows.detection_rows("b.jpg", *PHOTOS["two_foxes.jpg"][:1], TOP_K)[:1])  # 2nd box: cut off
+    with CsvWriter(out, TOP_K, resume=True, boxes=True, extra=extra) as w:
+        assert w.done() == ["a.jpg"]
+    assert [r["path"] for r in read_predictions(out)] == ["a.jpg", "a.jpg"]

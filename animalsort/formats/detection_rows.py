@@ -35,11 +35,11 @@ from typing import Any
 
 from animalsort.errors import InputError
 from animalsort.formats.detections import CATEGORIES, Detection
-from animalsort.formats.predictions import BOX_COLUMNS, format_time, ok_row
+from animalsort.formats.predictions import BOX_COLUMNS, BOX_NUMBER, format_time, ok_row
 
 COUNT, LABELS, DETECTIONS = "count", "labels", "detections"
 FILES_COLUMNS = [COUNT, LABELS, DETECTIONS]
-NUMBER, DETECTION_CONFIDENCE, DETECTION_CATEGORY = "detection", "detection_confidence", "detection_category"
+NUMBER, DETECTION_CONFIDENCE, DETECTION_CATEGORY = BOX_NUMBER, "detection_confidence", "detection_category"
 DETECTION_COLUMNS = [NUMBER, DETECTION_CONFIDENCE, DETECTION_CATEGORY]
 ROWS = ("files", "detections")
 NO_ANIMAL = "no_animal"

@@ -101,6 +101,10 @@ def prepare_output(out: Path) -> None:
 #: its photos (MaxN), after the sequence columns; made at the end like them.
 SEQUENCE_COUNT = "sequence_count"
 
+#: ``--detections --rows detections`` (``formats/detection_rows``): a box's number in its file,
+#: whose rows then span several lines.
+BOX_NUMBER = "detection"
+
 
 class CsvWriter:
     """Streams rows to a CSV file (or a text stream), flushing after every batch.
@@ -170,7 +174,7 @@ class CsvWriter:
             rows.pop()
         where = [found.index(c) if c in found else None for c in self.columns]
         kept = [[r[i] if i is not None else "" for i in where] for r in rows if len(r) == len(found)]
-        return _without_last_clip_frames(kept, self.columns)
+        return _without_last_file_boxes(_without_last_clip_frames(kept, self.columns), self.columns)
 
     def _rewrite(self, out: Path, rows: list[list[str]]) -> None:
         """The header and ``rows``, replacing ``out`` in one step."""
@@ -222,6 +226,17 @@ def _without_last_clip_frames(rows: list[list[str]], columns: list[str]) -> list
     if clip == rows[-1][0]:
         return rows  # a photo, or a whole clip's row
     while rows and file_of(dict(zip(columns, rows[-1]))) == clip:
+        rows.pop()
+    return rows
+
+
+def _without_last_file_boxes(rows: list[list[str]], columns: list[str]) -> list[list[str]]:
+    """``--rows detections`` (a row per box): the last file's rows may be only some of its
+    boxes (a batch cut off by a crash): they go, and the file is classified again."""
+    if not rows or BOX_NUMBER not in columns:
+        return rows
+    last = rows[-1][0]
+    while rows and rows[-1][0] == last:
         rows.pop()
     return rows
 
