@@ -7,9 +7,9 @@ import csv
 import json
 from pathlib import Path
 
-from animalsort.formats.detection_rows import columns, detection_rows, files_row
+from animalsort.formats.detection_rows import columns, detection_rows, files_row, unseen_cells
 from animalsort.formats.detections import Detection
-from animalsort.formats.predictions import error_row, header
+from animalsort.formats.predictions import error_row, header, ok_row
 
 TOP_K = 3
 LABEL_NAMES = ["cat", "dog", "fox", "bird", "no_animal"]
@@ -39,9 +39,12 @@ PHOTOS: dict[str, tuple[list[Detection], float]] = {
 }
 
 
-def write_detections_csv(out: Path, src: Path, rows: str = "files", with_error: bool = True) -> Path:
+def write_detections_csv(
+    out: Path, src: Path, rows: str = "files", with_error: bool = True, unlisted: bool = False
+) -> Path:
     """``PHOTOS`` (and an error row) as a CSV of ``--rows files|detections``, with a sidecar that
-    records the detections file as classify does."""
+    records the detections file as classify does. ``unlisted``: and ``unlisted.jpg``, a photo the
+    JSON does not list, classified whole (a cat)."""
     with open(out, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(header(TOP_K, boxes=True) + columns(rows))
@@ -50,8 +53,12 @@ def write_detections_csv(out: Path, src: Path, rows: str = "files", with_error: 
                 w.writerow(files_row(path, found, TOP_K, below=below))
             else:
                 w.writerows(detection_rows(path, found, TOP_K, below=below))
+        if unlisted:
+            w.writerow(
+                ok_row("unlisted.jpg", ["cat", "dog"], [0.8, 0.1], TOP_K, box=None, boxes=True) + unseen_cells(rows)
+            )
         if with_error:
-            w.writerow(error_row("broken.jpg", "truncated image", TOP_K, boxes=True) + [""] * 3)
+            w.writerow(error_row("broken.jpg", "truncated image", TOP_K, boxes=True) + unseen_cells(rows))
     record = {
         "file": str(src / "md.json"),
         "sha256": "cd" * 32,

@@ -105,7 +105,7 @@ def test_rows_detections_fold_into_the_files_rows(tmp_path: Path) -> None:
         ("2", "dog", "animal"),
     ]
     empty = next(r for r in raw if r["path"] == "empty.jpg")
-    assert (empty["label"], empty["confidence"], empty["detection"], empty["box_x"]) == ("no_animal", "0.8500", "", "")
+    assert (empty["label"], empty["confidence"], empty["detection"], empty["box_x"]) == ("no_animal", "0.8500", "0", "")
     assert list(photo_rows(raw)) == list(read_predictions(files))
 
 

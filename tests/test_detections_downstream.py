@@ -379,3 +379,22 @@ def test_python_api_sorts_by_labels(trap, tmp_path: Path) -> None:
     assert res.applied is None and res.plan.per_folder["fox"] == 2 and res.plan.per_folder["dog"] == 1
     with pytest.raises(animalsort.errors.UsageError, match="choose one"):
         animalsort.sort(src, predictions=preds, by_labels=True, by_sequence=10.0, dry_run=True)
+
+
+def test_a_photo_the_json_does_not_list_goes_by_its_one_label(runner: CliRunner, trap, tmp_path: Path) -> None:
+    """Classified whole (the detector never saw it): every reader takes its one label."""
+    from test_export import photo
+
+    src, preds = trap
+    photo(src / "unlisted.jpg", "2024:05:06 07:09:00", "+02:00", (52.1, 4.5), seed=9)
+    rows = "detections" if "detection_category" in preds.read_text().splitlines()[0] else "files"
+    write_detections_csv(preds, src, rows=rows, unlisted=True)
+    unlisted = next(r for r in corrections.reviewed_rows(preds) if r["path"] == "unlisted.jpg")
+    assert (unlisted["label"], unlisted["count"], unlisted["labels"], unlisted["detections"]) == ("cat", "", "", "")
+    dest = tmp_path / "sorted"
+    res = runner.invoke(main, ["sort", str(src), "--from", str(preds), "-d", str(dest), "--by", "labels", "-n"])
+    assert res.exit_code == 0 and "unlisted.jpg → cat/unlisted.jpg" in res.output, res.output
+    assert [i.key for i in Session(preds, log=False).items if i.path == "unlisted.jpg"] == ["unlisted.jpg"]
+    pytest.importorskip("exiv2")
+    assert runner.invoke(main, ["tag", str(preds)]).exit_code == 0
+    assert "<rdf:li>cat</rdf:li>" in (src / "unlisted.jpg.xmp").read_text()

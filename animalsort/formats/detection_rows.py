@@ -11,19 +11,23 @@ box are its primary detection's (:func:`primary`), then
 - ``detections``: all of them, as a JSON list of objects in MegaDetector's own terms plus the
   label: ``{"label":"deer","confidence":0.9312,"category":"animal","conf":0.88,
   "bbox":[0.1,0.2,0.3,0.4]}`` (and ``"frame_s"`` in a clip: its frame, in seconds), most
-  confident detection first; detection N of the photo is the Nth. JSON, because a label may hold any character and
-  every language and spreadsheet tool reads it; MegaDetector's own CSV conversion
-  (``convert_output_format.py``) carries boxes the same way.
+  confident detection first; detection N of the photo is the Nth. JSON, because a label may
+  hold any character and every language and spreadsheet tool reads it; MegaDetector's own CSV
+  conversion (``convert_output_format.py``) carries boxes the same way.
 
 ``--rows detections`` (one row per detection): the row's label, top-k and box are the
 detection's, then ``detection`` (its number in the photo, from 1), ``detection_confidence``
-and ``detection_category``; a photo with no detection is one ``no_animal`` row whose three
-cells are empty. A clip's detection row has its frame's time in ``frame_s``. :func:`photo_rows`
-folds such rows back into one row per photo, so every reader sees the ``--rows files`` form.
+and ``detection_category``; a photo with no detection is one ``no_animal`` row whose
+``detection`` is ``0`` (the other two empty). A clip's detection row has its frame's time in
+``frame_s``. :func:`photo_rows` folds such rows back into one row per photo, so every reader
+sees the ``--rows files`` form.
 
 A photo with no detection is ``no_animal`` with confidence 1 − the best detection confidence
 below the threshold (how sure the detector was that nothing is there); one whose every box
 the classifier calls ``no_animal`` is ``no_animal`` at that crop's confidence, without a box.
+A file no detector looked at (the JSON does not list it: classified whole, as without
+detections) or that could not be read has all these cells empty (:func:`unseen_cells`):
+readers treat it as a row without detections, by its one label.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ FILES_COLUMNS = [COUNT, LABELS, DETECTIONS]
 NUMBER, DETECTION_CONFIDENCE, DETECTION_CATEGORY = BOX_NUMBER, "detection_confidence", "detection_category"
 DETECTION_COLUMNS = [NUMBER, DETECTION_CONFIDENCE, DETECTION_CATEGORY]
 ROWS = ("files", "detections")
+EMPTY = "0"  # ``detection`` of the one row of a photo the detector saw empty
 NO_ANIMAL = "no_animal"
 _RANK = {"animal": 0, "person": 1, "vehicle": 2}
 
@@ -120,7 +125,7 @@ def detection_rows(
     ``detection``, ``detection_confidence``, ``detection_category``), or one no_animal row."""
     if not detections:
         labels = [(NO_ANIMAL, empty_confidence(below))]
-        return [ok_row(path, *_columns(labels, top_k), top_k, box=None, boxes=True) + detection_cells(None, None)]
+        return [ok_row(path, *_columns(labels, top_k), top_k, box=None, boxes=True) + detection_cells(0, None)]
     return [
         ok_row(path, *_columns(labels, top_k), top_k, _time(d.frame_s), box=d.bbox, boxes=True) + detection_cells(n, d)
         for n, (d, labels) in enumerate(zip(detections, _tops(detections, ranked)), start=1)
@@ -152,10 +157,19 @@ def files_cells(detections: Sequence[Detection]) -> list[str]:
 
 def detection_cells(number: int | None, d: Detection | None) -> list[str]:
     """``detection``, ``detection_confidence`` and ``detection_category`` of a ``--rows
-    detections`` row (empty for an empty photo's ``no_animal`` row, or an error row)."""
-    if d is None or number is None:
+    detections`` row; for a photo the detector saw empty, its one row's are ``0``, "", "";
+    with ``number`` None (a file no detector looked at, an error row) all three are empty."""
+    if number is None:
         return ["", "", ""]
+    if d is None:
+        return [EMPTY, "", ""]
     return [str(number), f"{d.conf:.4f}", d.category]
+
+
+def unseen_cells(rows: str) -> list[str]:
+    """The cells ``--detections`` adds to the row of a file no detector looked at (one the JSON
+    does not list, classified whole as without detections) or to an error row: all empty."""
+    return [""] * len(columns(rows))
 
 
 def encode(detections: Sequence[Detection]) -> str:
@@ -188,13 +202,12 @@ def has_detections(columns: Iterable[str]) -> bool:
 
 def detections_of(row: dict[str, str]) -> list[Detection] | None:
     """The detections of a ``--rows files`` row (or of one folded by :func:`photo_rows`): None
-    for a row of a CSV made without ``--detections``; ValueError for a cell that does not
+    for a row no detector looked at (a CSV made without ``--detections``, a file the JSON does
+    not list, an error row: its one label is all it has); ValueError for a cell that does not
     read (a hand edit), saying why."""
     cell = row.get(DETECTIONS)
-    if cell is None:
+    if not cell or row.get("status", "ok") != "ok":
         return None
-    if row.get("status", "ok") != "ok":
-        return []
     return decode(cell)
 
 
@@ -257,8 +270,11 @@ def photo_rows(rows: Iterable[dict[str, str]]) -> Iterator[dict[str, str]]:
 
 
 def fold(rows: list[dict[str, str]]) -> dict[str, str]:
-    """One photo's ``--rows detections`` rows as its ``--rows files`` row."""
-    found = [(row, _row_detection(row)) for row in rows if row.get(NUMBER)]
+    """One photo's ``--rows detections`` rows as its ``--rows files`` row (a row no detector
+    looked at, ``detection`` empty, stays one with empty detection cells)."""
+    if not rows[0].get(NUMBER):
+        return {**{k: v for k, v in rows[0].items() if k not in DETECTION_COLUMNS}, **dict.fromkeys(FILES_COLUMNS, "")}
+    found = [(row, _row_detection(row)) for row in rows if row.get(NUMBER) != EMPTY]
     detections = [d for _, d in found]
     top = primary(detections)
     if top is not None:

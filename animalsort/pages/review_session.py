@@ -19,7 +19,13 @@ from typing import Any
 
 from animalsort.errors import InputError, RowPathError
 from animalsort.formats import corrections
-from animalsort.formats.detection_rows import DETECTION_CATEGORY, DETECTION_CONFIDENCE, NUMBER, checked_detections
+from animalsort.formats.detection_rows import (
+    DETECTION_CATEGORY,
+    DETECTION_CONFIDENCE,
+    EMPTY,
+    NUMBER,
+    checked_detections,
+)
 from animalsort.formats.detections import Detection
 from animalsort.formats.journal import Locator
 from animalsort.formats.predictions import box_of, file_of, format_time, read_predictions, read_sidecar
@@ -186,7 +192,7 @@ def _photos(rows: Iterable[dict[str, str]]) -> Iterator[list[dict[str, str]]]:
 def _items(rows: list[dict[str, str]]) -> list[Item]:
     """A photo's items: one, or one per box (``--detections``), each knowing the others."""
     row = rows[0]
-    if row.get(NUMBER):  # --rows detections: a row per box, with its own top-k
+    if row.get(NUMBER) not in (None, "", EMPTY):  # --rows detections: a row per box, with its own top-k
         items = [
             Item(
                 r["path"],
