@@ -15,6 +15,7 @@ from pathlib import Path
 import browser
 import pytest
 from click.testing import CliRunner
+from conftest import make_image
 from detection_csvs import PHOTOS, write_detections_csv
 from test_review import CHROMIUM, DRIVER, needs_browser, start
 
@@ -398,3 +399,25 @@ def test_a_photo_the_json_does_not_list_goes_by_its_one_label(runner: CliRunner,
     pytest.importorskip("exiv2")
     assert runner.invoke(main, ["tag", str(preds)]).exit_code == 0
     assert "<rdf:li>cat</rdf:li>" in (src / "unlisted.jpg.xmp").read_text()
+
+
+def test_megadetector_export_without_detections_is_as_before(runner: CliRunner, tmp_path: Path) -> None:
+    """The info of a CSV without detections keeps its members in their order (the file is byte
+    for byte what it was)."""
+    src = tmp_path / "src"
+    make_image(src / "a.jpg")
+    preds = tmp_path / "preds.csv"
+    preds.write_text("path,label,confidence,status,error\na.jpg,cat,0.9000,ok,\n")
+    (tmp_path / "preds.csv.json").write_text(json.dumps({"src": str(src), "model": "lite0", "label_names": ["cat"]}))
+    out = tmp_path / "md.json"
+    assert runner.invoke(main, ["export", str(preds), "-f", "megadetector", "-o", str(out)]).exit_code == 0
+    info = json.loads(out.read_text())["info"]
+    assert list(info) == [
+        "format_version",
+        "detector",
+        "detection_completion_time",
+        "classifier",
+        "classification_completion_time",
+        "detector_metadata",
+        "classifier_metadata",
+    ]

@@ -156,19 +156,16 @@ class MegadetectorWriter:
         meta = self.source.meta
         when = completed.strftime("%Y-%m-%d %H:%M:%S")
         classifier = f"animalsort {meta.get('model', '')}".strip()
-        detector = {  # the input's (classify --detections), else ours: the whole-image classifier is the detector
+        info = {
+            "format_version": FORMAT_VERSION,
             "detector": f"{classifier} (whole-image classifier: boxes are the window the answer came from)",
             "detection_completion_time": when,
+            "classifier": classifier,
+            "classification_completion_time": when,
             "detector_metadata": {
                 "typical_detection_threshold": self.min_confidence,
                 "conservative_detection_threshold": round(self.min_confidence / 2, 4),
             },
-        }
-        info = {
-            **(self.detected.get("info") or detector),
-            "format_version": FORMAT_VERSION,
-            "classifier": classifier,
-            "classification_completion_time": when,
             "classifier_metadata": {
                 "typical_classification_threshold": self.min_confidence,
                 "weights_sha256": meta.get("weights_sha256", ""),
@@ -176,6 +173,11 @@ class MegadetectorWriter:
                 "predictions": self.source.predictions.name,
             },
         }
+        if self.detected.get("info"):  # classify --detections: the detector is the input's, its info kept
+            ours = {
+                k: v for k, v in info.items() if k not in ("detector", "detection_completion_time", "detector_metadata")
+            }
+            info = {**self.detected["info"], **ours}
         rest = {
             "info": info,
             "detection_categories": self.categories,
