@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from animalsort.audit.run import SampleResult
     from animalsort.exports.run import ExportResult
     from animalsort.formats.journal_index import JournalInfo
+    from animalsort.formats.thresholds import Thresholds
     from animalsort.inference.options import ClassifyOptions, Summary
     from animalsort.model.loaded import LoadedModel
     from animalsort.sorting.apply import ApplyResult
@@ -43,6 +44,8 @@ class SortResult:
     applied: ApplyResult | None = None  # None for a dry run
     classified: Summary | None = None  # when this run classified
     corrections: Path | None = None  # the review's corrections file applied (with --from)
+    audit_answers: Path | None = None  # the audit sample whose answers applied (with --from)
+    thresholds: Thresholds | None = None  # the per-label thresholds placed by (with thresholds=)
 
 
 PathLike = str | os.PathLike[str]
@@ -65,7 +68,7 @@ def _sources(paths: PathLike | Iterable[PathLike]) -> list[Path | str]:
 def _threshold(min_confidence: object) -> float:
     """A ``min_confidence`` the API was given (None: the default, 0.5), or a UsageError that
     says what it must be."""
-    from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE
+    from animalsort.formats.thresholds import DEFAULT_MIN_CONFIDENCE
 
     if min_confidence is None:
         return DEFAULT_MIN_CONFIDENCE
@@ -74,6 +77,14 @@ def _threshold(min_confidence: object) -> float:
     if not 0 <= min_confidence <= 1:  # NaN too
         raise UsageError(f"min_confidence={min_confidence!r} is outside 0–1: a confidence is a number from 0 to 1")
     return float(min_confidence)
+
+
+def _thresholds(min_confidence: object, thresholds: PathLike | None) -> Thresholds:
+    """``min_confidence`` (:func:`_threshold`) with the per-label thresholds of the audit.json
+    ``thresholds`` names, when it names one."""
+    from animalsort.formats.thresholds import load
+
+    return load(Path(thresholds).expanduser() if thresholds is not None else None, _threshold(min_confidence))
 
 
 def _options(**options: Any) -> ClassifyOptions:
@@ -204,6 +215,7 @@ class Classifier:
             precision=precision,
             runtime=runtime,
             progress=progress,
+            look=view != "centre",
         )
         self.top_k = min(top_k, len(self.loaded.labels.labels))
         self.view = view
@@ -250,6 +262,7 @@ def sort_folder(
     predictions: PathLike | None = None,
     classify_options: ClassifyOptions | None = None,
     min_confidence: float | None = None,
+    thresholds: PathLike | None = None,
     flat: bool = False,
     dry_run: bool = False,
     verify: bool = False,
@@ -275,7 +288,7 @@ def sort_folder(
             "sort by labels places each photo by the labels in it, by sequence by its burst's one vote: choose one"
         )
     src_path, dest_path = check_sort_folders(src, dest, mode)
-    how = Placement(mode, _threshold(min_confidence), flat, verify, by_sequence, companions, by_labels)
+    how = Placement(mode, _thresholds(min_confidence, thresholds), flat, verify, by_sequence, companions, by_labels)
     with locked(src_path, dest_path, dry_run):  # one sort at a time in SRC and DEST
         return _sort_locked(src_path, dest_path, how, predictions, classify_options, dry_run, progress)
 
@@ -289,22 +302,22 @@ def _sort_locked(
     dry_run: bool,
     progress: bool,
 ) -> SortResult:
-    from animalsort.formats.corrections import reviewed_rows
+    from animalsort.formats import corrections
     from animalsort.sorting.plan import earlier_sorts
     from animalsort.sorting.run import classified_since, place, rows_from_csv
 
     earlier, by_sequence = earlier_sorts(dest_path), how.by_sequence
     rows: Iterable[dict[str, str]] = ()
-    classified = corrections_file = None
+    classified, corrected_by = None, {}
     if predictions is not None:
         preds: Path | None = Path(predictions)
-        rows, corrections_file = rows_from_csv(Path(predictions))
+        rows, corrected_by = rows_from_csv(Path(predictions))
     else:
         opts = classify_options or _options()
         if by_sequence is not None:
             opts = replace(opts, sequences=by_sequence)
         preds, classified = _classify_for_sort(src_path, dest_path, earlier, opts, progress)
-        rows = reviewed_rows(preds) if preds is not None else ()
+        rows = corrections.reviewed_rows(preds) if preds is not None else ()
     if by_sequence is not None:
         from animalsort.inference.sequences import with_sequences
 
@@ -316,13 +329,15 @@ def _sort_locked(
         how,
         earlier=earlier,
         predictions=preds,
-        corrections_file=corrections_file,
+        corrected_by=corrected_by,
         dry_run=dry_run,
         classified_ns=classified_since(preds) if preds is not None else None,
     )
     if predictions is None:  # the files an earlier sort placed were not even scanned
         plan.already_sorted += earlier.count_under(src_path)
-    return SortResult(plan, preds, applied, classified, corrections_file)
+    used = how.thresholds if how.thresholds.file is not None else None
+    review, audit = corrected_by.get(corrections.REVIEW), corrected_by.get(corrections.AUDIT)
+    return SortResult(plan, preds, applied, classified, review, audit, used)
 
 
 def _classify_for_sort(
@@ -356,6 +371,7 @@ def sort(
     dry_run: bool = False,
     predictions: PathLike | None = None,
     min_confidence: float | None = None,
+    thresholds: PathLike | None = None,
     flat: bool = False,
     verify: bool = False,
     by_sequence: float | None = None,
@@ -373,7 +389,10 @@ def sort(
         dry_run: plan only; nothing on disk changes.
         predictions: a predictions CSV to sort by instead of classifying (its review corrections apply).
         min_confidence: below it a photo goes to ``_uncertain/`` (default 0.5).
-        flat: no sub-folders under each label; ``verify``: check each copied file's sha256.
+        thresholds: an ``audit.json`` (``audit_report(out=…)``): its per-label thresholds
+            instead of ``min_confidence`` (which stays for the labels it has none for).
+        flat: no sub-folders under each label.
+        verify: check each copied file's sha256.
         by_sequence: place each burst (capture times within this many seconds) by its vote.
         companions: a photo's RAW twin, edit sidecars (.xmp, .aae …) and Live Photo clip go with it.
         by_labels: a photo of several labels (``--detections``: a deer and a fox) goes into each one's folder.
@@ -399,6 +418,7 @@ def sort(
         predictions=Path(predictions).expanduser() if predictions is not None else None,
         classify_options=_options(**options),
         min_confidence=min_confidence,
+        thresholds=thresholds,
         flat=flat,
         dry_run=dry_run,
         verify=verify,
@@ -576,6 +596,7 @@ def export(
     format: str = "megadetector",
     *,
     min_confidence: float | None = None,
+    thresholds: PathLike | None = None,
     taxa: PathLike | None = None,
     deployments: PathLike | None = None,
     deployment_depth: int | None = None,
@@ -592,6 +613,8 @@ def export(
         out: the JSON file, or the package folder for ``"camtrap-dp"``.
         format: ``"megadetector"``, ``"camtrap-dp"`` or ``"coco"``.
         min_confidence: below it a label is "unknown" (default 0.5; reviewed rows always count).
+        thresholds: an ``audit.json``: its per-label thresholds instead of ``min_confidence``
+            (which stays for the labels it has none for); the output records the file and its sha256.
         taxa: a CSV (label, scientificName, taxonRank) for labels the package's table lacks.
         deployments: Camtrap DP: a CSV with deploymentID, latitude, longitude, folder.
         deployment_depth: one deployment per folder this many levels under SRC (GPS from EXIF).
@@ -606,7 +629,7 @@ def export(
 
     options = ExportOptions(
         format,
-        _threshold(min_confidence),
+        _thresholds(min_confidence, thresholds),
         Path(taxa).expanduser() if taxa is not None else None,
         Path(deployments).expanduser() if deployments is not None else None,
         deployment_depth,
@@ -664,7 +687,7 @@ def audit_sample(
         ``strata`` (name → rows in the CSV, rows in the sample).
     """
     from animalsort.audit.run import sample_predictions
-    from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE
+    from animalsort.formats.thresholds import DEFAULT_MIN_CONFIDENCE
 
     threshold = DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence
     target = Path(out).expanduser() if out is not None else None
@@ -695,10 +718,11 @@ def audit_report(
         An ``AuditResult``: ``accuracy``, ``labels`` (precision per label), ``missed``,
         ``recall``, ``thresholds``, ``strata``, ``cant_tell``, … (``to_json()`` is audit.json).
     """
-    from animalsort.audit.run import default_sample_path, report_sample, write_json
+    from animalsort.audit.run import report_sample, write_json
+    from animalsort.formats.answers import sample_path
 
     preds = Path(predictions).expanduser()
-    result = report_sample(preds, Path(sample).expanduser() if sample else default_sample_path(preds), target_precision)
+    result = report_sample(preds, Path(sample).expanduser() if sample else sample_path(preds), target_precision)
     if out is not None:
         write_json(result, Path(out).expanduser())
     if html is not None:

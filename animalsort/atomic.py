@@ -10,7 +10,9 @@ the sort journal) and the resumable ``.part`` of a download are the exceptions, 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +26,12 @@ def _umask() -> int:
 
 
 _UMASK = _umask()
+
+# mkstemp's names: PREFIX + 8 random characters of this alphabet + SUFFIX
+_RANDOM = re.compile(r"[a-z0-9_]{8}")
+_TMP_SUFFIX = ".tmp"
+_TMP_ROOM = 8 + len(_TMP_SUFFIX)
+_DIGEST = 8  # hex digits of the name's sha256 in a shortened temporary name
 
 
 def fsync_dir(path: str | Path) -> None:
@@ -59,7 +67,7 @@ def atomic_write(
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_write writes whole files: mode 'w' or 'wb', not {mode!r}")
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temporary_prefix(path), suffix=_TMP_SUFFIX)
     try:
         # mkstemp makes 0600; a written file gets the usual mode, or the one it replaces
         os.fchmod(fd, (like.st_mode & 0o7777) if like is not None else 0o666 & ~_UMASK)
@@ -102,11 +110,46 @@ def replace_bytes(path: str | Path, data: bytes, like: os.stat_result | None = N
         f.write(data)
 
 
+def name_max(folder: str | Path) -> int:
+    """The longest file name, in bytes, the file system of ``folder`` takes (255 where it
+    cannot say)."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # no such folder (yet), no pathconf (Windows)
+        return 255
+
+
+def name_fits(path: str | Path) -> bool:
+    """Whether ``path``'s last part is short enough for its folder's file system."""
+    path = Path(path)
+    return len(os.fsencode(path.name)) <= name_max(path.parent)
+
+
+def temporary_prefix(path: str | Path) -> str:
+    """How the temporary files for ``path`` start: ``.NAME.`` — or, where that would leave
+    no room for mkstemp's 8 random characters and ``.tmp`` within the file system's name
+    limit, ``.HEAD~DIGEST.``: as much of the name as fits (whole characters) and 8 hex digits
+    of its sha256, so a name of any length gets a temporary name that is its own."""
+    path = Path(path)
+    name = path.name
+    room = name_max(path.parent) - _TMP_ROOM - 2  # the dots before and after the name
+    if len(os.fsencode(name)) <= room:
+        return f".{name}."
+    digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:_DIGEST]
+    head = name
+    while len(os.fsencode(head)) > room - 1 - _DIGEST:
+        head = head[:-1]
+    return f".{head}~{digest}."
+
+
 def leftover_temporaries(path: str | Path) -> list[Path]:
     """Temporary files of :func:`atomic_write` / :func:`replace_bytes` for ``path`` that a
-    killed process left behind (``.NAME.<random>.tmp`` beside it)."""
+    killed process left behind (:func:`temporary_prefix` + 8 random characters + ``.tmp``
+    beside it) — those of ``path`` only, not of a longer name that starts the same."""
     path = Path(path)
-    return sorted(path.parent.glob(f".{glob_escape(path.name)}.*.tmp"))
+    prefix = temporary_prefix(path)
+    found = path.parent.glob(f"{glob_escape(prefix)}{'?' * 8}{_TMP_SUFFIX}")
+    return sorted(p for p in found if _RANDOM.fullmatch(p.name[len(prefix) : -len(_TMP_SUFFIX)]))
 
 
 def glob_escape(name: str) -> str:

@@ -11,12 +11,14 @@ default), then, in one run, measures for each set:
             rate (wall clock, start-up included), the time to the first CSV row (Python,
             torch and model start-up included; the ONNX graph already cached) and the peak
             RSS (largest process)
-  whole     whole processes on 1,000 640×480 JPEGs: the baseline and `animalsort classify`
+  whole     whole processes on 1,000 640×480 JPEGs: the tutorial baseline, timm's
+            ``inference.py`` loop (``timm_baseline``), and `animalsort classify` for each --view
   videos    `animalsort classify` on H.264 clips (default 6 × 20 s of 1280×720 at 30 fps, a slow
             pan over the example photos): sampled frames/s (one per second of clip by default,
             decoded in the DataLoader workers like photos) and seconds of video per second
 
     python benchmarks/classify_speed.py [--sizes 640x480] [--count 512] [--runtimes torch,onnx] [--json out.json]
+    python benchmarks/classify_speed.py --sizes 640x480,4032x3024 --runtimes onnx --view centre,frame  # × centre
     python benchmarks/classify_speed.py --sizes '' --whole 0 --videos 1280x720 --runtimes onnx
 """
 
@@ -153,14 +155,14 @@ def ceiling(model_name: str | None, runtime: str, precision: str, batch: int, se
 
 
 def decode_rate(folder: Path, model_name: str | None, seconds: float, view: str = "centre") -> float:
-    """Photos decoded (and cut into --view's windows) per second of one core's time: the batches
-    classify's workers make, in this process, timed with process_time."""
+    """Photos decoded (and resized: the centre crop, or --view's first look) per second of one
+    core's time: the batches classify's workers make, in this process, timed with process_time."""
     from animalsort.inference.batches import chunks, image_stream
     from animalsort.model import load
 
     pre = load.load(model_name, labels="animals", device="cpu", runtime="onnx", progress=False).preprocessing
     stream = image_stream(folder, pre, 32, view=view)
-    groups = list(chunks(stream.paths(), 32, None, view))
+    groups = list(chunks(stream.paths(), 32, None))
     stream.make_batch(groups[0][:3])
     n, t0, k = 0, time.process_time(), 0
     while time.process_time() - t0 < seconds:
@@ -210,7 +212,41 @@ def baseline(folder: Path, model_name: str | None, batch: int, workers: int) -> 
     return n / (time.perf_counter() - t0)
 
 
-def end_to_end(folder: Path, out: Path, args: argparse.Namespace, runtime: str) -> dict:
+def timm_baseline(folder: Path, model_name: str | None, batch: int, workers: int) -> float:
+    """timm's ``inference.py`` loop with the same weights: timm's eval transform and loader over
+    an image folder, the model channels-last in eval mode under ``no_grad``, softmax and top-k."""
+    import timm.data
+
+    from animalsort.model import build, checkpoints, fetch, registry
+
+    t0 = time.perf_counter()
+    reg = registry.load_registry()
+    spec = reg.get(model_name or reg.default)
+    net = build.build_arch(spec.arch, spec.num_classes)
+    build.load_weights(net, checkpoints.load_state(fetch.fetch(spec, progress=False)), spec.key_map)
+    net = net.eval().to(memory_format=torch.channels_last)
+    pre = spec.preprocessing
+    dataset = timm.data.ImageDataset(str(folder))
+    loader = timm.data.create_loader(
+        dataset,
+        input_size=(3, pre.input_size, pre.input_size),
+        batch_size=batch,
+        use_prefetcher=False,
+        interpolation=pre.interpolation,
+        mean=pre.mean,
+        std=pre.std,
+        num_workers=workers,
+        crop_pct=pre.crop_pct,
+    )
+    n = 0
+    with torch.no_grad():
+        for x, _ in loader:
+            net(x.contiguous(memory_format=torch.channels_last)).softmax(dim=1).topk(3)[1].cpu()
+            n += len(x)
+    return n / (time.perf_counter() - t0)
+
+
+def end_to_end(folder: Path, out: Path, args: argparse.Namespace, runtime: str, view: str = "frame") -> dict:
     """`animalsort classify` in a fresh process, with peak RSS and time to first row."""
     cmd = [
         sys.executable,
@@ -228,7 +264,7 @@ def end_to_end(folder: Path, out: Path, args: argparse.Namespace, runtime: str) 
         "--runtime",
         runtime,
         "--view",
-        args.view,
+        view,
     ]
     if args.workers is not None:
         cmd += ["--workers", str(args.workers)]
@@ -273,33 +309,32 @@ def end_to_end(folder: Path, out: Path, args: argparse.Namespace, runtime: str) 
 
 def whole_process(folder: Path, args: argparse.Namespace, workers: int) -> dict:
     """Wall clock of whole processes (interpreter start to exit) on the same folder: the
-    tutorial baseline and `animalsort classify` with its default runtime."""
-    code = (
-        "import sys; sys.path.insert(0, sys.argv[1]); from classify_speed import baseline; "
-        "baseline(__import__('pathlib').Path(sys.argv[2]), sys.argv[5] or None, int(sys.argv[3]), int(sys.argv[4]))"
-    )
-    t0 = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            code,
-            str(Path(__file__).parent),
-            str(folder),
-            str(args.batch_size),
-            str(workers),
-            args.model or "",
-        ],
-        check=True,
-    )
-    base = time.perf_counter() - t0
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "animalsort", "-q", "classify", str(folder), "-o", str(Path(tmp) / "p.csv")]
+    tutorial baseline, timm's inference loop, and `animalsort classify` once per --view (and
+    with --precision fast when asked), each in a fresh process."""
+    here = str(Path(__file__).parent)
+    common = [str(folder), str(args.batch_size), str(workers), args.model or ""]
+    seconds: dict[str, float] = {}
+    for name in ("baseline", "timm_baseline"):
+        code = (
+            f"import sys; sys.path.insert(0, sys.argv[1]); from classify_speed import {name}; "
+            f"{name}(__import__('pathlib').Path(sys.argv[2]), sys.argv[5] or None, int(sys.argv[3]), int(sys.argv[4]))"
+        )
         t0 = time.perf_counter()
-        model = ["--model", args.model] if args.model else []
-        subprocess.run(cmd + ["--batch-size", str(args.batch_size), *model], check=True)
-        ours = time.perf_counter() - t0
-    return {"baseline_s": base, "animalsort_s": ours, "x_baseline": base / ours}
+        subprocess.run([sys.executable, "-c", code, here, *common], check=True)
+        seconds[name] = time.perf_counter() - t0
+    model = ["--model", args.model] if args.model else []
+    runs = [(v, args.precision) for v in args.view.split(",")] + [(v, "fast") for v in args.whole_fast.split(",") if v]
+    for view, precision in runs:
+        with tempfile.TemporaryDirectory() as tmp:
+            cmd = [sys.executable, "-m", "animalsort", "-q", "classify", str(folder), "-o", str(Path(tmp) / "p.csv")]
+            cmd += ["--batch-size", str(args.batch_size), "--view", view, "--precision", precision, *model]
+            t0 = time.perf_counter()
+            subprocess.run(cmd, check=True)
+            seconds[f"animalsort --view {view} --precision {precision}"] = time.perf_counter() - t0
+    return {
+        k: {"seconds": v, "x_baseline": seconds["baseline"] / v, "x_timm": seconds["timm_baseline"] / v}
+        for k, v in seconds.items()
+    }
 
 
 # --------------------------------------------------------------------------- main
@@ -320,7 +355,8 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "animalsort-bench")
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--json", type=Path, default=None)
-    ap.add_argument("--view", default="frame", help="classify --view (centre, frame, tiles)")
+    ap.add_argument("--view", default="centre,frame", help="classify --view, one or more (centre,frame,tiles)")
+    ap.add_argument("--whole-fast", default="frame", help="views also run with --precision fast in the whole run")
     ap.add_argument(
         "--raw", default="3000x2000", help="DNG size for the RAW run, with and without preview ('' to skip)"
     )
@@ -350,8 +386,9 @@ def main() -> int:
         print(f"ceiling {runtime} (model only, random input): {roofs[runtime]:.1f} images/s")
     results = []
     print(
-        f"{'set':<10} {'n':>5} {'runtime':>7} {'baseline':>9} {'animalsort':>10} {'x base':>7} {'x ceil':>7} "
-        f"{'overall':>8} {'1st row s':>9} {'peak RSS MB':>11} {'decode/core':>11} {'limit':>6} {'x limit':>7}"
+        f"{'set':<10} {'n':>5} {'runtime':>7} {'view':>6} {'baseline':>9} {'animalsort':>10} {'x base':>7} "
+        f"{'x ceil':>7} {'overall':>8} {'1st row s':>9} {'peak RSS MB':>11} {'decode/core':>11} {'limit':>6} "
+        f"{'x limit':>7} {'x centre':>8}"
     )
     cores = cpu_count()
     for spec in filter(None, args.sizes.split(",")):
@@ -359,14 +396,17 @@ def main() -> int:
         count = args.count // 4 if w * h > 4_000_000 else args.count
         folder = make_set(args.data, (w, h), count)
         base = None if args.skip_baseline else baseline(folder, args.model, args.batch_size, workers)
-        decode = decode_rate(folder, args.model, args.ceiling_seconds / 2, args.view)
-        for runtime in runtimes:
+        for runtime, view in ((r, v) for r in runtimes for v in args.view.split(",")):
+            decode = decode_rate(folder, args.model, args.ceiling_seconds / 2, view)
             with tempfile.TemporaryDirectory() as tmp:
-                e2e = end_to_end(folder, Path(tmp) / "preds.csv", args, runtime)
+                e2e = end_to_end(folder, Path(tmp) / "preds.csv", args, runtime, view)
+            same = [r for r in results if r["set"] == f"{w}x{h}" and r["runtime"] == runtime and r["view"] == "centre"]
             row = {
                 "set": f"{w}x{h}",
                 "count": count,
                 "runtime": runtime,
+                "view": view,
+                "x_centre": e2e["images_per_s"] / same[0]["animalsort_images_per_s"] if same else None,
                 "baseline_images_per_s": base,
                 "ceiling_images_per_s": roofs[runtime],
                 **{f"animalsort_{k}": v for k, v in e2e.items()},
@@ -381,10 +421,12 @@ def main() -> int:
             results.append(row)
             b = f"{base:9.1f}" if base else f"{'-':>9}"
             xb = f"{row['x_baseline']:7.2f}" if base else f"{'-':>7}"
+            xc = f"{row['x_centre']:8.2f}" if row["x_centre"] is not None else f"{'-':>8}"
             print(
-                f"{row['set']:<10} {count:>5} {runtime:>7} {b} {e2e['images_per_s']:>10.1f} {xb} "
+                f"{row['set']:<10} {count:>5} {runtime:>7} {view:>6} {b} {e2e['images_per_s']:>10.1f} {xb} "
                 f"{row['x_ceiling']:>7.2f} {e2e['images_per_s_overall']:>8.1f} {e2e['first_row_s']:>9.1f} "
-                f"{e2e['peak_rss_mb']:>11.0f} {decode:>11.0f} {row['shared_core_limit']:>6.0f} {row['x_limit']:>7.2f}"
+                f"{e2e['peak_rss_mb']:>11.0f} {decode:>11.0f} {row['shared_core_limit']:>6.0f} "
+                f"{row['x_limit']:>7.2f} {xc}"
             )
     raw_rows = []
     if args.raw and args.raw_count:
@@ -392,7 +434,7 @@ def main() -> int:
         for preview in ("jpeg", None):
             folder = make_raw_set(args.data, (w, h), args.raw_count, preview)
             with tempfile.TemporaryDirectory() as tmp:
-                e2e = end_to_end(folder, Path(tmp) / "preds.csv", args, runtimes[-1])
+                e2e = end_to_end(folder, Path(tmp) / "preds.csv", args, runtimes[-1], args.view.split(",")[-1])
             what = "DNG, JPEG preview" if preview else "DNG, no preview (half-size demosaic)"
             raw_rows.append({"set": f"{w}x{h} {what}", "count": args.raw_count, **e2e})
             print(
@@ -403,10 +445,10 @@ def main() -> int:
     if args.whole:
         folder = make_set(args.data, (640, 480), args.whole)
         whole = whole_process(folder, args, workers)
-        print(
-            f"whole process, {args.whole} 640x480 JPEGs: baseline {whole['baseline_s']:.1f} s, "
-            f"animalsort {whole['animalsort_s']:.1f} s ({whole['x_baseline']:.2f}x)"
-        )
+        print(f"whole processes, {args.whole} 640x480 JPEGs:")
+        print("| run | seconds | × tutorial | × timm inference.py |\n|---|---|---|---|")
+        for name, r in whole.items():
+            print(f"| {name} | {r['seconds']:.1f} | {r['x_baseline']:.2f} | {r['x_timm']:.2f} |")
     videos = []
     if args.videos:
         w, h = map(int, args.videos.lower().split("x"))
@@ -415,7 +457,7 @@ def main() -> int:
         print(f"{'clips':<10} {'n':>5} {'runtime':>7} {cols}")
         for runtime in runtimes:
             with tempfile.TemporaryDirectory() as tmp:
-                e2e = end_to_end(folder, Path(tmp) / "preds.csv", args, runtime)
+                e2e = end_to_end(folder, Path(tmp) / "preds.csv", args, runtime, args.view.split(",")[-1])
             row = {
                 "set": f"{w}x{h} H.264 {args.video_seconds:g} s at {args.video_fps} fps",
                 "clips": args.video_clips,

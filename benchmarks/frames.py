@@ -14,6 +14,7 @@ few full photographs (darknet, OpenCV, scikit-image) are pasted as rectangles.
 from __future__ import annotations
 
 import csv
+import hashlib
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -60,6 +61,22 @@ class Frame:
     megapixels: float
     box: str  # the animal's box as fractions x,y,w,h ("" for empty)
     source: str  # the animal photo or the empty scene
+
+
+def half(row: dict[str, str], animals: list[str]) -> str:
+    """Which half of the benchmark a frame (a ``frames.csv`` row) is in: ``fit`` (the look's
+    thresholds are chosen on it: ``fit_look.py``) or ``test`` (they are reported on it:
+    ``whole_frame.py``). Animal frames by their animal photo (every other one of ``animals``, the
+    sorted sources: both frames of one animal fall in one half), empty frames by their scene
+    (every other scene, so no empty scene is seen by both halves)."""
+    if row["group"]:
+        return "fit" if animals.index(row["source"]) % 2 == 0 else "test"
+    return "fit" if int(Path(row["path"]).name[:2]) % 2 == 0 else "test"
+
+
+def natural_half(path: str) -> str:
+    """The half of a natural photo of animals-dev or people-dev: every other one by name."""
+    return "fit" if int(hashlib.sha256(path.encode()).hexdigest(), 16) % 2 == 0 else "test"
 
 
 def missing_scenes() -> list[str]:

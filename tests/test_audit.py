@@ -21,9 +21,10 @@ from animalsort.audit import files
 from animalsort.audit.intervals import effective_n, stratified, wilson_cc, z_of
 from animalsort.audit.population import CANT_TELL, UNCERTAIN
 from animalsort.audit.sample import allocate
-from animalsort.audit.thresholds import load_thresholds, needed_answers
+from animalsort.audit.thresholds import needed_answers
 from animalsort.cli import main
 from animalsort.errors import InputError
+from animalsort.formats import answers, thresholds
 from animalsort.formats.predictions import header
 
 # label → (rows, how many of its rows at or above 0.5 are wrong, rows below 0.5)
@@ -136,7 +137,7 @@ def test_sample_is_stratified_seeded_and_leaves_error_rows_out(runner: CliRunner
     assert res.exit_code == 0, res.output
     sample = tmp_path / "preds.sample.csv"
     rows = read_rows(sample)
-    assert list(rows[0]) == list(files.COLUMNS) and len(rows) == 60
+    assert list(rows[0]) == list(answers.COLUMNS) and len(rows) == 60
     assert {r["stratum"] for r in rows} == {UNCERTAIN, "cat", "dog", "fox", "no_animal"}
     assert not {"broken.jpg", "empty.jpg"} & {r["path"] for r in rows}  # error rows are not sampled
     assert "2 error rows not sampled: no label to check" in res.stderr
@@ -326,14 +327,14 @@ def test_thresholds_reach_the_target_and_load(tmp_path: Path) -> None:
     assert cat.point.precision.low == pytest.approx(270 / 284)
     assert (cat.point.kept, cat.point.to_uncertain, cat.uncertain_now) == (284, 16, 0)
     assert result.thresholds["dog"].threshold == 0.9
-    assert load_thresholds(tmp_path / "audit.json") == {"cat": 0.5267, "dog": 0.9}
+    assert thresholds.load(tmp_path / "audit.json").per_label == {"cat": 0.5267, "dog": 0.9}
     # 60 rows of 500: too few answers above any threshold to show 0.95 (92 are needed, all right)
     animalsort.audit_sample(preds, tmp_path / "small.csv", size=60)
     answer(tmp_path / "small.csv", truth)
     small = animalsort.audit_report(preds, tmp_path / "small.csv", out=tmp_path / "small.json")
     assert {k: t.threshold for k, t in small.thresholds.items()} == {"cat": None, "dog": None}
     assert json.loads((tmp_path / "small.json").read_text())["thresholds"] == {"cat": None, "dog": None}
-    assert load_thresholds(tmp_path / "small.json") == {}
+    assert thresholds.load(tmp_path / "small.json").per_label == {}
     bad = tmp_path / "bad.json"
     for text, needle in (
         ("{", "is not JSON"),
@@ -343,7 +344,7 @@ def test_thresholds_reach_the_target_and_load(tmp_path: Path) -> None:
     ):
         bad.write_text(text)
         with pytest.raises(InputError, match=needle.replace("(", r"\(")):
-            load_thresholds(bad)
+            thresholds.load(bad)
 
 
 # --------------------------------------------------------------------------- the Python API, the layers
@@ -381,7 +382,7 @@ def test_a_spreadsheet_round_trip_is_accepted(runner: CliRunner, tmp_path: Path)
     assert runner.invoke(main, ["audit", "sample", str(preds), "-n", "40"]).exit_code == 0
     rows = sorted(read_rows(sample), key=lambda r: r["path"], reverse=True)
     with open(sample, "w", newline="", encoding="utf-8-sig") as f:
-        w = csv.DictWriter(f, fieldnames=[*files.COLUMNS, "notes"])
+        w = csv.DictWriter(f, fieldnames=[*answers.COLUMNS, "notes"])
         w.writeheader()
         for r in rows:
             conf = f"{float(r['confidence']):g}"

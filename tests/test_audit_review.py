@@ -148,11 +148,11 @@ def test_audit_loop_in_chromium_survives_a_kill(tmp_path: Path) -> None:
         text = lambda i: driver.find_element(By.ID, i).text  # noqa: E731
 
         def press(key: str) -> None:
-            before = (sample.stat().st_mtime_ns, text("progress"), text("path"))
+            """One keypress, then wait until the answer is in the file *and* on the page (every key
+            here changes the progress line): a check of either alone read the page too early."""
+            saved, shown = sample.stat().st_mtime_ns, text("progress")
             driver.find_element(By.TAG_NAME, "body").send_keys(key)
-            WebDriverWait(driver, 10).until(
-                lambda d: (sample.stat().st_mtime_ns, text("progress"), text("path")) != before
-            )
+            WebDriverWait(driver, 10).until(lambda d: sample.stat().st_mtime_ns != saved and text("progress") != shown)
 
         driver.get(url)
         WebDriverWait(driver, 20).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))

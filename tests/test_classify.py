@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from conftest import EXAMPLES, make_image, read_csv_rows
 
 from animalsort.cli import main
-from animalsort.formats.predictions import BOX_COLUMNS, header
+from animalsort.formats.predictions import LOOK_COLUMNS, header
 
 # DESIGN §5's columns, then frame_s (#17: a clip's best frame in seconds, empty for photos).
 COLUMNS = [
@@ -39,7 +39,7 @@ def test_examples_csv_and_sidecar(runner: CliRunner, tmp_path: Path) -> None:
     result = classify(runner, EXAMPLES, "--out", out, "--workers", 1)
     assert result.exit_code == 0, result.output
     rows = read_csv_rows(out)
-    assert list(rows[0]) == COLUMNS + BOX_COLUMNS  # the default --view frame says where the answer came from (#27)
+    assert list(rows[0]) == COLUMNS + LOOK_COLUMNS  # the default --view frame says where the animal is (#27, #36)
     assert [r["path"] for r in rows] == sorted(p.name for p in EXAMPLES.iterdir())
     assert all(r["status"] == "ok" and r["error"] == "" for r in rows)
     for r in rows:
@@ -245,7 +245,7 @@ def test_imagenet_labels_and_top_k(runner: CliRunner, tmp_path: Path) -> None:
 def test_csv_to_stdout(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     result = classify(runner, EXAMPLES, "--top-k", 1)
     assert result.exit_code == 0
-    assert result.stdout.splitlines()[0] == "path,label,confidence,status,error,frame_s," + ",".join(BOX_COLUMNS)
+    assert result.stdout.splitlines()[0] == "path,label,confidence,status,error,frame_s," + ",".join(LOOK_COLUMNS)
     assert len(result.stdout.splitlines()) == 12
     monkeypatch.chdir(tmp_path)  # `-o -` is stdout too, not a file named "-"
     dash = classify(runner, EXAMPLES, "--top-k", 1, "-o", "-")

@@ -355,3 +355,61 @@ def test_python_api(trap, tmp_path):
     src, preds = trap
     res = animalsort.export(preds, tmp_path / "md.json", "megadetector")
     assert res.written == 8 and res.frame_rows == 2
+
+
+# --------------------------------------------------------------------------- --thresholds
+
+
+def test_thresholds_per_label_in_every_format_and_recorded(runner, trap, tmp_path):
+    """fox 0.8 and no_animal 0.9 (an audit's), bird not certified (--min-confidence): fox 0.7 and
+    no_animal 0.6 become unknown, fox 0.9, no_animal 0.95, the burst's fox 0.8 and the reviewed
+    cat still count; each output names the file and its sha256, and only with --thresholds."""
+    from animalsort.hashes import sha256_file
+
+    src, preds = trap
+    audit = tmp_path / "audit.json"
+    audit.write_text(json.dumps({"thresholds": {"fox": 0.8, "no_animal": 0.9, "bird": None}}))
+    record = {"file": str(audit), "sha256": sha256_file(audit), "min_confidence": 0.5}
+    record["thresholds"] = {"fox": 0.8, "no_animal": 0.9}
+    deployments = ["--deployments", str(deployments_file(tmp_path)), "--timezone", "UTC"]
+    for fmt, extra in (("megadetector", []), ("coco", []), ("camtrap-dp", deployments)):
+        for given in ([], ["--thresholds", str(audit)]):
+            out = tmp_path / f"{fmt}{len(given)}"
+            res = runner.invoke(main, ["export", str(preds), "-f", fmt, "-o", str(out), *extra, *given])
+            assert res.exit_code == 0, res.output
+            said = "thresholds of 2 labels from audit.json; the others at --min-confidence 0.5" in res.stderr
+            assert said == bool(given)
+
+    md = {False: json.loads((tmp_path / "megadetector0").read_text())}
+    md[True] = json.loads((tmp_path / "megadetector2").read_text())
+    detections = {k: {im["file"]: im["detections"] for im in d["images"]} for k, d in md.items()}
+    assert detections[False]["site1/camA/a3.jpg"] == []  # no_animal 0.6: empty at 0.5 …
+    assert detections[True]["site1/camA/a3.jpg"][0]["conf"] == 0.4  # … a weak animal at no_animal's 0.9
+    assert detections[True]["site2/camB/b1.jpg"] == []  # 0.95: empty either way
+    assert md[True]["info"]["classifier_metadata"]["animalsort_thresholds"] == record
+    assert "animalsort_thresholds" not in md[False]["info"]["classifier_metadata"]
+
+    coco = {k: json.loads((tmp_path / f"coco{k}").read_text()) for k in (0, 2)}
+    label = {}
+    for k, d in coco.items():
+        cats = {c["id"]: c["name"] for c in d["categories"]}
+        label[k] = {a["image_id"]: cats[a["category_id"]] for a in d["annotations"]}
+    assert (label[0]["site1/camA/a2.jpg"], label[2]["site1/camA/a2.jpg"]) == ("fox", "unknown")  # fox 0.7
+    assert (label[0]["site1/camA/a3.jpg"], label[2]["site1/camA/a3.jpg"]) == ("empty", "unknown")
+    assert label[2]["site1/camA/a1.jpg"] == "fox" and label[2]["site2/camB/b2.jpg"] == "cat"  # 0.9; reviewed
+    assert coco[2]["info"]["thresholds"] == record and "thresholds" not in coco[0]["info"]
+
+    for k in (0, 2):
+        obs = read(tmp_path / f"camtrap-dp{k}" / "observations.csv")
+        media = {m["mediaID"]: m["filePath"] for m in read(tmp_path / f"camtrap-dp{k}" / "media.csv")}
+        kind = {media[o["mediaID"]]: o["observationType"] for o in obs if o["observationLevel"] == "media"}
+        event = next(o for o in obs if o["observationLevel"] == "event")
+        assert event["observationType"] == "animal"  # the burst's fox 0.8 reaches fox's 0.8
+        package = json.loads((tmp_path / f"camtrap-dp{k}" / "datapackage.json").read_text())
+        if k == 0:
+            assert (kind["site1/camA/a2.jpg"], kind["site1/camA/a3.jpg"]) == ("animal", "blank")
+            assert "thresholds" not in package["animalsort"]
+        else:
+            assert (kind["site1/camA/a2.jpg"], kind["site1/camA/a3.jpg"]) == ("unknown", "unknown")
+            assert (kind["site1/camA/a1.jpg"], kind["site2/camB/b1.jpg"]) == ("animal", "blank")
+            assert package["animalsort"]["thresholds"] == record

@@ -279,7 +279,7 @@ def start(preds: Path) -> tuple[subprocess.Popen[str], str]:
 def test_review_loop_in_chromium(runner: CliRunner, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     preds = classified(tmp_path)
     proc, url = start(preds)
@@ -302,7 +302,8 @@ def test_review_loop_in_chromium(runner: CliRunner, tmp_path: Path) -> None:
 
         load(url)
         assert text("progress") == "0 of 12 reviewed"
-        assert text("path") == "red/r3.jpg" and text("status") == "not reviewed"  # least confident first
+        assert text("path") == "red/r3.jpg"  # least confident first
+        assert text("status") == "not reviewed · uncertain: below green's threshold 0.5"
         WebDriverWait(driver, 10).until(
             lambda d: d.execute_script("return document.getElementById('photo').naturalWidth") > 0
         )
@@ -340,6 +341,9 @@ def test_review_loop_in_chromium(runner: CliRunner, tmp_path: Path) -> None:
         cards = driver.find_elements(By.CSS_SELECTOR, "#cards .card")
         assert len(cards) == 12 and sum("rev" in c.get_attribute("class") for c in cards) == 3
         assert "green" in cards[1].text and "reviewed" in cards[1].text
+        Select(driver.find_element(By.ID, "only")).select_by_value("uncertain")  # below --min-confidence 0.5
+        cards = driver.find_elements(By.CSS_SELECTOR, "#cards .card")
+        assert sorted(c.get_attribute("title") for c in cards) == ["blue/b3.jpg", "green/g3.jpg", "red/r3.jpg"]
     finally:
         driver.quit()
         proc.kill()

@@ -183,7 +183,7 @@ def test_int8_is_refused_for_a_model_that_misses_its_gate(
     (exit 1, saying why) rather than answer fast and wrong; the refusal is remembered."""
     from animalsort.model import int8
 
-    args = ["classify", str(EXAMPLES), "--weights", str(tiny_weights), "--precision", "int8"]
+    args = ["classify", str(EXAMPLES), "--weights", str(tiny_weights), "--precision", "int8", "--view", "centre"]
     result = runner.invoke(main, args)
     assert result.exit_code == 1, result.output
     error = result.stderr.strip().splitlines()[-1]

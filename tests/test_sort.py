@@ -21,6 +21,7 @@ from conftest import EXAMPLES, read_csv_rows
 from animalsort.cli import main
 from animalsort.formats.journal import journal_paths
 from animalsort.formats.predictions import header, read_predictions
+from animalsort.formats.thresholds import Thresholds
 from animalsort.sorting import apply, names, plan, undo
 from animalsort.sorting.fileops import rename_noreplace
 
@@ -206,7 +207,7 @@ def test_sort_then_undo_restores_random_trees(tmp_path: Path, seed: int, mode: s
     before = snapshot(src)
     flat = rng.random() < 0.3
     p = plan.plan(
-        src, dest, read_predictions(preds), mode=mode, min_confidence=0.3, flat=flat, verify=rng.random() < 0.5
+        src, dest, read_predictions(preds), mode=mode, thresholds=Thresholds(0.3), flat=flat, verify=rng.random() < 0.5
     )
     res = apply.apply(p, journal_paths(dest)[0])
     assert res.done == len(p.ops) and not res.failed

@@ -20,8 +20,8 @@ from conftest import make_image, read_csv_rows
 from test_sort import snapshot, write_predictions
 from test_undo import journal_of, other_file_system, photos, run
 
+from animalsort import locks as lock
 from animalsort.formats.journal import Op, read_journal
-from animalsort.sorting import lock
 
 
 def temporaries(root: Path) -> list[str]:
@@ -54,13 +54,13 @@ def test_a_second_sort_of_one_folder_waits_then_is_refused(
         waited = time.monotonic() - t0
     assert result.exit_code == 1, result.output
     folder = src if busy == "src" else dest
-    assert f"Error: another animalsort sort or undo is working in {folder}; waited 0.3 s" in result.stderr
+    assert f"Error: another animalsort sort, tag or undo is working in {folder}; waited 0.3 s" in result.stderr
     assert waited >= 0.3 and snapshot(src) == before
     assert dest.exists() == (busy == "dest")  # a DEST made for the refused run is gone again
     assert run(runner, "sort", src, "--dest", dest, "--move", "--from", preds).exit_code == 0  # once free
     with held(dest):
         result = run(runner, "undo", dest)
-    assert result.exit_code == 1 and "another animalsort sort or undo is working in" in result.stderr
+    assert result.exit_code == 1 and "another animalsort sort, tag or undo is working in" in result.stderr
     assert not list(src.glob("*.jpg"))
 
 

@@ -19,7 +19,7 @@ from PIL import Image
 
 from animalsort.cli import main
 from animalsort.formats import corrections
-from animalsort.tagging.run import sidecar_for
+from animalsort.tagging.sidecars import sidecar_for
 from animalsort.taxonomy import REQUIRED_LABELS, TAXON_RANKS, keyword_path, label_taxa
 from tests.conftest import make_image
 
@@ -399,12 +399,23 @@ def test_undo_of_sidecars_removes_new_ones_restores_old_ones_and_refuses_changed
     (second,) = [j for j in (src / "_animalsort").glob("tag-*.jsonl") if j != journal]
     assert runner.invoke(main, ["undo", str(second)]).exit_code == 0
     assert not (src / "unsure.jpg.xmp").exists()
+    ours = (src / "cat.jpg.xmp").read_bytes()
     with open(src / "cat.jpg.xmp", "a") as f:
         f.write("\n")  # a person's tool changed it since
     res = runner.invoke(main, ["undo", str(journal)])
     assert res.exit_code == 1
     assert f"refused: {src / 'cat.jpg.xmp'}: changed since the run" in res.output
     assert (src / "dog.jpg.xmp").read_text() == DARKTABLE_XMP  # byte for byte
+    # the journal is not marked undone: once the person puts their change aside, undo does the rest
+    res = runner.invoke(main, ["undo", str(journal)])
+    assert res.exit_code == 1 and "changed since the run" in res.output
+    (src / "cat.jpg.xmp").write_bytes(ours)
+    (src / "dog.jpg.xmp").write_text("the person's later edit\n")  # given back already: not undone twice
+    res = runner.invoke(main, ["undo", str(journal)])
+    assert res.exit_code == 0, res.output
+    assert "removed 1 sidecars the run had created (0 were as before; 1 given back by an earlier undo)" in res.output
+    assert not (src / "cat.jpg.xmp").exists()
+    assert (src / "dog.jpg.xmp").read_text() == "the person's later edit\n"
     assert "already undone" in runner.invoke(main, ["undo", str(journal)]).output
 
 

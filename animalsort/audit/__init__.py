@@ -4,6 +4,6 @@ a stratified random sample of its rows (no torch, no click).
 population (the rows as arrays, strata, answers) → sample (the design: allocation, seeded
 orders) → intervals (Wilson with continuity correction, MOVER) → estimate (accuracy,
 precision, missed animals, recall) and thresholds (per-label thresholds for a target
-precision; ``load_thresholds``) → files (PREDS.csv and SAMPLE.csv on disk, validation) → run
-(the two operations: draw or extend a sample, report on it).
+precision; ``--thresholds`` reads them with ``formats.thresholds``) → files (PREDS.csv and
+SAMPLE.csv on disk, validation) → run (the two operations: draw or extend a sample, report on it).
 """

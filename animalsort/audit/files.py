@@ -2,9 +2,10 @@
 and a person's answers) with its sidecar ``SAMPLE.csv.json`` (the design: seed,
 --min-confidence, strata), and the checks that a sample still belongs to its CSV.
 
-SAMPLE.csv has the columns ``path, label, confidence, stratum, rows_in_stratum, truth``
-(a spreadsheet may add its own: they are kept). It is rewritten whole and atomically (an
-extension, an answer given in ``review``), so it is never half written.
+SAMPLE.csv has the columns ``path, label, confidence, stratum, rows_in_stratum, truth``, and
+``answered_at`` once it holds answers (``formats.answers``: when each was given); a spreadsheet
+may add its own: they are kept. It is rewritten whole and atomically (an extension, an answer
+given in ``review``), so it is never half written.
 """
 
 from __future__ import annotations
@@ -18,14 +19,13 @@ from typing import Any
 import numpy as np
 
 from animalsort.atomic import atomic_write
-from animalsort.audit.population import CANT_TELL, NO_ANIMAL, Population
+from animalsort.audit.population import NO_ANIMAL, Population
 from animalsort.audit.sample import draw_order
 from animalsort.errors import InputError, OutputError
+from animalsort.formats import answers
 from animalsort.formats.predictions import read_predictions, read_sidecar, write_sidecar
 
-COLUMNS = ("path", "label", "confidence", "stratum", "rows_in_stratum", "truth")
 KIND = "animalsort audit sample"
-CANT_TELL_SPELLINGS = frozenset({CANT_TELL, "cant tell", "can’t tell", "?"})
 SHOWN_PROBLEMS = 5
 NEW_SAMPLE = "draw a new one with `animalsort audit sample PREDS.csv -o NEW.csv`"
 
@@ -73,16 +73,6 @@ def read_predictions_csv(path: Path) -> Predictions:
     return Predictions(path, paths, labels, np.asarray(confidence, float), errors, names, index)
 
 
-def is_sample(path: Path) -> bool:
-    """Whether ``path`` is a SAMPLE.csv (its header has the sample's columns)."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
-            header = next(csv.reader(f), [])
-    except OSError:
-        return False
-    return set(COLUMNS) <= set(header)
-
-
 @dataclass(frozen=True)
 class Design:
     """How a sample was drawn (its sidecar)."""
@@ -103,19 +93,7 @@ class SampleFile:
 
 def read_sample(path: Path) -> SampleFile:
     path = Path(path)
-    try:
-        f = open(path, newline="", encoding="utf-8-sig", errors="surrogateescape")  # -sig: a spreadsheet's BOM
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    with f:
-        reader = csv.DictReader(f)
-        columns = list(reader.fieldnames or ())
-        if not set(COLUMNS) <= set(columns):
-            raise InputError(
-                f"{path} is not an audit sample (its columns are {columns}, a sample has {', '.join(COLUMNS)}); "
-                "make one with `animalsort audit sample PREDS.csv`"
-            )
-        rows = [{c: (r.get(c) or "") for c in columns} for r in reader]
+    columns, rows = answers.read_rows(path)
     meta = read_sidecar(path)
     try:
         sampled = {str(k): int(v["sampled"]) for k, v in meta["strata"].items()}
@@ -129,7 +107,9 @@ def read_sample(path: Path) -> SampleFile:
 
 
 def write_sample(sample: SampleFile) -> None:
-    """Replace SAMPLE.csv with ``sample.rows`` in one step (a reader never sees half of it)."""
+    """Replace SAMPLE.csv with ``sample.rows`` in one step (a reader never sees half of it); its
+    answers keep their times (``formats.answers.date_answers``)."""
+    sample.columns = answers.date_answers(sample.path, sample.columns, sample.rows)
     try:
         with atomic_write(sample.path, "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
             w = csv.DictWriter(f, fieldnames=sample.columns)
@@ -247,35 +227,15 @@ def _path_of(sample: SampleFile, rows: np.ndarray, i: int) -> str:
 
 def truths(sample: SampleFile, allowed: list[str]) -> np.ndarray:
     """Each row's answer: a label (as the model spells it), no_animal, CANT_TELL, or "" (not
-    answered yet). InputError naming the lines of answers that are none of these."""
-    canonical = {_key(lab): lab for lab in allowed}
+    answered yet), read as ``formats.answers`` reads them. InputError naming the lines of
+    answers that are none of these."""
+    read = answers.Truths(allowed)
     out, problems = [], []
     for line, r in enumerate(sample.rows, start=2):
-        text = " ".join(r["truth"].split())
-        if not text:
-            out.append("")
-        elif text.casefold().replace("’", "'") in CANT_TELL_SPELLINGS:
-            out.append(CANT_TELL)
-        elif _key(text) in canonical:
-            out.append(canonical[_key(text)])
-        else:
-            out.append("")
-            problems.append(f"row {line} ({r['path']}): {text!r}")
+        truth = read(r["truth"])
+        if truth is None:
+            problems.append(f"row {line} ({r['path']}): {' '.join(r['truth'].split())!r}")
+        out.append(truth or "")
     if problems:
-        more = f" (and {len(problems) - SHOWN_PROBLEMS} more)" if len(problems) > SHOWN_PROBLEMS else ""
-        raise InputError(
-            f"{sample.path}: a truth must be one of the model's labels, no_animal or can't tell; not "
-            + "; ".join(problems[:SHOWN_PROBLEMS])
-            + more
-            + f". Its labels: {_listed(allowed)} (other_animal, where it has one, for an animal it has no label for)"
-        )
+        raise read.refuse(sample.path, problems)
     return np.asarray(out, dtype=object)
-
-
-def _listed(labels: list[str], most: int = 40) -> str:
-    shown = ", ".join(labels[:most])
-    return shown + (f", … ({len(labels)} labels: the CSV's sidecar lists them)" if len(labels) > most else "")
-
-
-def _key(label: str) -> str:
-    return "_".join(label.casefold().replace("-", " ").split())

@@ -9,9 +9,10 @@ from functools import cached_property
 
 import numpy as np
 
+from animalsort.formats.answers import CANT_TELL as CANT_TELL
+from animalsort.formats.answers import NO_ANIMAL as NO_ANIMAL
+
 UNCERTAIN = "_uncertain"  # the stratum below --min-confidence, named after sort's folder (sorting.names.UNCERTAIN)
-NO_ANIMAL = "no_animal"
-CANT_TELL = "can't tell"
 
 
 def stratum_of(label: str, confidence: float, min_confidence: float) -> str:

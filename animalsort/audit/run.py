@@ -15,13 +15,7 @@ from animalsort.audit.population import Answers, Population
 from animalsort.audit.result import AuditResult, analyse
 from animalsort.audit.sample import ALLOCATION, draw, review_order
 from animalsort.errors import InputError, OutputError, UsageError
-
-SAMPLE_SUFFIX = ".sample.csv"
-
-
-def default_sample_path(predictions: Path) -> Path:
-    """``preds.csv`` → ``preds.sample.csv`` (beside it)."""
-    return predictions.with_name(predictions.stem + SAMPLE_SUFFIX)
+from animalsort.formats import answers
 
 
 @dataclass(frozen=True)
@@ -43,7 +37,7 @@ def sample_predictions(
     (default: PREDS.sample.csv), or extend the sample already there to ``size`` rows, keeping
     its rows and answers (the same seed and --min-confidence only)."""
     predictions = Path(predictions)
-    out = Path(out) if out is not None else default_sample_path(predictions)
+    out = Path(out) if out is not None else answers.sample_path(predictions)
     if size < 1:
         raise UsageError(f"--size {size}: a sample needs at least one row")
     preds = files.read_predictions_csv(predictions)
@@ -84,8 +78,8 @@ def _existing(
         raise UsageError(f"-o {out} is the predictions CSV itself; give the sample another name")
     if not out.exists():
         design = files.Design(seed, min_confidence, files.relative_to_sample(predictions, out), {})
-        return files.SampleFile(out, list(files.COLUMNS), [], design), np.zeros(len(pop.strata), int)
-    if not files.is_sample(out):
+        return files.SampleFile(out, list(answers.COLUMNS), [], design), np.zeros(len(pop.strata), int)
+    if not answers.is_sample(out):
         raise OutputError(f"{out} exists and is not an audit sample; choose another -o (nothing was written)")
     sample = files.read_sample(out)
     if (sample.design.seed, sample.design.min_confidence) != (seed, min_confidence):

@@ -1,5 +1,5 @@
-"""Per-label confidence thresholds that reach a target precision on the sample's evidence,
-and the loader the commands that take ``--thresholds audit.json`` use.
+"""Per-label confidence thresholds that reach a target precision on the sample's evidence
+(the commands that take ``--thresholds audit.json`` read them with ``formats.thresholds``).
 
 For a label L and a threshold t, the precision of the rows labelled L with confidence ≥ t is
 estimated from the answered rows among them: within L's stratum (t ≥ --min-confidence) the
@@ -17,15 +17,12 @@ precision is below the target (under 2% at 200-800 answers, benchmarks/audit.py)
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from animalsort.audit.intervals import LEVEL, Interval, stratified, wilson_cc, z_of
 from animalsort.audit.population import Answers
-from animalsort.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -101,28 +98,4 @@ def thresholds(answers: Answers, target: float) -> dict[str, Threshold]:
         best = choose(points, target)
         below = int(np.count_nonzero((pop.labels == label) & pop.uncertain))
         out[label] = Threshold(label, best.threshold if best else None, best, points, below)
-    return out
-
-
-def load_thresholds(path: str | Path) -> dict[str, float]:
-    """``audit.json``'s per-label thresholds (labels the sample could not certify are left out).
-
-    Raises InputError naming the file and what is wrong with it."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise InputError(f"{path} is not JSON ({exc}); give the audit.json `animalsort audit report` wrote") from None
-    found = data.get("thresholds") if isinstance(data, dict) else None
-    if not isinstance(found, dict):
-        raise InputError(f"{path} has no `thresholds`; give the audit.json `animalsort audit report` wrote")
-    out = {}
-    for label, value in found.items():
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-            raise InputError(f"{path}: the threshold of {label!r} is {value!r}; a threshold is a number from 0 to 1")
-        out[str(label)] = float(value)
     return out

@@ -16,8 +16,10 @@ from animalsort.cli.common import (
     model_options,
     output_options,
     print_summary,
+    print_thresholds,
     refuse_given,
     sequences_option,
+    thresholds_option,
     translate_errors,
     video_options,
 )
@@ -213,9 +215,11 @@ def merge(
 @click.option("--link", "mode", flag_value="link", help="Hard-link files (symlink across file systems).")
 @from_csv_option(
     "Use a classify CSV instead of classifying (no model is loaded). Labels fixed with "
-    "`animalsort review` (CSV.corrections.csv beside it) apply: a reviewed file goes by its label."
+    "`animalsort review` (CSV.corrections.csv beside it) and the answers of its audit sample (CSV.sample.csv) "
+    "apply: a reviewed file goes by its label."
 )
 @min_confidence_option("Below this, files go to _uncertain/.")
+@thresholds_option
 @click.option("--flat", is_flag=True, help="No sub-folders under each label.")
 @click.option("--dry-run", "-n", is_flag=True, help="Print the plan; move no photo.")
 @click.option("--verify", is_flag=True, help="Check each copy's sha256 (slower).")
@@ -251,6 +255,7 @@ def sort_cmd(
     mode: str,
     from_csv: Path | None,
     min_confidence: float,
+    thresholds: Path | None,
     flat: bool,
     dry_run: bool,
     verify: bool,
@@ -261,10 +266,11 @@ def sort_cmd(
 ) -> None:
     """Sort the photos under SRC into DEST/<label>/<sub-folder>/, never overwriting.
 
-    Files below --min-confidence go to _uncertain/, no_animal to _no_animal/, unreadable files
-    stay where they are. A name already taken gets " (2)"; an identical file (same sha256) is
-    reported, not duplicated. A video clip moves as one file, by its label from its frames.
-    A journal in DEST/_animalsort/ makes every change undoable.
+    Files below --min-confidence (or their label's --thresholds) go to _uncertain/, no_animal
+    to _no_animal/, unreadable files stay where they are. A name already taken gets " (2)";
+    an identical file (same sha256) is reported, not duplicated. A video clip moves as one
+    file, by its label from its frames. A journal in DEST/_animalsort/ makes every change
+    undoable.
 
     \b
     Example:
@@ -272,6 +278,7 @@ def sort_cmd(
         animalsort sort ~/photos --dest ~/sorted --from preds.csv --dry-run
         animalsort sort ~/trap --by-sequence --move
         animalsort sort ~/trap --from preds.csv --by labels
+        animalsort sort ~/photos --from preds.csv --thresholds audit.json --move
     """
     from animalsort import _api
 
@@ -290,6 +297,7 @@ def sort_cmd(
         predictions=from_csv,
         classify_options=options,
         min_confidence=min_confidence,
+        thresholds=thresholds,
         flat=flat,
         dry_run=dry_run,
         verify=verify,
@@ -361,8 +369,11 @@ def _print_plan(res: SortResult, *, dry_run: bool, quiet: bool, verbose: bool) -
     if quiet:
         return
     limit = None if verbose else 5
-    if res.corrections is not None:
-        click.echo(f"  {p.reviewed} placed by their reviewed label ({res.corrections.name})", err=True)
+    if res.corrections is not None or res.audit_answers is not None:
+        files = [res.corrections.name] if res.corrections is not None else []
+        files += [f"audit answers in {res.audit_answers.name}"] if res.audit_answers is not None else []
+        click.echo(f"  {p.reviewed} placed by their reviewed label ({', '.join(files)})", err=True)
+    print_thresholds(res.thresholds)
     if p.already_sorted:
         click.echo(f"  {p.already_sorted} files placed by an earlier sort into {p.dest}: left as they are", err=True)
     if p.renamed:
@@ -430,14 +441,17 @@ def _print_undone(res: UndoResult | TagUndoResult, *, quiet: bool, verbose: bool
     from animalsort.tagging.undo import TagUndoResult
 
     kind = "tag run" if isinstance(res, TagUndoResult) else "sort"
+    for note in res.notes if isinstance(res, TagUndoResult) else []:
+        click.echo(f"note: {note}", err=True)
     if res.was_undone:
         click.echo(f"nothing to do: this {kind} was already undone", err=True)
         return
     if not quiet:
         if isinstance(res, TagUndoResult):
+            earlier = f"; {res.earlier} given back by an earlier undo" if res.earlier else ""
             click.echo(
                 f"restored {res.restored} files, removed {res.removed} sidecars the run had created "
-                f"({res.already} were as before)",
+                f"({res.already} were as before{earlier})",
                 err=True,
             )
         else:

@@ -20,6 +20,7 @@ from animalsort.sources.views import VIEW_MODES
 from animalsort.taxonomy import LABEL_SETS
 
 if TYPE_CHECKING:
+    from animalsort.formats.thresholds import Thresholds
     from animalsort.inference.options import Summary
 
 
@@ -297,10 +298,33 @@ def from_csv_option(help: str) -> Callable[..., Any]:
 
 def min_confidence_option(help: str) -> Callable[..., Any]:
     """``--min-confidence`` (sort's threshold, 0.5 by default), with what falling below it means."""
-    from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE
+    from animalsort.formats.thresholds import DEFAULT_MIN_CONFIDENCE
 
     return click.option(
         "--min-confidence", type=click.FloatRange(0, 1), default=DEFAULT_MIN_CONFIDENCE, show_default=True, help=help
+    )
+
+
+def thresholds_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--thresholds audit.json``: per-label thresholds (``formats.thresholds``) over --min-confidence."""
+    return click.option(
+        "--thresholds",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        metavar="AUDIT.json",
+        help="Per-label thresholds from the JSON `animalsort audit report` wrote (PREDS.audit.json) instead of one "
+        "--min-confidence (a label the file has no threshold for keeps --min-confidence; reviewed rows always count).",
+    )(fn)
+
+
+def print_thresholds(thresholds: Thresholds | None) -> None:
+    """The line that says an audit's thresholds were used (nothing without --thresholds)."""
+    if thresholds is None or thresholds.file is None:
+        return
+    click.echo(
+        f"  thresholds of {count(len(thresholds.per_label), 'label')} from {thresholds.file.name}; the others at "
+        f"--min-confidence {thresholds.minimum:g}",
+        err=True,
     )
 
 

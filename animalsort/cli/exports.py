@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from animalsort.cli.common import csv_src_option, min_confidence_option, output_options, translate_errors
+from animalsort.cli.common import (
+    csv_src_option,
+    min_confidence_option,
+    output_options,
+    print_thresholds,
+    thresholds_option,
+    translate_errors,
+)
 
 
 @click.command()
@@ -22,6 +29,7 @@ from animalsort.cli.common import csv_src_option, min_confidence_option, output_
 )
 @click.option("--out", "-o", type=click.Path(path_type=Path), default=None, help="The file (a folder for camtrap-dp).")
 @min_confidence_option("Below this a label is 'unknown' (reviewed rows always count).")
+@thresholds_option
 @click.option(
     "--taxa",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -67,6 +75,7 @@ def export(
     fmt: str | None,
     out: Path | None,
     min_confidence: float,
+    thresholds: Path | None,
     taxa: Path | None,
     deployments: Path | None,
     deployment_depth: int | None,
@@ -88,6 +97,7 @@ def export(
     """
     from animalsort.exports.camtrap import PackageInfo
     from animalsort.exports.run import ExportOptions, export_predictions
+    from animalsort.formats.thresholds import load
 
     if predictions is None or fmt is None or out is None:
         if out is not None and out.suffix == ".onnx" or predictions is None and out is not None:
@@ -95,7 +105,7 @@ def export(
         raise click.UsageError("give PREDS.csv, --format and --out (`animalsort export --help`)")
     options = ExportOptions(
         fmt,
-        min_confidence,
+        load(thresholds, min_confidence),
         taxa,
         deployments,
         deployment_depth,
@@ -117,3 +127,4 @@ def export(
         click.echo(f"  {res.deployments} deployments; media-level observations: {counts}", err=True)
     if res.time_sources:
         click.echo(f"  times from: {', '.join(f'{k} {v}' for k, v in sorted(res.time_sources.items()))}", err=True)
+    print_thresholds(options.thresholds)

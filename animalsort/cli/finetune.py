@@ -15,7 +15,8 @@ from animalsort.sources.views import VIEW_MODES
 @click.command()
 @click.argument("data", type=click.Path(path_type=Path), required=False)
 @from_csv_option(
-    "Train on a classify CSV's photos as corrected with `animalsort review` (CSV.corrections.csv), "
+    "Train on a classify CSV's photos as corrected with `animalsort review` (CSV.corrections.csv) or answered "
+    "in its audit sample (CSV.sample.csv), "
     "linked into RUN_DIR/labelled/<label>/ (instead of DATA)."
 )
 @click.option(

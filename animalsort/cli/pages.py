@@ -13,6 +13,9 @@ from animalsort.cli.common import (
     model_source_options,
     output_options,
     print_refused,
+    print_thresholds,
+    refuse_given,
+    thresholds_option,
     translate_errors,
 )
 from animalsort.model.device import DEVICES
@@ -30,6 +33,7 @@ from animalsort.sources.views import VIEW_MODES
 )
 @csv_src_option()
 @min_confidence_option("Below this a photo is listed under Uncertain.")
+@thresholds_option
 @click.option(
     "--embed",
     is_flag=True,
@@ -51,6 +55,7 @@ def report(
     out: Path | None,
     src: Path | None,
     min_confidence: float,
+    thresholds: Path | None,
     embed: bool,
     workers: int | None,
 ) -> None:
@@ -65,12 +70,14 @@ def report(
         animalsort classify ~/photos --out preds.csv
         animalsort report preds.csv            # writes preds.html
     """
+    from animalsort.formats.thresholds import load
     from animalsort.machine import default_workers
     from animalsort.pages.report import build
 
     if workers is None:
         workers = default_workers()
-    res = build(predictions, out, src=src, min_confidence=min_confidence, embed=embed, workers=workers)
+    used = load(thresholds, min_confidence)
+    res = build(predictions, out, src=src, thresholds=used, embed=embed, workers=workers)
     if not ctx.obj["quiet"]:
         labels = ", ".join(f"{k} {v}" for k, v in list(res.labels.items())[:8])
         more = f", … ({len(res.labels)} labels)" if len(res.labels) > 8 else ""
@@ -80,6 +87,7 @@ def report(
             + f" → {res.out} ({res.seconds:.1f} s)",
             err=True,
         )
+        print_thresholds(used)
         if res.missing:
             click.echo(
                 f"warning: {res.missing} photos are not under {res.src} (moved by sort?); pass --src FOLDER", err=True
@@ -98,17 +106,29 @@ def report(
 )
 @click.option("--no-browser", is_flag=True, help="Print the address; do not open a browser.")
 @csv_src_option()
+@min_confidence_option("Below this a photo is uncertain: the page can show those alone (as sort's _uncertain/).")
+@thresholds_option
 @output_options
 @click.pass_context
 @translate_errors
-def review(ctx: click.Context, predictions: Path, port: int, no_browser: bool, src: Path | None) -> None:
+def review(
+    ctx: click.Context,
+    predictions: Path,
+    port: int,
+    no_browser: bool,
+    src: Path | None,
+    min_confidence: float,
+    thresholds: Path | None,
+) -> None:
     """Correct a classify CSV in your browser, one keypress a photo; or answer an audit sample.
 
     Serves a page on 127.0.0.1 only, at an address with a random token (other users of the
     machine and other web pages cannot reach it). Least confident photos first; Enter accepts,
     2–5 picks another of the model's labels, L any label (or a new one), N no_animal, → skips,
-    U undoes, G shows a grid. Every decision is saved at once to PREDICTIONS.corrections.csv
-    (stop any time; running it again resumes); sort --from, finetune --from and report use it.
+    U undoes, G shows a grid; "show uncertain" lists the photos below --min-confidence (or
+    their label's --thresholds) alone. Every decision is saved at once to
+    PREDICTIONS.corrections.csv (stop any time; running it again resumes); sort --from,
+    finetune --from and report use it.
 
     Given a sample from `animalsort audit sample`, only its photos: Enter says the label is
     right, 2–5 or L another label, N not an animal, C can't tell; each answer is saved into
@@ -127,7 +147,7 @@ def review(ctx: click.Context, predictions: Path, port: int, no_browser: bool, s
     from animalsort.pages.review_server import ReviewServer
 
     quiet = ctx.obj["quiet"]
-    session, page, what, kept = _review_session(predictions, src)
+    session, page, what, kept = _review_session(ctx, predictions, src, min_confidence, thresholds)
     print_refused(session.refused, ctx.obj["verbose"])
     try:
         server = ReviewServer(session, port, page)  # type: ignore[arg-type]  # an AuditSession answers the same calls
@@ -155,19 +175,23 @@ def review(ctx: click.Context, predictions: Path, port: int, no_browser: bool, s
         click.echo(f"{len(session.corrected):,} of {len(session.items):,} {verb} → {where}", err=True)
 
 
-def _review_session(predictions: Path, src: Path | None) -> tuple[Any, str | None, str, str]:
+def _review_session(
+    ctx: click.Context, predictions: Path, src: Path | None, min_confidence: float, thresholds: Path | None
+) -> tuple[Any, str | None, str, str]:
     """review's session (a predictions CSV) or its audit mode's (a sample), the page (None:
     review's own), the mode, and where the decisions go."""
-    from animalsort.audit.files import is_sample
+    from animalsort.formats.answers import is_sample
 
     if is_sample(predictions):
         from animalsort.pages import review_audit
 
+        refuse_given(ctx, ["min_confidence", "thresholds"], "in audit mode: every photo of a sample is asked about")
         audit = review_audit.AuditSession(predictions, src)
         return audit, review_audit.render(audit), "audit", f"answers are saved into {audit.path}'s truth column"
+    from animalsort.formats.thresholds import load
     from animalsort.pages.review_session import Session
 
-    session = Session(predictions, src)
+    session = Session(predictions, src, thresholds=load(thresholds, min_confidence))
     return session, None, "review", f"corrections are saved to {session.corrections_file}"
 
 

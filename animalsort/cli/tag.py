@@ -150,7 +150,7 @@ def _print_result(res: Any) -> None:
     for n, what in notes:
         if n:
             click.echo(f"  {n} {what}", err=True)
-    for row, other in res.shared[:5]:
-        click.echo(f"  {row} shares its sidecar with {other}: tagged once, by {other}", err=True)
+    for row, other, what in res.shared[:5]:
+        click.echo(f"  {row} shares its {what} with {other}: tagged once, by {other}", err=True)
     for path in res.hard_linked[:5]:
         click.echo(f"  note: {path} has other hard links; they keep the untagged bytes", err=True)

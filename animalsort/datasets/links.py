@@ -1,6 +1,7 @@
 """A labelled folder (``<label>/<path>``) for ``finetune --from PREDS.csv``, made of links.
 
-The photos a person reviewed (``PREDS.corrections.csv``) go in under their corrected label;
+The photos a person reviewed (``PREDS.corrections.csv``, or answered in the audit sample
+``PREDS.sample.csv``: ``formats.corrections``) go in under their corrected label;
 with ``include_confident=P`` so do unreviewed ones the model gave a confidence of at least P.
 Each entry is a symbolic link to the photo (a hard link, then a copy, where links cannot be
 made), so nothing is duplicated; a photo a sort from this CSV moved is found where it is now.
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from animalsort.atomic import write_text
 from animalsort.errors import InputError, OutputError, RowPathError
-from animalsort.formats import corrections
+from animalsort.formats import answers, corrections
 from animalsort.formats.journal import Locator
 from animalsort.formats.predictions import file_of, read_predictions, read_sidecar
 from animalsort.paths import is_uri
@@ -59,8 +60,9 @@ def link(predictions: Path, folder: Path, include_confident: float | None = None
     fixed = corrections.read(predictions)
     if not fixed and include_confident is None:
         raise InputError(
-            f"no reviewed photos in {corrections.corrections_path(predictions).name}: correct some with "
-            f"`animalsort review {predictions}`, or train on confident predictions with --include-confident P"
+            f"no reviewed photos in {corrections.corrections_path(predictions).name} and no audit answers in "
+            f"{answers.sample_path(predictions).name}: correct some with `animalsort review {predictions}`, or "
+            "train on confident predictions with --include-confident P"
         )
     folder = Path(folder)
     _check_replaceable(folder)
@@ -75,9 +77,11 @@ def link(predictions: Path, folder: Path, include_confident: float | None = None
         if not result.photos:
             shutil.rmtree(building)
             raise InputError(f"nothing to train on from {predictions}: {_why_none(result, include_confident)}")
+        used = corrections.files_used(predictions, fixed)
         record = {
             "predictions": str(predictions.absolute()),
             "corrections": str(corrections.corrections_path(predictions).absolute()),
+            **({"audit_answers": str(used[corrections.AUDIT].absolute())} if corrections.AUDIT in used else {}),
             "include_confident": include_confident,
             "labels": dict(result.per_label),
             "folders": folders,

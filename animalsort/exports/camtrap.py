@@ -3,7 +3,7 @@
 profile (the tests run ``../shared/camtrap-dp/validate.py`` on what this writes).
 
 Media-level observations, one a file: ``animal`` (with the label's scientific name),
-``blank`` (a confident no_animal), ``unknown`` (below --min-confidence) or ``unclassified``
+``blank`` (a confident no_animal), ``unknown`` (below its label's threshold) or ``unclassified``
 (an error row); ``classificationMethod`` is ``human`` for rows reviewed in ``review``. Bursts
 (the CSV's sequence columns) also get one event-level observation each, by the burst's vote.
 
@@ -38,6 +38,7 @@ from animalsort.exports.deployments import Deployment, Deployments
 from animalsort.exports.records import Record, Source
 from animalsort.exports.taxa import Taxa
 from animalsort.formats.detections import Detection
+from animalsort.formats.thresholds import Thresholds
 from animalsort.sources.metadata import file_facts
 from animalsort.taxonomy import Taxon
 
@@ -124,11 +125,11 @@ class CamtrapWriter:
         taxa: Taxa,
         deployments: Deployments,
         clock: Clock,
-        min_confidence: float,
+        thresholds: Thresholds,
         info: PackageInfo,
     ):
         self.folder, self.source, self.taxa, self.deployments = folder, source, taxa, deployments
-        self.clock, self.min_confidence, self.info = clock, min_confidence, info
+        self.clock, self.thresholds, self.info = clock, thresholds, info
         self._media_f = open(folder / "media.csv", "w", newline="", encoding="utf-8")
         self._obs_f = open(folder / "observations.csv", "w", newline="", encoding="utf-8")
         self.media = csv.DictWriter(self._media_f, MEDIA_COLUMNS)
@@ -222,7 +223,7 @@ class CamtrapWriter:
     def _kind(self, label: str, confidence: float | None, reviewed: bool, ok: bool) -> tuple[str, Taxon | None]:
         if not ok:
             return "unclassified", None
-        if not reviewed and (confidence is None or confidence < self.min_confidence):
+        if not self.thresholds.sure(label, confidence, reviewed):
             return "unknown", None
         if label == "no_animal":
             return "blank", None

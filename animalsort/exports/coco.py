@@ -1,7 +1,7 @@
 """COCO Camera Traps (https://lila.science/coco-camera-traps), the JSON of LILA's datasets:
 ``images`` (file_name, width, height, datetime, location, and seq_id / seq_num_frames /
 frame_num for bursts), one image-level ``annotation`` per image (no box), ``categories``
-(``empty`` for a confident no_animal, ``unknown`` below --min-confidence). Error rows are left
+(``empty`` for a confident no_animal, ``unknown`` below its label's threshold). Error rows are left
 out (they have no label). Streamed: annotations go to a temporary file while images are
 written, and are appended after them.
 
@@ -22,14 +22,15 @@ from typing import IO, Any
 from animalsort._version import __version__
 from animalsort.exports.deployments import Deployments
 from animalsort.exports.records import Record, Source
+from animalsort.formats.thresholds import Thresholds
 from animalsort.sources.metadata import file_facts
 
 EMPTY, UNKNOWN = "empty", "unknown"
 
 
 class CocoWriter:
-    def __init__(self, f: IO[str], source: Source, deployments: Deployments, min_confidence: float, sizes: dict):
-        self.f, self.source, self.deployments, self.min_confidence = f, source, deployments, min_confidence
+    def __init__(self, f: IO[str], source: Source, deployments: Deployments, thresholds: Thresholds, sizes: dict):
+        self.f, self.source, self.deployments, self.thresholds = f, source, deployments, thresholds
         self.sizes = sizes  # seq_id → frames (the bursts' lengths, counted in a first pass)
         self.categories: dict[str, int] = {EMPTY: 0}
         for label in source.labels:
@@ -66,7 +67,7 @@ class CocoWriter:
         boxes = [(n, d) for n, d in enumerate(rec.detections or [], start=1) if d.label and d.label != "no_animal"]
         if boxes and facts.width and facts.height:
             for n, d in boxes:
-                sure = d.reviewed or (d.confidence or 0.0) >= self.min_confidence
+                sure = self.thresholds.sure(d.label, d.confidence or 0.0, d.reviewed)
                 bbox = [round(v * side, 2) for v, side in zip(d.bbox, (facts.width, facts.height) * 2)]
                 self._annotate(rec, f"#{n}", d.label if sure else UNKNOWN, bbox=bbox, score=round(d.conf, 4))
         else:
@@ -87,7 +88,7 @@ class CocoWriter:
         self.annotations += 1
 
     def _category(self, rec: Record) -> str:
-        if not rec.reviewed and (rec.confidence is None or rec.confidence < self.min_confidence):
+        if not self.thresholds.sure(rec.label, rec.confidence, rec.reviewed):
             return UNKNOWN
         return EMPTY if rec.label == "no_animal" else rec.label
 
@@ -103,6 +104,8 @@ class CocoWriter:
             "date_created": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
             "contributor": "animalsort",
         }
+        if (used := self.thresholds.record()) is not None:  # only with --thresholds: the file is as before without
+            info["thresholds"] = used
         self.f.write(f'\n],\n"categories": {json.dumps(categories)},\n"info": {json.dumps(info)}\n}}\n')
 
     def close(self) -> None:

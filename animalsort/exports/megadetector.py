@@ -2,11 +2,12 @@
 the file Timelapse, AddaxAI and MegaDetector's own postprocessing read.
 
 A whole-image classifier has no detector: a photo whose answer is an animal is one detection
-of category ``animal`` whose box is the window the answer came from (``--view frame|tiles``)
-or the whole frame ``[0, 0, 1, 1]``, with ``conf`` the animal probability (1 − P(no_animal);
+of category ``animal`` whose box is where the animal is (``--view frame|tiles``: the box
+around the animal evidence that decided, ``inference/looking.py``) or the whole frame
+``[0, 0, 1, 1]`` (``--view centre``), with ``conf`` the animal probability (1 − P(no_animal);
 the sum of the top animal labels when no_animal is not among the CSV's top-k) and
 ``classifications`` the top animal labels. A confident no_animal photo has no detection; one
-below --min-confidence keeps its (weak) animal detection, so a threshold in Timelapse decides.
+below no_animal's threshold keeps its (weak) animal detection, so a threshold in Timelapse decides.
 An error row has ``failure`` and null detections. A clip carries ``frame_rate``,
 ``frames_processed`` (the frames classify sampled) and its best frame's number. A reviewed
 row's label comes first, with confidence 1.0.
@@ -28,6 +29,7 @@ from animalsort._version import __version__
 from animalsort.exports.records import Record, Source
 from animalsort.exports.taxa import Taxa
 from animalsort.formats.detections import category_name
+from animalsort.formats.thresholds import Thresholds
 from animalsort.sources.metadata import clip_facts
 from animalsort.sources.video import DEFAULT_EVERY, DEFAULT_MAX_FRAMES, Sampling
 
@@ -49,8 +51,8 @@ def taxonomy_string(taxa: Taxa, label: str) -> str:
 
 
 class MegadetectorWriter:
-    def __init__(self, f: IO[str], source: Source, taxa: Taxa, min_confidence: float):
-        self.f, self.source, self.taxa, self.min_confidence = f, source, taxa, min_confidence
+    def __init__(self, f: IO[str], source: Source, taxa: Taxa, thresholds: Thresholds):
+        self.f, self.source, self.taxa, self.thresholds = f, source, taxa, thresholds
         self.ids: dict[str, str] = {}
         for label in source.labels:
             if label != "no_animal":
@@ -118,7 +120,7 @@ class MegadetectorWriter:
                 return []
             animal_labels = [(rec.label, 1.0)] + [(lab, c) for lab, c in animal_labels if lab != rec.label]
             animal = 1.0
-        elif rec.label == "no_animal" and (rec.confidence or 0.0) >= self.min_confidence:
+        elif rec.label == "no_animal" and self.thresholds.sure(rec.label, rec.confidence or 0.0):
             return []  # confidently empty
         if not animal_labels:
             return []
@@ -155,19 +157,20 @@ class MegadetectorWriter:
     def finish(self, completed: datetime) -> None:
         meta = self.source.meta
         when = completed.strftime("%Y-%m-%d %H:%M:%S")
+        minimum = self.thresholds.minimum
         classifier = f"animalsort {meta.get('model', '')}".strip()
         info = {
             "format_version": FORMAT_VERSION,
-            "detector": f"{classifier} (whole-image classifier: boxes are the window the answer came from)",
+            "detector": f"{classifier} (whole-frame classifier: a box is where its animal evidence is)",
             "detection_completion_time": when,
             "classifier": classifier,
             "classification_completion_time": when,
             "detector_metadata": {
-                "typical_detection_threshold": self.min_confidence,
-                "conservative_detection_threshold": round(self.min_confidence / 2, 4),
+                "typical_detection_threshold": minimum,
+                "conservative_detection_threshold": round(minimum / 2, 4),
             },
             "classifier_metadata": {
-                "typical_classification_threshold": self.min_confidence,
+                "typical_classification_threshold": minimum,
                 "weights_sha256": meta.get("weights_sha256", ""),
                 "animalsort_version": __version__,
                 "predictions": self.source.predictions.name,
@@ -178,6 +181,8 @@ class MegadetectorWriter:
                 k: v for k, v in info.items() if k not in ("detector", "detection_completion_time", "detector_metadata")
             }
             info = {**self.detected["info"], **ours}
+        if (used := self.thresholds.record()) is not None:  # only with --thresholds: the file is as before without
+            info["classifier_metadata"]["animalsort_thresholds"] = used
         rest = {
             "info": info,
             "detection_categories": self.categories,

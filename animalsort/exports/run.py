@@ -20,10 +20,11 @@ from animalsort.exports.clock import Clock
 from animalsort.exports.coco import CocoWriter
 from animalsort.exports.deployments import Deployments
 from animalsort.exports.megadetector import MegadetectorWriter
-from animalsort.exports.records import open_source, records
+from animalsort.exports.records import Source, open_source, records
 from animalsort.exports.taxa import Taxa
 from animalsort.formats.detection_rows import photo_rows
 from animalsort.formats.predictions import read_predictions
+from animalsort.formats.thresholds import Thresholds
 
 FORMATS = ("megadetector", "camtrap-dp", "coco")
 
@@ -31,7 +32,7 @@ FORMATS = ("megadetector", "camtrap-dp", "coco")
 @dataclass(frozen=True)
 class ExportOptions:
     format: str = "megadetector"
-    min_confidence: float = 0.5
+    thresholds: Thresholds = field(default_factory=Thresholds)  # --min-confidence, per label with --thresholds
     taxa: Path | None = None
     deployments: Path | None = None
     deployment_depth: int | None = None
@@ -77,7 +78,7 @@ def export_predictions(predictions: Path, out: Path, options: ExportOptions) -> 
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
         os.chmod(tmp, new_dir_mode())  # mkdtemp makes 0700
         clock = Clock(options.timezone)
-        writer: Any = CamtrapWriter(tmp, source, taxa, deployments, clock, options.min_confidence, options.package)
+        writer: Any = CamtrapWriter(tmp, source, taxa, deployments, clock, options.thresholds, options.package)
         handle = None
     else:
         fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent)
@@ -85,10 +86,10 @@ def export_predictions(predictions: Path, out: Path, options: ExportOptions) -> 
         tmp = Path(name)
         handle = os.fdopen(fd, "w", encoding="utf-8")
         if options.format == "megadetector":
-            writer = MegadetectorWriter(handle, source, taxa, options.min_confidence)
+            writer = MegadetectorWriter(handle, source, taxa, options.thresholds)
         else:
             sizes = _sequence_sizes(source.predictions)
-            writer = CocoWriter(handle, source, deployments, options.min_confidence, sizes)
+            writer = CocoWriter(handle, source, deployments, options.thresholds, sizes)
     try:
         for rec in records(source):
             result.rows += max(1, len(rec.frames))
@@ -96,12 +97,7 @@ def export_predictions(predictions: Path, out: Path, options: ExportOptions) -> 
             writer.add(rec)
             result.written += 1
         if options.format == "camtrap-dp":
-            taxa.check()
-            deployments.check()
-            _check_times(clock)
-            writer.finish({"predictions": str(source.predictions.absolute()), "time_sources": clock.sources})
-            result.counts, result.time_sources = writer.counts, clock.sources
-            result.deployments = sum(1 for d in deployments.by_id.values() if d.media)
+            _finish_package(writer, source, taxa, deployments, clock, options.thresholds, result)
         elif options.format == "megadetector":
             writer.finish(datetime.fromtimestamp(int(os.stat(source.predictions).st_mtime), UTC).astimezone())
         else:
@@ -121,6 +117,27 @@ def export_predictions(predictions: Path, out: Path, options: ExportOptions) -> 
         shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
         raise
     return result
+
+
+def _finish_package(
+    writer: CamtrapWriter,
+    source: Source,
+    taxa: Taxa,
+    deployments: Deployments,
+    clock: Clock,
+    thresholds: Thresholds,
+    result: ExportResult,
+) -> None:
+    """The package's checks (every taxon, deployment and time known), then its tables and datapackage.json."""
+    taxa.check()
+    deployments.check()
+    _check_times(clock)
+    extra = {"predictions": str(source.predictions.absolute()), "time_sources": clock.sources}
+    if (used := thresholds.record()) is not None:  # only with --thresholds: the package is as before without
+        extra["thresholds"] = used
+    writer.finish(extra)
+    result.counts, result.time_sources = writer.counts, clock.sources
+    result.deployments = sum(1 for d in deployments.by_id.values() if d.media)
 
 
 def _check_times(clock: Clock) -> None:

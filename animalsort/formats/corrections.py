@@ -12,8 +12,15 @@ three fields still read (a file written before, or for a CSV without detections,
 as ever); an older animalsort skips the four-field lines rather than apply a detection's label
 to the whole photo.
 
-Readers: :func:`reviewed_rows` (sort, tag, report, export: reviewed rows carry their corrected
-label), ``finetune --from``. This module never imports torch.
+The answers in the audit sample beside the CSV (``PREDS.sample.csv``, ``answers.py``) are
+corrections too: a person looked at the photo and said what it shows. Where both name a path,
+the one given later counts — a person who changes their mind means the new answer, whichever
+page they gave it on (and review, which shows audit answers as reviewed, only ever adds a
+later one). An audit answer is about the whole photo.
+
+Readers: :func:`reviewed_rows` (``sort --from``, ``tag``, ``export``, ``report``: reviewed rows
+carry their corrected label, ``report`` marks them), ``finetune --from``, ``review``. This
+module never imports torch.
 """
 
 from __future__ import annotations
@@ -21,14 +28,14 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
 from animalsort.errors import InputError, OutputError
-from animalsort.formats import detection_rows
+from animalsort.formats import answers, detection_rows
 from animalsort.formats.detections import Detection
 from animalsort.formats.predictions import BOX_COLUMNS, CONFIDENCE_FORMAT, box_cells, read_predictions
 
@@ -44,10 +51,14 @@ def corrections_path(predictions: Path) -> Path:
     return predictions.with_name(predictions.stem + SUFFIX)
 
 
+REVIEW, AUDIT = "review", "audit"  # where a correction was given: PREDS.corrections.csv, PREDS.sample.csv
+
+
 @dataclass(frozen=True)
 class Correction:
     label: str  # "" = back to unreviewed
     reviewed_at: str  # ISO 8601, UTC
+    source: str = REVIEW
 
 
 Key = tuple[str, int | None]  # (path, detection number; None for the whole photo)
@@ -66,14 +77,27 @@ def clean_label(label: str) -> str:
 
 
 def read(predictions: Path) -> dict[str, Correction]:
-    """The current correction of each reviewed path (the last line for it wins; paths taken
-    back by an undo are left out). Corrections of single detections: :func:`read_all`."""
+    """The current correction of each reviewed photo (the last line of review's for it, paths
+    taken back by an undo left out, or its audit answer where that was given later).
+    Corrections of single detections: :func:`read_all`."""
     return {p: c for (p, n), c in read_all(predictions).items() if n is None}
 
 
+def files_used(predictions: Path, found: Mapping[str, Correction] | Mapping[Key, Correction]) -> dict[str, Path]:
+    """The files the corrections in ``found`` came from: REVIEW → PREDS.corrections.csv, AUDIT → PREDS.sample.csv."""
+    where = {REVIEW: corrections_path(predictions), AUDIT: answers.sample_path(predictions)}
+    return {s: where[s] for s in (REVIEW, AUDIT) if any(c.source == s for c in found.values())}
+
+
 def read_all(predictions: Path) -> dict[Key, Correction]:
-    """The current correction of each reviewed photo and detection."""
-    return {key: c for key, c in history(predictions).items() if c.label}
+    """The current correction of each reviewed photo and detection; a photo's audit answer
+    counts as a correction of the whole photo where it was given after review's last line."""
+    latest = {key: c for key, c in history(predictions).items() if c.label}
+    for path, answer in answers.read(predictions).items():
+        mine = latest.get((path, None))
+        if mine is None or answers.parse_time(answer.answered_at) > answers.parse_time(mine.reviewed_at):
+            latest[(path, None)] = Correction(answer.label, answer.answered_at, AUDIT)
+    return latest
 
 
 def history(predictions: Path) -> dict[Key, Correction]:

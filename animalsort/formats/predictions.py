@@ -30,20 +30,24 @@ MAX_REPORTED_ERRORS = 20  # the summary names this many failures; the CSV has th
 SEQUENCE_COLUMNS = ["sequence", "sequence_label", "sequence_confidence"]
 
 
-#: With ``--view frame`` or ``tiles``: the window of the frame the answer came from, as
-#: fractions of the frame's width and height (x, y from the top left); empty when no window
-#: showed an animal (or for an error row).
+#: With ``--view frame`` or ``tiles``: where the animal is, as fractions of the frame's width
+#: and height (x, y from the top left), empty when the frame shows none (or for an error row);
+#: then ``animal_score``, the evidence the decision used — the log-odds that the frame's most
+#: animal-like spot shows an animal (``inference/looking.py``), empty for labels without
+#: ``no_animal``.
 BOX_COLUMNS = ["box_x", "box_y", "box_w", "box_h"]
+LOOK_COLUMNS = [*BOX_COLUMNS, "animal_score"]
 BOX_FORMAT = "{:.4f}"
+SCORE_FORMAT = "{:.2f}"
 
 
 def header(top_k: int, boxes: bool = False) -> list[str]:
     """The streamed columns. ``frame_s``: a clip's best frame (or a frame row's own time) in
-    seconds from its start, empty for photos; ``boxes``: the BOX_COLUMNS after it."""
+    seconds from its start, empty for photos; ``boxes``: the LOOK_COLUMNS after it."""
     cols = ["path", "label", "confidence"]
     for k in range(2, top_k + 1):
         cols += [f"label_{k}", f"confidence_{k}"]
-    return cols + ["status", "error", "frame_s"] + (BOX_COLUMNS if boxes else [])
+    return cols + ["status", "error", "frame_s"] + (LOOK_COLUMNS if boxes else [])
 
 
 def ok_row(
@@ -54,16 +58,18 @@ def ok_row(
     frame_s: str = "",
     box: Sequence[float] | None = None,
     boxes: bool = False,
+    score: float | None = None,
 ) -> list[str]:
     row = [path]
     for lab, conf in zip(labels, confidences):
         row += [lab, CONFIDENCE_FORMAT.format(conf)]
     row += [""] * (1 + 2 * top_k - len(row))
-    return row + ["ok", "", frame_s] + (box_cells(box) if boxes else [])
+    look = box_cells(box) + ([SCORE_FORMAT.format(score)] if score is not None else [""])
+    return row + ["ok", "", frame_s] + (look if boxes else [])
 
 
 def error_row(path: str, error: str, top_k: int, boxes: bool = False) -> list[str]:
-    return [path] + [""] * (2 * top_k) + ["error", error, ""] + (box_cells(None) if boxes else [])
+    return [path] + [""] * (2 * top_k) + ["error", error, ""] + ([""] * len(LOOK_COLUMNS) if boxes else [])
 
 
 def box_cells(box: Sequence[float] | None) -> list[str]:

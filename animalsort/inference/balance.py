@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 from animalsort.machine import cpu_count
 
 if TYPE_CHECKING:
-    from animalsort.inference.batches import ImageStream
+    from collections.abc import Callable
+
+    from animalsort.inference.batches import Batch, ImageStream
     from animalsort.model.loaded import LoadedModel
 
 PROBE_PHOTOS = 8
@@ -31,7 +33,7 @@ MAX_WORKERS = 8
 @dataclass(frozen=True)
 class Balance:
     workers: int
-    decode_ms: float  # core time per photo (its windows cut and resized)
+    decode_ms: float  # core time per photo (decoded and resized: its centre crop or first look)
     model_ms: float  # core time per photo in the model
     limit: float  # photos/s the cores can do when decode and model share them perfectly
 
@@ -46,13 +48,23 @@ def workers_for(decode_ms: float, model_ms: float, cores: int) -> int:
     return max(1, min(MAX_WORKERS, 2 * cores, math.ceil(cores * share) + 1))
 
 
+def _model_on(loaded: LoadedModel, batch: Batch) -> Callable[[], object]:
+    """The model's pass over ``batch`` as the run makes it: centre crops, or first looks at the
+    whole frames (closer looks, for some frames only, are not counted)."""
+    if batch.looks is None:
+        return lambda: loaded.infer(batch.images)
+    from animalsort.inference.scoring import run_looks
+
+    return lambda: run_looks(loaded, batch.images, batch.looks)
+
+
 def balance(stream: ImageStream, loaded: LoadedModel) -> Balance | None:
     """The probe (None when the folder has no photo to probe with: then the default applies)."""
     from animalsort.inference.batches import chunks
     from animalsort.sources.listing import is_video_name
 
     photos = islice((p for p in stream.paths() if not is_video_name(p)), PROBE_PHOTOS)
-    first = next(chunks(photos, PROBE_PHOTOS * 64, None, stream.view), None)
+    first = next(chunks(photos, PROBE_PHOTOS * 64, None), None)
     if not first:
         return None
     t0 = time.process_time()
@@ -60,9 +72,10 @@ def balance(stream: ImageStream, loaded: LoadedModel) -> Balance | None:
     decode = (time.process_time() - t0) / len(first)
     if not batch.images.shape[0]:
         return None
-    loaded.infer(batch.images)  # the first call pays for warm-up
+    run = _model_on(loaded, batch)
+    run()  # the first call pays for warm-up
     t0 = time.perf_counter()
-    loaded.infer(batch.images)
+    run()
     cores = cpu_count()
     model = (time.perf_counter() - t0) * cores / len(first)
     return Balance(workers_for(decode * 1e3, model * 1e3, cores), decode * 1e3, model * 1e3, cores / (decode + model))

@@ -9,10 +9,17 @@ A video clip is decoded whole in the batch that holds it: its sampled frames are
 image rows with the clip's path and their times (``Batch.frames``). A clip weighs
 ``max_frames`` photos when batches are cut, so no batch holds more than
 max(batch size, max_frames) images.
+
+With ``--view frame`` or ``tiles`` each photo (or clip frame) is one first look at the whole
+frame, at its own aspect ratio (``Preprocessor.look``): the rows of a batch may differ in size,
+so they are padded to the largest and each row carries its own (``Batch.looks``); scoring runs
+the rows of each size together. A closer look is decoded again from the file by the process
+that runs the model (``ImageStream.closer``), at the resolution it needs.
 """
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 from collections.abc import Iterable, Iterator
@@ -25,12 +32,12 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from animalsort.sources.decode import describe_error, empty_reason
+from animalsort.sources.decode import describe_error, empty_reason, open_rgb
 from animalsort.sources.listing import Listable, Listing, is_video_name
 from animalsort.sources.preprocess import Preprocessing, Preprocessor
 from animalsort.sources.storage import open_path, read_bytes
-from animalsort.sources.video import Sampling, describe_video_error, read_frames
-from animalsort.sources.views import MAX_VIEWS, Box
+from animalsort.sources.video import Sampling, describe_video_error, frame_at, read_frames
+from animalsort.sources.views import Box
 
 # --------------------------------------------------------------------------- batches
 
@@ -45,17 +52,18 @@ class Batch:
     raw: list[torch.Tensor | None] | None = None
     orientation: list[int] | None = None
     frames: list[float | None] | None = None  # a clip frame's time in seconds; None for photos
-    # With --view frame or tiles: each row is one window of a photo (or clip frame), its box as
-    # fractions of the frame; a photo's windows are consecutive rows, the centre window first.
-    boxes: list[Box | None] | None = None
+    # With --view frame or tiles: each row is one first look at a whole photo (or clip frame),
+    # padded to the batch's largest: its own size in ``images`` and the frame's decoded size,
+    # (look width, look height, frame width, frame height); None for a failed row.
+    looks: list[tuple[int, int, int, int] | None] | None = None
     view: str = "centre"
 
     def meta(self) -> dict[str, Any]:
         """What scoring needs besides the pixels (JSON-able: Ray ships it between tasks)."""
         frames = self.frames if self.frames is not None else [None] * len(self.paths)
         meta: dict[str, Any] = {"paths": self.paths, "ok": self.ok, "errors": self.errors, "frames": frames}
-        if self.boxes is not None:
-            meta.update(boxes=self.boxes, view=self.view)
+        if self.looks is not None:
+            meta.update(looks=self.looks, view=self.view)
         return meta
 
     def pin_memory(self) -> Batch:
@@ -91,7 +99,7 @@ class ImageStream(IterableDataset):
     def __iter__(self) -> Iterator[Batch]:
         info = get_worker_info()
         wid, nw = (info.id, info.num_workers) if info else (0, 1)
-        for k, chunk in enumerate(chunks(self.paths(), self.batch_size, self.video, self.view)):
+        for k, chunk in enumerate(chunks(self.paths(), self.batch_size, self.video)):
             if k % nw == wid:
                 yield self.make_batch(chunk)
 
@@ -110,7 +118,7 @@ class ImageStream(IterableDataset):
                 elif self.raw_jpeg and (jpeg := read_jpeg(path)) is not None:
                     decoded = [_Row(rel, jpeg=jpeg)]
                 elif self.view != "centre":
-                    decoded = [_Row(rel, array=a, box=b) for b, a in self.preprocessor.read_views(path, self.view)]
+                    decoded = [self.look_row(open_rgb(path, self.preprocessor.draft_for(self.view)))]
                 else:
                     decoded = [_Row(rel, array=self.preprocessor(path))]
             except Exception as exc:  # every failure becomes that file's row, never a crash
@@ -119,10 +127,13 @@ class ImageStream(IterableDataset):
             for row in decoded:
                 row.path = rel
             rows.extend(decoded)
-        images = torch.zeros(len(rows), size, size, 3, dtype=torch.uint8)
+        height = max([size] + [r.array.shape[0] for r in rows if r.array is not None])
+        width = max([size] + [r.array.shape[1] for r in rows if r.array is not None])
+        images = torch.zeros(len(rows), height, width, 3, dtype=torch.uint8)
         for i, row in enumerate(rows):
             if row.array is not None:
-                images[i] = torch.from_numpy(row.array)
+                h, w = row.array.shape[:2]
+                images[i, :h, :w] = torch.from_numpy(row.array)
         batch = Batch(
             images,
             [r.path for r in rows],
@@ -131,23 +142,37 @@ class ImageStream(IterableDataset):
             frames=[r.t for r in rows] if self.video is not None else None,
         )
         if self.view != "centre":
-            batch.boxes, batch.view = [r.box for r in rows], self.view
+            batch.looks, batch.view = [r.look if not r.error else None for r in rows], self.view
         if self.raw_jpeg:
             batch.raw = [r.jpeg[0] if r.jpeg else None for r in rows]
             batch.orientation = [r.jpeg[1] if r.jpeg else 1 for r in rows]
         return batch
 
     def read_clip(self, path: str | io.BytesIO) -> list[_Row]:
-        """A clip's sampled frames (each frame's windows, with views), in time order."""
+        """A clip's sampled frames (each a first look at the whole frame, with views), in time order."""
         assert self.video is not None
         pre = self.preprocessor
+        centre = self.view == "centre"
         out = []
         for t, im in read_frames(path, self.video, pre.draft_for(self.view)):
-            if self.view == "centre":
-                out.append(_Row("", t=t, array=pre.crop(im)))
-            else:
-                out.extend(_Row("", t=t, array=a, box=b) for b, a in pre.views(im, self.view))
+            row = _Row("", array=pre.crop(im)) if centre else self.look_row(im)
+            row.t = t
+            out.append(row)
         return out
+
+    def look_row(self, im: Image.Image) -> _Row:
+        array = self.preprocessor.look(im)
+        return _Row("", array=array, look=(array.shape[1], array.shape[0], im.width, im.height))
+
+    def closer(self, rel: str, t: float | None, box: Box) -> np.ndarray:
+        """A closer look at ``box`` (a square as fractions of the frame) of the photo at ``rel``
+        (or of its clip's frame at ``t``), decoded again at the resolution the square needs:
+        the model's uint8 input."""
+        pre = self.preprocessor
+        draft = pre.closer_draft(box)
+        path = open_path(self.root, rel)
+        im = frame_at(path, t, draft) if t is not None else open_rgb(path, draft)
+        return pre.closer(im, box)
 
 
 @dataclass
@@ -159,20 +184,19 @@ class _Row:
     array: np.ndarray | None = None
     error: str = ""
     t: float | None = None
-    box: Box | None = None
+    look: tuple[int, int, int, int] | None = None  # a first look's width and height, the frame's
     jpeg: tuple[torch.Tensor, int] | None = None
 
 
-def chunks(paths: Iterable[str], batch_size: int, video: Sampling | None, view: str = "centre") -> Iterator[list[str]]:
+def chunks(paths: Iterable[str], batch_size: int, video: Sampling | None) -> Iterator[list[str]]:
     """Consecutive lists of paths, one per batch, in listing order (every engine cuts them
-    here, so every engine makes the same batches). A photo weighs its most windows
-    (``MAX_VIEWS``), a clip ``max_frames`` times that: it starts a new batch unless it fits in
-    the current one."""
+    here, so every engine makes the same batches). A photo weighs one image (its centre crop,
+    or its first look), a clip ``max_frames``: it starts a new batch unless it fits in the
+    current one."""
     chunk: list[str] = []
     weight = 0
-    per_image = MAX_VIEWS[view]
     for rel in paths:
-        w = per_image * (video.max_frames if video is not None and is_video_name(rel) else 1)
+        w = video.max_frames if video is not None and is_video_name(rel) else 1
         if chunk and weight + w > batch_size:
             yield chunk
             chunk, weight = [], 0
@@ -199,13 +223,33 @@ def image_stream(
     return ImageStream(listing, Preprocessor(pre, draft), batch_size, frozenset(done), raw_jpeg, video, view)
 
 
+class Loader(DataLoader):
+    """A DataLoader whose worker processes never run the destructors of what their parent left
+    for the garbage collector. A worker is a fork of the parent; a collection in it would
+    finalize the parent's unreachable ONNX Runtime and OpenVINO objects, whose destructors wait
+    on thread-pool conditions whose threads did not survive the fork: the worker hangs for ever
+    (seen in the test suite: a worker stuck in ``pthread_cond_destroy`` under ``gc_collect_main``).
+    So the parent collects first, where those destructors are safe, and what is left is frozen
+    (``gc.freeze``: moved out of every collection) while the workers are forked."""
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        if not self.num_workers:
+            return super().__iter__()
+        gc.collect()
+        gc.freeze()
+        try:
+            return super().__iter__()
+        finally:
+            gc.unfreeze()
+
+
 def loader(stream: ImageStream, workers: int, pin_memory: bool = False) -> DataLoader:
     """The DataLoader over ``stream``. More decode workers than cores is a measured choice
     (``--workers auto`` on large photos): torch's warning about it would only worry the user."""
     import warnings
 
     warnings.filterwarnings("ignore", message="This DataLoader will create", category=UserWarning)
-    return DataLoader(
+    return Loader(
         stream,
         batch_size=None,  # the stream batches itself
         num_workers=workers,

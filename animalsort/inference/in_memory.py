@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ from PIL import Image
 from animalsort.formats.predictions import header
 from animalsort.inference.options import Summary
 from animalsort.inference.pipeline import csv_rows
-from animalsort.inference.scoring import score_batch
+from animalsort.inference.scoring import Closer, score_batch
 from animalsort.model.loaded import LoadedModel
 from animalsort.sources.decode import describe_error, empty_reason, open_rgb, to_rgb
 from animalsort.sources.preprocess import Preprocessor
@@ -28,42 +29,62 @@ def classify_images(
 ) -> tuple[list[str], list[list[str]]]:
     """The CSV's columns and one row per item, in order. A path's row is named by the path,
     an in-memory image's ``<image N>`` (N its index); an item that cannot be read is an error
-    row with the reason. ``view``: as classify's ``--view``."""
+    row with the reason. ``view``: as classify's ``--view`` (a closer look crops the image the
+    caller gave, at its full resolution)."""
     prepare = Preprocessor(loaded.preprocessing)
-    size = loaded.preprocessing.input_size
     boxes = view != "centre"
     rows: list[list[str]] = []
     for start in range(0, len(items), batch_size):
-        windows = [
-            w
-            for n, item in enumerate(items[start : start + batch_size], start)
-            for w in _prepare(prepare, n, item, view)
-        ]
-        images = torch.zeros(len(windows), size, size, 3, dtype=torch.uint8)
-        for i, (_, array, _, _) in enumerate(windows):
-            if array is not None:
-                images[i] = torch.from_numpy(array)
+        prepared = [_prepare(prepare, n, item, view) for n, item in enumerate(items[start : start + batch_size], start)]
+        height = max([p.array.shape[0] for p in prepared if p.array is not None], default=1)
+        width = max([p.array.shape[1] for p in prepared if p.array is not None], default=1)
+        images = torch.zeros(len(prepared), height, width, 3, dtype=torch.uint8)
+        for i, p in enumerate(prepared):
+            if p.array is not None:
+                images[i, : p.array.shape[0], : p.array.shape[1]] = torch.from_numpy(p.array)
         meta: dict[str, Any] = {
-            "paths": [name for name, _, _, _ in windows],
-            "ok": [array is not None for _, array, _, _ in windows],
-            "errors": [error for _, _, error, _ in windows],
+            "paths": [p.name for p in prepared],
+            "ok": [p.array is not None for p in prepared],
+            "errors": [p.error for p in prepared],
         }
         if boxes:
-            meta.update(boxes=[box for _, _, _, box in windows], view=view)
-        scored = score_batch(loaded, images.to(loaded.device), meta, top_k)
+            meta.update(looks=[p.look for p in prepared], view=view)
+        closer = _closer(prepare, {p.name: p.image for p in prepared if p.image is not None})
+        scored = score_batch(loaded, images.to(loaded.device), meta, top_k, closer=closer)
         for batch_rows, _ in csv_rows([scored], loaded.labels.labels, top_k, Summary(), boxes):
             rows.extend(batch_rows)
     return header(top_k, boxes), rows
 
 
-Window = tuple[str, np.ndarray | None, str, Box | None]  # row name, pixels or None, why not, box
+def _closer(prepare: Preprocessor, held: dict[str, Image.Image]) -> Closer:
+    """Closer looks as classify takes them: a file decoded again at the resolution the square
+    needs; an image the caller holds, cropped at its full resolution."""
+
+    def closer(name: str, t: float | None, square: Box) -> np.ndarray:
+        im = held[name] if name in held else open_rgb(name, prepare.closer_draft(square))
+        return prepare.closer(im, square)
+
+    return closer
 
 
-def _prepare(prepare: Preprocessor, n: int, item: Any, view: str) -> list[Window]:
-    """An item's windows (one for ``centre``), or a single row saying why it has none."""
+@dataclass
+class _Prepared:
+    """One item ready for the model: its row name, its pixels (or why there are none), with a
+    view its first look's and frame's sizes, and an image the caller holds (for a closer look)."""
+
+    name: str
+    array: np.ndarray | None = None
+    error: str = ""
+    look: tuple[int, int, int, int] | None = None
+    image: Image.Image | None = None
+
+
+def _prepare(prepare: Preprocessor, n: int, item: Any, view: str) -> _Prepared:
+    """An item's model input (its centre crop, or its first look), or why it has none."""
     name = os.fspath(item) if isinstance(item, (str, os.PathLike)) else f"<image {n}>"
     try:
-        if isinstance(item, (str, os.PathLike)):
+        held = not isinstance(item, (str, os.PathLike))
+        if not held:
             im = open_rgb(name, prepare.draft_for(view))
         else:
             if isinstance(item, np.ndarray):
@@ -72,11 +93,13 @@ def _prepare(prepare: Preprocessor, n: int, item: Any, view: str) -> list[Window
                 raise TypeError(f"not an image: {type(item).__name__} (give a path, a PIL image or a numpy array)")
             im = to_rgb(item)
         if view == "centre":
-            return [(name, prepare.crop(im), "", None)]
-        return [(name, array, "", box) for box, array in prepare.views(im, view)]
+            return _Prepared(name, prepare.crop(im))
+        array = prepare.look(im)
+        look = (array.shape[1], array.shape[0], im.width, im.height)
+        return _Prepared(name, array, look=look, image=im if held else None)
     except Exception as exc:  # every failure becomes that image's row, never a crash
         reason = (empty_reason(name) if isinstance(item, (str, os.PathLike)) else None) or describe_error(exc)
-        return [(name, None, reason, None)]
+        return _Prepared(name, error=reason)
 
 
 def _from_array(array: np.ndarray) -> Image.Image:

@@ -5,15 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from animalsort.inference.scoring import Scored, score_batch
+from animalsort.inference.scoring import Closer, Scored, score_batch
 
 if TYPE_CHECKING:
     from animalsort.inference.batches import Batch
     from animalsort.model.loaded import LoadedModel
 
 
-def score_batches(loaded: LoadedModel, batches: Iterable[Batch], top_k: int, video_rows: str) -> Iterator[Scored]:
-    """The local engine: DataLoader batches → the model on this machine's device."""
+def score_batches(
+    loaded: LoadedModel, batches: Iterable[Batch], top_k: int, video_rows: str, closer: Closer | None = None
+) -> Iterator[Scored]:
+    """The local engine: DataLoader batches → the model on this machine's device (closer looks
+    decoded here, in the model's process, by ``closer``)."""
     from animalsort.inference import gpu_decode
 
     cuda = loaded.device.type == "cuda"
@@ -21,4 +24,4 @@ def score_batches(loaded: LoadedModel, batches: Iterable[Batch], top_k: int, vid
         x = batch.images.to(loaded.device, non_blocking=cuda)
         if batch.raw is not None:
             gpu_decode.decode_on_device(batch, x, loaded.preprocessing)
-        yield score_batch(loaded, x, batch.meta(), top_k, video_rows)
+        yield score_batch(loaded, x, batch.meta(), top_k, video_rows, closer)

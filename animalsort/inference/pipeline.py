@@ -33,6 +33,7 @@ from animalsort.formats.predictions import (
     write_sidecar,
 )
 from animalsort.inference.local import score_batches
+from animalsort.inference.looking import method_record
 from animalsort.inference.options import ClassifyOptions, Summary, whole_number
 from animalsort.inference.scoring import Scored
 from animalsort.machine import default_workers
@@ -145,6 +146,7 @@ def _load(listing: Listable, opts: ClassifyOptions, progress: bool) -> tuple[Loa
             precision=opts.precision,
             runtime=opts.runtime,
             progress=progress,
+            look=opts.view != "centre",
         )
         return loaded, counting.result()
 
@@ -208,6 +210,12 @@ def _check_resumable(out: Path, opts: ClassifyOptions, src: str) -> None:
             f"cannot resume {out}: it was classified with --view {before}, this run has --view {opts.view}; "
             f"resume with --view {before}, or classify into a new --out"
         )
+    if opts.view != "centre" and meta.get("look") != method_record(opts.view):
+        raise UsageError(
+            f"cannot resume {out}: its --view {before} rows were answered by another method "
+            f"({(meta.get('look') or {}).get('method', 'square windows, before the whole-frame look')}); "
+            "classify into a new --out (or again without --resume)"
+        )
 
 
 def _same_source(a: str, b: str) -> bool:
@@ -267,7 +275,7 @@ def _engine(
     else:
         workers = default_workers()
     batches = loader(stream, workers, pin_memory=loaded.device.type == "cuda")
-    return score_batches(loaded, batches, top_k, opts.video_rows)
+    return score_batches(loaded, batches, top_k, opts.video_rows, stream.closer)
 
 
 def csv_rows(
@@ -280,7 +288,7 @@ def csv_rows(
         for i, rel in enumerate(s.paths):
             if s.ok[i]:
                 labels = [names[j] for j in s.idx[i]]
-                rows.append(ok_row(rel, labels, s.conf[i], top_k, s.frame_s[i], s.boxes[i], boxes))
+                rows.append(ok_row(rel, labels, s.conf[i], top_k, s.frame_s[i], s.boxes[i], boxes, s.animal_scores[i]))
                 continue
             rows.append(error_row(rel, s.errors[i], top_k, boxes))
             summary.failed += 1
@@ -323,6 +331,7 @@ def sidecar_record(summary: Summary, opts: ClassifyOptions, loaded: LoadedModel,
         "startup_seconds": round(summary.startup_seconds, 3),
         "images_per_s": round(summary.images_per_s, 2),
         "windows_per_file": round(summary.windows / summary.ok, 2) if summary.ok else None,
+        **({"look": method_record(opts.view)} if opts.view != "centre" else {}),
         **({"video": video_record(opts)} if summary.videos else {}),
         **({"sequences": summary.sequences} if summary.sequences is not None else {}),
     }

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from animalsort.errors import UsageError
 
 if TYPE_CHECKING:
+    from animalsort.inference.batches import ImageStream
     from animalsort.inference.options import ClassifyOptions
     from animalsort.inference.scoring import Scored
     from animalsort.sources.listing import Listable
@@ -46,21 +47,25 @@ def _decode(
     """Ray task: each row holds one batch of paths → its decoded uint8 batch and outcomes."""
     import numpy as np
 
-    from animalsort.inference.batches import ImageStream
-    from animalsort.sources.listing import Listing
-    from animalsort.sources.preprocess import Preprocessing, Preprocessor
-    from animalsort.sources.video import Sampling
-
-    listing = Listing(Path(root), ())  # the paths come with the rows
-    sampling = Sampling(video[0], int(video[1])) if video else None
-    preprocessor = Preprocessor(Preprocessing.from_dict(pre), draft)
-    stream = ImageStream(listing, preprocessor, batch_size=1, video=sampling, view=view)
+    stream = _stream(root, pre, draft, video, view)
     metas, images = [], []
     for paths in rows["paths"]:
         b = stream.make_batch(json.loads(paths))
         metas.append(json.dumps(b.meta()))
         images.append(b.images.numpy())
     return {"batch": rows["batch"], "meta": np.array(metas), "images": np.stack(images)}
+
+
+def _stream(root: str, pre: dict[str, Any], draft: bool, video: list[float] | None, view: str) -> ImageStream:
+    """The local engine's decoder for paths under ``root`` (they come with the rows)."""
+    from animalsort.inference.batches import ImageStream
+    from animalsort.sources.listing import Listing
+    from animalsort.sources.preprocess import Preprocessing, Preprocessor
+    from animalsort.sources.video import Sampling
+
+    sampling = Sampling(video[0], int(video[1])) if video else None
+    preprocessor = Preprocessor(Preprocessing.from_dict(pre), draft)
+    return ImageStream(Listing(Path(root), ()), preprocessor, batch_size=1, video=sampling, view=view)
 
 
 class _Infer:
@@ -82,9 +87,11 @@ class _Infer:
             precision=options["precision"],
             runtime=options["runtime"] if device == "cpu" else "torch",
             progress=False,
+            look=options["view"] != "centre",
         )
         self.top_k = top_k
         self.video_rows = options["video_rows"]
+        self.closer = _stream(options["root"], options["pre"], options["draft"], None, options["view"]).closer
 
     def __call__(self, rows: dict[str, Any]) -> dict[str, Any]:
         import dataclasses
@@ -97,7 +104,7 @@ class _Infer:
         metas = []
         for meta, images in zip(rows["meta"], rows["images"]):
             x = torch.from_numpy(np.ascontiguousarray(images)).to(self.loaded.device)
-            scored = score_batch(self.loaded, x, json.loads(meta), self.top_k, self.video_rows)
+            scored = score_batch(self.loaded, x, json.loads(meta), self.top_k, self.video_rows, self.closer)
             metas.append(json.dumps(dataclasses.asdict(scored)))
         return {"batch": rows["batch"], "meta": np.array(metas)}
 
@@ -119,7 +126,7 @@ def score(
     try:
         skip = set(done)
         paths = (p for p in listing if p not in skip)
-        cut = chunks(paths, opts.batch_size, opts.sampling(), opts.view)
+        cut = chunks(paths, opts.batch_size, opts.sampling())
         batches = [{"batch": k, "paths": json.dumps(c)} for k, c in enumerate(cut)]
         if not batches:
             return
@@ -164,6 +171,10 @@ def _dataset(
         "runtime": opts.runtime,
         "num_gpus_per_actor": opts.num_gpus_per_actor,
         "video_rows": opts.video_rows,
+        "view": opts.view,
+        "root": str(listing.root),
+        "pre": pre.to_dict(),
+        "draft": opts.draft,
     }
     ds = ray.data.from_items(batches, override_num_blocks=min(len(batches), 64))
     ds = ds.map_batches(

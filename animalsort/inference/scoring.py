@@ -1,6 +1,8 @@
-"""A decoded batch → the model → the rows' answers, for every engine (local, Ray).
+"""A decoded batch → the model → the rows' answers, for every engine (local, Ray, in-memory).
 
-Photos get their top-k labels (``taxonomy.rank``). A clip's sampled frames are consecutive
+Photos get their top-k labels (``taxonomy.rank``): of the centre crop, or with ``--view frame``
+/ ``tiles`` of the answer ``looking`` gives from a first look at the whole frame and, where it
+asks for them, closer looks (``look_batch``). A clip's sampled frames are consecutive
 rows of one batch; they become one answer for the clip (``--video-rows videos``) or one
 answer per frame (``frames``, paths ``clip.mp4#t=12.00``).
 
@@ -15,17 +17,18 @@ top-k are the next labels by the same score.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from animalsort.formats.predictions import format_time, frame_path
 from animalsort.sources.views import Box
-from animalsort.taxonomy import shows_animal
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
+    from animalsort.inference.looking import Look
     from animalsort.model.loaded import LoadedModel
     from animalsort.taxonomy import LabelSet
 
@@ -44,8 +47,9 @@ class Scored:
     idx: list[list[int]]  # per row (empty for failed rows)
     conf: list[list[float]]
     frame_s: list[str] = field(default_factory=list)  # "" for photos
-    boxes: list[Box | None] = field(default_factory=list)  # the window each row's answer came from
-    windows: int = 0  # images the model saw for these rows (a photo's windows, a clip's frames)
+    boxes: list[Box | None] = field(default_factory=list)  # where the animal is (--view frame, tiles)
+    animal_scores: list[float | None] = field(default_factory=list)  # the evidence peak (looking.py)
+    windows: int = 0  # images the model saw for these rows (first looks, closer looks, a clip's frames)
     files_ok: int = -1  # files classified (a clip once, whatever its rows); -1: every ok row is a file
     clips: int = 0  # of those, video clips
     frames: int = 0  # the clips' sampled frames
@@ -55,35 +59,46 @@ class Scored:
             self.frame_s = [""] * len(self.paths)
         if not self.boxes:
             self.boxes = [None] * len(self.paths)
+        if not self.animal_scores:
+            self.animal_scores = [None] * len(self.paths)
         if self.files_ok < 0:
             self.files_ok = self.ok.count(True)
 
 
+#: A closer look's pixels: (path, clip frame time or None, square as fractions of the frame) →
+#: the model's uint8 input (``ImageStream.closer``).
+Closer = Callable[[str, "float | None", Box], "np.ndarray"]
+
+
 def score_batch(
-    loaded: LoadedModel, images: torch.Tensor, meta: dict[str, list[Any]], top_k: int, video_rows: str = "videos"
+    loaded: LoadedModel,
+    images: torch.Tensor,
+    meta: dict[str, list[Any]],
+    top_k: int,
+    video_rows: str = "videos",
+    closer: Closer | None = None,
 ) -> Scored:
-    """A decoded batch (uint8 NHWC on the model's device; ``meta`` as ``Batch.meta()``) → its rows."""
+    """A decoded batch (uint8 NHWC on the model's device; ``meta`` as ``Batch.meta()``) → its
+    rows. First looks at whole frames (``meta["looks"]``) are answered by ``looking``, with
+    closer looks decoded by ``closer`` (None: none are taken)."""
     from animalsort.taxonomy import rank
 
     paths, ok, errors = meta["paths"], meta["ok"], meta["errors"]
     frames: list[float | None] = meta.get("frames") or [None] * len(paths)
     if not any(ok):
         return Scored(list(paths), list(ok), list(errors), [[] for _ in ok], [[] for _ in ok])
-    probs = loaded.infer(images)
-    windows = len(paths)
-    boxes: list[Box | None] = [None] * len(paths)
-    animal = None
-    if any(b is not None for b in meta.get("boxes") or ()):
-        seen = _seen(probs, meta, loaded.labels)
-        paths, ok, errors, frames, boxes = seen.paths, seen.ok, seen.errors, seen.frames, seen.boxes
-        probs, animal = seen.probs, seen.animal
+    if meta.get("looks") is not None:
+        answers = look_batch(loaded, images, meta, closer)
+    else:
+        answers = _Answers(loaded.infer(images), None, [None] * len(paths), [None] * len(paths), len(paths))
+    probs, animal, boxes, scores = answers.probs, answers.animal, answers.boxes, answers.scores
     conf_t, idx_t = rank(probs, loaded.labels, top_k, animal)
     conf, idx = conf_t.cpu().tolist(), idx_t.cpu().tolist()
+    idx = [i if o else [] for i, o in zip(idx, ok)]
+    conf = [c if o else [] for c, o in zip(conf, ok)]
     if all(t is None for t in frames):
-        kept_idx = [i if o else [] for i, o in zip(idx, ok)]
-        kept_conf = [c if o else [] for c, o in zip(conf, ok)]
-        return Scored(list(paths), list(ok), list(errors), kept_idx, kept_conf, boxes=list(boxes), windows=windows)
-    out = Scored([], [], [], [], [], files_ok=0, windows=windows)
+        return Scored(list(paths), list(ok), list(errors), idx, conf, [], boxes, scores, windows=answers.windows)
+    out = Scored([], [], [], [], [], files_ok=0, windows=answers.windows)
     i = 0
     while i < len(paths):
         j = i + 1
@@ -92,7 +107,7 @@ def score_batch(
                 j += 1
         out.files_ok += ok[i]
         if frames[i] is None or not ok[i]:
-            _add(out, paths[i], ok[i], errors[i], idx[i] if ok[i] else [], conf[i] if ok[i] else [], "", boxes[i])
+            _add(out, paths[i], ok[i], errors[i], idx[i], conf[i], "", boxes[i], scores[i])
             i = j
             continue
         times = [float(t or 0.0) for t in frames[i:j]]
@@ -100,12 +115,122 @@ def score_batch(
         out.frames += len(times)
         if video_rows == "frames":
             for r, t in zip(range(i, j), times):
-                _add(out, frame_path(paths[r], t), True, "", idx[r], conf[r], format_time(t), boxes[r])
+                _add(out, frame_path(paths[r], t), True, "", idx[r], conf[r], format_time(t), boxes[r], scores[r])
         else:
             decided = animal[i:j] if animal is not None else None
             c, k, best = clip_answer(probs[i:j], times, loaded.labels, top_k, decided)
-            _add(out, paths[i], True, "", k, c, format_time(times[best]), boxes[i + best])
+            peak = max((v for v in scores[i:j] if v is not None), default=None)
+            _add(out, paths[i], True, "", k, c, format_time(times[best]), boxes[i + best], peak)
         i = j
+    return out
+
+
+@dataclass
+class _Answers:
+    """A batch's rows answered: label probabilities (N × L), the first decision when a look made
+    it (else None), each row's box and evidence peak, and the images the model saw."""
+
+    probs: torch.Tensor
+    animal: torch.Tensor | None
+    boxes: list[Box | None]
+    scores: list[float | None]
+    windows: int
+
+
+def run_looks(
+    loaded: LoadedModel, images: torch.Tensor, looks: list[tuple[int, int, int, int] | None]
+) -> list[tuple[np.ndarray, np.ndarray] | None]:
+    """Each row's (class logits, cells) from one pass of the model over its whole frame; rows of
+    one size run together (a batch mixes landscape and portrait frames). None for failed rows."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, size in enumerate(looks):
+        if size is not None:
+            groups.setdefault((size[0], size[1]), []).append(i)
+    out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(looks)
+    for (w, h), rows in groups.items():
+        logits, cells = loaded.look(images[rows, :h, :w].contiguous())
+        for k, i in enumerate(rows):
+            out[i] = (logits[k], cells[k])
+    return out
+
+
+def look_batch(loaded: LoadedModel, images: torch.Tensor, meta: dict[str, Any], closer: Closer | None) -> _Answers:
+    """First looks at the batch's frames, then the closer looks they ask for (``looking``)."""
+    import numpy as np
+    import torch
+
+    from animalsort.inference.looking import RULES, Labels, closer_look, first_look
+
+    rule, looks = RULES[meta["view"]], meta["looks"]
+    seen = run_looks(loaded, images, looks)
+    outputs = next(out[0].shape[-1] for out in seen if out is not None)
+    labels = Labels(loaded.labels, outputs)
+    answers = [
+        first_look(out[0], out[1], labels, rule, (size[2], size[3])) if out is not None and size is not None else None
+        for out, size in zip(seen, looks)
+    ]
+    paths = meta["paths"]
+    frames = meta.get("frames") or [None] * len(paths)
+    unsure = [a is not None and bool(a.closer) for a in answers]  # the first look alone did not decide
+    _clip_budget(answers, paths, frames)
+    requests = [(i, square) for i, a in enumerate(answers) if a is not None for square in a.closer]
+    crops = _closer_looks(loaded, requests, paths, frames, closer)
+    for i, a in enumerate(answers):
+        if a is not None and unsure[i]:
+            taken = [c for (r, _), c in zip(requests, crops) if r == i and c is not None]
+            a.closer = [sq for (r, sq), c in zip(requests, crops) if r == i and c is not None]
+            closer_look(a, taken, labels, rule)
+    empty = np.zeros(len(loaded.labels.labels), dtype=np.float32)
+    return _Answers(
+        probs=torch.from_numpy(np.stack([a.probs.astype(np.float32) if a else empty for a in answers])),
+        animal=torch.tensor([bool(a and a.animal) for a in answers], dtype=torch.bool),
+        boxes=[a.box if a else None for a in answers],
+        scores=[a.animal_score if a else None for a in answers],
+        windows=sum(a is not None for a in answers) + sum(c is not None for c in crops),
+    )
+
+
+def _clip_budget(answers: list[Look | None], paths: list[str], frames: list[float | None]) -> None:
+    """A clip looks closer at its ``TOP_FRAMES`` frames with the strongest evidence only (its
+    answer is made of its best frames; decoding a clip's frame again means seeking in it); its
+    other unsure frames are answered without (so, as any unconfirmed candidate, no animal)."""
+    clips: dict[str, list[int]] = {}
+    for i, (path, t) in enumerate(zip(paths, frames)):
+        if t is not None and answers[i] is not None and answers[i].closer:
+            clips.setdefault(path, []).append(i)
+    for rows in clips.values():
+        rows.sort(key=lambda i: -(answers[i].animal_score or 0.0))
+        for i in rows[TOP_FRAMES:]:
+            answers[i].closer = []
+
+
+def _closer_looks(
+    loaded: LoadedModel,
+    requests: list[tuple[int, Box]],
+    paths: list[str],
+    frames: list[float | None],
+    closer: Closer | None,
+) -> list[tuple[np.ndarray, np.ndarray] | None]:
+    """The closer looks' (logits, cells), one model call for all of them; None where the square
+    could not be decoded again (the file changed or went: the first look answers alone)."""
+    import numpy as np
+    import torch
+
+    if closer is None or not requests:
+        return [None] * len(requests)
+    arrays: list[np.ndarray | None] = []
+    for i, square in requests:
+        try:
+            arrays.append(closer(paths[i], frames[i], square))
+        except Exception:  # a file that vanished or changed since its first look
+            arrays.append(None)
+    kept = [k for k, a in enumerate(arrays) if a is not None]
+    out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(requests)
+    if kept:
+        x = torch.from_numpy(np.stack([arrays[k] for k in kept])).to(loaded.device)
+        logits, cells = loaded.look(x)
+        for n, k in enumerate(kept):
+            out[k] = (logits[n], cells[n])
     return out
 
 
@@ -118,6 +243,7 @@ def _add(
     conf: list[float],
     frame_s: str,
     box: Box | None = None,
+    score: float | None = None,
 ) -> None:
     out.paths.append(path)
     out.ok.append(ok)
@@ -126,96 +252,7 @@ def _add(
     out.conf.append(conf)
     out.frame_s.append(frame_s)
     out.boxes.append(box)
-
-
-# --------------------------------------------------------------------------- whole-frame views
-
-#: A window counts as seeing an animal when its most probable animal label reaches the first
-#: number and stands the second above the frame's background (the window at the lower quarter
-#: of the scores): an animal in one part of the frame stands out; rocks and grass that look a
-#: little like an insect everywhere do not. Chosen on the whole-frame benchmark (README).
-SPOT = {"frame": (0.4, 0.2), "tiles": (0.5, 0.5)}
-#: Failing that, the frame is an animal only if the centre window's animal probability reaches
-#: this (an animal that fills the frame is in every window, so it does not stand out).
-WHOLE_FRAME_ANIMAL = 0.75
-
-
-@dataclass
-class _Seen:
-    """A batch with each photo's (or frame's) windows reduced to one row."""
-
-    paths: list[str]
-    ok: list[bool]
-    errors: list[str]
-    frames: list[float | None]
-    boxes: list[Box | None]
-    probs: torch.Tensor
-    animal: torch.Tensor  # the first decision per row: an animal, or none
-
-
-def _seen(probs: torch.Tensor, meta: dict[str, list[Any]], labels: LabelSet) -> _Seen:
-    """Consecutive rows of one photo (or one clip frame) that carry boxes are its windows:
-    the first is the centre window. Each group becomes one row (``combine_views``)."""
-    import torch
-
-    paths, boxes = meta["paths"], meta["boxes"]
-    frames = meta.get("frames") or [None] * len(paths)
-    mode = meta.get("view") or "tiles"
-    firsts: list[int] = []  # the first batch row of each group
-    vectors, decided, chosen_boxes = [], [], []
-    i = 0
-    while i < len(paths):
-        j = i + 1
-        if boxes[i] is not None:
-            while j < len(paths) and boxes[j] is not None and paths[j] == paths[i] and frames[j] == frames[i]:
-                j += 1
-            vector, animal, chosen = combine_views(probs[i:j], labels, mode)
-            box = boxes[i + chosen] if chosen is not None else None
-        else:
-            vector, animal, box = probs[i], bool(shows_animal(probs[i : i + 1], labels)[0]), None
-        firsts.append(i)
-        vectors.append(vector)
-        decided.append(animal)
-        chosen_boxes.append(box)
-        i = j
-    return _Seen(
-        paths=[paths[i] for i in firsts],
-        ok=[meta["ok"][i] for i in firsts],
-        errors=[meta["errors"][i] for i in firsts],
-        frames=[frames[i] for i in firsts],
-        boxes=chosen_boxes,
-        probs=torch.stack(vectors),
-        animal=torch.tensor(decided, dtype=torch.bool),
-    )
-
-
-def combine_views(probs: torch.Tensor, labels: LabelSet, mode: str = "tiles") -> tuple[torch.Tensor, bool, int | None]:
-    """One photo's windows (V × L label probabilities; the first the centre window) → (the
-    probabilities it is answered with, whether it shows an animal, the window the answer
-    came from or None).
-
-    The window where an animal stands out (``SPOT``) wins; else the centre window, which is
-    an animal only when sure (``WHOLE_FRAME_ANIMAL``): more windows are more chances to see an
-    animal in rocks and grass, so a window must earn it. Labels without ``no_animal`` (a
-    fine-tuned model's own): the window with the most confident label."""
-    noa = labels.no_animal
-    if noa is None:
-        best = int(probs.max(dim=1).values.argmax())
-        return probs[best], True, best
-    seen = shows_animal(probs, labels)
-    if probs.shape[0] == 1:
-        return probs[0], bool(seen[0]), 0 if seen[0] else None
-    spot = probs.clone()
-    spot[:, noa] = -1.0
-    score = spot.max(dim=1).values
-    best = int(score.argmax())
-    background = float(score.sort().values[probs.shape[0] // 4])
-    least, above = SPOT.get(mode, SPOT["tiles"])
-    if score[best] >= least and score[best] - background >= above and seen[best]:
-        return probs[best], True, best
-    if 1.0 - float(probs[0, noa]) >= WHOLE_FRAME_ANIMAL:
-        return probs[0], True, 0
-    return probs[0], False, None
+    out.animal_scores.append(score)
 
 
 def clip_answer(

@@ -5,7 +5,7 @@ layout and label aggregation on the device (workers ship 4× fewer bytes than fl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -86,7 +86,45 @@ def _classifier_class() -> type:
         def forward(self, images_nhwc: torch.Tensor) -> torch.Tensor:
             return self.probabilities(self.logits(images_nhwc))
 
+        def look(self, images_nhwc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            """(the frames' class logits N × K, per-cell class logits N × h × w × K): one pass
+            over whole frames of any size on the STRIDE grid. A frame's logits are the head on
+            its pooled feature map, as for a centre crop; a cell's are the head on that cell
+            alone (for a pooling + linear head, the frame's logits are exactly their mean)."""
+            x = images_nhwc.permute(0, 3, 1, 2).float()
+            x = (x - self.mean) * self.inv_std
+            features, head = cell_parts(self.backbone)
+            f = features(x.contiguous(memory_format=torch.channels_last))
+            n, c, h, w = f.shape
+            frame = head(f)  # the head pools the map itself
+            z = head(f.permute(0, 2, 3, 1).reshape(n * h * w, c, 1, 1))
+            return frame.float(), z.reshape(n, h, w, -1).float()
+
     return Classifier
+
+
+def cell_parts(backbone: nn.Module) -> tuple[Callable, Callable]:
+    """(the trunk up to the last feature map, the head on one pooled cell) of a timm or
+    torchvision CNN. The head of timm models (``forward_head``) and of torchvision's
+    ``features``/``avgpool``/``classifier`` and ResNet ``fc`` models acts on a 1 × 1 map as on a
+    pooled one; a model of another shape cannot look at a whole frame at once."""
+    import torch
+
+    if hasattr(backbone, "forward_features") and hasattr(backbone, "forward_head"):
+        return backbone.forward_features, backbone.forward_head
+    if all(hasattr(backbone, a) for a in ("features", "avgpool", "classifier")):
+        # ConvNeXt's classifier flattens itself (after a LayerNorm2d); the others' forward flattens first
+        flat = any(isinstance(m, torch.nn.Flatten) for m in backbone.classifier.modules())
+        return backbone.features, lambda x: backbone.classifier(
+            backbone.avgpool(x) if flat else torch.flatten(backbone.avgpool(x), 1)
+        )
+    if all(hasattr(backbone, a) for a in ("layer4", "avgpool", "fc")):
+        names = [name for name, _ in backbone.named_children()]
+        trunk = torch.nn.Sequential(*list(backbone.children())[: names.index("avgpool")])
+        return trunk, lambda x: backbone.fc(torch.flatten(backbone.avgpool(x), 1))
+    raise UsageError(
+        f"{type(backbone).__name__} has no feature map and head that --view frame can use; classify with --view centre"
+    )
 
 
 def wrap(backbone: nn.Module, pre: Preprocessing, labels: LabelSet, device: torch.device) -> nn.Module:

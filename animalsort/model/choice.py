@@ -113,13 +113,16 @@ def fastest_fp32_runtime(source: WeightsFile, labels: str, progress: bool = Fals
 
 
 def fastest_reduced(
-    source: WeightsFile, labels: str, progress: bool = False, within: str | None = None
+    source: WeightsFile, labels: str, progress: bool = False, within: str | None = None, int8: bool = True
 ) -> tuple[str, str, str]:
     """(runtime, precision, note) for ``--precision fast``: the fastest reduced precision that
     passed its gate, if faster than fp32; else the fastest fp32 runtime and a note why.
-    ``within``: one runtime's own precisions only (``--runtime openvino --precision fast``)."""
+    ``within``: one runtime's own precisions only (``--runtime openvino --precision fast``);
+    ``int8=False``: not int8 (the whole-frame look runs fp32 or bf16)."""
     fp32 = measured(source, labels, "fp32", progress)
     reduced = measured(source, labels, "reduced", progress)
+    if not int8:
+        reduced = {k: v for k, v in reduced.items() if not k.endswith("int8")}
     if within is not None:
         fp32 = {k: v for k, v in fp32.items() if k.split()[0] == within} or {f"{within} fp32": {}}
         reduced = {k: v for k, v in reduced.items() if k.split()[0] == within}

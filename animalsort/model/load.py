@@ -10,7 +10,7 @@ from animalsort.errors import DeviceError, UsageError
 from animalsort.model.build import build, wrap
 from animalsort.model.device import pick_device, pick_precision
 from animalsort.model.loaded import LoadedModel
-from animalsort.model.resolve import resolve
+from animalsort.model.resolve import WeightsFile, resolve
 
 
 def load(
@@ -22,10 +22,50 @@ def load(
     precision: str = "auto",
     runtime: str = "torch",
     progress: bool = True,
+    look: bool = False,
 ) -> LoadedModel:
     """Resolve, fetch, verify and load a model ready for inference, in torch or (``runtime``
     onnx, or auto on a CPU) in ONNX Runtime. ``auto`` falls back to torch, saying why in
-    ``note``, when the ONNX graph cannot be made or does not match torch."""
+    ``note``, when the ONNX graph cannot be made or does not match torch. ``look``: it will
+    look at whole frames too (``--view frame``/``tiles``: ``LoadedModel.look``)."""
+    if look and precision == "int8":
+        raise UsageError(
+            "--precision int8 runs --view centre only: the whole-frame look (--view frame or tiles) runs fp32 or bf16"
+        )
+    loaded = _load(model, weights, labels, device, precision, runtime, progress, look)
+    if look:
+        attach_look(loaded, resolve(model, weights, progress=progress), labels, progress)
+    return loaded
+
+
+def attach_look(loaded: LoadedModel, source: WeightsFile, labels: str, progress: bool = False) -> None:
+    """Give ``loaded`` its whole-frame look in the same runtime and precision: in torch the
+    network's own ``look``; in ONNX Runtime and OpenVINO the cached look graph (made from the
+    torch model once, checked against it at three frame shapes)."""
+    if loaded.runtime == "torch":
+        return
+    from animalsort.model.onnx_graph import OnnxModel
+    from animalsort.model.onnx_runtime import cached_graph
+
+    path = cached_graph(source, labels, progress, output="look")
+    if loaded.runtime == "openvino":
+        from animalsort.model.openvino_graph import OpenVinoModel, graph_metadata_of
+
+        loaded.look_session = OpenVinoModel(path, loaded.precision, metadata=graph_metadata_of(path))
+    else:
+        loaded.look_session = OnnxModel(path)
+
+
+def _load(
+    model: str | None,
+    weights: Path | None,
+    labels: str,
+    device: str,
+    precision: str,
+    runtime: str,
+    progress: bool,
+    look: bool,
+) -> LoadedModel:
     from animalsort.errors import RuntimeCheckError
     from animalsort.model.device import pick_runtime
     from animalsort.taxonomy import label_set
@@ -34,7 +74,7 @@ def load(
     chosen = pick_runtime(runtime, dev.type)
     cpu_runtime = dev.type == "cpu" and (runtime == "auto" or chosen in ("onnx", "openvino"))
     if cpu_runtime and (precision == "fast" or runtime == "auto" and precision in ("auto", "fp32")):
-        return _measured_choice(model, weights, labels, runtime, precision, progress)
+        return _measured_choice(model, weights, labels, runtime, precision, progress, look)
     if chosen == "openvino":
         from animalsort.model.openvino_runtime import load_openvino
 
@@ -69,7 +109,7 @@ def _cpu_precision(precision: str) -> str:
 
 
 def _measured_choice(
-    model: str | None, weights: Path | None, labels: str, runtime: str, precision: str, progress: bool
+    model: str | None, weights: Path | None, labels: str, runtime: str, precision: str, progress: bool, look: bool
 ) -> LoadedModel:
     """``--runtime auto`` (fp32: the fastest runtime with fp32's answers) and ``--precision fast``
     (the fastest reduced precision that passed its gate) on a CPU, measured once (``choice``)."""
@@ -81,7 +121,7 @@ def _measured_choice(
     try:
         if precision == "fast":  # --runtime X --precision fast: X's own reduced precisions only
             within = None if runtime == "auto" else runtime
-            rt, prec, note = choice.fastest_reduced(source, labels, progress, within)
+            rt, prec, note = choice.fastest_reduced(source, labels, progress, within, int8=not look)
         else:
             rt, prec = choice.fastest_fp32_runtime(source, labels, progress), "fp32"
         if rt == "torch":

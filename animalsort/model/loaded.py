@@ -13,6 +13,7 @@ from animalsort.sources.preprocess import Preprocessing
 from animalsort.taxonomy import LabelSet
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
     from torch import nn
 
@@ -61,6 +62,7 @@ class LoadedModel:
     session: OnnxModel | OpenVinoModel | None = None
     note: str = ""  # why the runtime asked for was not used, when it was not
     gate_agreement: float | None = None  # a reduced precision's first-label agreement with fp32 (its gate)
+    look_session: OnnxModel | OpenVinoModel | None = None  # the whole-frame look graph (``attach_look``)
 
     def infer(self, images: torch.Tensor) -> torch.Tensor:
         """Label probabilities for a uint8 NHWC batch on the model's device."""
@@ -70,6 +72,19 @@ class LoadedModel:
             return torch.from_numpy(self.session(images.numpy()))
         assert self.net is not None
         return infer(self.net, images, self.precision)
+
+    def look(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """(the frames' class logits N × K, per-cell class logits N × h × w × K) for a uint8 NHWC
+        batch of whole frames on the STRIDE grid (``build.Classifier.look``), as float32 numpy."""
+        if self.look_session is not None:
+            logits, cells = self.look_session.outputs(images.cpu().numpy())
+            return logits, cells
+        import torch
+
+        assert self.net is not None
+        with torch.inference_mode(), autocast(images.device, self.precision):
+            logits, cells = self.net.look(images)
+        return logits.float().cpu().numpy(), cells.float().cpu().numpy()
 
     def images_per_s(self, images: torch.Tensor, seconds: float) -> float:
         """Model-only speed: ``images`` run again and again for ``seconds`` after a warm-up call

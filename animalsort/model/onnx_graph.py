@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 OPSET = 18
 GRAPH_FORMAT = 1  # bump when what the graph takes or gives changes
-CHECK_TOLERANCE = 1e-4  # max |ONNX Runtime − torch| on the check batch
+CHECK_TOLERANCE = 1e-4  # max |ONNX Runtime − torch| on the check batch (probabilities, features)
+LOGIT_TOLERANCE = 1e-3  # the same for a look's logits (ten times the scale of probabilities)
 
 
 # --------------------------------------------------------------------------- the cache
@@ -104,16 +105,26 @@ class OnnxModel:
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
+        return self.outputs(images)[0]
+
+    def outputs(self, images: np.ndarray) -> list[np.ndarray]:
+        """Every output of the graph (a look graph has two: the frames' logits and the cells')."""
         import numpy as np
 
-        return self.session.run(None, {self.input: np.ascontiguousarray(images)})[0]
+        return self.session.run(None, {self.input: np.ascontiguousarray(images)})
 
 
 # --------------------------------------------------------------------------- export
 
 
+#: What a graph gives, by ``GraphKey.output``: label probabilities; a headless backbone's
+#: features; or a look at whole frames of any size on the STRIDE grid — the frames' class logits
+#: and the per-cell class logits of the last feature map (``build.Classifier.look``).
+OUTPUT_NAMES = {"probabilities": ["probabilities"], "features": ["features"], "look": ["logits", "cells"]}
+
+
 class _Graph:
-    """What is exported: the inference wrapper's probabilities, or its raw outputs."""
+    """What is exported: the inference wrapper's probabilities, its raw outputs, or its look."""
 
     @staticmethod
     def module(net: nn.Module, output: str) -> nn.Module:
@@ -131,16 +142,22 @@ class _Graph:
             def forward(self, images: torch.Tensor) -> torch.Tensor:
                 return self.net.logits(images).float()
 
-        return (Probabilities if output == "probabilities" else Features)().eval()
+        class Look(Probabilities):
+            def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                return self.net.look(images)
+
+        return {"probabilities": Probabilities, "features": Features, "look": Look}[output]().eval()
 
 
-def check_batch(input_size: int, n: int = 3) -> np.ndarray:
-    """A fixed uint8 batch for comparing runtimes: smooth colour fields with some texture."""
+def check_batch(input_size: int, n: int = 3, width: int | None = None) -> np.ndarray:
+    """A fixed uint8 batch for comparing runtimes: smooth colour fields with some texture
+    (``input_size`` square, or ``input_size`` high and ``width`` wide)."""
     import numpy as np
 
     rng = np.random.default_rng(0)
-    y, x = np.mgrid[0:input_size, 0:input_size] / input_size
-    out = np.empty((n, input_size, input_size, 3), dtype=np.uint8)
+    width = width or input_size
+    y, x = np.mgrid[0:input_size, 0:width] / max(input_size, width)
+    out = np.empty((n, input_size, width, 3), dtype=np.uint8)
     for i in range(n):
         base = np.stack([x * (i + 1), y, (x + y) / 2], axis=-1) * 200
         out[i] = np.clip(base + rng.normal(0, 25, base.shape), 0, 255).astype(np.uint8)
@@ -155,7 +172,8 @@ def export(net: nn.Module, key: GraphKey, input_size: int, metadata: dict[str, s
     path = out or key.path()
     module = _Graph.module(net.cpu(), key.output)
     module.net.backbone.to(memory_format=torch.contiguous_format)
-    example = torch.from_numpy(check_batch(input_size, 2))
+    n, height, width = _example_shape(key.output, input_size)
+    example = torch.from_numpy(check_batch(height, n, width))
     try:
         proto = _to_onnx(module, example, key.output)
     except Exception as exc:  # both exporters failed: say so (auto then runs torch)
@@ -178,10 +196,11 @@ def export(net: nn.Module, key: GraphKey, input_size: int, metadata: dict[str, s
     except RuntimeCheckError:
         path.unlink(missing_ok=True)
         raise
-    if diff > CHECK_TOLERANCE:
+    tolerance = LOGIT_TOLERANCE if key.output == "look" else CHECK_TOLERANCE
+    if diff > tolerance:
         path.unlink(missing_ok=True)
         raise RuntimeCheckError(
-            f"the ONNX export of {key.name} differs from torch by {diff:.2g} (more than {CHECK_TOLERANCE:g})"
+            f"the ONNX export of {key.name} differs from torch by {diff:.2g} (more than {tolerance:g})"
         )
     record = {"key": key.digest(), "sha256": hashlib.sha256(data).hexdigest(), "max_abs_diff": diff, **meta}
     try:
@@ -191,18 +210,38 @@ def export(net: nn.Module, key: GraphKey, input_size: int, metadata: dict[str, s
     return path
 
 
+def _example_shape(output: str, input_size: int) -> tuple[int, int, int]:
+    """(n, height, width) of the batch a graph is traced with: a look's is not square, so that
+    its height and width are traced as two sizes."""
+    from animalsort.sources.views import STRIDE, look_side
+
+    if output == "look":
+        side = look_side(input_size)
+        return 2, side, side + 2 * STRIDE
+    return 2, input_size, input_size
+
+
 def _to_onnx(module: nn.Module, example: torch.Tensor, output: str) -> Any:
     """The ONNX model proto, from torch's dynamo exporter (faster graphs here), else the
-    TorchScript one (older torch, or a model the dynamo exporter cannot take)."""
+    TorchScript one (older torch, or a model the dynamo exporter cannot take). A look takes
+    frames of any height and width on the STRIDE grid: the TorchScript exporter, whose graph
+    keeps every size symbolic in a few seconds (the dynamo exporter took ten minutes over
+    three symbolic sizes here); the checks of ``_compare`` run it at three shapes."""
     import io
     import warnings
 
     import onnx
     import torch
 
-    names = {"input_names": ["images"], "output_names": [output], "opset_version": OPSET}
+    names = {"input_names": ["images"], "output_names": OUTPUT_NAMES[output], "opset_version": OPSET}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        if output == "look":
+            buf = io.BytesIO()
+            axes = {"images": {0: "batch", 1: "height", 2: "width"}, "logits": {0: "batch"}}
+            axes["cells"] = {0: "batch", 1: "rows", 2: "columns"}
+            torch.onnx.export(module, (example,), buf, dynamo=False, dynamic_axes=axes, **names)
+            return onnx.load_from_string(buf.getvalue())
         try:
             batch = torch.export.Dim("batch", min=1, max=4096)
             program = torch.onnx.export(
@@ -211,22 +250,33 @@ def _to_onnx(module: nn.Module, example: torch.Tensor, output: str) -> Any:
             return program.model_proto
         except Exception:
             buf = io.BytesIO()
-            axes = {"images": {0: "batch"}, output: {0: "batch"}}
+            axes = {"images": {0: "batch"}, output: {0: "batch"}}  # one output: named after it
             torch.onnx.export(module, (example,), buf, dynamo=False, dynamic_axes=axes, **names)
             return onnx.load_from_string(buf.getvalue())
 
 
 def _compare(module: nn.Module, session: OnnxModel, input_size: int) -> float:
+    """The largest difference between torch and the graph on the check batches: one square
+    batch, and for a look also a landscape and a portrait one of other sizes."""
     import numpy as np
     import torch
 
-    x = check_batch(input_size)
-    with torch.inference_mode():
-        want = module(torch.from_numpy(x)).float().numpy()
-    got = session(x)
-    if got.shape != want.shape:
-        raise RuntimeCheckError(f"the ONNX graph gives shape {got.shape}, torch {want.shape}")
-    return float(np.abs(got - want).max())
+    from animalsort.sources.views import STRIDE, look_side
+
+    batches = [check_batch(input_size)]
+    if len(session.session.get_outputs()) > 1:
+        side = look_side(input_size)
+        batches = [check_batch(side), check_batch(side, 2, side + 4 * STRIDE), check_batch(side + STRIDE, 1, side)]
+    diff = 0.0
+    for x in batches:
+        with torch.inference_mode():
+            out = module(torch.from_numpy(x))
+        wants = [t.float().numpy() for t in (out if isinstance(out, tuple) else (out,))]
+        for want, got in zip(wants, session.outputs(x)):
+            if got.shape != want.shape:
+                raise RuntimeCheckError(f"the ONNX graph gives shape {got.shape}, torch {want.shape}")
+            diff = max(diff, float(np.abs(got - want).max()))
+    return diff
 
 
 def ensure(key: GraphKey, make: Callable[[], tuple[nn.Module, int, dict[str, str]]], progress: bool = False) -> Path:

@@ -42,7 +42,7 @@ def model_key(source: WeightsFile, labels: str, output: str = "probabilities", p
         arch=spec.arch,
         preprocessing=spec.preprocessing.to_dict(),
         output=output,
-        labels=labels if output == "probabilities" else "-",
+        labels=labels if output == "probabilities" else "-",  # features and looks are class outputs
         precision=precision,
     )
 
@@ -67,10 +67,11 @@ def graph_metadata(built: Built, lset: LabelSet, source: WeightsFile) -> dict[st
     }
 
 
-def cached_graph(source: WeightsFile, labels: str, progress: bool = False) -> Path:
+def cached_graph(source: WeightsFile, labels: str, progress: bool = False, output: str = "probabilities") -> Path:
     """The model's fp32 ONNX graph from the cache (made from the torch model, checked and
     cached first when missing). No torch model is built when the graph is cached. ONNX Runtime
-    and OpenVINO both run it."""
+    and OpenVINO both run it. ``output="look"``: the graph of whole-frame looks (class logits
+    of the frames and of their cells, whatever the label set: it is applied after)."""
     import torch
 
     from animalsort.model.build import build, wrap
@@ -82,7 +83,7 @@ def cached_graph(source: WeightsFile, labels: str, progress: bool = False) -> Pa
         net = wrap(built.backbone, built.preprocessing, lset, torch.device("cpu"))
         return net, built.preprocessing.input_size, graph_metadata(built, lset, source)
 
-    return ensure(model_key(source, labels), make, progress)
+    return ensure(model_key(source, labels, output), make, progress)
 
 
 def described(meta: dict[str, str], labels: str) -> tuple[LabelSet, Preprocessing]:

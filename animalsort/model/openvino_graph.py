@@ -75,7 +75,11 @@ class OpenVinoModel:
         self.metadata = metadata if metadata is not None else graph_metadata_of(path)
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
+        return self.outputs(images)[0]
+
+    def outputs(self, images: np.ndarray) -> list[np.ndarray]:
+        """Every output of the graph, as float32 copies (the request's buffers are reused)."""
         import numpy as np
 
         result = self.request.infer([np.ascontiguousarray(images)])
-        return np.array(result[self.compiled.output(0)], dtype=np.float32, copy=True)
+        return [np.array(result[out], dtype=np.float32, copy=True) for out in self.compiled.outputs]

@@ -7,10 +7,11 @@ log-sum-exp of its members' logits, the group's own logit (``log Σ exp``: the s
 the group is exactly the summed member probability that classify reports); for the 1000
 ImageNet classes or a fine-tuned head it is the class's logit.
 
-The map covers the window the model answered from — the centre crop, or with ``--view frame``
-/ ``tiles`` the window that classify's answer came from (``scoring.combine_views``, so the label
-is the CSV's); it is placed back onto the whole photo (zero outside the window, which is drawn
-dimmed), so what the model did not look at is visible too.
+The map covers what the model answered from — the centre crop, or with ``--view frame`` /
+``tiles`` what classify's answer came from (``inference.looking``, so the label is the CSV's):
+the first look at the whole frame, or the closer look's square when one decided; it is placed
+back onto the whole photo (zero outside the square, which is drawn dimmed), so what the model
+did not look at is visible too.
 
 Why not the ``grad-cam`` package: it is a source-only release that pulls opencv, scipy,
 scikit-learn and ttach for what is here ~40 lines, and it has no notion of a group target
@@ -30,7 +31,7 @@ from PIL import Image
 from animalsort.atomic import make_folder
 from animalsort.errors import OutputError, UsageError
 from animalsort.sources import decode, listing, preprocess
-from animalsort.sources.views import view_boxes
+from animalsort.sources.views import Box
 
 if TYPE_CHECKING:
     from animalsort.model.loaded import LoadedModel
@@ -102,21 +103,23 @@ class GradCam:
         return names.index(label)
 
     def __call__(
-        self, image: Image.Image, label: str | None = None, box: tuple[float, ...] | None = None
+        self, pixels: np.ndarray, label: str | None = None, animal: bool | None = None, region: Box | None = None
     ) -> tuple[np.ndarray, str, float, str]:
-        """(map over the model's input window, label explained, its probability, predicted
-        label); ``box``: the window (in ``image``'s pixels), else the centre crop."""
+        """(map over the model's input, label explained, its probability, predicted label);
+        ``pixels``: the model's uint8 input (a centre crop, a square, or a whole-frame look);
+        ``animal``: the first decision when a look made it (``taxonomy.rank``); ``region``: the
+        box (fractions of ``pixels``) whose cells gave the answer, pooled as classify pools them."""
         from animalsort.taxonomy import rank
 
-        pixels = self.pre.crop(image) if box is None else np.array(self.pre.window(image, box), dtype=np.uint8)
         x = torch.from_numpy(pixels)[None].to(self.loaded.device)
         captured: dict[str, torch.Tensor] = {}
         hook = self.layer.register_forward_hook(lambda _m, _i, out: captured.__setitem__("a", out))
         try:
             with torch.enable_grad():
-                logits = self.net.logits(x).float()
+                logits = self._logits(x, region)
                 probs = self.net.probabilities(logits)
-                _, order = rank(probs.detach(), self.loaded.labels, 1)
+                decided = None if animal is None else torch.tensor([animal])
+                _, order = rank(probs.detach(), self.loaded.labels, 1, decided)
                 predicted = int(order[0, 0])
                 j = predicted if label is None else self.label_index(label)
                 score = logits[0, self.members[j]].logsumexp(0) if self.members else logits[0, j]
@@ -126,32 +129,37 @@ class GradCam:
         acts = captured["a"].detach()[0].float()
         weights = grad[0].float().mean(dim=(1, 2))
         cam = torch.relu((weights[:, None, None] * acts).sum(0))
-        size = self.pre.pre.input_size
-        cam = torch.nn.functional.interpolate(cam[None, None], size=(size, size), mode="bilinear", align_corners=False)[
-            0, 0
-        ]
+        size = pixels.shape[:2]
+        cam = torch.nn.functional.interpolate(cam[None, None], size=size, mode="bilinear", align_corners=False)[0, 0]
         names = self.loaded.labels.labels
         return cam.cpu().numpy(), names[j], float(probs[0, j].detach()), names[predicted]
+
+    def _logits(self, x: torch.Tensor, region: Box | None) -> torch.Tensor:
+        """The class logits the answer is made of: of the whole input, or of its cells under
+        ``region`` (the mean of their logits: the head is pooling + linear)."""
+        from animalsort.inference.looking import under
+
+        if region is None:
+            return self.net.logits(x).float()
+        _, cells = self.net.look(x)
+        return under(cells[0], region).float().mean(dim=0, keepdim=True)
 
 
 def explain_file(cam: GradCam, path: str | Path, label: str | None = None, view: str = "centre") -> Explanation:
     """Grad-CAM of one photo, placed on the whole (downscaled) photo. The photo is decoded
     exactly as classify decodes it, so label and confidence match the CSV; with ``view``, on
-    the window classify's answer came from."""
+    what classify's answer came from (the whole frame, or a closer look's square)."""
     try:
         image = decode.open_rgb(path, cam.pre.draft_for(view))
         w, h = decode.oriented_size(path)
+        pixels, window, animal, region = _answer_input(cam, path, image, view)
     except Exception as exc:
         return Explanation(str(path), error=decode.describe_error(exc))
-    window = _answer_window(cam, image, view)
-    crop_map, lab, conf, predicted = cam(image, label, window)
+    crop_map, lab, conf, predicted = cam(pixels, label, animal, region)
     scale = min(1.0, MAX_OVERLAY_SIDE / max(w, h))
     W, H = max(1, round(w * scale)), max(1, round(h * scale))
-    if window is None:
-        box = cam.pre.crop_box(w, h)
-    else:  # the window in the decoded (draft) image's pixels → the photo's
-        f = w / image.width
-        box = (window[0] * f, window[1] * f, window[2] * f, window[3] * f)
+    f = w / image.width  # the window in the decoded (draft) image's pixels → the photo's
+    box = (window[0] * f, window[1] * f, window[2] * f, window[3] * f)
     l, t, r, b = (round(v * scale) for v in box)
     heat = np.zeros((H, W), dtype=np.float32)
     placed = np.asarray(
@@ -164,21 +172,33 @@ def explain_file(cam: GradCam, path: str | Path, label: str | None = None, view:
     return Explanation(str(path), lab, conf, predicted, heat, scale, box)
 
 
-def _answer_window(cam: GradCam, image: Image.Image, view: str) -> tuple[float, ...] | None:
-    """The window (in ``image``'s pixels) classify's answer came from with ``view``; None for
-    the centre crop (``centre``, or a frame where no window showed an animal)."""
-    from animalsort.inference.scoring import combine_views
-    from animalsort.model.loaded import infer
+def _answer_input(
+    cam: GradCam, path: str | Path, image: Image.Image, view: str
+) -> tuple[np.ndarray, tuple[float, float, float, float], bool | None, Box | None]:
+    """The model input classify's answer came from, where it is in ``image``'s pixels (left,
+    top, right, bottom), the look's decision (animal or not; None for the centre crop) and the
+    box whose cells answered (None: the whole input): the centre crop; with a view the first
+    look at the whole frame, or the square of the closer look that decided (decoded again as
+    classify decodes it)."""
+    from animalsort.inference.looking import RULES, Labels, closer_look, first_look
 
     if view == "centre":
-        return None
-    windows = view_boxes(image.width, image.height, view, cam.pre.crop_box(*image.size))
-    if len(windows) == 1:
-        return None
-    x = torch.from_numpy(np.stack([np.array(cam.pre.window(image, b), dtype=np.uint8) for b in windows]))
-    probs = infer(cam.net, x.to(cam.loaded.device), "fp32")
-    chosen = combine_views(probs, cam.loaded.labels, view)[2]
-    return windows[chosen] if chosen else None
+        return cam.pre.crop(image), cam.pre.crop_box(*image.size), None, None
+    pixels = cam.pre.look(image)
+    logits, cells = cam.loaded.look(torch.from_numpy(pixels)[None].to(cam.loaded.device))
+    labels, rule = Labels(cam.loaded.labels, logits.shape[-1]), RULES[view]
+    look = first_look(logits[0], cells[0], labels, rule, image.size)
+    if look.closer:
+        crops = [decode.open_rgb(path, cam.pre.closer_draft(sq)) for sq in look.closer]
+        squares = [cam.pre.closer(im, sq) for im, sq in zip(crops, look.closer)]
+        seen = cam.loaded.look(torch.from_numpy(np.stack(squares)).to(cam.loaded.device))
+        closer_look(look, [(seen[0][i], seen[1][i]) for i in range(len(squares))], labels, rule)
+        if look.decided_by is not None:
+            x, y, bw, bh = look.decided_by
+            W, H = image.size
+            square = (x * W, y * H, (x + bw) * W, (y + bh) * H)
+            return squares[look.closer.index(look.decided_by)], square, True, None
+    return pixels, (0.0, 0.0, float(image.width), float(image.height)), look.animal, look.pooled
 
 
 def overlay(image: Image.Image, e: Explanation, alpha: float = 0.5) -> Image.Image:

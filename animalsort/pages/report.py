@@ -25,9 +25,10 @@ from animalsort.formats.detection_rows import checked_detections, label_confiden
 from animalsort.formats.detections import Detection
 from animalsort.formats.journal import Locator
 from animalsort.formats.predictions import box_of, file_of, read_sidecar
+from animalsort.formats.thresholds import Thresholds
 from animalsort.pages import html, thumbnails
 from animalsort.paths import is_uri
-from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE, UNCERTAIN, folder_for
+from animalsort.sorting.names import UNCERTAIN, folder_for
 from animalsort.sources.raw import RAW_EXTENSIONS
 
 # formats an <img> cannot show: embedded as JPEG thumbnails (a RAW's from its preview)
@@ -153,11 +154,12 @@ def build(
     out: Path | None = None,
     *,
     src: Path | None = None,
-    min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+    thresholds: Thresholds | None = None,
     embed: bool = False,
     workers: int = 0,
 ) -> ReportSummary:
-    """Write the HTML report for ``csv_path`` (default: beside it, ``.html``)."""
+    """Write the HTML report for ``csv_path`` (default: beside it, ``.html``); a photo below its
+    label's threshold (``thresholds``; default: --min-confidence 0.5) is listed as uncertain."""
     start = time.perf_counter()
     csv_path = Path(csv_path)
     if not csv_path.is_file():
@@ -170,7 +172,8 @@ def build(
     page_dir = out.absolute().parent
 
     locate = Locator(csv_path, src)  # a photo a sort from this CSV moved is shown where it is now
-    rows, labels, uncertain, failed, confidence = _cards(csv_path, locate, page_dir, min_confidence, summary)
+    thresholds = thresholds or Thresholds()
+    rows, labels, uncertain, failed, confidence = _cards(csv_path, locate, page_dir, thresholds, summary)
     # Browsers cannot show HEIC or TIFF: those get an embedded thumbnail even without --embed.
     summary.embedded = _embed_thumbnails(rows, locate, workers, every=embed)
 
@@ -190,13 +193,13 @@ def build(
     summary.reviewed = len(reviewed)
     summary.labels = {lab: len(labels[lab]) for lab in ordered}
     unsure = Counter(rows[i].label for i in uncertain)
-    html.write_page(out, _page(csv_path, meta, summary, unsure, tabs, rows))
+    html.write_page(out, _page(csv_path, meta, summary, unsure, tabs, rows, thresholds))
     summary.seconds = time.perf_counter() - start
     return summary
 
 
 def _cards(
-    csv_path: Path, locate: Locator, page_dir: Path, min_confidence: float, summary: ReportSummary
+    csv_path: Path, locate: Locator, page_dir: Path, thresholds: Thresholds, summary: ReportSummary
 ) -> tuple[list[Card], dict[str, list[int]], list[int], list[int], list[float]]:
     """One card per CSV row, and the row numbers per label, uncertain and failed."""
     rows: list[Card] = []
@@ -227,7 +230,7 @@ def _cards(
             continue
         for lab in dict.fromkeys([r["label"], *label_confidences(found or [])]):  # a photo shows in each label's tab
             labels.setdefault(lab, []).append(i)
-        if folder_for(r, min_confidence) == UNCERTAIN:  # exactly what sort sends to _uncertain/
+        if folder_for(r, thresholds) == UNCERTAIN:  # exactly what sort sends to _uncertain/
             uncertain.append(i)
         summary.missing += not is_uri(full) and not os.path.exists(full)
     return rows, labels, uncertain, failed, confidence
@@ -277,6 +280,7 @@ def _page(
     unsure: Counter[str],
     tabs: list[dict[str, Any]],
     rows: list[Card],
+    thresholds: Thresholds,
 ) -> str:
     top = max(s.labels.values(), default=1)
     counts = "".join(
@@ -290,6 +294,8 @@ def _page(
         f"{csv_path.name} · {s.rows} files · {s.ok} classified, {s.failed} failed, "
         f"{s.uncertain} uncertain · {model} · photos under {_relative(s.src, s.out)}"
     )
+    if thresholds.file is not None:  # only with --thresholds: the page is as before without
+        subtitle += f" · thresholds from {thresholds.file.name} (sha256 {thresholds.sha256[:12]}…)"
     missing = (
         f"<p class='tag warn'>{s.missing} photos are not where the CSV says (moved by `sort`?); "
         "pass --src to point at them</p>"

@@ -16,8 +16,9 @@ from typing import Any
 
 from animalsort.audit import files
 from animalsort.audit.estimate import accuracy
-from animalsort.audit.population import CANT_TELL, Answers
+from animalsort.audit.population import Answers
 from animalsort.audit.run import load_answers
+from animalsort.formats.answers import ANSWERED_AT, Truths, now
 from animalsort.pages import html, review_page
 from animalsort.pages.review_session import Item, Session
 
@@ -91,13 +92,11 @@ class AuditSession:
         self._reviewer.close()
 
     def _truth(self, label: str) -> str:
-        text = " ".join(str(label).split())
-        if text.casefold().replace("’", "'") in files.CANT_TELL_SPELLINGS:
-            return CANT_TELL
-        found = next((lab for lab in self.labels if lab.casefold() == text.casefold()), None)
-        if found is None:
+        found = Truths(self.labels)(str(label))
+        if not found:
             raise ValueError(
-                f"{text!r} is not a label of this model; choose one of its labels, no_animal or can't tell"
+                f"{' '.join(str(label).split())!r} is not a label of this model; choose one of its labels, "
+                "no_animal or can't tell"
             )
         return found
 
@@ -107,7 +106,7 @@ class AuditSession:
         row = next((r for r in sample.rows if r["path"] == path), None)
         if row is None:
             raise KeyError(path)
-        row["truth"] = truth
+        row["truth"], row[ANSWERED_AT] = truth, now() if truth else ""
         files.write_sample(sample)
         self.corrected = {r["path"]: r["truth"] for r in sample.rows if r["truth"].strip()}
 

@@ -48,7 +48,8 @@ BODY = """
 <div id="bar">
   <span id="progress" aria-live="polite">loading…</span>
   <label>show <select id="only"><option value="all">all photos</option>
-    <option value="unreviewed">not reviewed yet</option></select></label>
+    <option value="unreviewed">not reviewed yet</option>
+    <option value="uncertain">uncertain (below their label's threshold)</option></select></label>
   <label>order <select id="order"><option value="confidence">least confident first</option>
     <option value="label">by label</option><option value="path">by file name</option></select></label>
   <button id="mode" type="button">grid (G)</button>
@@ -92,8 +93,8 @@ SCRIPT = r"""
   }
   // An item is a photo, or with --detections one box of a photo: its key names it (path + box number)
   const item = i => {
-    const [key, label, conf, others, frame, box, path, det, beside] = S.items[i];
-    return {i, key, path: path || key, label, conf, others, frame, box, det, beside};
+    const [key, label, conf, others, frame, box, threshold, sure, path, det, beside] = S.items[i];
+    return {i, key, path: path || key, label, conf, others, frame, box, threshold, sure, det, beside};
   };
   const shown = it => S.corrected[it.key] || it.label;
   const labelOf = key => { const i = S.index.get(key); return S.corrected[key] || S.items[i][1]; };
@@ -106,6 +107,7 @@ SCRIPT = r"""
     const how = $("order").value, only = $("only").value, items = S.items;
     let idx = items.map((_, i) => i);
     if (only === "unreviewed") idx = idx.filter(i => !(items[i][0] in S.corrected));
+    else if (only === "uncertain") idx = idx.filter(i => !items[i][7]);
     else if (only.startsWith("label:")) idx = idx.filter(i => items[i][1] === only.slice(6));
     const byPath = (a, b) => items[a][0] < items[b][0] ? -1 : items[a][0] > items[b][0] ? 1 : 0;
     const byConf = (a, b) => items[a][2] - items[b][2] || byPath(a, b);
@@ -144,6 +146,7 @@ SCRIPT = r"""
     status.className = mine ? "done" : "";
     status.textContent = mine ? "reviewed: " + mine + (mine !== it.label ? " (the model said " + it.label + ")" : "")
                               : "not reviewed";
+    if (!mine && !it.sure) status.textContent += " · uncertain: below " + it.label + "'s threshold " + it.threshold;
     const ul = $("choices"); ul.replaceChildren();
     // Enter keeps what the photo has now (the model's label, or the one given earlier); 2-5: the model's others
     [[shown(it), mine ? "" : it.conf], ...it.others].slice(0, 5).forEach(([lab, c], k) => {

@@ -29,6 +29,7 @@ from animalsort.formats.detection_rows import (
 from animalsort.formats.detections import Detection
 from animalsort.formats.journal import Locator
 from animalsort.formats.predictions import box_of, file_of, format_time, read_predictions, read_sidecar
+from animalsort.formats.thresholds import Thresholds
 from animalsort.pages import thumbnails
 from animalsort.sources.storage import open_path, read_bytes
 
@@ -43,7 +44,9 @@ class Item:
     confidence: float
     others: tuple[tuple[str, float], ...]  # the other top-k labels
     frame_s: str  # a clip's best frame or a frame row's time; "" for photos
-    box: tuple[float, float, float, float] | None = None  # the window the answer came from (--view)
+    box: tuple[float, float, float, float] | None = None  # where the animal is (--view frame, tiles; a detector's box)
+    threshold: float = 0.0  # its label's (--min-confidence, or --thresholds)
+    sure: bool = True  # its confidence reaches it (else sort sends it to _uncertain)
     detection: int | None = None  # --detections: the box's number in its photo (None: the whole photo)
     about: tuple[str, float] = ("", 0.0)  # --detections: the box's category and the detector's confidence
     beside: tuple[tuple[float, float, float, float, str], ...] = ()  # the photo's other boxes (x, y, w, h, key)
@@ -56,6 +59,7 @@ class Item:
 
     def as_json(self) -> list[Any]:
         row: list[Any] = [self.key, self.label, self.confidence, self.others, self.frame_s, self.box]
+        row += [self.threshold, self.sure]
         if self.detection is not None:
             row += [self.path, [self.detection, *self.about], self.beside]
         return row
@@ -64,9 +68,12 @@ class Item:
 class Session:
     """The classified rows of one CSV and their corrections; thread-safe."""
 
-    def __init__(self, predictions: Path, src: Path | None = None, *, log: bool = True):
+    def __init__(
+        self, predictions: Path, src: Path | None = None, *, log: bool = True, thresholds: Thresholds | None = None
+    ):
         """``log=False``: the rows and photos only (review's audit mode keeps its answers in the
-        sample, not in PREDS.corrections.csv, which is then neither created nor written)."""
+        sample, not in PREDS.corrections.csv, which is then neither created nor written).
+        ``thresholds``: which photos are uncertain (default: below --min-confidence 0.5)."""
         predictions = Path(predictions)
         if not predictions.is_file():
             raise InputError(f"{predictions}: no such predictions CSV; make one with `animalsort classify SRC -o FILE`")
@@ -77,6 +84,7 @@ class Session:
         self._files: list[str] = []
         self.failed = 0
         self.refused: list[tuple[str, str]] = []  # rows leading outside SRC: never shown nor opened
+        self.thresholds = thresholds or Thresholds()
         locate = Locator(predictions, self.src)
         for rows in _photos(read_predictions(predictions)):
             if rows[0].get("status") != "ok":
@@ -87,7 +95,7 @@ class Session:
             except RowPathError as exc:
                 self.refused.append((rows[0]["path"], str(exc)))
                 continue
-            found = _items(rows)
+            found = _items(rows, self.thresholds)
             self.items += found
             self._files += [file] * len(found)
         self._index = {item.key: i for i, item in enumerate(self.items)}
@@ -110,6 +118,7 @@ class Session:
             return {
                 "csv": self.predictions.name,
                 "items": [it.as_json() for it in self.items],
+                "thresholds": self.thresholds.file.name if self.thresholds.file else None,
                 "labels": self.labels,
                 "corrected": dict(self.corrected),
                 "failed": self.failed,
@@ -189,8 +198,9 @@ def _photos(rows: Iterable[dict[str, str]]) -> Iterator[list[dict[str, str]]]:
         yield pending
 
 
-def _items(rows: list[dict[str, str]]) -> list[Item]:
-    """A photo's items: one, or one per box (``--detections``), each knowing the others."""
+def _items(rows: list[dict[str, str]], thresholds: Thresholds) -> list[Item]:
+    """A photo's items: one, or one per box (``--detections``), each knowing the others and
+    whether its label reaches its threshold."""
     row = rows[0]
     if row.get(NUMBER) not in (None, "", EMPTY):  # --rows detections: a row per box, with its own top-k
         items = [
@@ -201,21 +211,34 @@ def _items(rows: list[dict[str, str]]) -> list[Item]:
                 _others(r),
                 r.get("frame_s") or "",
                 box_of(r),
-                _number(r),
-                (r[DETECTION_CATEGORY], _float(r[DETECTION_CONFIDENCE])),
+                detection=_number(r),
+                about=(r[DETECTION_CATEGORY], _float(r[DETECTION_CONFIDENCE])),
             )
             for r in rows
         ]
     else:
         found = checked_detections(row) or []
         items = [
-            Item(row["path"], d.label, d.confidence or 0.0, (), _time(d, row), d.bbox, n, (d.category, d.conf))
+            Item(
+                row["path"],
+                d.label,
+                d.confidence or 0.0,
+                (),
+                _time(d, row),
+                d.bbox,
+                detection=n,
+                about=(d.category, d.conf),
+            )
             for n, d in enumerate(found, start=1)
         ]
     if not items:
         frame_s = row.get("frame_s") or ""
-        return [Item(row["path"], row["label"], _float(row.get("confidence")), _others(row), frame_s, box_of(row))]
-    return [replace(it, beside=tuple((*o.box, o.key) for o in items if o is not it and o.box)) for it in items]
+        items = [Item(row["path"], row["label"], _float(row.get("confidence")), _others(row), frame_s, box_of(row))]
+    else:
+        beside = [tuple((*o.box, o.key) for o in items if o is not it and o.box) for it in items]
+        items = [replace(it, beside=b) for it, b in zip(items, beside)]
+    sure = [(thresholds.of(it.label), thresholds.sure(it.label, it.confidence)) for it in items]
+    return [replace(it, threshold=t, sure=s) for it, (t, s) in zip(items, sure)]
 
 
 def _time(d: Detection, row: dict[str, str]) -> str:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from animalsort.formats.corrections import REVIEWED
 from animalsort.formats.detection_rows import checked_detections, label_confidences
+from animalsort.formats.thresholds import Thresholds
 
 MODES = ("copy", "move", "link")
 UNCERTAIN = "_uncertain"
-DEFAULT_MIN_CONFIDENCE = 0.5  # below it a photo is "uncertain" (sort, report)
 NO_ANIMAL = "_no_animal"
 
 # --------------------------------------------------------------------------- names
@@ -39,16 +39,16 @@ def _numbered(path: Path, n: int) -> Path:
     return path.with_name(f"{stem} ({n}){suffix}")
 
 
-def folder_for(row: dict[str, str], min_confidence: float, by_sequence: bool = False) -> str:
-    """The folder a row's file goes to: its label's, or with ``by_sequence`` its burst's. A
-    row a person reviewed (``corrections.apply``) goes by its corrected label, however sure
-    the model was and whatever its burst says."""
+def folder_for(row: dict[str, str], thresholds: Thresholds, by_sequence: bool = False) -> str:
+    """The folder a row's file goes to: its label's, or with ``by_sequence`` its burst's;
+    ``_uncertain`` when that label's confidence is below its threshold. A row a person
+    reviewed (``corrections.apply``) goes by its corrected label, however sure the model was
+    and whatever its burst says."""
     label, conf = row["label"], float(row.get("confidence") or 0.0)
-    if REVIEWED in row:
-        conf = 1.0
-    elif by_sequence and row.get("sequence"):
+    reviewed = REVIEWED in row
+    if by_sequence and row.get("sequence") and not reviewed:
         label, conf = row["sequence_label"], float(row.get("sequence_confidence") or 0.0)
-    if conf < min_confidence:
+    if not thresholds.sure(label, conf, reviewed):
         return UNCERTAIN
     if label == "no_animal":
         return NO_ANIMAL
@@ -56,20 +56,20 @@ def folder_for(row: dict[str, str], min_confidence: float, by_sequence: bool = F
 
 
 def folders_for(
-    row: dict[str, str], min_confidence: float, by_sequence: bool = False, by_labels: bool = False
+    row: dict[str, str], thresholds: Thresholds, by_sequence: bool = False, by_labels: bool = False
 ) -> list[str]:
     """The folders a row's file goes to: :func:`folder_for`'s one, or with ``by_labels`` one per
     label in the photo (a CSV classified with ``--detections``: deer and fox → ``deer/`` and
     ``fox/``; person and vehicle boxes → ``person/``, ``vehicle/``), each sure enough by its most
-    confident detection (or reviewed), else ``_uncertain/`` once; the row's own folder comes last.
+    confident detection against its threshold (or reviewed), else ``_uncertain/`` once; the row's own folder comes last.
     A photo a person corrected as a whole, or one without labelled detections, has its one folder."""
-    one = [folder_for(row, min_confidence, by_sequence)]
+    one = [folder_for(row, thresholds, by_sequence)]
     if not by_labels or row.get("status", "ok") != "ok":
         return one
     found = checked_detections(row)
     if not found or (REVIEWED in row and not any(d.reviewed for d in found)):
         return one
-    labels = label_confidences(found).items()
-    folders = dict.fromkeys(folder_for({"label": lab, "confidence": str(c)}, min_confidence) for lab, c in labels)
+    labels = label_confidences(found).items()  # a label a person gave is at 1.0: sure under any threshold
+    folders = dict.fromkeys(folder_for({"label": lab, "confidence": str(c)}, thresholds) for lab, c in labels)
     folders.pop(one[0], None)
     return [*folders, *one]  # the row's own folder last: where --move puts the photo itself

@@ -15,11 +15,12 @@ from animalsort.errors import InputError, RowPathError, UsageError
 from animalsort.formats.corrections import REVIEWED
 from animalsort.formats.journal import STATE_DIR, JournalState, Op, read_journal
 from animalsort.formats.predictions import file_of
+from animalsort.formats.thresholds import Thresholds
 from animalsort.hashes import sha256_file
 from animalsort.paths import RowPaths, is_uri
 from animalsort.sorting.companions import Group, Groups
 from animalsort.sorting.fileops import leftovers
-from animalsort.sorting.names import DEFAULT_MIN_CONFIDENCE, MODES, _numbered, folders_for
+from animalsort.sorting.names import MODES, _numbered, folders_for
 
 # --------------------------------------------------------------------------- plan
 
@@ -107,7 +108,7 @@ def plan(
     rows: Iterable[dict[str, str]],
     *,
     mode: str = "copy",
-    min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+    thresholds: Thresholds | None = None,
     flat: bool = False,
     verify: bool = False,
     earlier: Earlier | None = None,
@@ -118,24 +119,27 @@ def plan(
 ) -> Plan:
     """Where each classified file goes. Nothing on disk changes.
 
-    ``DEST/<label>/<sub-path under SRC>`` (``--flat``: no sub-path); below
-    ``min_confidence`` → ``_uncertain/``; ``no_animal`` → ``_no_animal/``; error rows stay;
-    files an ``earlier`` sort placed stay as they are. A name already taken gets `` (2)``,
-    `` (3)``…; a file identical to the one already there (same sha256) is reported as a
-    duplicate and not placed twice. ``by_sequence``: a burst's photos go where its
-    ``sequence_label`` says (all of them together). Frame rows (``--video-rows frames``)
-    leave their clip in place: a clip is sorted from its one row. ``companions``: a photo's
-    RAW twin, sidecars and Live Photo clip go with it (``companions.py``). ``classified_ns``:
-    when the rows' classification began (the CSV's sidecar); a file modified since stays.
-    ``by_labels``: a photo goes into the folder of every label in it (``detection_rows``; it
-    is copied into each, and with ``mode`` "move" moved into its own label's, the last).
+    ``DEST/<label>/<sub-path under SRC>`` (``--flat``: no sub-path); below its label's threshold
+    (``thresholds``; default: --min-confidence 0.5) → ``_uncertain/``; ``no_animal`` →
+    ``_no_animal/``; error rows stay; files an ``earlier`` sort placed stay as they are. A name
+    already taken gets `` (2)``, `` (3)``…; a file identical to the one already there (same
+    sha256) is reported as a duplicate and not placed twice. ``by_sequence``: a burst's photos
+    go where its ``sequence_label`` says (all of them together). Frame rows (``--video-rows
+    frames``) leave their clip in place: a clip is sorted from its one row. ``companions``: a
+    photo's RAW twin, sidecars and Live Photo clip go with it (``companions.py``).
+    ``classified_ns``: when the rows' classification began (the CSV's sidecar); a file
+    modified since stays. ``by_labels``: a photo goes into the folder of every label in it
+    (``detection_rows``; it is copied into each, and with ``mode`` "move" moved into its own
+    label's, the last).
     """
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
     src, dest = Path(os.path.abspath(src)), Path(os.path.abspath(dest))  # the journal's paths hold from anywhere
     p = Plan(src=src, dest=dest, mode=mode)
     groups = Groups() if companions else None
-    planner = _Planner(p, min_confidence, flat, verify, by_sequence, earlier, groups, classified_ns, by_labels)
+    planner = _Planner(
+        p, thresholds or Thresholds(), flat, verify, by_sequence, earlier, groups, classified_ns, by_labels
+    )
     for row in rows:
         planner.add(row)
     planner.finish()
@@ -149,7 +153,7 @@ class _Planner:
     def __init__(
         self,
         p: Plan,
-        min_confidence: float,
+        thresholds: Thresholds,
         flat: bool,
         verify: bool,
         by_sequence: bool,
@@ -158,9 +162,9 @@ class _Planner:
         classified_ns: int | None = None,
         by_labels: bool = False,
     ):
-        self.p, self.min_confidence, self.flat, self.verify, self.by_sequence = (
+        self.p, self.thresholds, self.flat, self.verify, self.by_sequence = (
             p,
-            min_confidence,
+            thresholds,
             flat,
             verify,
             by_sequence,
@@ -223,7 +227,7 @@ class _Planner:
         if st is None:
             p.left.append((rel, why + (f"; {len(others)} companion(s) stay with it" if others else "")))
             return
-        folders = folders_for(row, self.min_confidence, self.by_sequence, self.by_labels)
+        folders = folders_for(row, self.thresholds, self.by_sequence, self.by_labels)
         placed = False
         for n, folder in enumerate(folders, start=1):
             # A photo of several labels is copied into each folder but the last; --move moves it there.

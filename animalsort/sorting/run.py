@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from animalsort.atomic import make_folder
@@ -19,9 +19,10 @@ from animalsort.errors import InputError, UsageError
 from animalsort.formats import corrections
 from animalsort.formats.journal import journal_paths
 from animalsort.formats.predictions import read_sidecar
+from animalsort.formats.thresholds import Thresholds
+from animalsort.locks import folders_locked
 from animalsort.paths import is_uri
 from animalsort.sorting.apply import ApplyResult, apply
-from animalsort.sorting.lock import folders_locked
 from animalsort.sorting.plan import Earlier, Plan, check_folders, plan
 
 
@@ -30,7 +31,7 @@ class Placement:
     """How rows are placed: the choices of ``animalsort sort`` that the plan and journal record."""
 
     mode: str = "copy"
-    min_confidence: float = 0.5
+    thresholds: Thresholds = field(default_factory=Thresholds)  # --min-confidence, per label with --thresholds
     flat: bool = False
     verify: bool = False
     by_sequence: float | None = None  # place bursts by their vote (rows carry the sequence columns)
@@ -85,14 +86,15 @@ def classified_since(predictions: Path) -> int | None:
     return started if type(started) is int else None
 
 
-def rows_from_csv(predictions: Path) -> tuple[Iterable[dict[str, str]], Path | None]:
-    """A predictions CSV's rows, one per photo, with the corrections made in ``review`` applied
-    (a reviewed row goes by its corrected label: ``corrections.reviewed_rows``), and the
-    corrections file when there is one."""
+def rows_from_csv(predictions: Path) -> tuple[Iterable[dict[str, str]], dict[str, Path]]:
+    """A predictions CSV's rows, one per photo, with a person's corrections applied (a reviewed
+    row goes by its corrected label: ``corrections.reviewed_rows``, review's and the audit
+    sample's answers, a photo's or a detection's), and the files they came from
+    (``corrections.files_used``)."""
     if not predictions.is_file():
         raise InputError(f"--from {predictions}: no such file")
-    fixes = corrections.corrections_path(predictions) if corrections.read_all(predictions) else None
-    return corrections.reviewed_rows(predictions), fixes
+    used = corrections.files_used(predictions, corrections.read_all(predictions))
+    return corrections.reviewed_rows(predictions), used
 
 
 def place(
@@ -103,20 +105,21 @@ def place(
     *,
     earlier: Earlier,
     predictions: Path | None,
-    corrections_file: Path | None = None,
+    corrected_by: dict[str, Path] | None = None,
     dry_run: bool = False,
     classified_ns: int | None = None,
 ) -> tuple[Plan, ApplyResult | None]:
     """Plan where every row's file goes, then (unless ``dry_run``, or nothing is to be done)
     journal and apply the plan. ``predictions`` is the CSV the rows came from, recorded in the
-    journal; ``classified_ns``: when its classification began (:func:`classified_since`).
+    journal with the files of the corrections applied (``corrected_by``: :func:`rows_from_csv`);
+    ``classified_ns``: when its classification began (:func:`classified_since`).
     The temporary files of earlier runs a kill cut off go first."""
     p = plan(
         src,
         dest,
         rows,
         mode=how.mode,
-        min_confidence=how.min_confidence,
+        thresholds=how.thresholds,
         flat=how.flat,
         verify=how.verify,
         earlier=earlier,
@@ -134,13 +137,21 @@ def place(
     assert predictions is not None
     extra = {
         "predictions": str(predictions.absolute()),
-        "min_confidence": how.min_confidence,
+        "min_confidence": how.thresholds.minimum,
         "flat": how.flat,
         "by_sequence": how.by_sequence,
-        "corrections": str(corrections_file.absolute()) if corrections_file else None,
+        "corrections": _absolute((corrected_by or {}).get(corrections.REVIEW)),
         "reviewed": p.reviewed,
         "companions": {"on": how.companions, "groups": p.groups, "files": p.companions},
     }
+    if answered := (corrected_by or {}).get(corrections.AUDIT):  # only with answers: a journal without is as before
+        extra["audit_answers"] = _absolute(answered)
+    if (used := how.thresholds.record()) is not None:  # only with --thresholds: a journal without is as before
+        extra["thresholds"] = used
     if how.by_labels:
         extra["by"] = "labels"
     return p, apply(p, journal_paths(dest)[0], verify=how.verify, extra=extra)
+
+
+def _absolute(path: Path | None) -> str | None:
+    return str(path.absolute()) if path is not None else None

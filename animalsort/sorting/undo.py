@@ -22,8 +22,8 @@ from pathlib import Path
 from animalsort.errors import InputError
 from animalsort.formats.journal import Journal, JournalState, Op, drop_pointer, journal_header, read_journal
 from animalsort.hashes import sha256_file
+from animalsort.locks import folders_locked
 from animalsort.sorting.fileops import leftovers, move_file, temporary
-from animalsort.sorting.lock import folders_locked
 
 RESTORED, ABSENT = "restored", "absent"  # the outcomes that leave an op back where it was
 

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from animalsort.sources.decode import EmptyImageError, open_rgb
-from animalsort.sources.views import Box, view_boxes
+from animalsort.sources.views import Box, first_look_size, look_side
 
 # --------------------------------------------------------------------------- model input
 
@@ -28,13 +28,12 @@ class Preprocessor:
     draft: bool = True
 
     def __call__(self, path: str | Path | IO[bytes], view: str = "orig", window: Box | None = None) -> np.ndarray:
-        """``crop`` of the image file at ``path``; ``window`` (x, y, w, h as fractions of the
-        frame, from ``views``) replaces the centre crop as the window ``view`` varies."""
+        """``crop`` of the image file at ``path``; ``window`` (a square as x, y, w, h fractions
+        of the frame: a closer look's) replaces the centre crop as the window ``view`` varies."""
         draft = None
         if self.draft:  # a zoomed view needs 1/ZOOM more pixels to stay at full resolution
-            draft = math.ceil(self.pre.resize_size / ZOOM) if view.startswith("zoom") else self.pre.resize_size
-            if window is not None:  # a tile is half the frame: twice the pixels
-                draft *= 2
+            draft = self.closer_draft(window) if window is not None else self.pre.resize_size
+            draft = math.ceil(draft / ZOOM) if view.startswith("zoom") else draft
         im = open_rgb(path, draft)
         if window is None:
             return self.crop(im, view)
@@ -71,26 +70,36 @@ class Preprocessor:
         size = self.pre.input_size
         return im.resize((size, size), getattr(Image.Resampling, _RESAMPLE[self.pre.interpolation]), box=box)
 
-    def draft_for(self, mode: str) -> int | None:
-        """How far a JPEG may be scaled down while decoding (its shorter side stays at least
-        this): tiles are half the frame's height, so they need twice the pixels."""
+    def look(self, im: Image.Image) -> np.ndarray:
+        """The first look at ``im``: the whole frame resized to ``views.first_look_size`` (one
+        resampling step), uint8 H × W × 3."""
+        if not im.width or not im.height:
+            raise EmptyImageError(f"an image of {im.width}×{im.height} pixels: nothing to classify")
+        size = first_look_size(im.width, im.height, look_side(self.pre.input_size))
+        return np.array(im.resize(size, getattr(Image.Resampling, _RESAMPLE[self.pre.interpolation])), dtype=np.uint8)
+
+    def closer(self, im: Image.Image, box: Box) -> np.ndarray:
+        """A closer look: ``box`` (x, y, w, h as fractions of ``im``) resampled to the model's
+        square input, uint8."""
+        x, y, w, h = box
+        return np.array(
+            self.window(im, (x * im.width, y * im.height, (x + w) * im.width, (y + h) * im.height)), dtype=np.uint8
+        )
+
+    def closer_draft(self, square: Box) -> int | None:
+        """The draft size that decodes a frame with ``square`` (fractions of the frame) at the
+        model's input resolution at least: never from the downscaled first look. (A square's
+        share of the frame's shorter side is the larger of its two fractions.)"""
         if not self.draft:
             return None
-        return self.pre.resize_size * (2 if mode == "tiles" else 1)
+        return math.ceil(self.pre.input_size / max(square[2], square[3], 1e-6))
 
-    def views(self, im: Image.Image, mode: str) -> list[tuple[Box, np.ndarray]]:
-        """The windows of ``im`` the model looks at in ``mode`` (see :func:`view_boxes`), each
-        with its box as fractions of the frame (x, y, w, h) and as the model's uint8 input."""
-        w, h = im.size
-        out = []
-        for left, top, right, bottom in view_boxes(w, h, mode, self.crop_box(w, h)):
-            box = (left / w, top / h, (right - left) / w, (bottom - top) / h)
-            out.append((box, np.array(self.window(im, (left, top, right, bottom)), dtype=np.uint8)))
-        return out
-
-    def read_views(self, path: str | Path | IO[bytes], mode: str) -> list[tuple[Box, np.ndarray]]:
-        """``views`` of the image file at ``path``."""
-        return self.views(open_rgb(path, self.draft_for(mode)), mode)
+    def draft_for(self, view: str) -> int | None:
+        """How far a JPEG may be scaled down while decoding (its shorter side stays at least
+        this): the centre crop's resize, or the first look's side."""
+        if not self.draft:
+            return None
+        return self.pre.resize_size if view == "centre" else look_side(self.pre.input_size)
 
 
 #: Head mode's fixed views of a photo: the eval window, its mirror image, and the window's

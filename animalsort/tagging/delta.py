@@ -57,22 +57,27 @@ def encode(before: bytes, after: bytes, spill: Path) -> dict[str, Any]:
     return record
 
 
-def decode(record: dict[str, Any], current: bytes, journal_dir: Path) -> bytes:
-    """The earlier bytes, from the file as the run left it (``current``) and the record."""
+def decode(record: dict[str, Any], current: bytes, spill: Path) -> bytes:
+    """The earlier bytes, from the file as the run left it (``current``) and the record
+    (its long middles in the folder ``spill``: :func:`spill_folder`)."""
     if "middle" in record:
         middle = base64.b64decode(record["middle"])
     else:
-        middle = (journal_dir / record["middle_file"]).read_bytes()
+        middle = (spill / record["middle_file"]).read_bytes()
     head, tail = record["head"], record["tail"]
     return current[:head] + middle + current[len(current) - tail :] if tail else current[:head] + middle
 
 
+def spill_folder(journal: Path) -> Path:
+    """The folder beside ``journal`` for the middles too long to keep inline."""
+    return journal.with_name(journal.stem + ".d")
+
+
 def spill_path(journal: Path, op_id: int) -> Path:
-    return journal.with_name(journal.stem + ".d") / f"{op_id}.bin"
+    return spill_folder(journal) / f"{op_id}.bin"
 
 
-def remove_spill(journal: Path) -> None:
-    folder = journal.with_name(journal.stem + ".d")
+def remove_spill(folder: Path) -> None:
     if folder.is_dir():
         for f in folder.iterdir():
             f.unlink(missing_ok=True)

@@ -11,6 +11,7 @@ ExifTool on PATH these files are tagged by sidecar (``--embed-or-sidecar``) or r
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -20,6 +21,8 @@ from animalsort.tagging.xmp import MetadataError
 
 EXTENSIONS = frozenset({".heic", ".heif", ".hif", ".avif"})
 _TIMEOUT_S = 120
+WORK_PREFIX = ".animalsort-heic-"  # + mkdtemp's 8 random characters: ExifTool's work folder beside the photo
+_WORK_NAME = re.compile(re.escape(WORK_PREFIX) + r"[a-z0-9_]{8}")
 
 
 def exiftool() -> str | None:
@@ -52,7 +55,7 @@ def read_packet(path: str) -> str | None:
 def with_packet(path: str, packet: str | None) -> bytes:
     """The bytes of ``path`` with its XMP replaced by ``packet`` (removed when None); the file
     itself is not changed."""
-    with tempfile.TemporaryDirectory(prefix=".animalsort-", dir=Path(path).parent) as tmp:
+    with tempfile.TemporaryDirectory(prefix=WORK_PREFIX, dir=Path(path).parent) as tmp:
         out = os.path.join(tmp, "out" + os.path.splitext(path)[1])
         if packet is None:
             _run(["-q", "-m", "-XMP:all=", "-o", out, "--", path])
@@ -61,3 +64,11 @@ def with_packet(path: str, packet: str | None) -> bytes:
             Path(xmp_file).write_text(packet, encoding="utf-8", errors="surrogateescape")
             _run(["-q", "-m", f"-XMP<={xmp_file}", "-o", out, "--", path])
         return Path(out).read_bytes()
+
+
+def remove_leftovers(folder: str) -> None:
+    """Remove the work folders :func:`with_packet` left in ``folder`` when a kill cut it off
+    (a run holds the folder's lock, so none is in use)."""
+    for entry in Path(folder).glob(f"{WORK_PREFIX}*"):
+        if _WORK_NAME.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)

@@ -1,34 +1,34 @@
 """``animalsort tag``: a predictions CSV's labels as keywords, in XMP sidecars (the default:
 the photo's own bytes are never touched) or embedded (``embed``).
 
-For each classified row: find the photo (where a sort from the CSV moved it, too), decide
-where its keywords go, build the new bytes in memory with libexiv2, and — when they differ —
-journal the change (what was there before, the new file's sha256) and then replace the file
-atomically, keeping its mode and times. ``undo`` (:mod:`animalsort.tagging.undo`) reads the
-journal back. Never torch, never click.
+For each classified row: find the photo (where a sort from the CSV moved it, too) and decide
+where its keywords go (:func:`plan`); then, holding the folder's lock (``locks``), write each file
+(:mod:`animalsort.tagging.write`: journal first, then an atomic replace) and count what each
+write did. ``undo`` (:mod:`animalsort.tagging.undo`) reads the journal back. Never torch,
+never click.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from animalsort.atomic import leftover_temporaries, make_folder, replace_bytes
-from animalsort.errors import RowPathError
-from animalsort.formats.journal import Journal, Locator, new_journal_path
+from animalsort.errors import InputError, RowPathError, UsageError
+from animalsort.formats.journal import Locator, new_journal_path
 from animalsort.formats.predictions import file_of
-from animalsort.hashes import sha256_bytes
+from animalsort.locks import folders_locked
 from animalsort.sources.listing import VIDEO_EXTENSIONS
 from animalsort.sources.raw import RAW_EXTENSIONS
-from animalsort.tagging import delta, heic, xmp
+from animalsort.tagging import targets, xmp
 from animalsort.tagging.keywords import Wording, tags_for
+from animalsort.tagging.sidecars import NAMINGS, Sidecars
+from animalsort.tagging.write import Job, Outcome, WriteOptions, Writer
 
-SIDECAR_NAMINGS = ("full", "stem")  # IMG_0001.CR2.xmp (digiKam, darktable) / IMG_0001.xmp (Lightroom)
-JOURNAL_KIND = "tag"
+__all__ = ["Job", "TagOptions", "TagResult", "plan", "tag_rows"]
 
 
 @dataclass(frozen=True)
@@ -43,18 +43,9 @@ class TagOptions:
 
 
 @dataclass
-class Job:
-    """One file to write: a sidecar or a photo (``embed``), and the row it tags."""
-
-    row_path: str
-    photo: str
-    target: str
-    embed: bool
-    tags: xmp.Tags
-
-
-@dataclass
 class TagResult:
+    """What the run did, file by file as it happened (a dry run: what it would write)."""
+
     rows: int = 0
     tagged: int = 0  # files written (sidecars created or updated, photos embedded)
     created: int = 0  # new sidecars among them
@@ -62,46 +53,12 @@ class TagResult:
     unchanged: int = 0  # already carried these keywords
     no_keyword: int = 0  # no_animal / uncertain rows with nothing to write (and no earlier tags)
     error_rows: int = 0  # rows classify could not read: left alone
-    shared: list[tuple[str, str]] = field(default_factory=list)  # (row, the row whose sidecar it shares)
+    shared: list[tuple[str, str, str]] = field(default_factory=list)  # (row, the row tagging it, "sidecar"/"file")
     fallbacks: int = 0  # --embed-or-sidecar: formats without embedded XMP got a sidecar
     failed: list[tuple[str, str]] = field(default_factory=list)
     hard_linked: list[str] = field(default_factory=list)  # embedded: other names keep the old bytes
     journal: Path | None = None
     planned: list[Job] = field(default_factory=list)  # for a dry run: what would be written
-
-
-def _sidecar_names(photo: str) -> dict[str, str]:
-    name = os.path.basename(photo)
-    return {"full": name + ".xmp", "stem": os.path.splitext(name)[0] + ".xmp"}
-
-
-class _Folders:
-    """Folder listings (lower-cased name → name), read once per folder, for sidecar lookups."""
-
-    def __init__(self) -> None:
-        self._names: dict[str, dict[str, str]] = {}
-
-    def find(self, folder: str, name: str) -> str | None:
-        if folder not in self._names:
-            try:
-                self._names[folder] = {n.lower(): n for n in os.listdir(folder)}
-            except OSError:
-                self._names[folder] = {}
-        found = self._names[folder].get(name.lower())
-        return os.path.join(folder, found) if found else None
-
-
-def sidecar_for(photo: str, naming: str, folders: _Folders | None = None) -> tuple[str, bool]:
-    """(the sidecar to write for ``photo``, whether it exists): an existing one of either
-    naming (the chosen naming first), else a new one of the chosen naming."""
-    folders = folders or _Folders()
-    folder = os.path.dirname(photo)
-    names = _sidecar_names(photo)
-    for n in (naming, *(m for m in SIDECAR_NAMINGS if m != naming)):
-        found = folders.find(folder, names[n])
-        if found is not None:
-            return found, True
-    return os.path.join(folder, names[naming]), False
 
 
 def _sidecar_only(path: str) -> bool:
@@ -116,9 +73,9 @@ def plan(
     provenance: dict[str, Any],
     result: TagResult,
 ) -> list[Job]:
-    """The files to write, one job per target (a sidecar two rows would share is written once,
-    for the RAW when one of them is a RAW)."""
-    folders = _Folders()
+    """The files to write, one job per file (a sidecar two rows would share, or a photo two
+    rows reach, is written once — for the RAW when one of them is a RAW)."""
+    sidecars = Sidecars()
     now = datetime.now(UTC)
     jobs: dict[str, Job] = {}
     for row in rows:
@@ -141,155 +98,69 @@ def plan(
         if embed:
             target = photo
         else:
-            target, exists = sidecar_for(photo, options.sidecar_name, folders)
+            target, exists = sidecars.find(photo, options.sidecar_name)
             if not exists and not tags.keywords:
                 result.no_keyword += 1
                 continue
-        other = jobs.get(target)
-        if other is not None and not _sidecar_only(photo):  # the row there first keeps the sidecar
-            result.shared.append((row["path"], other.row_path))
+        job = Job(row["path"], photo, target, embed, tags, _root(photo, row["path"], locate.src))
+        key = sidecars.key(target)
+        other = jobs.get(key)
+        if other is not None and not _sidecar_only(photo):  # the row there first keeps the file
+            other.sharers += (row["path"],)
             continue
         if other is not None:  # a RAW takes its twin's sidecar over
-            result.shared.append((other.row_path, row["path"]))
-        jobs[target] = Job(row["path"], photo, target, embed, tags)
+            job.sharers = (*other.sharers, other.row_path)
+        jobs[key] = job
     return list(jobs.values())
 
 
-class _Writer:
-    """Journals and writes the jobs; the journal is created with the first change."""
+def _root(photo: str, row_path: str, src: Path) -> str:
+    """The folder a photo's writes stay inside: SRC — or, for a photo a sort from the CSV moved
+    elsewhere, the folder the sort put it in."""
+    return str(src) if photo == os.path.join(src, row_path) else os.path.dirname(photo)
 
-    def __init__(self, journal_path: Path, header: dict[str, Any], options: TagOptions, result: TagResult):
-        self.journal_path, self.header, self.options, self.result = journal_path, header, options, result
-        self._journal: Journal | None = None
-        self._next_id = 0
 
-    def _open(self) -> Journal:
-        if self._journal is None:
-            make_folder(self.journal_path.parent, "it holds the tag journal (for undo): make SRC writable")
-            self._journal = Journal.create(self.journal_path, [], {"kind": JOURNAL_KIND, **self.header})
-            self.result.journal = self.journal_path
-        return self._journal
+def _count(result: TagResult, outcome: Outcome) -> None:
+    if outcome.what == "unchanged":
+        result.unchanged += 1
+    elif outcome.what == "no_keyword":
+        result.no_keyword += 1
+    else:
+        result.tagged += 1
+        result.created += outcome.created
+        result.embedded += outcome.kind == "embed"
+        if outcome.hard_linked:
+            result.hard_linked.append(outcome.hard_linked)
+    result.fallbacks += outcome.fallback
 
-    def close(self) -> None:
-        if self._journal is not None:
-            self._journal.close()
 
-    def run(self, job: Job) -> None:
-        for tmp in leftover_temporaries(job.target):
-            tmp.unlink(missing_ok=True)  # a replace cut off by a kill: never a user's file
-        if job.embed:
-            self._embed(job)
-        else:
-            self._sidecar(job)
+def _settle_shared(jobs: list[Job], result: TagResult) -> None:
+    """Rows whose file another row tagged: noted when that write went well, else failed too."""
+    for job in jobs:
+        what = "file" if job.embed else "sidecar"
+        for row in job.sharers:
+            if job.outcome == "failed":
+                result.failed.append((row, f"shares its {what} with {job.row_path}, which could not be tagged"))
+            else:
+                result.shared.append((row, job.row_path, what))
 
-    def _sidecar(self, job: Job) -> None:
+
+def _run_jobs(jobs: list[Job], writer: Writer, result: TagResult, progress: Callable[[], Any] | None) -> None:
+    for job in jobs:
         try:
-            before = Path(job.target).read_bytes()
-            st: os.stat_result | None = os.stat(job.target)
-        except FileNotFoundError:
-            before, st = None, None
-        image = xmp.open_bytes(before if before is not None else xmp.EMPTY_PACKET)
-        if before is not None and not _is_xmp(image):
-            raise xmp.MetadataError("not an XMP sidecar (exiv2 reads it as another format); left as it is")
-        after = _retagged(image, before, job.tags, iptc=False)
-        if isinstance(after, str):
-            return self._nothing(after)
-        self._commit(job, "sidecar", before, after, st)
-        self.result.created += before is None
-
-    def _embed(self, job: Job) -> None:
-        st = os.stat(job.target)
-        data = Path(job.target).read_bytes()
-        if heic.is_bmff(job.target):
-            return self._embed_bmff(job, st, data)
-        image = xmp.open_bytes(data)
-        if not xmp.can_hold(image, "xmp"):
-            return self._cannot_embed(job, f"a {image.mimeType() or 'file of this format'} cannot hold embedded XMP")
-        after = _retagged(image, data, job.tags, iptc=xmp.can_hold(image, "iptc"))
-        if isinstance(after, str):
-            return self._nothing(after)
-        self._commit(job, "embed", data, after, st)
-
-    def _embed_bmff(self, job: Job, st: os.stat_result, data: bytes) -> None:
-        """HEIC/AVIF: the packet is merged like a sidecar's, ExifTool puts it in the file."""
-        if heic.exiftool() is None:
-            return self._cannot_embed(job, "libexiv2 cannot write HEIC/AVIF and ExifTool is not on PATH")
-        packet = heic.read_packet(job.target)
-        raw = packet.encode("utf-8", "surrogateescape") if packet else None
-        image = xmp.open_bytes(raw or xmp.EMPTY_PACKET)
-        new_packet = _retagged(image, raw, job.tags, iptc=False)
-        if isinstance(new_packet, str):
-            return self._nothing(new_packet)
-        after = heic.with_packet(job.target, new_packet.decode("utf-8", "surrogateescape"))
-        self._commit(job, "embed", data, after, st)
-
-    def _nothing(self, why: str) -> None:
-        """Count a file left as it was: already up to date, or nothing to say and no earlier tags."""
-        if why == "unchanged":
-            self.result.unchanged += 1
+            outcome = writer.run(job)
+        except (xmp.MetadataError, targets.Refused) as exc:
+            job.outcome = "failed"
+            result.failed.append((job.row_path, str(exc)))
+        except OSError as exc:
+            job.outcome = "failed"
+            where = f" ({exc.filename})" if exc.filename and exc.filename != job.photo else ""
+            result.failed.append((job.row_path, f"{exc.strerror or exc}{where}"))
         else:
-            self.result.no_keyword += 1
-
-    def _cannot_embed(self, job: Job, why: str) -> None:
-        if not self.options.embed_or_sidecar:
-            raise xmp.MetadataError(f"{why}; --embed-or-sidecar writes a sidecar for such files")
-        self.result.fallbacks += 1
-        target, _ = sidecar_for(job.photo, self.options.sidecar_name)
-        self._sidecar(Job(job.row_path, job.photo, target, False, job.tags))
-
-    def _commit(self, job: Job, kind: str, before: bytes | None, after: bytes, st: os.stat_result | None) -> None:
-        """Journal the change — what turns the new bytes back into the old ones, flushed before
-        anything is written — then replace the file and record it done."""
-        journal = self._open()
-        op_id = self._next_id
-        self._next_id += 1
-        undo: dict[str, Any] = {"exists": before is not None}
-        if before is not None and st is not None:
-            undo.update(delta.encode(before, after, delta.spill_path(self.journal_path, op_id)))
-            undo.update(sha256=sha256_bytes(before), mode=st.st_mode & 0o7777)
-            undo.update(atime_ns=st.st_atime_ns, mtime_ns=st.st_mtime_ns)
-        journal.record(
-            {
-                "type": "tag",
-                "id": op_id,
-                "kind": kind,
-                "row": job.row_path,
-                "path": job.target,
-                "before": undo,
-                "after_sha256": sha256_bytes(after),
-            }
-        )
-        # A sidecar we changed is a new version of it (photo managers notice a sidecar by its mtime);
-        # an embedded photo keeps its mtime unless --touch.
-        keep_mtime = kind == "embed" and not self.options.touch
-        replace_bytes(job.target, after, like=st, keep_mtime=keep_mtime)
-        journal.record({"type": "done", "id": op_id})
-        self.result.tagged += 1
-        self.result.embedded += kind == "embed"
-        if kind == "embed" and st is not None and st.st_nlink > 1:
-            self.result.hard_linked.append(job.target)
-
-
-def _retagged(image: Any, data: bytes | None, tags: xmp.Tags, *, iptc: bool) -> bytes | str:
-    """The bytes of ``image`` (read from ``data``; None for a new sidecar) with ``tags`` in
-    place of the earlier ones — or why nothing is written: ``"no_keyword"`` (nothing to say and
-    no earlier tags) or ``"unchanged"`` (the same answer again: the file keeps its metadata,
-    the earlier ``taggedAt`` included)."""
-    if not tags.keywords and not xmp.has_record(image):
-        return "no_keyword"
-    previous = xmp.tagged_at(image)
-    if data is not None and previous:
-        again = xmp.Tags(tags.keywords, tags.paths, {**tags.record, "taggedAt": previous})
-        xmp.apply_tags(image, again, iptc=iptc)
-        if xmp.same_metadata(xmp.open_bytes(xmp.write(image)), xmp.open_bytes(data)):
-            return "unchanged"
-        image = xmp.open_bytes(data)
-    xmp.apply_tags(image, tags, iptc=iptc)
-    return xmp.write(image)
-
-
-def _is_xmp(image: Any) -> bool:
-    return image.mimeType() == xmp.SIDECAR_MIME
+            job.outcome = outcome.what
+            _count(result, outcome)
+        if progress is not None:
+            progress()
 
 
 def tag_rows(
@@ -300,37 +171,42 @@ def tag_rows(
     options: TagOptions,
     provenance: dict[str, Any],
     dry_run: bool = False,
-    progress: Any = None,
+    progress: Callable[[], Any] | None = None,
 ) -> TagResult:
     """Tag every row's photo; a file that cannot be tagged is a line in ``failed`` and the run
-    goes on. ``progress`` (optional) is called once per job."""
-    if options.sidecar_name not in SIDECAR_NAMINGS:
-        raise ValueError(f"sidecar_name is one of {SIDECAR_NAMINGS}, not {options.sidecar_name!r}")
+    goes on. ``progress`` (optional) is called once per job. One run at a time per SRC (a
+    second waits a little, then is refused: :mod:`animalsort.locks`, shared with sort and undo)."""
+    if options.sidecar_name not in NAMINGS:
+        raise UsageError(f"sidecar_name is one of {', '.join(NAMINGS)}, not {options.sidecar_name!r}")
     result = TagResult()
-    jobs = plan(rows, Locator(predictions, src), options, provenance, result)
     if dry_run:
-        result.planned = jobs
+        result.planned = plan(rows, Locator(predictions, src), options, provenance, result)
+        _settle_shared(result.planned, result)
         return result
-    header = {
-        "predictions": str(Path(predictions).absolute()),
-        "src": str(Path(src).absolute()),
-        "embed": options.embed,
-        "sidecar_name": options.sidecar_name,
-        "min_confidence": options.wording.min_confidence,
-        "keyword_root": options.wording.root,
-    }
-    writer = _Writer(new_journal_path(src, "tag"), header, options, result)
-    try:
-        for job in jobs:
-            try:
-                writer.run(job)
-            except xmp.MetadataError as exc:
-                result.failed.append((job.row_path, str(exc)))
-            except OSError as exc:
-                where = f" ({exc.filename})" if exc.filename and exc.filename != job.photo else ""
-                result.failed.append((job.row_path, f"{exc.strerror or exc}{where}"))
-            if progress is not None:
-                progress()
-    finally:
-        writer.close()
+    if not Path(src).is_dir():  # else the lock would make the folder; and no row could be found
+        raise InputError(
+            f"{src}: no such folder (the predictions' paths are relative to it): "
+            "--src names the folder the photos are in now"
+        )
+    with folders_locked([Path(src)], "tag"):
+        jobs = plan(rows, Locator(predictions, src), options, provenance, result)
+        header = {
+            "planned": len(jobs),
+            "predictions": str(Path(predictions).absolute()),
+            "src": str(Path(src).absolute()),
+            "embed": options.embed,
+            "sidecar_name": options.sidecar_name,
+            "min_confidence": options.wording.min_confidence,
+            "keyword_root": options.wording.root,
+        }
+        how = WriteOptions(options.embed_or_sidecar, options.sidecar_name, options.touch)
+        writer = Writer(new_journal_path(src, "tag"), header, how)
+        finished = False
+        try:
+            _run_jobs(jobs, writer, result, progress)
+            finished = True
+        finally:
+            writer.close(finished)
+            result.journal = writer.journal
+    _settle_shared(jobs, result)
     return result

@@ -14,16 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from animalsort.atomic import atomic_write
 from animalsort.datasets.labelled import Sample
 from animalsort.errors import OutputError
+from animalsort.inference.batches import Loader
 from animalsort.model import loaded
 from animalsort.sources.decode import describe_error, open_rgb
 from animalsort.sources.preprocess import Preprocessor
-from animalsort.sources.views import Box
+from animalsort.sources.views import Box, closer_box
 from animalsort.training.base import Base
 from animalsort.training.dataset import LabelledImages
 
@@ -55,8 +55,13 @@ def _key(root: Path, s: Sample) -> str:
     return f"{path}\0{st.st_size}\0{st.st_mtime_ns}"
 
 
+#: Bumped when how a frame's window is chosen changes (2: the closer look of ``inference.looking``),
+#: so features cached for the old windows are not taken for the new.
+WINDOW_METHOD = 2
+
+
 def _view_key(key: str, view: str, window_mode: str = "centre") -> str:
-    base = key if window_mode == "centre" else f"{key}\0{window_mode}"
+    base = key if window_mode == "centre" else f"{key}\0{window_mode}\0{WINDOW_METHOD}"
     return base if view == "orig" else f"{base}\0{view}"
 
 
@@ -147,7 +152,7 @@ def extract(
     if todo:
         forward = _forward(base, device, precision, runtime, progress)
         if window_mode != "centre":
-            chosen = _choose_windows(base, root, samples, sorted({i for i, _ in todo}), window_mode, forward)
+            chosen = _choose_windows(base, root, samples, sorted({i for i, _ in todo}), window_mode)
         ds = LabelledImages(
             root,
             [samples[i] for i, _ in todo],
@@ -155,7 +160,7 @@ def extract(
             views=[v for _, v in todo],
             windows=[chosen.get(i) for i, _ in todo] if chosen else None,
         )
-        loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=workers)
+        loader = Loader(ds, batch_size=batch_size, num_workers=workers)
         pos = 0
         with tqdm(total=len(todo), desc="features", unit="view", disable=not progress) as bar:
             for images, _, ok in loader:
@@ -189,30 +194,53 @@ def _choose_windows(
     samples: list[Sample],
     which: list[int],
     mode: str,
-    forward: Callable[[torch.Tensor], torch.Tensor],
 ) -> dict[int, Box | None]:
-    """For each sample in ``which``: the window of its frame where the pretrained model (its
-    own ImageNet head, grouped into the animal labels) sees an animal stand out — the window
-    classify's ``--view`` would answer from (``scoring.combine_views``) — or None (the centre
-    crop: no window stands out, or the file does not decode; the loader then says why)."""
-    from animalsort.inference.scoring import combine_views
-    from animalsort.taxonomy import label_set
+    """For each sample in ``which``: a square around the animal that a first look at the whole
+    frame finds with the pretrained model (its own ImageNet head, grouped into the animal
+    labels: ``inference.looking``, as classify's ``--view``), with the closer look's margin and
+    large enough to hold the whole animal — or None (the centre crop: the frame shows no
+    animal, or the file does not decode; the loader then says why)."""
+    from animalsort.inference.looking import RULES, Labels, first_look
+    from animalsort.model import build
+    from animalsort.taxonomy import NUM_IMAGENET_CLASSES, label_set
 
+    if base.pretrained_head.out_features != NUM_IMAGENET_CLASSES:
+        return {}  # a base without ImageNet's 1000 outputs: nothing to choose with
     labels = label_set("animals")
-    matrix = labels.matrix(base.pretrained_head.out_features)
-    if matrix is None:  # a base without ImageNet's 1000 outputs: nothing to choose with
-        return {}
+    net = build.wrap(_Pretrained(base), base.preprocessing, labels, torch.device("cpu"))
+    rule, grouped = RULES[mode], Labels(labels, base.pretrained_head.out_features)
     pre = Preprocessor(base.preprocessing)
     out: dict[int, Box | None] = {}
     for i in which:
         try:
-            windows = pre.views(open_rgb(root / samples[i].path, pre.draft_for(mode)), mode)
+            im = open_rgb(root / samples[i].path, pre.draft_for(mode))
         except Exception:
             out[i] = None
             continue
-        feats = forward(torch.from_numpy(np.stack([a for _, a in windows])))
-        with torch.no_grad():
-            probs = base.pretrained_head(feats.float()).softmax(dim=1) @ matrix
-        pick = combine_views(probs, labels, mode)[2]
-        out[i] = windows[pick][0] if pick is not None else None
+        with torch.inference_mode():
+            logits, cells = net.look(torch.from_numpy(pre.look(im))[None])
+        look = first_look(logits[0].numpy(), cells[0].numpy(), grouped, rule, im.size)
+        square = closer_box(look.box, *im.size, rule.contexts[0], rule.least, 1.0) if look.box else None
+        out[i] = square if look.animal else None
     return out
+
+
+class _Pretrained(torch.nn.Module):
+    """The base with its pretrained ImageNet head back on top, for a first look (``cell_parts``)."""
+
+    def __init__(self, base: Base):
+        super().__init__()
+        self.backbone, self.head = base.backbone, base.pretrained_head
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        from animalsort.model.build import cell_parts
+
+        return cell_parts(self.backbone)[0](x)
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        from animalsort.model.build import cell_parts
+
+        return self.head(cell_parts(self.backbone)[1](x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))

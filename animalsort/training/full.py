@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler, WeightedRa
 
 from animalsort.atomic import atomic_write
 from animalsort.datasets.labelled import Sample
+from animalsort.inference.batches import Loader
 from animalsort.model import load, loaded
 from animalsort.sources.preprocess import Preprocessing, Preprocessor
 from animalsort.training.base import Base, save_model
@@ -97,7 +98,7 @@ def _augment(pre: Preprocessing) -> nn.Module:
 
 
 def eval_loader(root: Path, samples: list[Sample], pre: Preprocessing, batch_size: int, workers: int) -> DataLoader:
-    return DataLoader(LabelledImages(root, samples, Preprocessor(pre)), batch_size=batch_size, num_workers=workers)
+    return Loader(LabelledImages(root, samples, Preprocessor(pre)), batch_size=batch_size, num_workers=workers)
 
 
 def _train_loader(
@@ -113,7 +114,7 @@ def _train_loader(
         weights = [1.0 / counts[s.label] for s in train]
         gen = torch.Generator().manual_seed(opts.seed)
         sampler = WeightedRandomSampler(weights, num_samples=len(weights), generator=gen)
-    loader = DataLoader(
+    loader = Loader(
         ds,
         batch_size=opts.batch_size,
         shuffle=sampler is None,

@@ -1,13 +1,14 @@
-"""One sort or undo at a time in a folder.
+"""One run that changes files at a time in a folder: sort, tag and undo share this lock.
 
 Two sorts of one SRC (or into one DEST) at once would plan the same files, then one would
-move what the other planned, and each journal would claim the other's changes. A sort holds
-an OS lock on its SRC and DEST folders themselves (``flock`` on the folder, so nothing is
-written into SRC: a ``--copy`` from a read-only SRC works, and undo leaves SRC exactly as it
-was); the lock goes when the process ends, even by a kill. A second sort or undo waits a
-little, then is refused. Where the OS or file system has no such lock (Windows, some network
-file systems) the run goes on without it: the journal's done records still keep each undo
-to its own run's changes.
+move what the other planned, and each journal would claim the other's changes; two tag runs
+would read a sidecar before the other replaced it; a sort moving photos while a tag run
+rewrites them would lose one of the two. A run holds an OS lock on its folders themselves
+(``flock`` on the folder, so nothing is written into SRC: a ``--copy`` from a read-only SRC
+works, undo leaves SRC exactly as it was, and a CSV that fails to read leaves no trace); the
+lock goes when the process ends, even by a kill. A second run waits a little, then is refused.
+Where the OS or file system has no such lock (Windows, some network file systems) the run
+goes on without it: the journals' done records still keep each undo to its own run's changes.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def _lock(folder: str, what: str, wait_s: float) -> int | None:
         if time.monotonic() >= deadline:
             os.close(fd)
             raise OutputError(
-                f"another animalsort sort or undo is working in {folder}; waited {wait_s:g} s for it: run {what} "
-                "again when it has finished"
+                f"another animalsort sort, tag or undo is working in {folder}; waited {wait_s:g} s for it: "
+                f"run {what} again when it has finished"
             )
         time.sleep(0.05)
