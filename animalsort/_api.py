@@ -269,6 +269,7 @@ def sort_folder(
     progress: bool = True,
     by_sequence: float | None = None,
     companions: bool = True,
+    by_labels: bool = False,
 ) -> SortResult:
     """``animalsort sort``: classify (or read ``predictions``), plan, journal, apply.
 
@@ -277,12 +278,17 @@ def sort_folder(
     is classified first and the CSV is kept beside the journal. DEST defaults to SRC (label
     folders inside it; they are not re-scanned later). ``by_sequence`` (a gap in seconds):
     bursts are placed by their vote; a CSV without sequence columns gets them computed here
-    (the CSV is not changed).
+    (the CSV is not changed). ``by_labels``: a photo with several labels (a CSV classified with
+    ``--detections``) goes into each label's folder.
     """
     from animalsort.sorting.run import Placement, check_sort_folders, locked
 
+    if by_labels and by_sequence is not None:
+        raise UsageError(
+            "sort by labels places each photo by the labels in it, by sequence by its burst's one vote: choose one"
+        )
     src_path, dest_path = check_sort_folders(src, dest, mode)
-    how = Placement(mode, _thresholds(min_confidence, thresholds), flat, verify, by_sequence, companions)
+    how = Placement(mode, _thresholds(min_confidence, thresholds), flat, verify, by_sequence, companions, by_labels)
     with locked(src_path, dest_path, dry_run):  # one sort at a time in SRC and DEST
         return _sort_locked(src_path, dest_path, how, predictions, classify_options, dry_run, progress)
 
@@ -297,7 +303,6 @@ def _sort_locked(
     progress: bool,
 ) -> SortResult:
     from animalsort.formats import corrections
-    from animalsort.formats.predictions import read_predictions
     from animalsort.sorting.plan import earlier_sorts
     from animalsort.sorting.run import classified_since, place, rows_from_csv
 
@@ -312,7 +317,7 @@ def _sort_locked(
         if by_sequence is not None:
             opts = replace(opts, sequences=by_sequence)
         preds, classified = _classify_for_sort(src_path, dest_path, earlier, opts, progress)
-        rows = read_predictions(preds) if preds is not None else ()
+        rows = corrections.reviewed_rows(preds) if preds is not None else ()
     if by_sequence is not None:
         from animalsort.inference.sequences import with_sequences
 
@@ -371,6 +376,7 @@ def sort(
     verify: bool = False,
     by_sequence: float | None = None,
     companions: bool = True,
+    by_labels: bool = False,
     progress: bool = False,
     **options: Any,
 ) -> SortResult:
@@ -381,16 +387,15 @@ def sort(
         dest: where the label folders go (default: inside ``src``).
         move: move the files (default: copy them); ``link``: hard-link them instead.
         dry_run: plan only; nothing on disk changes.
-        predictions: a predictions CSV to sort by (its review corrections apply) instead of
-            classifying first.
+        predictions: a predictions CSV to sort by instead of classifying (its review corrections apply).
         min_confidence: below it a photo goes to ``_uncertain/`` (default 0.5).
         thresholds: an ``audit.json`` (``audit_report(out=…)``): its per-label thresholds
             instead of ``min_confidence`` (which stays for the labels it has none for).
         flat: no sub-folders under each label.
         verify: check each copied file's sha256.
         by_sequence: place each burst (capture times within this many seconds) by its vote.
-        companions: a photo's RAW twin, edit sidecars (.xmp, .aae …) and Live Photo clip go
-            with it (False: file by file).
+        companions: a photo's RAW twin, edit sidecars (.xmp, .aae …) and Live Photo clip go with it.
+        by_labels: a photo of several labels (``--detections``: a deer and a fox) goes into each one's folder.
         progress: show progress bars on stderr.
         **options: classify options, as for :func:`classify` (``model``, ``weights``, …).
 
@@ -420,6 +425,7 @@ def sort(
         progress=progress,
         by_sequence=by_sequence,
         companions=companions,
+        by_labels=by_labels,
     )
 
 

@@ -233,6 +233,16 @@ def merge(
     "--by-sequence",
     "Place each burst of photos (capture times within SECONDS) together, by the burst's vote",
 )
+@click.option(
+    "--by",
+    "by",
+    type=click.Choice(["label", "labels"]),
+    default="label",
+    show_default=True,
+    help="label: each photo into its label's folder. labels: a photo with several labels (a CSV classified "
+    "with --detections: a deer and a fox, a person) into each label's folder: copied into the others, "
+    "with --move moved into its own label's.",
+)
 @video_options
 @model_options
 @output_options
@@ -251,6 +261,7 @@ def sort_cmd(
     verify: bool,
     sequences: float | None,
     no_companions: bool,
+    by: str,
     **model_opts: Any,
 ) -> None:
     """Sort the photos under SRC into DEST/<label>/<sub-folder>/, never overwriting.
@@ -266,6 +277,7 @@ def sort_cmd(
         animalsort sort ~/photos --move
         animalsort sort ~/photos --dest ~/sorted --from preds.csv --dry-run
         animalsort sort ~/trap --by-sequence --move
+        animalsort sort ~/trap --from preds.csv --by labels
         animalsort sort ~/photos --from preds.csv --thresholds audit.json --move
     """
     from animalsort import _api
@@ -292,6 +304,7 @@ def sort_cmd(
         progress=not quiet,
         by_sequence=sequences,
         companions=not no_companions,
+        by_labels=by == "labels",
     )
     if res.classified is not None and not quiet:
         print_summary(res.classified, ctx.obj["verbose"])
