@@ -546,6 +546,7 @@ def tag(
     sidecar_name: str = "full",
     keyword_root: str = "Animals",
     min_confidence: float | None = None,
+    thresholds: PathLike | None = None,
     tag_uncertain: bool = False,
     touch: bool = False,
     dry_run: bool = False,
@@ -566,7 +567,10 @@ def tag(
         keyword_root: the top of the keyword paths (``Animals|Mammals|Carnivores|cat``); "" for none.
         min_confidence: below it a photo gets no species keyword (default 0.5; reviewed rows
             always do).
-        tag_uncertain: an ``uncertain`` keyword for the photos below ``min_confidence``.
+        thresholds: an ``audit.json`` (``audit_report(out=…)``): its per-label thresholds
+            instead of ``min_confidence`` (which stays for the labels it has none for); the
+            journal records the file and its sha256.
+        tag_uncertain: an ``uncertain`` keyword for the photos below their threshold.
         touch: an embedded photo's mtime is updated (default: kept).
         dry_run: plan only; nothing on disk changes (``planned`` lists the files).
         progress: show a progress bar while classifying.
@@ -585,7 +589,7 @@ def tag(
         raise UsageError(
             f"classify options ({', '.join(sorted(options))}) do nothing with a predictions CSV: its labels are used"
         )
-    wording = Wording(_threshold(min_confidence), keyword_root, tag_uncertain)
+    wording = Wording(_thresholds(min_confidence, thresholds), keyword_root, tag_uncertain)
     how = TagOptions(wording, embed, embed_or_sidecar, sidecar_name, touch)
     return tag_folder(source, how, classify_options=_options(**options), dry_run=dry_run, progress=progress)[0]
 
