@@ -27,10 +27,10 @@ if TYPE_CHECKING:
     from animalsort.inference.options import ClassifyOptions, Summary
     from animalsort.model.loaded import LoadedModel
     from animalsort.sorting.apply import ApplyResult
+    from animalsort.sorting.options import SortOptions
     from animalsort.sorting.plan import Earlier, Plan
-    from animalsort.sorting.run import Placement
     from animalsort.sorting.undo import UndoResult
-    from animalsort.tagging.run import TagResult
+    from animalsort.tagging.run import TagOptions, TagResult
     from animalsort.tagging.undo import TagUndoResult
     from animalsort.training.options import FinetuneResult
 
@@ -65,26 +65,9 @@ def _sources(paths: PathLike | Iterable[PathLike]) -> list[Path | str]:
     return [_expand(p) for p in paths]
 
 
-def _threshold(min_confidence: object) -> float:
-    """A ``min_confidence`` the API was given (None: the default, 0.5), or a UsageError that
-    says what it must be."""
-    from animalsort.formats.thresholds import DEFAULT_MIN_CONFIDENCE
-
-    if min_confidence is None:
-        return DEFAULT_MIN_CONFIDENCE
-    if isinstance(min_confidence, bool) or not isinstance(min_confidence, (int, float)):
-        raise UsageError(f"min_confidence={min_confidence!r}: give a number from 0 to 1")
-    if not 0 <= min_confidence <= 1:  # NaN too
-        raise UsageError(f"min_confidence={min_confidence!r} is outside 0–1: a confidence is a number from 0 to 1")
-    return float(min_confidence)
-
-
-def _thresholds(min_confidence: object, thresholds: PathLike | None) -> Thresholds:
-    """``min_confidence`` (:func:`_threshold`) with the per-label thresholds of the audit.json
-    ``thresholds`` names, when it names one."""
-    from animalsort.formats.thresholds import load
-
-    return load(Path(thresholds).expanduser() if thresholds is not None else None, _threshold(min_confidence))
+def _user(path: PathLike | None) -> Path | None:
+    """A path the API was given, ``~`` expanded (the shell does it for the command line)."""
+    return Path(path).expanduser() if path is not None else None
 
 
 def _options(**options: Any) -> ClassifyOptions:
@@ -256,50 +239,36 @@ class Classifier:
 
 def sort_folder(
     src: PathLike,
-    dest: PathLike | None = None,
+    dest: PathLike | None,
+    options: SortOptions,
     *,
-    mode: str = "copy",
     predictions: PathLike | None = None,
     classify_options: ClassifyOptions | None = None,
-    min_confidence: float | None = None,
-    thresholds: PathLike | None = None,
-    flat: bool = False,
-    dry_run: bool = False,
-    verify: bool = False,
     progress: bool = True,
-    by_sequence: float | None = None,
-    companions: bool = True,
-    by_labels: bool = False,
 ) -> SortResult:
     """``animalsort sort``: classify (or read ``predictions``), plan, journal, apply.
 
     With ``predictions``, the corrections made in ``review`` beside it (``PREDS.corrections.csv``)
     apply: a reviewed row is placed by its corrected label. Without ``predictions`` the folder
     is classified first and the CSV is kept beside the journal. DEST defaults to SRC (label
-    folders inside it; they are not re-scanned later). ``by_sequence`` (a gap in seconds):
-    bursts are placed by their vote; a CSV without sequence columns gets them computed here
-    (the CSV is not changed). ``by_labels``: a photo with several labels (a CSV classified with
-    ``--detections``) goes into each label's folder.
+    folders inside it; they are not re-scanned later). ``options.by_sequence`` (a gap in
+    seconds): bursts are placed by their vote; a CSV without sequence columns gets them computed
+    here (the CSV is not changed). ``options.by_labels``: a photo with several labels (a CSV
+    classified with ``--detections``) goes into each label's folder.
     """
-    from animalsort.sorting.run import Placement, check_sort_folders, locked
+    from animalsort.sorting.run import check_sort_folders, locked
 
-    if by_labels and by_sequence is not None:
-        raise UsageError(
-            "sort by labels places each photo by the labels in it, by sequence by its burst's one vote: choose one"
-        )
-    src_path, dest_path = check_sort_folders(src, dest, mode)
-    how = Placement(mode, _thresholds(min_confidence, thresholds), flat, verify, by_sequence, companions, by_labels)
-    with locked(src_path, dest_path, dry_run):  # one sort at a time in SRC and DEST
-        return _sort_locked(src_path, dest_path, how, predictions, classify_options, dry_run, progress)
+    src_path, dest_path = check_sort_folders(src, dest, options.mode)
+    with locked(src_path, dest_path, options.dry_run):  # one sort at a time in SRC and DEST
+        return _sort_locked(src_path, dest_path, options, predictions, classify_options, progress)
 
 
 def _sort_locked(
     src_path: Path,
     dest_path: Path,
-    how: Placement,
+    how: SortOptions,
     predictions: PathLike | None,
     classify_options: ClassifyOptions | None,
-    dry_run: bool,
     progress: bool,
 ) -> SortResult:
     from animalsort.formats import corrections
@@ -330,7 +299,6 @@ def _sort_locked(
         earlier=earlier,
         predictions=preds,
         corrected_by=corrected_by,
-        dry_run=dry_run,
         classified_ns=classified_since(preds) if preds is not None else None,
     )
     if predictions is None:  # the files an earlier sort placed were not even scanned
@@ -405,8 +373,20 @@ def sort(
         :func:`undo`), ``predictions`` (the CSV sorted by) and ``classified`` (when this call
         classified).
     """
-    if move and link:
-        raise UsageError("move=True and link=True exclude each other: pass one of them (neither copies)")
+    from animalsort.sorting.options import SortOptions
+
+    how = SortOptions.chosen(
+        move=move,
+        link=link,
+        min_confidence=min_confidence,
+        thresholds=_user(thresholds),
+        flat=flat,
+        verify=verify,
+        by_sequence=by_sequence,
+        companions=companions,
+        by_labels=by_labels,
+        dry_run=dry_run,
+    )
     if predictions is not None and options:
         raise UsageError(
             f"classify options ({', '.join(sorted(options))}) do nothing with predictions=: the CSV's labels are used"
@@ -414,18 +394,10 @@ def sort(
     return sort_folder(
         _expand(src),
         _expand(dest) if dest is not None else None,
-        mode="move" if move else "link" if link else "copy",
+        how,
         predictions=Path(predictions).expanduser() if predictions is not None else None,
         classify_options=_options(**options),
-        min_confidence=min_confidence,
-        thresholds=thresholds,
-        flat=flat,
-        dry_run=dry_run,
-        verify=verify,
         progress=progress,
-        by_sequence=by_sequence,
-        companions=companions,
-        by_labels=by_labels,
     )
 
 
@@ -478,11 +450,10 @@ def last_run(folder: PathLike) -> JournalInfo:
 
 def tag_folder(
     source: PathLike,
-    options: Any = None,
+    options: TagOptions,
     *,
     classify_options: ClassifyOptions | None = None,
     src: Path | None = None,
-    dry_run: bool = False,
     progress: bool = False,
 ) -> tuple[TagResult, Path, Summary | None]:
     """``animalsort tag``: a predictions CSV (its review corrections applied), or a folder that
@@ -490,7 +461,7 @@ def tag_folder(
     classify summary when this call classified.)"""
     from animalsort.formats.predictions import read_sidecar
     from animalsort.sorting.run import rows_from_csv
-    from animalsort.tagging.run import TagOptions, tag_rows
+    from animalsort.tagging.run import tag_rows
 
     source_path = Path(source).expanduser()
     classified = None
@@ -506,9 +477,8 @@ def tag_folder(
         rows,
         src=src,
         predictions=predictions,
-        options=options or TagOptions(),
+        options=options,
         provenance=meta,
-        dry_run=dry_run,
     )
     return result, predictions, classified
 
@@ -580,18 +550,24 @@ def tag(
         A ``TagResult``: ``tagged``, ``created``, ``embedded``, ``unchanged``, ``no_keyword``,
         ``failed`` (path, why), ``journal`` (give it to :func:`undo`).
     """
-    from animalsort.tagging.keywords import Wording
     from animalsort.tagging.run import TagOptions
 
-    if (touch or embed_or_sidecar) and not embed:
-        raise UsageError("touch= and embed_or_sidecar= do nothing without embed=True: sidecars change no photo")
+    how = TagOptions.chosen(
+        embed=embed,
+        embed_or_sidecar=embed_or_sidecar,
+        sidecar_name=sidecar_name,
+        keyword_root=keyword_root,
+        min_confidence=min_confidence,
+        thresholds=_user(thresholds),
+        tag_uncertain=tag_uncertain,
+        touch=touch,
+        dry_run=dry_run,
+    )
     if options and not Path(source).expanduser().is_dir():
         raise UsageError(
             f"classify options ({', '.join(sorted(options))}) do nothing with a predictions CSV: its labels are used"
         )
-    wording = Wording(_thresholds(min_confidence, thresholds), keyword_root, tag_uncertain)
-    how = TagOptions(wording, embed, embed_or_sidecar, sidecar_name, touch)
-    return tag_folder(source, how, classify_options=_options(**options), dry_run=dry_run, progress=progress)[0]
+    return tag_folder(source, how, classify_options=_options(**options), progress=progress)[0]
 
 
 def export(
@@ -608,6 +584,7 @@ def export(
     project_title: str = "",
     contributor: str = "",
     capture_method: str = "activityDetection",
+    src: PathLike | None = None,
 ) -> ExportResult:
     """Write a predictions CSV (with its review corrections) as MegaDetector batch JSON, a
     Camtrap DP 1.0.2 package or COCO Camera Traps JSON, like ``animalsort export``.
@@ -624,21 +601,26 @@ def export(
         deployment_depth: one deployment per folder this many levels under SRC (GPS from EXIF).
         timezone: the zone of cameras that write local time (``Europe/Amsterdam``, ``UTC``, ``+02:00``).
         project_title, contributor, capture_method: Camtrap DP package metadata.
+        src: the folder the CSV's paths are relative to, when its sidecar's is not where the
+            photos are now (a copied or moved folder), or a wider root that rows may reach.
 
     Returns:
         An ``ExportResult``: ``out``, ``rows``, ``written``, ``counts`` (observations by type), ….
     """
-    from animalsort.exports.camtrap import PackageInfo
     from animalsort.exports.run import ExportOptions, export_predictions
 
-    options = ExportOptions(
+    options = ExportOptions.chosen(
         format,
-        _thresholds(min_confidence, thresholds),
-        Path(taxa).expanduser() if taxa is not None else None,
-        Path(deployments).expanduser() if deployments is not None else None,
-        deployment_depth,
-        timezone,
-        PackageInfo(project_title, contributor, capture_method),
+        min_confidence=min_confidence,
+        thresholds=_user(thresholds),
+        taxa=_user(taxa),
+        deployments=_user(deployments),
+        deployment_depth=deployment_depth,
+        timezone=timezone,
+        project_title=project_title,
+        contributor=contributor,
+        capture_method=capture_method,
+        src=_user(src),
     )
     return export_predictions(Path(predictions).expanduser(), Path(out).expanduser(), options)
 
@@ -691,9 +673,9 @@ def audit_sample(
         ``strata`` (name → rows in the CSV, rows in the sample).
     """
     from animalsort.audit.run import sample_predictions
-    from animalsort.formats.thresholds import DEFAULT_MIN_CONFIDENCE
+    from animalsort.formats.thresholds import chosen
 
-    threshold = DEFAULT_MIN_CONFIDENCE if min_confidence is None else min_confidence
+    threshold = chosen(min_confidence).minimum  # checked as sort's: a number from 0 to 1
     target = Path(out).expanduser() if out is not None else None
     return sample_predictions(Path(predictions).expanduser(), target, size, seed, threshold)
 

@@ -84,8 +84,8 @@ def test_where_the_file_system_ignores_case_two_sidecar_names_in_other_cases_are
     make_image(tmp_path / "IMG.JPG")
     shutil.copy(tmp_path / "IMG.JPG", tmp_path / "img.cr2")
     preds = write_csv(tmp_path / "preds.csv", tmp_path, [row("IMG.JPG", "cat"), row("img.cr2", "cat")])
-    options = TagOptions(sidecar_name="stem")
-    kwargs = {"src": tmp_path, "predictions": preds, "options": options, "provenance": {}, "dry_run": True}
+    options = TagOptions(sidecar_name="stem", dry_run=True)
+    kwargs = {"src": tmp_path, "predictions": preds, "options": options, "provenance": {}}
     rows = [row("IMG.JPG", "cat"), row("img.cr2", "cat")]
     assert len(tag_rows(rows, **kwargs).planned) == 2  # case-sensitive here: two sidecars
     monkeypatch.setattr(sidecars, "_ignores_case", lambda folder, names: True)

@@ -281,6 +281,7 @@ def sort_cmd(
         animalsort sort ~/photos --from preds.csv --thresholds audit.json --move
     """
     from animalsort import _api
+    from animalsort.sorting.options import SortOptions
 
     options = None
     if from_csv is None:
@@ -290,22 +291,19 @@ def sort_cmd(
     else:
         refuse_given(ctx, CLASSIFY_ONLY, f"with --from {from_csv.name}: its labels are used, nothing is classified")
     quiet = ctx.obj["quiet"]
-    res = _api.sort_folder(
-        src,
-        dest,
-        mode=mode,
-        predictions=from_csv,
-        classify_options=options,
+    how = SortOptions.chosen(
+        move=mode == "move",
+        link=mode == "link",
         min_confidence=min_confidence,
         thresholds=thresholds,
         flat=flat,
-        dry_run=dry_run,
         verify=verify,
-        progress=not quiet,
         by_sequence=sequences,
         companions=not no_companions,
         by_labels=by == "labels",
+        dry_run=dry_run,
     )
+    res = _api.sort_folder(src, dest, how, predictions=from_csv, classify_options=options, progress=not quiet)
     if res.classified is not None and not quiet:
         print_summary(res.classified, ctx.obj["verbose"])
     _print_plan(res, dry_run=dry_run, quiet=quiet, verbose=ctx.obj["verbose"])

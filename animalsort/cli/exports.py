@@ -95,23 +95,24 @@ def export(
         animalsort export preds.csv -f coco -o coco.json
     (The model's ONNX export is `animalsort models export`.)
     """
-    from animalsort.exports.camtrap import PackageInfo
     from animalsort.exports.run import ExportOptions, export_predictions
-    from animalsort.formats.thresholds import load
 
     if predictions is None or fmt is None or out is None:
         if out is not None and out.suffix == ".onnx" or predictions is None and out is not None:
             raise click.UsageError("exporting the model as ONNX moved to `animalsort models export --out FILE.onnx`")
         raise click.UsageError("give PREDS.csv, --format and --out (`animalsort export --help`)")
-    options = ExportOptions(
+    options = ExportOptions.chosen(
         fmt,
-        load(thresholds, min_confidence),
-        taxa,
-        deployments,
-        deployment_depth,
-        timezone,
-        PackageInfo(project_title, contributor, capture_method),
-        src,
+        min_confidence=min_confidence,
+        thresholds=thresholds,
+        taxa=taxa,
+        deployments=deployments,
+        deployment_depth=deployment_depth,
+        timezone=timezone,
+        project_title=project_title,
+        contributor=contributor,
+        capture_method=capture_method,
+        src=src,
     )
     res = export_predictions(predictions, out, options)
     if ctx.obj["quiet"]:

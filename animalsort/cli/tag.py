@@ -98,17 +98,22 @@ def tag(
         animalsort tag preds.csv --thresholds preds.audit.json --tag-uncertain
     """
     from animalsort import _api
-    from animalsort.formats.thresholds import load
-    from animalsort.tagging.keywords import Wording
     from animalsort.tagging.run import TagOptions
 
     options = _classify_options(ctx, source, embed, model_opts)
-    wording = Wording(load(thresholds, min_confidence), keyword_root, tag_uncertain)
-    how = TagOptions(wording, embed, embed_or_sidecar, sidecar_name, touch)
-    quiet, verbose = ctx.obj["quiet"], ctx.obj["verbose"]
-    res, predictions, classified = _api.tag_folder(
-        source, how, classify_options=options, src=src, dry_run=dry_run, progress=not quiet
+    how = TagOptions.chosen(
+        embed=embed,
+        embed_or_sidecar=embed_or_sidecar,
+        sidecar_name=sidecar_name,
+        keyword_root=keyword_root,
+        min_confidence=min_confidence,
+        thresholds=thresholds,
+        tag_uncertain=tag_uncertain,
+        touch=touch,
+        dry_run=dry_run,
     )
+    quiet, verbose = ctx.obj["quiet"], ctx.obj["verbose"]
+    res, predictions, classified = _api.tag_folder(source, how, classify_options=options, src=src, progress=not quiet)
     if classified is not None and not quiet:
         print_summary(classified, verbose)
         click.echo(f"predictions kept: tag again from them with `animalsort tag '{predictions}'`", err=True)
@@ -119,7 +124,7 @@ def tag(
         click.echo(f"plan: {len(res.planned)} files from {res.rows} rows of {predictions}", err=True)
     elif not quiet:
         _print_result(res)
-        print_thresholds(wording.thresholds)
+        print_thresholds(how.wording.thresholds)
     limit = None if verbose else 10
     for path, why in res.failed[:limit]:
         click.echo(f"  failed: {path}: {why}", err=True)

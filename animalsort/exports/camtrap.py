@@ -92,13 +92,16 @@ OBSERVATION_COLUMNS = [
 ]
 
 
+CAPTURE_METHODS = ("activityDetection", "timeLapse")  # Camtrap DP's deployments.captureMethod
+
+
 @dataclass(frozen=True)
 class PackageInfo:
     """``--project-title``, ``--contributor`` and the capture method (the package's metadata)."""
 
     title: str = ""
     contributor: str = ""
-    capture_method: str = "activityDetection"  # or timeLapse
+    capture_method: str = "activityDetection"  # CAPTURE_METHODS
     sampling_design: str = "opportunistic"
 
 

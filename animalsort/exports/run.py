@@ -15,13 +15,14 @@ from typing import Any
 
 from animalsort.atomic import fsync_dir, new_dir_mode, new_file_mode
 from animalsort.errors import InputError, OutputError, UsageError
-from animalsort.exports.camtrap import CamtrapWriter, PackageInfo
-from animalsort.exports.clock import Clock
+from animalsort.exports.camtrap import CAPTURE_METHODS, CamtrapWriter, PackageInfo
+from animalsort.exports.clock import Clock, parse_zone
 from animalsort.exports.coco import CocoWriter
 from animalsort.exports.deployments import Deployments
 from animalsort.exports.megadetector import MegadetectorWriter
 from animalsort.exports.records import Source, open_source, records
 from animalsort.exports.taxa import Taxa
+from animalsort.formats import thresholds as thresholds_file
 from animalsort.formats.detection_rows import photo_rows
 from animalsort.formats.predictions import read_predictions
 from animalsort.formats.thresholds import Thresholds
@@ -31,6 +32,9 @@ FORMATS = ("megadetector", "camtrap-dp", "coco")
 
 @dataclass(frozen=True)
 class ExportOptions:
+    """``animalsort export``'s choices, checked once when made; the command line and the Python
+    API build them the same way (:meth:`chosen`)."""
+
     format: str = "megadetector"
     thresholds: Thresholds = field(default_factory=Thresholds)  # --min-confidence, per label with --thresholds
     taxa: Path | None = None
@@ -38,7 +42,51 @@ class ExportOptions:
     deployment_depth: int | None = None
     timezone: str | None = None
     package: PackageInfo = field(default_factory=PackageInfo)
-    src: Path | None = None
+    src: Path | None = None  # the folder the CSV's paths are relative to (default: its sidecar's)
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise UsageError(f"--format {self.format!r}: choose one of {', '.join(FORMATS)}")
+        depth = self.deployment_depth
+        if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
+            raise UsageError(f"deployment_depth={depth!r}: give a whole number of folder levels (0 or more)")
+        if self.timezone is not None:
+            parse_zone(self.timezone)  # a zone that is none is refused now, not after the first rows
+        if self.package.capture_method not in CAPTURE_METHODS:
+            raise UsageError(f"capture_method={self.package.capture_method!r}: one of {', '.join(CAPTURE_METHODS)}")
+
+    @classmethod
+    def chosen(
+        cls,
+        format: str = "megadetector",
+        *,
+        min_confidence: object = None,
+        thresholds: str | Path | None = None,
+        taxa: str | Path | None = None,
+        deployments: str | Path | None = None,
+        deployment_depth: int | None = None,
+        timezone: str | None = None,
+        project_title: str = "",
+        contributor: str = "",
+        capture_method: str = "activityDetection",
+        src: str | Path | None = None,
+    ) -> ExportOptions:
+        """The options from the choices a person makes, as ``animalsort export`` and
+        :func:`animalsort.export` take them."""
+        return cls(
+            format,
+            thresholds_file.chosen(min_confidence, thresholds),
+            _path(taxa),
+            _path(deployments),
+            deployment_depth,
+            timezone,
+            PackageInfo(project_title, contributor, capture_method),
+            _path(src),
+        )
+
+
+def _path(given: str | Path | None) -> Path | None:
+    return Path(given) if given is not None else None
 
 
 @dataclass
@@ -64,8 +112,6 @@ def _sequence_sizes(predictions: Path) -> dict[str, int]:
 
 
 def export_predictions(predictions: Path, out: Path, options: ExportOptions) -> ExportResult:
-    if options.format not in FORMATS:
-        raise UsageError(f"--format {options.format!r}: choose one of {', '.join(FORMATS)}")
     source = open_source(Path(predictions), options.src)
     out = Path(out)
     taxa = Taxa(options.taxa)

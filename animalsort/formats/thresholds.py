@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from animalsort.errors import InputError
+from animalsort.errors import InputError, UsageError
 from animalsort.hashes import sha256_bytes
 
 DEFAULT_MIN_CONFIDENCE = 0.5  # below it a label does not count (sort, report, review, tag, export, audit)
@@ -45,6 +45,21 @@ class Thresholds:
             "min_confidence": self.minimum,
             "thresholds": self.per_label,
         }
+
+
+def chosen(min_confidence: object = None, path: str | Path | None = None) -> Thresholds:
+    """The thresholds a command was given, checked once for the CLI and the Python API alike:
+    ``min_confidence`` (None: the default) over the per-label thresholds of ``path`` (an
+    audit.json), when one is named. UsageError for a minimum that is no confidence."""
+    if min_confidence is None:
+        minimum = DEFAULT_MIN_CONFIDENCE
+    elif isinstance(min_confidence, bool) or not isinstance(min_confidence, (int, float)):
+        raise UsageError(f"min_confidence={min_confidence!r}: give a number from 0 to 1")
+    elif not 0 <= min_confidence <= 1:  # NaN too
+        raise UsageError(f"min_confidence={min_confidence!r} is outside 0–1: a confidence is a number from 0 to 1")
+    else:
+        minimum = float(min_confidence)
+    return load(path, minimum)
 
 
 def load(path: str | Path | None, minimum: float = DEFAULT_MIN_CONFIDENCE) -> Thresholds:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from animalsort.atomic import make_folder
@@ -19,24 +18,11 @@ from animalsort.errors import InputError, UsageError
 from animalsort.formats import corrections
 from animalsort.formats.journal import journal_paths
 from animalsort.formats.predictions import read_sidecar
-from animalsort.formats.thresholds import Thresholds
 from animalsort.locks import folders_locked
 from animalsort.paths import is_uri
 from animalsort.sorting.apply import ApplyResult, apply
+from animalsort.sorting.options import SortOptions
 from animalsort.sorting.plan import Earlier, Plan, check_folders, plan
-
-
-@dataclass(frozen=True)
-class Placement:
-    """How rows are placed: the choices of ``animalsort sort`` that the plan and journal record."""
-
-    mode: str = "copy"
-    thresholds: Thresholds = field(default_factory=Thresholds)  # --min-confidence, per label with --thresholds
-    flat: bool = False
-    verify: bool = False
-    by_sequence: float | None = None  # place bursts by their vote (rows carry the sequence columns)
-    companions: bool = True  # a photo's RAW twin, sidecars and Live Photo clip go with it
-    by_labels: bool = False  # a photo of several labels (--detections) goes into each label's folder
 
 
 def check_sort_folders(
@@ -101,15 +87,14 @@ def place(
     src: Path,
     dest: Path,
     rows: Iterable[dict[str, str]],
-    how: Placement,
+    how: SortOptions,
     *,
     earlier: Earlier,
     predictions: Path | None,
     corrected_by: dict[str, Path] | None = None,
-    dry_run: bool = False,
     classified_ns: int | None = None,
 ) -> tuple[Plan, ApplyResult | None]:
-    """Plan where every row's file goes, then (unless ``dry_run``, or nothing is to be done)
+    """Plan where every row's file goes, then (unless ``how.dry_run``, or nothing is to be done)
     journal and apply the plan. ``predictions`` is the CSV the rows came from, recorded in the
     journal with the files of the corrections applied (``corrected_by``: :func:`rows_from_csv`);
     ``classified_ns``: when its classification began (:func:`classified_since`).
@@ -128,11 +113,11 @@ def place(
         classified_ns=classified_ns,
         by_labels=how.by_labels,
     )
-    if not dry_run:
+    if not how.dry_run:
         for leftover in earlier.leftovers:
             with contextlib.suppress(OSError):  # gone already, or not ours to remove after all
                 os.unlink(leftover)
-    if dry_run or not p.ops:
+    if how.dry_run or not p.ops:
         return p, None
     assert predictions is not None
     extra = {

@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from animalsort.errors import InputError, RowPathError, UsageError
+from animalsort.formats import thresholds as thresholds_file
 from animalsort.formats.journal import Locator, new_journal_path
 from animalsort.formats.predictions import file_of
 from animalsort.locks import folders_locked
 from animalsort.sources.listing import VIDEO_EXTENSIONS
 from animalsort.sources.raw import RAW_EXTENSIONS
 from animalsort.tagging import targets, xmp
-from animalsort.tagging.keywords import Wording, tags_for
+from animalsort.tagging.keywords import DEFAULT_ROOT, Wording, tags_for
 from animalsort.tagging.sidecars import NAMINGS, Sidecars
 from animalsort.tagging.write import Job, Outcome, WriteOptions, Writer
 
@@ -33,13 +34,45 @@ __all__ = ["Job", "TagOptions", "TagResult", "plan", "tag_rows"]
 
 @dataclass(frozen=True)
 class TagOptions:
-    """``animalsort tag``'s choices."""
+    """``animalsort tag``'s choices, checked once when made; the command line and the Python API
+    build them the same way (:meth:`chosen`)."""
 
     wording: Wording = field(default_factory=Wording)
     embed: bool = False
     embed_or_sidecar: bool = False  # a format that cannot hold XMP gets a sidecar instead of an error
     sidecar_name: str = "full"
     touch: bool = False  # an embedded file's mtime is updated (kept by default)
+    dry_run: bool = False  # plan only: ``TagResult.planned`` lists the files
+
+    def __post_init__(self) -> None:
+        for name in ("embed", "embed_or_sidecar", "touch", "dry_run"):
+            if not isinstance(getattr(self, name), bool):
+                raise UsageError(f"{name}={getattr(self, name)!r}: give True or False")
+        if self.sidecar_name not in NAMINGS:
+            raise UsageError(f"sidecar_name is one of {', '.join(NAMINGS)}, not {self.sidecar_name!r}")
+        if (self.touch or self.embed_or_sidecar) and not self.embed:
+            raise UsageError("touch= and embed_or_sidecar= do nothing without embed=True: sidecars change no photo")
+
+    @classmethod
+    def chosen(
+        cls,
+        *,
+        embed: bool = False,
+        embed_or_sidecar: bool = False,
+        sidecar_name: str = "full",
+        keyword_root: str = DEFAULT_ROOT,
+        min_confidence: object = None,
+        thresholds: str | Path | None = None,
+        tag_uncertain: bool = False,
+        touch: bool = False,
+        dry_run: bool = False,
+    ) -> TagOptions:
+        """The options from the choices a person makes, as ``animalsort tag`` and
+        :func:`animalsort.tag` take them."""
+        if not isinstance(keyword_root, str):
+            raise UsageError(f"keyword_root={keyword_root!r}: give the top keyword as text ('' for none)")
+        wording = Wording(thresholds_file.chosen(min_confidence, thresholds), keyword_root, tag_uncertain)
+        return cls(wording, embed, embed_or_sidecar, sidecar_name, touch, dry_run)
 
 
 @dataclass
@@ -170,16 +203,13 @@ def tag_rows(
     predictions: Path,
     options: TagOptions,
     provenance: dict[str, Any],
-    dry_run: bool = False,
     progress: Callable[[], Any] | None = None,
 ) -> TagResult:
     """Tag every row's photo; a file that cannot be tagged is a line in ``failed`` and the run
     goes on. ``progress`` (optional) is called once per job. One run at a time per SRC (a
     second waits a little, then is refused: :mod:`animalsort.locks`, shared with sort and undo)."""
-    if options.sidecar_name not in NAMINGS:
-        raise UsageError(f"sidecar_name is one of {', '.join(NAMINGS)}, not {options.sidecar_name!r}")
     result = TagResult()
-    if dry_run:
+    if options.dry_run:
         result.planned = plan(rows, Locator(predictions, src), options, provenance, result)
         _settle_shared(result.planned, result)
         return result
