@@ -146,6 +146,9 @@ class _Workers(click.ParamType):
 WORKERS = _Workers()
 
 
+DEVICE_HELP = "Where the model runs (auto: cuda > mps > cpu)."
+
+
 def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by every command that runs a model over a folder."""
     decorators = [
@@ -155,7 +158,7 @@ def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Choice(DEVICES),
             default="auto",
             show_default=True,
-            help="Where the model runs (auto: cuda > mps > cpu).",
+            help=DEVICE_HELP,
         ),
         click.option(
             "--precision",
@@ -190,7 +193,14 @@ def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             "(3 on a 16:9 photo); tiles = those plus overlapping tiles at twice the resolution, for small "
             "animals (about 16 windows a photo). The CSV gets the box the answer came from.",
         ),
-        click.option("--batch-size", "-b", type=click.IntRange(min=1), default=32, show_default=True),
+        click.option(
+            "--batch-size",
+            "-b",
+            type=click.IntRange(min=1),
+            default=32,
+            show_default=True,
+            help="Images per forward pass.",
+        ),
         click.option(
             "--workers",
             "-j",

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from animalsort.cli.common import (
+    DEVICE_HELP,
     csv_src_option,
     min_confidence_option,
     model_source_options,
@@ -208,7 +209,7 @@ def _review_session(
 )
 @click.option("--label", "-l", default=None, help="Explain this label instead of the predicted one.")
 @model_source_options
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True, help=DEVICE_HELP)
 @click.option(
     "--view",
     type=click.Choice(VIEW_MODES),
