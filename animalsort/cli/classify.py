@@ -24,7 +24,7 @@ from animalsort.cli.common import (
     translate_errors,
     video_options,
 )
-from animalsort.model.device import DEVICES
+from animalsort.model.decision import DEVICES
 
 if TYPE_CHECKING:
     from animalsort._api import SortResult
@@ -474,7 +474,7 @@ def _print_undone(res: UndoResult | TagUndoResult, *, quiet: bool, verbose: bool
     default=None,
     help="A weights file to time instead of --model's (a model.pt from `animalsort finetune`).",
 )
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True, help=DEVICE_HELP)
+@click.option("--device", type=click.Choice(tuple(DEVICES)), default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--quick", is_flag=True, help="Fewer settings (batch sizes only).")
 @output_options
 @click.pass_context

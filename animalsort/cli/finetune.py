@@ -15,7 +15,7 @@ from animalsort.cli.common import (
     print_refused,
     translate_errors,
 )
-from animalsort.model.device import DEVICES, PRECISIONS, RUNTIMES
+from animalsort.model.decision import DEVICES, PRECISIONS, RUNTIMES
 from animalsort.sources.views import VIEW_MODES
 
 
@@ -91,17 +91,18 @@ from animalsort.sources.views import VIEW_MODES
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="Seeds the validation split, the folds and the training."
 )
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True, help=DEVICE_HELP)
+@click.option("--device", type=click.Choice(tuple(DEVICES)), default="auto", show_default=True, help=DEVICE_HELP)
 @click.option(
     "--precision",
-    type=click.Choice(PRECISIONS),
+    type=click.Choice(tuple(PRECISIONS)),
     default="auto",
     show_default=True,
-    help="auto: fp16 on CUDA (bf16 where the GPU has it), fp32 on the CPU.",
+    help="Training's precision (in torch): auto = bf16 or fp16 on CUDA, fp32 elsewhere; fast = bf16 on CPUs with "
+    "native bf16.",
 )
 @click.option(
     "--runtime",
-    type=click.Choice(RUNTIMES),
+    type=click.Choice(tuple(RUNTIMES)),
     default="auto",
     show_default=True,
     help="What computes head mode's features (auto: ONNX Runtime on the CPU, torch on a GPU).",
@@ -127,8 +128,8 @@ from animalsort.sources.views import VIEW_MODES
     default="centre",
     show_default=True,
     help="head: the window of each photo the views vary: centre (the centre crop), or, for camera-trap "
-    "frames where the animal is off-centre or small, frame / tiles: the window where the pretrained "
-    "model sees an animal stand out (as classify --view).",
+    "frames where the animal is off-centre or small, frame / tiles: a square around the animal the "
+    "pretrained model's first look at the whole frame finds (as classify --view).",
 )
 @click.option(
     "--refit/--no-refit",
