@@ -136,3 +136,12 @@ def test_the_site_builds_strict_and_offline(tmp_path: Path) -> None:
         assert "screenshots of report and review made by" in build.stderr
         for shot in shots:
             assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{shot.name} is not a PNG"
+
+
+def test_the_readme_is_short_and_its_links_lead_somewhere() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 200, "the README is the short version: move the detail to a page of docs/"
+    assert "make demo" in readme and "make test" in readme, "the Quickstart's two commands left the README"
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", readme)
+    broken = [t for t in targets if "://" not in t and not (ROOT / t).is_file()]
+    assert targets and not broken, f"README links to files that do not exist: {broken}"
