@@ -33,6 +33,8 @@ import browser  # noqa: E402  (the project's one way of driving Chromium: tests/
 log = get_plugin_logger(__name__)
 REPORT, REVIEW = "images/report.png", "images/review.png"
 SIZE = "1200,820"
+# Chromium's start alone can take a minute on a loaded CI runner; the tests' 60 s would fail the strict build.
+SHOT_TIMEOUT = 300
 # Kept across the rebuilds of `mkdocs serve` (a hook with on_startup lives as long as the server).
 _made: dict[str, Path] = {}
 _tmp: list[Path] = []
@@ -86,9 +88,9 @@ def _make(chromium: str, work: Path) -> dict[str, Path]:
     shutil.copytree(ROOT / "examples" / "photos", photos)
     _animalsort("classify", "photos", "--out", "photos/preds.csv", cwd=work)
     _animalsort("report", "photos/preds.csv", cwd=work)
-    report = browser.screenshot(chromium, photos / "preds.html", work / "report.png", size=SIZE)
+    report = browser.screenshot(chromium, photos / "preds.html", work / "report.png", size=SIZE, timeout=SHOT_TIMEOUT)
     with _review(photos / "preds.csv") as url:
-        review = browser.screenshot(chromium, url, work / "review.png", size=SIZE)
+        review = browser.screenshot(chromium, url, work / "review.png", size=SIZE, timeout=SHOT_TIMEOUT)
     log.info(f"screenshots of report and review made by {chromium}")
     return {REPORT: report, REVIEW: review}
 
