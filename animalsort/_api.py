@@ -108,6 +108,8 @@ def classify(
     out: PathLike | None = None,
     model: str | None = None,
     top_k: int = 3,
+    only: str | Iterable[str] | None = None,
+    exclude: str | Iterable[str] | None = None,
     progress: bool = False,
     **options: Any,
 ) -> pd.DataFrame:
@@ -118,6 +120,9 @@ def classify(
         out: also keep the CSV (and its ``.json`` sidecar) here; by default it is temporary.
         model: a registry name (``lite0``, ``lite1``, …); None is the default model.
         top_k: how many labels each row carries.
+        only, exclude: "the animals that live here", as ``--only``/``--exclude``: the labels to
+            answer with (``"fox,badger,deer"`` or a list; ``only`` minus ``exclude``; no_animal always
+            stays); the others' probability goes to them, renormalised, and they are never answered.
         progress: show a progress bar on stderr.
         **options: any other classify option, by its ``ClassifyOptions`` name — ``weights``,
             ``labels``, ``device``, ``precision``, ``runtime``, ``batch_size``, ``workers``,
@@ -132,7 +137,7 @@ def classify(
 
     from animalsort.inference.pipeline import classify_folder
 
-    opts = _options(model=model, top_k=top_k, **options)
+    opts = _options(model=model, top_k=top_k, only=only, exclude=exclude, **options)
     with tempfile.TemporaryDirectory(prefix="animalsort-") as tmp:
         target = Path(out).expanduser() if out is not None else Path(tmp) / "predictions.csv"
         classify_folder(_sources(src), target, opts, progress=progress)
@@ -185,6 +190,8 @@ class Classifier:
         runtime: str = "auto",
         top_k: int = 3,
         view: str = "frame",
+        only: str | Iterable[str] | None = None,
+        exclude: str | Iterable[str] | None = None,
         progress: bool = False,
     ):
         """Resolve, verify and load the model once.
@@ -198,11 +205,15 @@ class Classifier:
             top_k: how many labels each row carries.
             view: how much of each image the model looks at: ``centre``, ``frame`` or ``tiles``
                 (as ``--view``); with frame and tiles the rows carry the answer's box.
+            only, exclude: the labels to answer with (``"fox,badger"`` or a list; ``only`` minus
+                ``exclude``, no_animal always kept), as ``--only``/``--exclude``: the others'
+                probability goes to them, renormalised.
             progress: show a download's progress bar on stderr.
         """
         from animalsort.inference.options import whole_number
         from animalsort.model.load import load
         from animalsort.sources.views import VIEW_MODES
+        from animalsort.taxonomy import label_list
 
         whole_number("top_k", top_k)
         if view not in VIEW_MODES:
@@ -216,14 +227,17 @@ class Classifier:
             runtime=runtime,
             progress=progress,
             look=view != "centre",
+            only=label_list(only),
+            exclude=label_list(exclude),
         )
-        self.top_k = min(top_k, len(self.loaded.labels.labels))
+        self.top_k = min(top_k, self.loaded.labels.answerable)
         self.view = view
 
     @property
     def labels(self) -> tuple[str, ...]:
         """The labels this classifier answers with."""
-        return tuple(self.loaded.labels.labels)
+        names = self.loaded.labels
+        return tuple(label for i, label in enumerate(names.labels) if i not in names.excluded)
 
     def predict(self, images: Sequence[ImageInput] | ImageInput, *, batch_size: int = 32) -> pd.DataFrame:
         """Classify ``images`` (a list, or one image).
@@ -281,6 +295,10 @@ def sort_folder(
     """
     from animalsort.sorting.run import Placement, check_sort_folders, locked
 
+    if classify_options is not None:  # before SRC or DEST gets a folder of ours
+        from animalsort.inference.options import check_label_lists
+
+        check_label_lists(classify_options, Path(predictions) if predictions is not None else None)
     src_path, dest_path = check_sort_folders(src, dest, mode)
     how = Placement(mode, _thresholds(min_confidence, thresholds), flat, verify, by_sequence, companions)
     with locked(src_path, dest_path, dry_run):  # one sort at a time in SRC and DEST
@@ -371,6 +389,8 @@ def sort(
     verify: bool = False,
     by_sequence: float | None = None,
     companions: bool = True,
+    only: str | Iterable[str] | None = None,
+    exclude: str | Iterable[str] | None = None,
     progress: bool = False,
     **options: Any,
 ) -> SortResult:
@@ -391,6 +411,8 @@ def sort(
         by_sequence: place each burst (capture times within this many seconds) by its vote.
         companions: a photo's RAW twin, edit sidecars (.xmp, .aae …) and Live Photo clip go
             with it (False: file by file).
+        only, exclude: the labels to answer with, as for :func:`classify`; with ``predictions``
+            they must be the ones the CSV was classified with (a CSV cannot be renormalised).
         progress: show progress bars on stderr.
         **options: classify options, as for :func:`classify` (``model``, ``weights``, …).
 
@@ -411,7 +433,7 @@ def sort(
         _expand(dest) if dest is not None else None,
         mode="move" if move else "link" if link else "copy",
         predictions=Path(predictions).expanduser() if predictions is not None else None,
-        classify_options=_options(**options),
+        classify_options=_options(only=only, exclude=exclude, **options),
         min_confidence=min_confidence,
         thresholds=thresholds,
         flat=flat,

@@ -208,6 +208,29 @@ def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def label_list_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--only`` / ``--exclude LABELS``: "the animals that live here" (``LabelSet.restricted``)."""
+    from animalsort.taxonomy import label_list
+
+    for name, help in (
+        (
+            "--exclude",
+            "Never answer with these labels (comma-separated, or the option again); with --only: its labels "
+            "minus these, so a fixed --only list can leave out what one site cannot have.",
+        ),
+        (
+            "--only",
+            "Answer with these labels only, e.g. fox,badger,deer,bird (no_animal always stays): the others' "
+            "probability goes to them, renormalised — an animal stays an animal — so a European camera trap never "
+            "answers zebra. The sidecar records the lists.",
+        ),
+    ):
+        fn = click.option(
+            name, metavar="LABELS", multiple=True, callback=lambda ctx, param, value: label_list(value), help=help
+        )(fn)
+    return fn
+
+
 def video_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """How video clips are read: --videos/--no-videos, --video-every, --video-max-frames."""
     from animalsort.sources.video import DEFAULT_EVERY, DEFAULT_MAX_FRAMES

@@ -23,11 +23,14 @@ def load(
     runtime: str = "torch",
     progress: bool = True,
     look: bool = False,
+    only: tuple[str, ...] = (),
+    exclude: tuple[str, ...] = (),
 ) -> LoadedModel:
     """Resolve, fetch, verify and load a model ready for inference, in torch or (``runtime``
     onnx, or auto on a CPU) in ONNX Runtime. ``auto`` falls back to torch, saying why in
     ``note``, when the ONNX graph cannot be made or does not match torch. ``look``: it will
-    look at whole frames too (``--view frame``/``tiles``: ``LoadedModel.look``)."""
+    look at whole frames too (``--view frame``/``tiles``: ``LoadedModel.look``). ``only`` /
+    ``exclude``: the labels it answers with (``LabelSet.restricted``; the graph is the same)."""
     if look and precision == "int8":
         raise UsageError(
             "--precision int8 runs --view centre only: the whole-frame look (--view frame or tiles) runs fp32 or bf16"
@@ -35,6 +38,7 @@ def load(
     loaded = _load(model, weights, labels, device, precision, runtime, progress, look)
     if look:
         attach_look(loaded, resolve(model, weights, progress=progress), labels, progress)
+    loaded.labels = loaded.labels.restricted(only, exclude)
     return loaded
 
 
