@@ -24,7 +24,7 @@ from animalsort.cli.common import (
     translate_errors,
     video_options,
 )
-from animalsort.model.device import DEVICES
+from animalsort.model.decision import DEVICES, described
 
 if TYPE_CHECKING:
     from animalsort._api import SortResult
@@ -469,7 +469,9 @@ def _print_undone(res: UndoResult | TagUndoResult, *, quiet: bool, verbose: bool
 )
 @click.option("--model", "-m", default=None, metavar="NAME", help="Registry model; default: lite0.")
 @click.option("--weights", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option(
+    "--device", type=click.Choice(tuple(DEVICES)), default="auto", show_default=True, help=f"{described(DEVICES)}."
+)
 @click.option("--quick", is_flag=True, help="Fewer settings (batch sizes only).")
 @output_options
 @click.pass_context

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from animalsort.cli.common import csv_src_option, from_csv_option, output_options, print_refused, translate_errors
-from animalsort.model.device import DEVICES, PRECISIONS, RUNTIMES
+from animalsort.model.decision import DEVICES, PRECISIONS, RUNTIMES, described
 from animalsort.sources.views import VIEW_MODES
 
 
@@ -75,11 +75,20 @@ from animalsort.sources.views import VIEW_MODES
 @click.option("--balance", is_flag=True, help="Class-balanced sampling (full) or loss weights (head).")
 @click.option("--resume", is_flag=True, help="Continue a full-mode run from RUN_DIR/last.pt.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
-@click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True)
+@click.option(
+    "--device", type=click.Choice(tuple(DEVICES)), default="auto", show_default=True, help=f"{described(DEVICES)}."
+)
+@click.option(
+    "--precision",
+    type=click.Choice(tuple(PRECISIONS)),
+    default="auto",
+    show_default=True,
+    help="Training's precision (in torch): auto = bf16 or fp16 on CUDA, fp32 elsewhere; fast = bf16 on CPUs with "
+    "native bf16.",
+)
 @click.option(
     "--runtime",
-    type=click.Choice(RUNTIMES),
+    type=click.Choice(tuple(RUNTIMES)),
     default="auto",
     show_default=True,
     help="What computes head mode's features (auto: ONNX Runtime on the CPU, torch on a GPU).",
@@ -99,8 +108,8 @@ from animalsort.sources.views import VIEW_MODES
     default="centre",
     show_default=True,
     help="head: the window of each photo the views vary: centre (the centre crop), or, for camera-trap "
-    "frames where the animal is off-centre or small, frame / tiles: the window where the pretrained "
-    "model sees an animal stand out (as classify --view).",
+    "frames where the animal is off-centre or small, frame / tiles: a square around the animal the "
+    "pretrained model's first look at the whole frame finds (as classify --view).",
 )
 @click.option(
     "--refit/--no-refit",

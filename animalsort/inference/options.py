@@ -15,8 +15,6 @@ from animalsort.taxonomy import label_list
 
 LABEL_LISTS = ("only", "exclude")  # recorded only when given: a run without them records what it did before
 
-AUTO_WORKERS = "auto"
-
 
 def whole_number(name: str, value: object, least: int = 1) -> int:
     """``value`` when it is a whole number of at least ``least`` (a count the Python API was
