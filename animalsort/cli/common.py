@@ -210,8 +210,6 @@ def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def label_list_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``--only`` / ``--exclude LABELS``: "the animals that live here" (``LabelSet.restricted``)."""
-    from animalsort.taxonomy import label_list
-
     for name, help in (
         (
             "--exclude",
@@ -225,10 +223,19 @@ def label_list_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             "answers zebra. The sidecar records the lists.",
         ),
     ):
-        fn = click.option(
-            name, metavar="LABELS", multiple=True, callback=lambda ctx, param, value: label_list(value), help=help
-        )(fn)
+        fn = click.option(name, metavar="LABELS", multiple=True, callback=_label_names, help=help)(fn)
     return fn
+
+
+def _label_names(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    """The names of an ``--only``/``--exclude``; one that names none (``--only "$EMPTY"``) is
+    refused: answering with every label is what leaving the option out does."""
+    from animalsort.taxonomy import label_list
+
+    names = label_list(value)
+    if value and not names:
+        raise click.BadParameter(f"{value[0]!r} names no label; give labels (fox,badger) or leave the option out")
+    return names
 
 
 def video_options(fn: Callable[..., Any]) -> Callable[..., Any]:
