@@ -120,9 +120,11 @@ def classify(
         out: also keep the CSV (and its ``.json`` sidecar) here; by default it is temporary.
         model: a registry name (``lite0``, ``lite1``, …); None is the default model.
         top_k: how many labels each row carries.
-        only, exclude: "the animals that live here", as ``--only``/``--exclude``: the labels to
-            answer with (``"fox,badger,deer"`` or a list; ``only`` minus ``exclude``; no_animal always
-            stays); the others' probability goes to them, renormalised, and they are never answered.
+        only: "the animals that live here", as ``--only``: the labels to answer with
+            (``"fox,wolf,pig"`` or a list; no_animal always stays); the others' probability goes to
+            them, renormalised, and they are never answered.
+        exclude: the labels never to answer with, as ``--exclude`` (with ``only``: ``only`` minus
+            these).
         progress: show a progress bar on stderr.
         **options: any other classify option, by its ``ClassifyOptions`` name — ``weights``,
             ``labels``, ``device``, ``precision``, ``runtime``, ``batch_size``, ``workers``,
@@ -158,7 +160,11 @@ def iter_classify(
 
     Args:
         src: a folder, a file, an object-storage URI, or a list of them.
-        model, top_k, batch_size, progress, **options: as for :func:`classify`.
+        model: as for :func:`classify`.
+        top_k: as for :func:`classify`.
+        batch_size: images per forward pass.
+        progress: as for :func:`classify`.
+        **options: as for :func:`classify`.
 
     Returns:
         An iterator of rows keyed by the CSV's columns (``path``, ``label``, ``confidence``, …,
@@ -201,13 +207,15 @@ class Classifier:
             weights: a weights file or a finetune run folder (wins over ``model``).
             labels: ``animals`` (the 37 animal labels) or ``imagenet`` (the 1000 classes); a
                 fine-tuned model answers with its own labels.
-            device, precision, runtime: as ``--device``, ``--precision`` and ``--runtime``.
+            device: as ``--device``.
+            precision: as ``--precision``.
+            runtime: as ``--runtime``.
             top_k: how many labels each row carries.
             view: how much of each image the model looks at: ``centre``, ``frame`` or ``tiles``
                 (as ``--view``); with frame and tiles the rows carry the answer's box.
-            only, exclude: the labels to answer with (``"fox,badger"`` or a list; ``only`` minus
-                ``exclude``, no_animal always kept), as ``--only``/``--exclude``: the others'
-                probability goes to them, renormalised.
+            only: the labels to answer with (``"fox,wolf"`` or a list; no_animal always kept),
+                as ``--only``: the others' probability goes to them, renormalised.
+            exclude: the labels never to answer with, as ``--exclude`` (``only`` minus these).
             progress: show a download's progress bar on stderr.
         """
         from animalsort.inference.options import whole_number
@@ -399,7 +407,8 @@ def sort(
     Args:
         src: the folder to sort.
         dest: where the label folders go (default: inside ``src``).
-        move: move the files (default: copy them); ``link``: hard-link them instead.
+        move: move the files (default: copy them).
+        link: link them instead (hard links; symlinks across file systems).
         dry_run: plan only; nothing on disk changes.
         predictions: a predictions CSV to sort by (its review corrections apply) instead of
             classifying first.
@@ -411,8 +420,9 @@ def sort(
         by_sequence: place each burst (capture times within this many seconds) by its vote.
         companions: a photo's RAW twin, edit sidecars (.xmp, .aae …) and Live Photo clip go
             with it (False: file by file).
-        only, exclude: the labels to answer with, as for :func:`classify`; with ``predictions``
-            they must be the ones the CSV was classified with (a CSV cannot be renormalised).
+        only: the labels to answer with, as for :func:`classify`; with ``predictions`` it must
+            be the list the CSV was classified with (a CSV cannot be renormalised).
+        exclude: the labels never to answer with, as for :func:`classify` (the same holds).
         progress: show progress bars on stderr.
         **options: classify options, as for :func:`classify` (``model``, ``weights``, …).
 
@@ -639,7 +649,9 @@ def export(
         deployments: Camtrap DP: a CSV with deploymentID, latitude, longitude, folder.
         deployment_depth: one deployment per folder this many levels under SRC (GPS from EXIF).
         timezone: the zone of cameras that write local time (``Europe/Amsterdam``, ``UTC``, ``+02:00``).
-        project_title, contributor, capture_method: Camtrap DP package metadata.
+        project_title: Camtrap DP: the project's title.
+        contributor: Camtrap DP: who made the package.
+        capture_method: Camtrap DP: how the cameras were triggered (``activityDetection`` or ``timeLapse``).
 
     Returns:
         An ``ExportResult``: ``out``, ``rows``, ``written``, ``counts`` (observations by type), ….

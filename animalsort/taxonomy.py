@@ -183,7 +183,7 @@ def _unknown_label(option: str, name: str, labels: tuple[str, ...]) -> str:
 
 
 def label_list(value: str | Iterable[str] | None) -> tuple[str, ...]:
-    """``--only``/``--exclude`` as given (``"fox,badger"``, a list of names, or several of
+    """``--only``/``--exclude`` as given (``"fox,wolf"``, a list of names, or several of
     either) → its label names, without repeats, sorted (a run records them so, and compares
     them so: ``--resume``, ``merge``, ``sort --from``)."""
     if value is None:

@@ -250,7 +250,7 @@ def test_lists_that_cannot_work_are_refused_before_anything_is_made(runner: CliR
     for args, message in (
         (["--only", "zebar"], "Error: --only 'zebar' is not a label of this model (did you mean zebra or bear?)"),
         (["--exclude", "no_animal"], "Error: --exclude no_animal: no_animal cannot be left out"),
-        (["--only", " , "], "Error: Invalid value for '--only': ' , ' names no label; give labels (fox,badger)"),
+        (["--only", " , "], "Error: Invalid value for '--only': ' , ' names no label; give labels (fox,wolf)"),
     ):
         for command in (["classify", str(src), "-o", str(tmp_path / "x.csv")], ["sort", str(src), "--move"]):
             res = runner.invoke(main, [*command, *args])

@@ -9,6 +9,7 @@ import click
 
 from animalsort.cli.common import (
     CLASSIFY_ONLY,
+    DEVICE_HELP,
     count,
     from_csv_option,
     label_list_options,
@@ -24,7 +25,7 @@ from animalsort.cli.common import (
     translate_errors,
     video_options,
 )
-from animalsort.model.decision import DEVICES, described
+from animalsort.model.decision import DEVICES
 
 if TYPE_CHECKING:
     from animalsort._api import SortResult
@@ -124,7 +125,7 @@ def classify(
         animalsort classify IMG_0001.HEIC cat.jpg clip.mp4
         animalsort classify ~/trap --sequences 10 --video-rows frames -o trap.csv
         animalsort classify ~/photos --labels imagenet --top-k 5 -o fine.csv
-        animalsort classify ~/trap --only fox,badger,deer,boar,bird -o trap.csv
+        animalsort classify ~/trap --only fox,wolf,pig,antelope,bird -o trap.csv
         animalsort classify --files-from list.txt --root /data --shard 3/8 -o preds-3.csv
         animalsort classify s3://bucket/trap-2026 -o trap.csv
     """
@@ -269,7 +270,7 @@ def sort_cmd(
     Example:
         animalsort sort ~/photos --move
         animalsort sort ~/photos --dest ~/sorted --from preds.csv --dry-run
-        animalsort sort ~/trap --by-sequence --move --only fox,badger,deer,boar,bird
+        animalsort sort ~/trap --by-sequence --move --only fox,wolf,pig,antelope,bird
         animalsort sort ~/photos --from preds.csv --thresholds audit.json --move
     """
     from animalsort import _api
@@ -468,10 +469,13 @@ def _print_undone(res: UndoResult | TagUndoResult, *, quiet: bool, verbose: bool
     help="How many images to time (the first ones found).",
 )
 @click.option("--model", "-m", default=None, metavar="NAME", help="Registry model; default: lite0.")
-@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option(
-    "--device", type=click.Choice(tuple(DEVICES)), default="auto", show_default=True, help=f"{described(DEVICES)}."
+    "--weights",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A weights file to time instead of --model's (a model.pt from `animalsort finetune`).",
 )
+@click.option("--device", type=click.Choice(tuple(DEVICES)), default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--quick", is_flag=True, help="Fewer settings (batch sizes only).")
 @output_options
 @click.pass_context

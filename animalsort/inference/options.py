@@ -57,7 +57,7 @@ class ClassifyOptions:
     exclude: tuple[str, ...] = ()  # labels never answered (taxonomy.LabelSet.restricted)
 
     def __post_init__(self) -> None:
-        self.only, self.exclude = label_list(self.only), label_list(self.exclude)  # "fox,badger" or a list
+        self.only, self.exclude = label_list(self.only), label_list(self.exclude)  # "fox,wolf" or a list
 
     def record(self) -> dict[str, Any]:
         """The sidecar's ``options``: every option (paths as text), the label lists when given."""
@@ -112,7 +112,7 @@ def check_label_lists(opts: ClassifyOptions, predictions: Path | None = None) ->
 
 
 def label_lists(only: tuple[str, ...], exclude: tuple[str, ...]) -> str:
-    """The lists as a command line gives them (``--only fox,badger``), or that there are none."""
+    """The lists as a command line gives them (``--only fox,wolf``), or that there are none."""
     given = [f"{option} {','.join(names)}" for option, names in (("--only", only), ("--exclude", exclude)) if names]
     return " ".join(given) or "no --only/--exclude"
 
