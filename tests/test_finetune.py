@@ -299,13 +299,56 @@ def test_finetune_warns_of_duplicates_across_classes_and_splits(runner: CliRunne
 
 
 def test_class_names_matching_imagenet_start_from_the_pretrained_classifier() -> None:
-    base = training.load_base(None, progress=False)
+    base = training.load_base(training.base_weights(None, None, progress=False))
     head, matched = training.new_head(base, ["cats", "dog", "giraffe", "antelope_deer"])
     assert set(matched) == {"cats", "dog", "antelope_deer"}
     assert matched["dog"] == 119
     assert torch.count_nonzero(head.weight[2]) == 0  # giraffe: no ImageNet class, starts at zero
     dog_rows = torch.cat([base.pretrained_head.weight[151:269], base.pretrained_head.weight[273:274]])
     assert torch.allclose(head.weight[1], dog_rows.mean(0))
+
+
+def test_finetune_starts_from_a_weights_file(runner: CliRunner, tmp_path: Path, tiny_weights: Path) -> None:
+    """#39: --weights FILE, as classify's: an animalsort checkpoint brings its architecture,
+    preprocessing and classes (a class of the same name starts from its row); recorded in
+    model.pt and summary.json. A missing file is refused before anything is written."""
+    from animalsort.hashes import sha256_file
+
+    classes = {"alpha": (220, 30, 30), "blue_things": (30, 40, 220)}
+    root = tiny_dataset(tmp_path / "d", per_class=4, classes=classes)
+    run_dir = tmp_path / "run"
+    args = ["finetune", str(root), "--weights", str(tiny_weights), "--out", str(run_dir), "--epochs", "5"]
+    res = runner.invoke(main, [*args, "--no-inspect", "--runtime", "torch"])
+    assert res.exit_code == 0, res.output
+    assert "started from the pretrained classifier: alpha\n" in res.stderr
+    ckpt = torch.load(run_dir / "model.pt", weights_only=True)
+    tiny = torch.load(tiny_weights, weights_only=True)
+    assert (ckpt["arch"], ckpt["base_model"], ckpt["preprocessing"]) == (tiny["arch"], "tiny", tiny["preprocessing"])
+    assert ckpt["base_sha256"] == sha256_file(tiny_weights) and ckpt["options"]["weights"] == str(tiny_weights)
+    assert ckpt["classes_from_pretrained"] == {"alpha": 1} and ckpt["labels"] == ["alpha", "blue_things"]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["base_weights"] == str(tiny_weights) and summary["base_sha256"] == sha256_file(tiny_weights)
+    # the backbone is the checkpoint's (the head is new): same tensors but the classifier
+    body = {k: v for k, v in tiny["state_dict"].items() if not k.startswith("classifier.")}
+    assert all(torch.equal(ckpt["state_dict"][k], v) for k, v in body.items())
+    missing = runner.invoke(main, [*args[:3], str(tmp_path / "nope.pt"), "--out", str(tmp_path / "r2")])
+    assert missing.exit_code == 2 and f"--weights {tmp_path / 'nope.pt'}: no such file" in missing.stderr
+    assert not (tmp_path / "r2").exists()
+
+
+def test_a_state_dict_for_the_model_s_architecture_starts_from_its_imagenet_rows(tmp_path: Path) -> None:
+    from animalsort.model.build import build_arch, last_linear
+    from animalsort.model.registry import load_registry
+
+    spec = load_registry().get("lite0")
+    torch.manual_seed(0)
+    net = build_arch(spec.arch, spec.num_classes)  # random weights: no download
+    torch.save(net.state_dict(), tmp_path / "mine.pt")
+    base = training.load_base(training.base_weights("lite0", tmp_path / "mine.pt", progress=False))
+    assert (base.name, base.arch, base.head_labels) == ("mine.pt", spec.arch, ())
+    assert torch.equal(base.pretrained_head.weight, last_linear(net)[1].weight)
+    head, matched = training.new_head(base, ["dog", "giraffe"])
+    assert matched == {"dog": 119} and torch.count_nonzero(head.weight[1]) == 0
 
 
 def test_min_confidence_for_95_percent_precision() -> None:
