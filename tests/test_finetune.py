@@ -1,4 +1,6 @@
-"""finetune on tiny PIL-made datasets: both modes, the run folder, classify --weights."""
+"""finetune on tiny PIL-made datasets: both modes, the run folder, classify --weights. The runs
+start from the random-init ``tiny_weights`` model (``--weights``): plumbing, not accuracy, is the
+subject here (the real bases' accuracy: test_accuracy.py)."""
 
 from __future__ import annotations
 
@@ -80,11 +82,12 @@ def test_dataset_check_errors_and_warnings(tmp_path: Path) -> None:
         training.check_dataset(labelled_splits(one), one)
 
 
-def test_head_mode_end_to_end_and_cached_features(runner: CliRunner, tmp_path: Path) -> None:
+def test_head_mode_end_to_end_and_cached_features(runner: CliRunner, tmp_path: Path, tiny_weights: Path) -> None:
     root = tiny_dataset(tmp_path / "d")
     (root / "red_things" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really")
     run_dir = tmp_path / "run"
-    result = runner.invoke(main, ["finetune", str(root), "--out", str(run_dir), "--mode", "head", "--epochs", "60"])
+    args = ["finetune", str(root), "--weights", str(tiny_weights), "--out", str(run_dir), "--mode", "head"]
+    result = runner.invoke(main, [*args, "--epochs", "60"])
     assert result.exit_code == 0, result.output
     err = result.stderr
     assert "head mode: 5-fold cross-validated accuracy" in err and "skipped (unreadable): red_things/broken.jpg" in err
@@ -101,7 +104,7 @@ def test_head_mode_end_to_end_and_cached_features(runner: CliRunner, tmp_path: P
     ):
         assert (run_dir / name).is_file(), name
     ckpt = torch.load(run_dir / "model.pt", weights_only=True)
-    assert ckpt["labels"] == sorted(COLOURS) and ckpt["base_model"] == "lite1" and ckpt["mode"] == "head"
+    assert ckpt["labels"] == sorted(COLOURS) and ckpt["base_model"] == "tiny" and ckpt["mode"] == "head"
     assert ckpt["animalsort_version"] and ckpt["options"]["mode"] == "head"
     metrics = read_csv_rows(run_dir / "metrics.csv")
     assert list(metrics[0]) == ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
@@ -109,7 +112,7 @@ def test_head_mode_end_to_end_and_cached_features(runner: CliRunner, tmp_path: P
     assert summary["val_accuracy"] >= 2 / 3  # colours are easy
     report = read_csv_rows(run_dir / "report.csv")
     assert [r["class"] for r in report] == sorted(COLOURS)
-    again = runner.invoke(main, ["finetune", str(root), "--out", str(run_dir), "--mode", "head", "--epochs", "60"])
+    again = runner.invoke(main, [*args, "--epochs", "60"])
     assert again.exit_code == 0 and "features: 0 computed, 18 from the cache" in again.stderr
     # the model classifies with its own labels
     out = tmp_path / "p.csv"
@@ -154,9 +157,11 @@ def test_views_are_the_eval_window_mirrored_and_zoomed(tmp_path: Path) -> None:
     assert training.FinetuneOptions().views == VIEWS == tuple(cli_default.split(","))
 
 
-def test_head_refit_on_all_photos_keeps_validation_metrics(runner: CliRunner, tmp_path: Path) -> None:
+def test_head_refit_on_all_photos_keeps_validation_metrics(
+    runner: CliRunner, tmp_path: Path, tiny_weights: Path
+) -> None:
     root = tiny_dataset(tmp_path / "d", per_class=8)
-    common = ["--mode", "head", "--epochs", "40", "--no-inspect"]
+    common = ["--mode", "head", "--epochs", "40", "--no-inspect", "--weights", str(tiny_weights)]
     refit, plain = tmp_path / "refit", tmp_path / "plain"
     # one held-out split (--folds 1): the step chosen there, then the head refit on all 24
     a = runner.invoke(main, ["finetune", str(root), "--out", str(refit), *common, "--folds", "1"])
@@ -185,10 +190,21 @@ def test_head_refit_on_all_photos_keeps_validation_metrics(runner: CliRunner, tm
     assert bad.exit_code == 2 and "unknown view 'sideways'" in bad.output
 
 
-def test_head_mode_cross_validates_small_sets(runner: CliRunner, tmp_path: Path) -> None:
+def test_head_mode_cross_validates_small_sets(runner: CliRunner, tmp_path: Path, tiny_weights: Path) -> None:
     root = tiny_dataset(tmp_path / "d", per_class=8)
     run_dir = tmp_path / "run"
-    res = runner.invoke(main, ["finetune", str(root), "--out", str(run_dir), "--epochs", "40", "--no-inspect"])
+    args = [
+        "finetune",
+        str(root),
+        "--out",
+        str(run_dir),
+        "--epochs",
+        "40",
+        "--no-inspect",
+        "--weights",
+        str(tiny_weights),
+    ]
+    res = runner.invoke(main, args)
     assert res.exit_code == 0, res.output
     assert "head mode: 5-fold cross-validated accuracy" in res.stderr
     assert "the head refit on all 24 labelled photos" in res.stderr
@@ -204,16 +220,19 @@ def test_head_mode_cross_validates_small_sets(runner: CliRunner, tmp_path: Path)
     assert int(best["epoch"]) == summary["best_epoch"]
 
 
-def test_one_photo_per_class_trains_without_cross_validation(runner: CliRunner, tmp_path: Path) -> None:
+def test_one_photo_per_class_trains_without_cross_validation(
+    runner: CliRunner, tmp_path: Path, tiny_weights: Path
+) -> None:
     root = tiny_dataset(tmp_path / "d", per_class=1)
-    res = runner.invoke(main, ["finetune", str(root), "--out", str(tmp_path / "run"), "--epochs", "5", "--no-inspect"])
+    args = ["finetune", str(root), "--out", str(tmp_path / "run"), "--epochs", "5", "--no-inspect"]
+    res = runner.invoke(main, [*args, "--weights", str(tiny_weights)])
     assert res.exit_code == 0, res.output
     assert "head mode: no validation photos, accuracy not measured" in res.stderr
     assert "a single image of:" in res.stderr
 
 
 def test_finetune_dot_twice_never_trains_on_its_own_run(
-    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_weights: Path
 ) -> None:
     """#35: ``finetune .`` puts runs/<name>/ inside DATA; a second run found a class "runs" of
     curves.png and confusion.png. And a class of one photo and one corrupt file has one image."""
@@ -221,7 +240,7 @@ def test_finetune_dot_twice_never_trains_on_its_own_run(
     make_image(root / "lonely" / "only.jpg", seed=99)
     (root / "lonely" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really")
     monkeypatch.chdir(root)
-    res = runner.invoke(main, ["finetune", ".", "--epochs", "5", "--no-inspect"])
+    res = runner.invoke(main, ["finetune", ".", "--epochs", "5", "--no-inspect", "--weights", str(tiny_weights)])
     assert res.exit_code == 0, res.output
     assert "a single image of: lonely;" in res.stderr and "skipped (unreadable): lonely/broken.jpg" in res.stderr
     assert labelled_splits(root).classes == sorted([*COLOURS, "lonely"])  # not "runs"
@@ -236,7 +255,7 @@ def test_finetune_dot_twice_never_trains_on_its_own_run(
     assert not [s.path for s in splits.train + splits.val if "runs/" in s.path or "/old/" in s.path]
     # a class whose every file is unreadable: an error that says so, before any training
     (root / "lonely" / "only.jpg").unlink()
-    again = runner.invoke(main, ["finetune", ".", "--epochs", "5", "--no-inspect"])
+    again = runner.invoke(main, ["finetune", ".", "--epochs", "5", "--no-inspect", "--weights", str(tiny_weights)])
     assert again.exit_code == 2
     assert (
         "nothing to train on for: lonely;" in again.stderr
@@ -264,6 +283,7 @@ def test_refit_head_trains_a_copy_for_the_chosen_steps() -> None:
     y = torch.arange(3).repeat_interleave(10)
     x = centres[y] + torch.randn(30, 16, generator=g)
     views = torch.stack([x, x + 0.1 * torch.randn(30, 16, generator=g)], dim=1)  # photos × views × dim
+    torch.manual_seed(0)  # the start's init: whatever the tests before left in the global generator
     start = torch.nn.Linear(16, 3)
     before = start.weight.detach().clone()
     opts = FinetuneOptions(epochs=50)
@@ -281,18 +301,35 @@ def test_refit_head_trains_a_copy_for_the_chosen_steps() -> None:
     assert torch.equal(head.weight, again.weight)  # deterministic
 
 
-def test_finetune_warns_of_duplicates_across_classes_and_splits(runner: CliRunner, tmp_path: Path) -> None:
+def test_finetune_warns_of_duplicates_across_classes_and_splits(
+    runner: CliRunner, tmp_path: Path, tiny_weights: Path
+) -> None:
     import shutil
 
     root = tiny_dataset(tmp_path / "d")
     shutil.copy(root / "red_things" / "0.jpg", root / "blue_things" / "same_as_red.jpg")
     run_dir = tmp_path / "run"
-    result = runner.invoke(main, ["finetune", str(root), "--out", str(run_dir), "--mode", "head", "--epochs", "5"])
+    tiny = ["--weights", str(tiny_weights)]
+    result = runner.invoke(
+        main, ["finetune", str(root), "--out", str(run_dir), "--mode", "head", "--epochs", "5", *tiny]
+    )
     assert result.exit_code == 0, result.output
     assert "warning: label conflicts: the same image is in classes blue_things, red_things: " in result.stderr
     assert "blue_things/same_as_red.jpg" in result.stderr and (run_dir / "inspect.html").is_file()
     skipped = runner.invoke(
-        main, ["finetune", str(root), "--out", str(tmp_path / "r2"), "--mode", "head", "--epochs", "5", "--no-inspect"]
+        main,
+        [
+            "finetune",
+            str(root),
+            "--out",
+            str(tmp_path / "r2"),
+            "--mode",
+            "head",
+            "--epochs",
+            "5",
+            "--no-inspect",
+            *tiny,
+        ],
     )
     assert skipped.exit_code == 0 and "label conflicts" not in skipped.stderr
     assert not (tmp_path / "r2" / "inspect.html").exists()
@@ -358,7 +395,7 @@ def test_min_confidence_for_95_percent_precision() -> None:
     assert training.min_confidence_for_precision(conf, torch.zeros(6, dtype=torch.bool))[0] is None
 
 
-def test_full_mode_one_epoch_checkpoints_and_classify(runner: CliRunner, tmp_path: Path) -> None:
+def test_full_mode_one_epoch_checkpoints_and_classify(runner: CliRunner, tmp_path: Path, tiny_weights: Path) -> None:
     root = tiny_dataset(tmp_path / "d", per_class=4)
     run_dir = tmp_path / "run"
     result = runner.invoke(
@@ -377,6 +414,8 @@ def test_full_mode_one_epoch_checkpoints_and_classify(runner: CliRunner, tmp_pat
             "--balance",
             "-j",
             "0",
+            "--weights",
+            str(tiny_weights),
         ],
     )
     assert result.exit_code == 0, result.output
