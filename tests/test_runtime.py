@@ -98,12 +98,13 @@ def test_auto_falls_back_to_torch_and_says_why(
     assert strict.exit_code == 1 and "Error: the ONNX export of tiny differs" in strict.stderr
 
 
-def test_a_finetuned_model_runs_in_onnx_runtime(runner: CliRunner, tmp_path: Path) -> None:
+def test_a_finetuned_model_runs_in_onnx_runtime(runner: CliRunner, tmp_path: Path, tiny_weights: Path) -> None:
     from test_finetune import tiny_dataset
 
     data = tiny_dataset(tmp_path / "d")
     run = tmp_path / "run"
-    tuned = runner.invoke(main, ["finetune", str(data), "--out", str(run), "--epochs", "30"])
+    args = ["finetune", str(data), "--out", str(run), "--epochs", "30", "--weights", str(tiny_weights)]
+    tuned = runner.invoke(main, args)
     assert tuned.exit_code == 0, tuned.output
     rows = {}
     for runtime in ("onnx", "torch"):
