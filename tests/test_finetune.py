@@ -429,8 +429,8 @@ def test_full_mode_one_epoch_checkpoints_and_classify(runner: CliRunner, tmp_pat
     assert {r["label"] for r in read_csv_rows(out)} <= set(COLOURS)
 
 
-def test_full_mode_resumes_after_sigkill(tmp_path: Path) -> None:
-    root = tiny_dataset(tmp_path / "d", per_class=4)
+def test_full_mode_resumes_after_sigkill(tmp_path: Path, tiny_weights: Path) -> None:
+    root = tiny_dataset(tmp_path / "d", per_class=20)  # epochs long enough (12 steps) to be cut off in
     run_dir = tmp_path / "run"
     cmd = [
         sys.executable,
@@ -449,13 +449,15 @@ def test_full_mode_resumes_after_sigkill(tmp_path: Path) -> None:
         "4",
         "-j",
         "0",
+        "--weights",
+        str(tiny_weights),
     ]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
         if (run_dir / "last.pt").exists():
             break
-        time.sleep(0.05)
+        time.sleep(0.005)
     assert proc.poll() is None, "training finished before it could be interrupted"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -467,4 +469,4 @@ def test_full_mode_resumes_after_sigkill(tmp_path: Path) -> None:
     assert torch.load(run_dir / "last.pt", weights_only=True)["epoch"] == 2
     out = tmp_path / "p.csv"
     res = CliRunner().invoke(main, ["classify", str(root), "--weights", str(run_dir), "-o", str(out)])
-    assert res.exit_code == 0 and len(read_csv_rows(out)) == 12
+    assert res.exit_code == 0 and len(read_csv_rows(out)) == 60
