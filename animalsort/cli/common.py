@@ -147,6 +147,9 @@ class _Workers(click.ParamType):
 WORKERS = _Workers()
 
 
+DEVICE_HELP = f"Where the model runs. {described(DEVICES)}."
+
+
 def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by every command that runs a model over a folder."""
     decorators = [
@@ -156,7 +159,7 @@ def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Choice(tuple(DEVICES)),
             default="auto",
             show_default=True,
-            help=f"Where the model runs. {described(DEVICES)}.",
+            help=DEVICE_HELP,
         ),
         click.option(
             "--precision",
@@ -190,7 +193,14 @@ def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             "closer look at a small or uncertain animal; tiles = up to five closer looks, for small animals "
             "far from the camera. The CSV gets the box around the animal and its animal_score.",
         ),
-        click.option("--batch-size", "-b", type=click.IntRange(min=1), default=32, show_default=True),
+        click.option(
+            "--batch-size",
+            "-b",
+            type=click.IntRange(min=1),
+            default=32,
+            show_default=True,
+            help="Images per forward pass.",
+        ),
         click.option(
             "--workers",
             "-j",
