@@ -1,18 +1,20 @@
 """What a predictions row says as keywords: the label (``cat``), its path in the label taxonomy
 (``Animals|Mammals|Carnivores|cat``), and our record of the answer and where it came from.
 
-Rows below the confidence threshold (unless a person reviewed them) and ``no_animal`` rows get
-no species keyword; ``uncertain=True`` gives the former an ``uncertain`` keyword instead.
+Rows below their label's threshold (``formats.thresholds``: ``--min-confidence``, or the label's
+own from ``--thresholds audit.json``; a row a person reviewed always counts) and ``no_animal``
+rows get no species keyword; ``uncertain=True`` gives the former an ``uncertain`` keyword instead.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from animalsort._version import __version__
 from animalsort.formats.corrections import REVIEWED
+from animalsort.formats.thresholds import Thresholds
 from animalsort.tagging.xmp import Tags
 from animalsort.taxonomy import keyword_path
 
@@ -24,7 +26,7 @@ DEFAULT_ROOT = "Animals"
 class Wording:
     """How rows become keywords (``animalsort tag``'s options)."""
 
-    min_confidence: float = 0.5
+    thresholds: Thresholds = field(default_factory=Thresholds)  # when a label counts
     root: str = DEFAULT_ROOT
     uncertain: bool = False
 
@@ -35,9 +37,9 @@ def tags_for(row: dict[str, str], wording: Wording, provenance: dict[str, Any], 
     reviewed = bool(row.get(REVIEWED))
     confidence = row.get("confidence") or ""
     try:
-        sure = reviewed or float(confidence) >= wording.min_confidence
-    except ValueError:
-        sure = False
+        sure = wording.thresholds.sure(label, float(confidence), reviewed)
+    except ValueError:  # no confidence to compare: only a person's review makes it count
+        sure = reviewed
     keywords: tuple[str, ...] = ()
     paths: tuple[str, ...] = ()
     if label != "no_animal" and sure:
