@@ -114,12 +114,12 @@ def test_sort_classifies_first_when_given_no_csv(tmp_path: Path) -> None:
         animalsort.sort(src, move=True, link=True)
 
 
-def test_finetune_makes_a_model_the_classifier_loads(tmp_path: Path) -> None:
+def test_finetune_makes_a_model_the_classifier_loads(tmp_path: Path, tiny_weights: Path) -> None:
     data = tmp_path / "d"
     for c, colour in {"red": (220, 30, 30), "blue": (30, 30, 220)}.items():
         for i in range(6):
             make_image(data / c / f"{i}.jpg", size=(60 + i, 50), color=colour, seed=i)
-    run = animalsort.finetune(data, out=tmp_path / "run", mode="head", epochs=30)
+    run = animalsort.finetune(data, out=tmp_path / "run", mode="head", epochs=30, weights=tiny_weights)
     assert run.classes == ["blue", "red"] and (run.run_dir / "model.pt").is_file()
     clf = animalsort.Classifier(weights=run.run_dir, precision="fp32")
     assert set(clf.labels) == {"blue", "red"}

@@ -351,8 +351,9 @@ def test_device_decode_path_matches_the_cpu_path(tmp_path: Path) -> None:
     assert torch.all(diff[:8] < 1.0), diff
 
 
-def test_bench_command_recommends_settings(runner: CliRunner) -> None:
-    result = runner.invoke(main, ["-q", "bench", str(EXAMPLES), "--sample", "8", "--quick"])
+def test_bench_command_recommends_settings(runner: CliRunner, tiny_weights: Path) -> None:
+    args = ["-q", "bench", str(EXAMPLES), "--sample", "8", "--quick", "--weights", str(tiny_weights)]
+    result = runner.invoke(main, args)
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "8 images from" in out and "model only (onnx fp32)" in out and "model only (torch fp32)" in out

@@ -11,6 +11,7 @@ import random
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -200,7 +201,7 @@ def test_kill_during_a_move_then_undo_restores_every_member(tmp_path: Path) -> N
         assert snapshot(src) == original, f"trial {trial}: undo did not restore every member"
 
 
-def test_files_that_are_not_regular_files_are_never_opened(tmp_path: Path) -> None:
+def test_files_that_are_not_regular_files_are_never_opened(tmp_path: Path, tiny_weights: Path) -> None:
     src = tmp_path / "p"
     (src / "cats").mkdir(parents=True)
     shutil.copy(EXAMPLES / "cat.jpg", src / "cats" / "a.jpg")
@@ -211,11 +212,11 @@ def test_files_that_are_not_regular_files_are_never_opened(tmp_path: Path) -> No
     (src / "link.jpg").symlink_to(src / "pipe.jpg")
     sock = socket.socket(socket.AF_UNIX)
     sock.bind(str(src / "sock.jpg"))
+    # a process of its own: a FIFO opened by mistake would block it, and the timeout would say so
+    run, tiny = [sys.executable, "-m", "animalsort"], ["--weights", str(tiny_weights)]
     try:
-        run = [sys.executable, "-m", "animalsort"]
-        done = subprocess.run(
-            [*run, "classify", str(src), "-o", str(tmp_path / "c.csv")], capture_output=True, text=True, timeout=180
-        )
+        args = [*run, "classify", str(src), "-o", str(tmp_path / "c.csv"), *tiny]
+        done = subprocess.run(args, capture_output=True, text=True, timeout=180)
         assert done.returncode == 0, done.stderr
         assert [r["path"] for r in read_csv_rows(tmp_path / "c.csv")] == ["cats/a.jpg", "cats/b.jpg", "dog.jpg"]
         assert "not a regular file 4" in done.stderr
@@ -223,23 +224,33 @@ def test_files_that_are_not_regular_files_are_never_opened(tmp_path: Path) -> No
         assert named.returncode == 2 and "pipe.jpg is a named pipe (FIFO), not a photo file" in named.stderr
         listed = tmp_path / "list.txt"
         listed.write_text("pipe.jpg\ndog.jpg\n")
-        args = [*run, "classify", "--files-from", str(listed), "--root", str(src), "-o", str(tmp_path / "m.csv")]
+        args = [*run, "classify", "--files-from", str(listed), "--root", str(src), "-o", str(tmp_path / "m.csv"), *tiny]
         done = subprocess.run(args, capture_output=True, text=True, timeout=180)
         rows = read_csv_rows(tmp_path / "m.csv")
         assert rows[0]["error"] == "not a regular file: a named pipe (FIFO); not opened" and rows[1]["status"] == "ok"
+        page, stats = tmp_path / "i.html", tmp_path / "i.json"
+        args = [*run, "inspect", str(src), "-o", str(page), "--json", str(stats)]
+        done = subprocess.run(args, capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, done.stderr
+        assert [i["path"] for i in json.loads(stats.read_text())["images"]] == ["cats/a.jpg", "cats/b.jpg"]
+        assert page.is_file()
+        out = tmp_path / "out"
         done = subprocess.run(
-            [*run, "inspect", str(src), "-o", str(tmp_path / "i.html")], capture_output=True, text=True, timeout=180
-        )
-        assert done.returncode in (0, 1) and "Traceback" not in done.stderr, done.stderr
-        done = subprocess.run(
-            [*run, "sort", str(src), "--copy", "--dest", str(tmp_path / "out")],
-            capture_output=True,
-            text=True,
-            timeout=180,
+            [*run, "sort", str(src), "--copy", "--dest", str(out), *tiny], capture_output=True, text=True, timeout=180
         )
         assert done.returncode == 0, done.stderr
-        args = [*run, "finetune", str(src), "--out", str(tmp_path / "run"), "--epochs", "2"]
+        placed = sorted(p.relative_to(out).as_posix().split("/", 1)[1] for p in out.rglob("*.jpg") if p.is_file())
+        assert placed == ["cats/a.jpg", "cats/b.jpg", "dog.jpg"]  # the photos only; each whole
+        assert all((src / rel).read_bytes() == next(out.glob(f"*/{rel}")).read_bytes() for rel in placed)
+        assert stat.S_ISFIFO((src / "cats" / "pipe.NEF").lstat().st_mode) and (src / "link.jpg").is_symlink()
+        (src / "dogs").mkdir()
+        for i in range(2):  # a second class, so that finetune trains (beside cats/pipe.NEF)
+            shutil.copy(EXAMPLES / "dog.jpg", src / "dogs" / f"d{i}.jpg")
+        args = [*run, "finetune", str(src), "--out", str(tmp_path / "run"), "--epochs", "2", "--no-inspect", *tiny]
         done = subprocess.run(args, capture_output=True, text=True, timeout=300)
-        assert "Traceback" not in done.stderr, done.stderr
+        assert done.returncode == 0, done.stderr
+        counts = json.loads((tmp_path / "run" / "summary.json").read_text())["counts"]
+        assert counts == {c: {"train": 2, "val": 0, "test": 0} for c in ("cats", "dogs")}
+        assert "skipped (unreadable)" not in done.stderr
     finally:
         sock.close()

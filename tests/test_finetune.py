@@ -1,4 +1,6 @@
-"""finetune on tiny PIL-made datasets: both modes, the run folder, classify --weights."""
+"""finetune on tiny PIL-made datasets: both modes, the run folder, classify --weights. The runs
+start from the random-init ``tiny_weights`` model (``--weights``): plumbing, not accuracy, is the
+subject here (the real bases' accuracy: test_accuracy.py)."""
 
 from __future__ import annotations
 
@@ -80,11 +82,12 @@ def test_dataset_check_errors_and_warnings(tmp_path: Path) -> None:
         training.check_dataset(labelled_splits(one), one)
 
 
-def test_head_mode_end_to_end_and_cached_features(runner: CliRunner, tmp_path: Path) -> None:
+def test_head_mode_end_to_end_and_cached_features(runner: CliRunner, tmp_path: Path, tiny_weights: Path) -> None:
     root = tiny_dataset(tmp_path / "d")
     (root / "red_things" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really")
     run_dir = tmp_path / "run"
-    result = runner.invoke(main, ["finetune", str(root), "--out", str(run_dir), "--mode", "head", "--epochs", "60"])
+    args = ["finetune", str(root), "--weights", str(tiny_weights), "--out", str(run_dir), "--mode", "head"]
+    result = runner.invoke(main, [*args, "--epochs", "60"])
     assert result.exit_code == 0, result.output
     err = result.stderr
     assert "head mode: 5-fold cross-validated accuracy" in err and "skipped (unreadable): red_things/broken.jpg" in err
@@ -101,7 +104,7 @@ def test_head_mode_end_to_end_and_cached_features(runner: CliRunner, tmp_path: P
     ):
         assert (run_dir / name).is_file(), name
     ckpt = torch.load(run_dir / "model.pt", weights_only=True)
-    assert ckpt["labels"] == sorted(COLOURS) and ckpt["base_model"] == "lite1" and ckpt["mode"] == "head"
+    assert ckpt["labels"] == sorted(COLOURS) and ckpt["base_model"] == "tiny" and ckpt["mode"] == "head"
     assert ckpt["animalsort_version"] and ckpt["options"]["mode"] == "head"
     metrics = read_csv_rows(run_dir / "metrics.csv")
     assert list(metrics[0]) == ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
@@ -109,7 +112,7 @@ def test_head_mode_end_to_end_and_cached_features(runner: CliRunner, tmp_path: P
     assert summary["val_accuracy"] >= 2 / 3  # colours are easy
     report = read_csv_rows(run_dir / "report.csv")
     assert [r["class"] for r in report] == sorted(COLOURS)
-    again = runner.invoke(main, ["finetune", str(root), "--out", str(run_dir), "--mode", "head", "--epochs", "60"])
+    again = runner.invoke(main, [*args, "--epochs", "60"])
     assert again.exit_code == 0 and "features: 0 computed, 18 from the cache" in again.stderr
     # the model classifies with its own labels
     out = tmp_path / "p.csv"
@@ -154,9 +157,11 @@ def test_views_are_the_eval_window_mirrored_and_zoomed(tmp_path: Path) -> None:
     assert training.FinetuneOptions().views == VIEWS == tuple(cli_default.split(","))
 
 
-def test_head_refit_on_all_photos_keeps_validation_metrics(runner: CliRunner, tmp_path: Path) -> None:
+def test_head_refit_on_all_photos_keeps_validation_metrics(
+    runner: CliRunner, tmp_path: Path, tiny_weights: Path
+) -> None:
     root = tiny_dataset(tmp_path / "d", per_class=8)
-    common = ["--mode", "head", "--epochs", "40", "--no-inspect"]
+    common = ["--mode", "head", "--epochs", "40", "--no-inspect", "--weights", str(tiny_weights)]
     refit, plain = tmp_path / "refit", tmp_path / "plain"
     # one held-out split (--folds 1): the step chosen there, then the head refit on all 24
     a = runner.invoke(main, ["finetune", str(root), "--out", str(refit), *common, "--folds", "1"])
@@ -185,10 +190,21 @@ def test_head_refit_on_all_photos_keeps_validation_metrics(runner: CliRunner, tm
     assert bad.exit_code == 2 and "unknown view 'sideways'" in bad.output
 
 
-def test_head_mode_cross_validates_small_sets(runner: CliRunner, tmp_path: Path) -> None:
+def test_head_mode_cross_validates_small_sets(runner: CliRunner, tmp_path: Path, tiny_weights: Path) -> None:
     root = tiny_dataset(tmp_path / "d", per_class=8)
     run_dir = tmp_path / "run"
-    res = runner.invoke(main, ["finetune", str(root), "--out", str(run_dir), "--epochs", "40", "--no-inspect"])
+    args = [
+        "finetune",
+        str(root),
+        "--out",
+        str(run_dir),
+        "--epochs",
+        "40",
+        "--no-inspect",
+        "--weights",
+        str(tiny_weights),
+    ]
+    res = runner.invoke(main, args)
     assert res.exit_code == 0, res.output
     assert "head mode: 5-fold cross-validated accuracy" in res.stderr
     assert "the head refit on all 24 labelled photos" in res.stderr
@@ -204,16 +220,19 @@ def test_head_mode_cross_validates_small_sets(runner: CliRunner, tmp_path: Path)
     assert int(best["epoch"]) == summary["best_epoch"]
 
 
-def test_one_photo_per_class_trains_without_cross_validation(runner: CliRunner, tmp_path: Path) -> None:
+def test_one_photo_per_class_trains_without_cross_validation(
+    runner: CliRunner, tmp_path: Path, tiny_weights: Path
+) -> None:
     root = tiny_dataset(tmp_path / "d", per_class=1)
-    res = runner.invoke(main, ["finetune", str(root), "--out", str(tmp_path / "run"), "--epochs", "5", "--no-inspect"])
+    args = ["finetune", str(root), "--out", str(tmp_path / "run"), "--epochs", "5", "--no-inspect"]
+    res = runner.invoke(main, [*args, "--weights", str(tiny_weights)])
     assert res.exit_code == 0, res.output
     assert "head mode: no validation photos, accuracy not measured" in res.stderr
     assert "a single image of:" in res.stderr
 
 
 def test_finetune_dot_twice_never_trains_on_its_own_run(
-    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_weights: Path
 ) -> None:
     """#35: ``finetune .`` puts runs/<name>/ inside DATA; a second run found a class "runs" of
     curves.png and confusion.png. And a class of one photo and one corrupt file has one image."""
@@ -221,7 +240,7 @@ def test_finetune_dot_twice_never_trains_on_its_own_run(
     make_image(root / "lonely" / "only.jpg", seed=99)
     (root / "lonely" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really")
     monkeypatch.chdir(root)
-    res = runner.invoke(main, ["finetune", ".", "--epochs", "5", "--no-inspect"])
+    res = runner.invoke(main, ["finetune", ".", "--epochs", "5", "--no-inspect", "--weights", str(tiny_weights)])
     assert res.exit_code == 0, res.output
     assert "a single image of: lonely;" in res.stderr and "skipped (unreadable): lonely/broken.jpg" in res.stderr
     assert labelled_splits(root).classes == sorted([*COLOURS, "lonely"])  # not "runs"
@@ -236,7 +255,7 @@ def test_finetune_dot_twice_never_trains_on_its_own_run(
     assert not [s.path for s in splits.train + splits.val if "runs/" in s.path or "/old/" in s.path]
     # a class whose every file is unreadable: an error that says so, before any training
     (root / "lonely" / "only.jpg").unlink()
-    again = runner.invoke(main, ["finetune", ".", "--epochs", "5", "--no-inspect"])
+    again = runner.invoke(main, ["finetune", ".", "--epochs", "5", "--no-inspect", "--weights", str(tiny_weights)])
     assert again.exit_code == 2
     assert (
         "nothing to train on for: lonely;" in again.stderr
@@ -264,6 +283,7 @@ def test_refit_head_trains_a_copy_for_the_chosen_steps() -> None:
     y = torch.arange(3).repeat_interleave(10)
     x = centres[y] + torch.randn(30, 16, generator=g)
     views = torch.stack([x, x + 0.1 * torch.randn(30, 16, generator=g)], dim=1)  # photos × views × dim
+    torch.manual_seed(0)  # the start's init: whatever the tests before left in the global generator
     start = torch.nn.Linear(16, 3)
     before = start.weight.detach().clone()
     opts = FinetuneOptions(epochs=50)
@@ -281,31 +301,91 @@ def test_refit_head_trains_a_copy_for_the_chosen_steps() -> None:
     assert torch.equal(head.weight, again.weight)  # deterministic
 
 
-def test_finetune_warns_of_duplicates_across_classes_and_splits(runner: CliRunner, tmp_path: Path) -> None:
+def test_finetune_warns_of_duplicates_across_classes_and_splits(
+    runner: CliRunner, tmp_path: Path, tiny_weights: Path
+) -> None:
     import shutil
 
     root = tiny_dataset(tmp_path / "d")
     shutil.copy(root / "red_things" / "0.jpg", root / "blue_things" / "same_as_red.jpg")
     run_dir = tmp_path / "run"
-    result = runner.invoke(main, ["finetune", str(root), "--out", str(run_dir), "--mode", "head", "--epochs", "5"])
+    tiny = ["--weights", str(tiny_weights)]
+    result = runner.invoke(
+        main, ["finetune", str(root), "--out", str(run_dir), "--mode", "head", "--epochs", "5", *tiny]
+    )
     assert result.exit_code == 0, result.output
     assert "warning: label conflicts: the same image is in classes blue_things, red_things: " in result.stderr
     assert "blue_things/same_as_red.jpg" in result.stderr and (run_dir / "inspect.html").is_file()
     skipped = runner.invoke(
-        main, ["finetune", str(root), "--out", str(tmp_path / "r2"), "--mode", "head", "--epochs", "5", "--no-inspect"]
+        main,
+        [
+            "finetune",
+            str(root),
+            "--out",
+            str(tmp_path / "r2"),
+            "--mode",
+            "head",
+            "--epochs",
+            "5",
+            "--no-inspect",
+            *tiny,
+        ],
     )
     assert skipped.exit_code == 0 and "label conflicts" not in skipped.stderr
     assert not (tmp_path / "r2" / "inspect.html").exists()
 
 
 def test_class_names_matching_imagenet_start_from_the_pretrained_classifier() -> None:
-    base = training.load_base(None, progress=False)
+    base = training.load_base(training.base_weights(None, None, progress=False))
     head, matched = training.new_head(base, ["cats", "dog", "giraffe", "antelope_deer"])
     assert set(matched) == {"cats", "dog", "antelope_deer"}
     assert matched["dog"] == 119
     assert torch.count_nonzero(head.weight[2]) == 0  # giraffe: no ImageNet class, starts at zero
     dog_rows = torch.cat([base.pretrained_head.weight[151:269], base.pretrained_head.weight[273:274]])
     assert torch.allclose(head.weight[1], dog_rows.mean(0))
+
+
+def test_finetune_starts_from_a_weights_file(runner: CliRunner, tmp_path: Path, tiny_weights: Path) -> None:
+    """#39: --weights FILE, as classify's: an animalsort checkpoint brings its architecture,
+    preprocessing and classes (a class of the same name starts from its row); recorded in
+    model.pt and summary.json. A missing file is refused before anything is written."""
+    from animalsort.hashes import sha256_file
+
+    classes = {"alpha": (220, 30, 30), "blue_things": (30, 40, 220)}
+    root = tiny_dataset(tmp_path / "d", per_class=4, classes=classes)
+    run_dir = tmp_path / "run"
+    args = ["finetune", str(root), "--weights", str(tiny_weights), "--out", str(run_dir), "--epochs", "5"]
+    res = runner.invoke(main, [*args, "--no-inspect", "--runtime", "torch"])
+    assert res.exit_code == 0, res.output
+    assert "started from the pretrained classifier: alpha\n" in res.stderr
+    ckpt = torch.load(run_dir / "model.pt", weights_only=True)
+    tiny = torch.load(tiny_weights, weights_only=True)
+    assert (ckpt["arch"], ckpt["base_model"], ckpt["preprocessing"]) == (tiny["arch"], "tiny", tiny["preprocessing"])
+    assert ckpt["base_sha256"] == sha256_file(tiny_weights) and ckpt["options"]["weights"] == str(tiny_weights)
+    assert ckpt["classes_from_pretrained"] == {"alpha": 1} and ckpt["labels"] == ["alpha", "blue_things"]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["base_weights"] == str(tiny_weights) and summary["base_sha256"] == sha256_file(tiny_weights)
+    # the backbone is the checkpoint's (the head is new): same tensors but the classifier
+    body = {k: v for k, v in tiny["state_dict"].items() if not k.startswith("classifier.")}
+    assert all(torch.equal(ckpt["state_dict"][k], v) for k, v in body.items())
+    missing = runner.invoke(main, [*args[:3], str(tmp_path / "nope.pt"), "--out", str(tmp_path / "r2")])
+    assert missing.exit_code == 2 and f"--weights {tmp_path / 'nope.pt'}: no such file" in missing.stderr
+    assert not (tmp_path / "r2").exists()
+
+
+def test_a_state_dict_for_the_model_s_architecture_starts_from_its_imagenet_rows(tmp_path: Path) -> None:
+    from animalsort.model.build import build_arch, last_linear
+    from animalsort.model.registry import load_registry
+
+    spec = load_registry().get("lite0")
+    torch.manual_seed(0)
+    net = build_arch(spec.arch, spec.num_classes)  # random weights: no download
+    torch.save(net.state_dict(), tmp_path / "mine.pt")
+    base = training.load_base(training.base_weights("lite0", tmp_path / "mine.pt", progress=False))
+    assert (base.name, base.arch, base.head_labels) == ("mine.pt", spec.arch, ())
+    assert torch.equal(base.pretrained_head.weight, last_linear(net)[1].weight)
+    head, matched = training.new_head(base, ["dog", "giraffe"])
+    assert matched == {"dog": 119} and torch.count_nonzero(head.weight[1]) == 0
 
 
 def test_min_confidence_for_95_percent_precision() -> None:
@@ -315,7 +395,7 @@ def test_min_confidence_for_95_percent_precision() -> None:
     assert training.min_confidence_for_precision(conf, torch.zeros(6, dtype=torch.bool))[0] is None
 
 
-def test_full_mode_one_epoch_checkpoints_and_classify(runner: CliRunner, tmp_path: Path) -> None:
+def test_full_mode_one_epoch_checkpoints_and_classify(runner: CliRunner, tmp_path: Path, tiny_weights: Path) -> None:
     root = tiny_dataset(tmp_path / "d", per_class=4)
     run_dir = tmp_path / "run"
     result = runner.invoke(
@@ -334,6 +414,8 @@ def test_full_mode_one_epoch_checkpoints_and_classify(runner: CliRunner, tmp_pat
             "--balance",
             "-j",
             "0",
+            "--weights",
+            str(tiny_weights),
         ],
     )
     assert result.exit_code == 0, result.output
@@ -347,8 +429,8 @@ def test_full_mode_one_epoch_checkpoints_and_classify(runner: CliRunner, tmp_pat
     assert {r["label"] for r in read_csv_rows(out)} <= set(COLOURS)
 
 
-def test_full_mode_resumes_after_sigkill(tmp_path: Path) -> None:
-    root = tiny_dataset(tmp_path / "d", per_class=4)
+def test_full_mode_resumes_after_sigkill(tmp_path: Path, tiny_weights: Path) -> None:
+    root = tiny_dataset(tmp_path / "d", per_class=20)  # epochs long enough (12 steps) to be cut off in
     run_dir = tmp_path / "run"
     cmd = [
         sys.executable,
@@ -367,13 +449,15 @@ def test_full_mode_resumes_after_sigkill(tmp_path: Path) -> None:
         "4",
         "-j",
         "0",
+        "--weights",
+        str(tiny_weights),
     ]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
         if (run_dir / "last.pt").exists():
             break
-        time.sleep(0.05)
+        time.sleep(0.005)
     assert proc.poll() is None, "training finished before it could be interrupted"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -385,4 +469,4 @@ def test_full_mode_resumes_after_sigkill(tmp_path: Path) -> None:
     assert torch.load(run_dir / "last.pt", weights_only=True)["epoch"] == 2
     out = tmp_path / "p.csv"
     res = CliRunner().invoke(main, ["classify", str(root), "--weights", str(run_dir), "-o", str(out)])
-    assert res.exit_code == 0 and len(read_csv_rows(out)) == 12
+    assert res.exit_code == 0 and len(read_csv_rows(out)) == 60

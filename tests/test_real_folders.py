@@ -92,7 +92,7 @@ def test_a_folder_of_videos_and_raw_files_says_what_it_found(runner: CliRunner, 
 
 
 def test_heic_through_sort_report_inspect_explain_and_finetune(
-    runner: CliRunner, phone_folder: Path, tmp_path: Path
+    runner: CliRunner, phone_folder: Path, tmp_path: Path, tiny_weights: Path
 ) -> None:
     dest = tmp_path / "sorted"
     result = runner.invoke(main, ["sort", str(phone_folder), "--dest", str(dest)])
@@ -123,7 +123,8 @@ def test_heic_through_sort_report_inspect_explain_and_finetune(
     for i in range(3):
         sideways(EXAMPLES / "cat.jpg", data / "cats" / f"{i}.heic", "HEIF")
         make_image(data / "blue" / f"{i}.avif", color=(20, 40, 220), seed=i, fmt="AVIF")
-    tune = runner.invoke(main, ["finetune", str(data), "--out", str(tmp_path / "run"), "--epochs", "20"])
+    tiny = ["--weights", str(tiny_weights)]  # the subject is reading HEIC/AVIF, not lite1's features
+    tune = runner.invoke(main, ["finetune", str(data), "--out", str(tmp_path / "run"), "--epochs", "20", *tiny])
     assert tune.exit_code == 0, tune.output
     assert "skipped (unreadable)" not in tune.stderr and "features: 6 computed" in tune.stderr
 

@@ -192,7 +192,9 @@ def test_sort_from_places_reviewed_rows_by_their_label(runner: CliRunner, tmp_pa
     assert journal[0]["reviewed"] == 3 and journal[0]["corrections"].endswith("preds.corrections.csv")
 
 
-def test_finetune_from_links_reviewed_photos_and_finds_moved_ones(runner: CliRunner, tmp_path: Path) -> None:
+def test_finetune_from_links_reviewed_photos_and_finds_moved_ones(
+    runner: CliRunner, tmp_path: Path, tiny_weights: Path
+) -> None:
     preds = classified(tmp_path)
     run_dir = tmp_path / "run"
     none = runner.invoke(main, ["finetune", "--from", str(preds), "--out", str(run_dir)])
@@ -215,7 +217,7 @@ def test_finetune_from_links_reviewed_photos_and_finds_moved_ones(runner: CliRun
     res = runner.invoke(
         main,
         ["finetune", "--from", str(preds), "--include-confident", "0.9", "--out", str(run_dir)]
-        + ["--epochs", "30", "--no-inspect", "--folds", "1"],
+        + ["--epochs", "30", "--no-inspect", "--folds", "1", "--weights", str(tiny_weights)],
     )
     assert res.exit_code == 0, res.output
     assert "training set: 12 photos (3 reviewed, 9 confident predictions) linked into" in res.stderr
@@ -276,7 +278,7 @@ def start(preds: Path) -> tuple[subprocess.Popen[str], str]:
 
 @pytest.mark.slow
 @needs_browser
-def test_review_loop_in_chromium(runner: CliRunner, tmp_path: Path) -> None:
+def test_review_loop_in_chromium(runner: CliRunner, tmp_path: Path, tiny_weights: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -355,7 +357,7 @@ def test_review_loop_in_chromium(runner: CliRunner, tmp_path: Path) -> None:
     tune = runner.invoke(
         main,
         ["finetune", "--from", str(preds), "--include-confident", "0.9", "--out", str(tmp_path / "run")]
-        + ["--epochs", "20", "--no-inspect", "--folds", "1"],
+        + ["--epochs", "20", "--no-inspect", "--folds", "1", "--weights", str(tiny_weights)],
     )
     assert tune.exit_code == 0, tune.output
     assert "3 reviewed, 9 confident predictions" in tune.stderr

@@ -96,7 +96,8 @@ def test_files_from_refuses_what_cannot_work(runner: CliRunner, tmp_path: Path, 
     (tmp_path / "list.txt").write_text("x.jpg\n")
     both = runner.invoke(main, ["classify", str(tmp_path), "--files-from", str(tmp_path / "list.txt")])
     assert both.exit_code == 2 and "not both" in both.stderr
-    assert runner.invoke(main, ["classify", str(tmp_path), "--root", str(tmp_path)]).exit_code == 2
+    root_alone = runner.invoke(main, ["classify", str(tmp_path), "--root", str(tmp_path)])
+    assert root_alone.exit_code == 2 and "--root goes with --files-from" in root_alone.stderr
     missing = runner.invoke(main, ["classify", "--files-from", str(tmp_path / "nope.txt")])
     assert missing.exit_code == 2 and "no such file" in missing.stderr
     (tmp_path / "empty.txt").write_text("# nothing\n\n")
@@ -104,7 +105,9 @@ def test_files_from_refuses_what_cannot_work(runner: CliRunner, tmp_path: Path, 
         main, ["classify", "--files-from", str(tmp_path / "empty.txt"), "--weights", str(tiny_weights)]
     )
     assert empty.exit_code == 2 and "lists no files" in empty.stderr
-    assert runner.invoke(main, ["classify"]).exit_code == 2
+    nothing = runner.invoke(main, ["classify"])
+    assert nothing.exit_code == 2
+    assert "give a folder, image files, an s3:// prefix, or --files-from LIST" in nothing.stderr
 
 
 # --------------------------------------------------------------------------- shards and merge
@@ -189,9 +192,10 @@ def test_merge_with_the_manifest_reports_gaps_and_refuses_mixed_runs(
     missing = len(read_csv_rows(shards[2]))
     assert lost.exit_code == 0 and f"warning: {missing} paths of the manifest in no CSV" in lost.stderr
     strict = runner.invoke(
-        main, ["merge", str(shards[0]), "--files-from", str(manifest), "-o", str(tmp_path / "g.csv"), "--strict"]
+        main, ["merge", str(shards[0]), "--files-from", str(manifest), "-o", str(tmp_path / "g2.csv"), "--strict"]
     )
-    assert strict.exit_code == 1
+    gaps = len(read_csv_rows(single)) - len(read_csv_rows(shards[0]))
+    assert strict.exit_code == 1 and f"{gaps} paths of the manifest in no CSV" in strict.stderr
     # a row that differs between two CSVs is a conflict; the classified one wins over an error
     rows = list(csv.reader(io.StringIO(shards[0].read_text(encoding="utf-8"))))
     victim = next(i for i, r in enumerate(rows) if i and r[rows[0].index("status")] == "ok")
@@ -229,7 +233,10 @@ def test_merge_with_the_manifest_reports_gaps_and_refuses_mixed_runs(
     (tmp_path / "m-2.csv.json").write_text(json.dumps(meta))
     other = runner.invoke(main, ["merge", str(shards[0]), str(shards[1]), "-o", str(tmp_path / "x.csv")])
     assert other.exit_code == 2 and "weights_sha256" in other.stderr
-    assert runner.invoke(main, ["merge", str(shards[0]), "-o", str(shards[0])]).exit_code == 2
+    kept = shards[0].read_bytes()
+    over = runner.invoke(main, ["merge", str(shards[0]), "-o", str(shards[0])])
+    assert over.exit_code == 2 and "is one of the CSVs being merged; write the merge elsewhere" in over.stderr
+    assert shards[0].read_bytes() == kept
 
 
 def test_sequences_wait_for_the_merge(runner: CliRunner, tmp_path: Path, tiny_weights: Path) -> None:

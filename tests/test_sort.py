@@ -218,8 +218,10 @@ def test_sort_then_undo_restores_random_trees(tmp_path: Path, seed: int, mode: s
         else:
             assert os.path.lexists(op.src) and os.path.lexists(op.dst)
         kind, what = before[os.path.relpath(op.src, src)][:2]
-        if kind == "link":  # copy and link take what a symlink points to (move skips symlinks)
-            assert mode != "move" and Path(op.dst).read_bytes() == Path(op.src).read_bytes()
+        if mode == "link":  # the very file (a symlink's target: samefile follows it), not a copy of it
+            assert os.path.samefile(op.dst, op.src)
+        elif kind == "link":  # a copy takes what a symlink points to (move skips symlinks)
+            assert mode == "copy" and Path(op.dst).read_bytes() == Path(op.src).read_bytes()
         else:
             assert Path(op.dst).read_bytes() == what
     u = undo.undo_sort(res.journal)
@@ -245,6 +247,84 @@ def test_cli_sort_move_and_undo(runner: CliRunner, tmp_path: Path) -> None:
     assert snapshot(src) == before
     again = runner.invoke(main, ["undo", str(journal)])
     assert again.exit_code == 0 and "already undone" in again.stderr
+
+
+# --------------------------------------------------------------------------- --link, --flat, --verify
+
+
+def two_folders(src: Path, tmp_path: Path) -> Path:
+    """src/a/x.jpg, src/b/x.jpg (one name in two folders) and src/y.jpg, all cat; the CSV."""
+    rows = []
+    for rel in ("a/x.jpg", "b/x.jpg", "y.jpg"):
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_bytes(f"the photo {rel} ".encode() * 40)
+        rows.append((rel, "cat", 0.9, "ok"))
+    return write_predictions(tmp_path / "p.csv", rows)
+
+
+def test_cli_link_makes_hard_links_of_the_very_files(runner: CliRunner, tmp_path: Path) -> None:
+    src, out = tmp_path / "src", tmp_path / "out"
+    preds = two_folders(src, tmp_path)
+    before = snapshot(src)
+    result = sort_cli(runner, src, "--link", "--from", preds, "--dest", out)
+    assert result.exit_code == 0, result.output
+    assert "linked: 3 files" in result.stderr
+    for rel in ("a/x.jpg", "b/x.jpg", "y.jpg"):
+        placed = out / "cat" / rel
+        assert not placed.is_symlink() and os.path.samefile(placed, src / rel)  # a hard link: one inode
+        assert placed.stat().st_nlink == 2
+    assert snapshot(src) == before
+    assert runner.invoke(main, ["undo", str(out)]).exit_code == 0
+    assert not (out / "cat").exists() and snapshot(src) == before
+
+
+def test_cli_flat_puts_every_file_right_under_its_label(runner: CliRunner, tmp_path: Path) -> None:
+    src, out = tmp_path / "src", tmp_path / "out"
+    preds = two_folders(src, tmp_path)
+    result = sort_cli(runner, src, "--copy", "--flat", "--from", preds, "--dest", out)
+    assert result.exit_code == 0, result.output
+    assert sorted(os.listdir(out / "cat")) == ["x (2).jpg", "x.jpg", "y.jpg"]  # no sub-folders
+    placed = {(out / "cat" / n).read_bytes() for n in ("x.jpg", "x (2).jpg")}
+    assert placed == {(src / "a" / "x.jpg").read_bytes(), (src / "b" / "x.jpg").read_bytes()}
+    assert (out / "cat" / "y.jpg").read_bytes() == (src / "y.jpg").read_bytes()
+
+
+def corrupting_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A copy that lands with the right size and one wrong byte (a bad disk or cable)."""
+    from animalsort.sorting import fileops
+
+    real = shutil.copy2
+
+    def copy2(a: str, b: str) -> str:
+        real(a, b)
+        with open(b, "r+b") as f:
+            first = f.read(1)
+            f.seek(0)
+            f.write(bytes([first[0] ^ 0xFF]))
+        return b
+
+    monkeypatch.setattr(fileops.shutil, "copy2", copy2)
+
+
+def test_cli_verify_refuses_a_copy_that_differs_and_loses_nothing(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src, out = tmp_path / "src", tmp_path / "out"
+    preds = two_folders(src, tmp_path)
+    before = snapshot(src)
+    corrupting_copy(monkeypatch)
+    # without --verify the size check cannot tell: the bad copy is placed (what --verify is for)
+    unchecked = sort_cli(runner, src, "--copy", "--from", preds, "--dest", tmp_path / "unchecked")
+    assert unchecked.exit_code == 0, unchecked.output
+    assert (tmp_path / "unchecked" / "cat" / "y.jpg").read_bytes() != (src / "y.jpg").read_bytes()
+    # with --verify each copy is refused: nothing placed, no temporary left, the sources as they were
+    result = sort_cli(runner, src, "--copy", "--verify", "--from", preds, "--dest", out)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.count("copy differs from source (sha256) (left where it was)") == 3, result.stderr
+    assert f"failed: {src / 'y.jpg'}: copy differs" in result.stderr
+    assert "3 of 3 files could not be placed (3 still at their source)" in result.stderr
+    assert snapshot(src) == before
+    assert [p for p in out.rglob("*") if p.is_file() and plan.STATE_DIR not in p.parts] == []
 
 
 def test_dry_run_changes_nothing(runner: CliRunner, tmp_path: Path) -> None:

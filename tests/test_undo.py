@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_sort import snapshot, write_predictions
+from test_sort import corrupting_copy, snapshot, write_predictions
 
 from animalsort.cli import main
 from animalsort.formats.journal import STATE_DIR, read_journal
@@ -129,6 +129,26 @@ def test_an_undo_across_file_systems_cut_off_by_a_kill_is_finished_by_a_rerun(
         shutil.rmtree(dest.parent)
 
 
+def test_a_move_across_file_systems_with_verify_keeps_a_source_whose_copy_differs(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """#39: across file systems a move is a copy then a delete; --verify checks the copy's
+    sha256 before the source is deleted, so a bad copy costs nothing."""
+    src = tmp_path / "src"
+    preds = write_predictions(tmp_path / "p.csv", photos(src, 3))
+    before = snapshot(src)
+    dest = other_file_system(tmp_path) / "sorted"
+    corrupting_copy(monkeypatch)
+    try:
+        result = run(runner, "sort", src, "--dest", dest, "--move", "--verify", "--from", preds)
+        assert result.exit_code == 1, result.output
+        assert f"failed: {src / 'img0.jpg'}: copy differs from source (sha256) (left where it was)" in result.stderr
+        assert snapshot(src) == before
+        assert [p for p in dest.rglob("*") if p.is_file() and STATE_DIR not in p.parts] == []
+    finally:
+        shutil.rmtree(dest.parent)
+
+
 # --------------------------------------------------------------------------- 7: relative symlinks
 
 
@@ -145,7 +165,8 @@ def test_link_of_a_relative_symlink_leads_to_the_photo_and_undo_removes_it(
     dest = tmp_path / "out" if where == "same" else other_file_system(tmp_path) / "out"
     try:
         assert run(runner, "sort", src, "--dest", dest, "--link", "--from", preds).exit_code == 0
-        assert (dest / "cat" / "rel.jpg").read_bytes() == b"the photo"  # not a dangling link
+        assert os.path.samefile(dest / "cat" / "rel.jpg", src / "sub" / "real.jpg")  # the photo, not a dangling link
+        assert (dest / "cat" / "rel.jpg").is_symlink() == (where == "other")  # a hard link where one can be
         result = run(runner, "undo", dest)
         assert result.exit_code == 0, result.output
         assert not (dest / "cat").exists() and snapshot(src) == before

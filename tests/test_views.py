@@ -306,7 +306,7 @@ def test_finetune_trains_on_the_square_where_the_animal_is(tmp_path: Path) -> No
     from animalsort.datasets.labelled import labelled_splits
     from animalsort.model.device import pick_device
     from animalsort.training import features
-    from animalsort.training.base import load_base
+    from animalsort.training.base import base_weights, load_base
 
     background = Image.new("RGB", (1920, 1080), (120, 140, 110))
     for label, photo, left in (("cats", "cat.jpg", True), ("dogs", "dog.jpg", False)):
@@ -320,7 +320,7 @@ def test_finetune_trains_on_the_square_where_the_animal_is(tmp_path: Path) -> No
             (tmp_path / "data" / label).mkdir(parents=True, exist_ok=True)
             frame.save(tmp_path / "data" / label / f"{i}.jpg", quality=92)
     splits = labelled_splits(tmp_path / "data", val_split=0.0)
-    base = load_base(None, progress=False)
+    base = load_base(base_weights(None, None, progress=False))
     common = dict(views=("orig",), device=pick_device("cpu"), precision="fp32", runtime="auto", batch_size=8)
     samples = splits.train + splits.val
     framed = features.extract(

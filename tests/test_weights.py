@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import EXAMPLES
 from httpserver import Behaviour, serve
 
 from animalsort.cli import main
@@ -262,3 +263,14 @@ def test_a_registry_file_loads_through_the_same_path(tmp_path: Path, server, mon
     garbage.write_bytes(b"not a checkpoint")
     with pytest.raises(WeightsError, match="not a PyTorch weights file"):
         load.load("mnv3", weights=garbage, device="cpu", progress=False)
+
+
+@pytest.mark.parametrize("junk", [b"junk\n", b"hello world, not weights at all"])
+def test_a_file_that_is_not_weights_is_one_clear_error(runner: CliRunner, tmp_path: Path, junk: bytes) -> None:
+    """#39: some bytes parse as pickle opcodes and failed inside torch's unpickler (KeyError: a
+    traceback); classify and finetune --weights say what the file is not."""
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(junk)
+    result = runner.invoke(main, ["classify", str(EXAMPLES / "cat.jpg"), "--weights", str(bad)])
+    assert result.exit_code == 1 and f"cannot read weights file {bad}: not a PyTorch weights file" in result.stderr
+    assert not isinstance(result.exception, (KeyError, ValueError, IndexError))

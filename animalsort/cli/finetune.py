@@ -44,6 +44,15 @@ from animalsort.sources.views import VIEW_MODES
 )
 @click.option("--model", "-m", default=None, metavar="BASE", help="Pretrained registry model to start from.")
 @click.option(
+    "--weights",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Start from this weights file instead (as classify's --weights): a model.pt from an earlier "
+    "`animalsort finetune` (or its run folder; its classes of the same name start from its rows), "
+    "or a state dict for --model's architecture.",
+)
+@click.option(
     "--mode",
     type=click.Choice(["auto", "head", "full"]),
     default="auto",

@@ -166,6 +166,7 @@ class Built:
     preprocessing: Preprocessing
     model_labels: str | tuple[str, ...]  # "imagenet1k", or a fine-tuned head's own labels
     name: str
+    arch: str  # what build_arch made (finetune saves it with the new head)
 
 
 def build(source: WeightsFile) -> Built:
@@ -176,14 +177,14 @@ def build(source: WeightsFile) -> Built:
     if not source.explicit:
         backbone = build_arch(spec.arch, spec.num_classes)
         load_weights(backbone, load_state(path), spec.key_map)
-        return Built(backbone, spec.preprocessing, spec.labels, spec.name)
+        return Built(backbone, spec.preprocessing, spec.labels, spec.name, spec.arch)
     state = load_state(path, keep_metadata=True)
     if state.get("format") == CHECKPOINT_FORMAT:
         model_labels = tuple(state["labels"])
         backbone = build_arch(state["arch"], len(model_labels))
         load_weights(backbone, state["state_dict"])
         pre = Preprocessing.from_dict(state["preprocessing"])
-        return Built(backbone, pre, model_labels, str(state.get("name") or path.stem))
+        return Built(backbone, pre, model_labels, str(state.get("name") or path.stem), state["arch"])
     state.pop("format", None)
     backbone = build_arch(spec.arch, spec.num_classes)
     try:
@@ -192,4 +193,4 @@ def build(source: WeightsFile) -> Built:
         if not spec.key_map:
             raise
         load_weights(backbone, state, spec.key_map)
-    return Built(backbone, spec.preprocessing, spec.labels, path.name)
+    return Built(backbone, spec.preprocessing, spec.labels, path.name, spec.arch)

@@ -44,6 +44,8 @@ def load_state(path: Path, keep_metadata: bool = False) -> dict:
                 "Re-save it as a state dict, or get the file from its publisher"
             ) from None
         raise WeightsError(f"cannot read weights file {path}: not a PyTorch weights file") from None
+    except (KeyError, ValueError, IndexError):  # other bytes read as pickle opcodes (b"junk": a memo lookup)
+        raise WeightsError(f"cannot read weights file {path}: not a PyTorch weights file") from None
     except (OSError, RuntimeError, EOFError) as exc:
         raise WeightsError(f"cannot read weights file {path}: {exc}") from None
     if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT and keep_metadata:

@@ -12,7 +12,7 @@ checkpoint that ``classify --weights`` and ``sort --weights`` use directly, next
 run-folder reports (``reports.py``). ``run.py`` puts the steps in order.
 """
 
-from animalsort.training.base import load_base, new_head
+from animalsort.training.base import base_weights, load_base, new_head
 from animalsort.training.check import check_dataset
 from animalsort.training.options import DatasetCheck, FinetuneOptions, FinetuneResult
 from animalsort.training.reports import min_confidence_for_precision
@@ -22,6 +22,7 @@ __all__ = [
     "DatasetCheck",
     "FinetuneOptions",
     "FinetuneResult",
+    "base_weights",
     "check_dataset",
     "load_base",
     "min_confidence_for_precision",

@@ -11,8 +11,9 @@ from torch import nn
 
 from animalsort.errors import OutputError
 from animalsort.model import build, checkpoints
+from animalsort.model.resolve import WeightsFile
 from animalsort.sources.preprocess import Preprocessing
-from animalsort.taxonomy import LabelSet, imagenet_members
+from animalsort.taxonomy import NUM_IMAGENET_CLASSES, LabelSet, imagenet_members
 from animalsort.training.options import FinetuneOptions
 
 
@@ -27,6 +28,7 @@ class Base:
     backbone: nn.Module  # classifier replaced by Identity: outputs pre-logit features
     classifier_name: str
     pretrained_head: nn.Linear
+    head_labels: tuple[str, ...] = ()  # a finetuned checkpoint's classes, one row of the head each
 
     def with_head(self, head: nn.Linear) -> nn.Module:
         """The backbone with ``head`` as its classifier (the whole network to save or train)."""
@@ -38,30 +40,43 @@ class Base:
         return build.wrap(net, self.preprocessing, LabelSet("features", ()), device)
 
 
-def load_base(model: str | None, progress: bool) -> Base:
-    from animalsort.model import fetch, registry
+def base_weights(model: str | None, weights: Path | None, progress: bool) -> WeightsFile:
+    """The weights a run starts from, found before any work (a missing ``--weights`` is said
+    first): ``weights`` as classify's ``--weights`` reads it — an animalsort checkpoint (its
+    own architecture and classes) or a state dict for ``model``'s architecture —, else the
+    registry's ``model`` (default: its finetune base)."""
+    from animalsort.model import registry
+    from animalsort.model.resolve import resolve
 
-    reg = registry.load_registry()
-    spec = reg.get(model or reg.finetune_base)
-    net = build.build_arch(spec.arch, spec.num_classes)
-    build.load_weights(net, checkpoints.load_state(fetch.fetch(spec, progress=progress)), spec.key_map)
+    return resolve(model or registry.load_registry().finetune_base, weights, progress=progress)
+
+
+def load_base(source: WeightsFile) -> Base:
+    """The network in ``source`` with its classifier split off."""
+    built = build.build(source)
+    net = built.backbone
     name, head = build.last_linear(net)
     build.set_module(net, name, nn.Identity())
-    return Base(spec.name, spec.arch, spec.sha256, spec.preprocessing, net, name, head)
+    labels = built.model_labels if isinstance(built.model_labels, tuple) else ()
+    return Base(built.name, built.arch, source.sha256, built.preprocessing, net, name, head, labels)
 
 
 def new_head(base: Base, classes: list[str], from_pretrained: bool = True) -> tuple[nn.Linear, dict[str, int]]:
-    """A Linear head for ``classes``; a class whose name denotes ImageNet classes (``dog``,
-    ``tabby``, ``antelope_deer``) starts from the mean of their pretrained rows."""
+    """A Linear head for ``classes``; a class the base already knows starts from its row (a
+    checkpoint's class of the same name), and a class whose name denotes ImageNet classes
+    (``dog``, ``tabby``, ``antelope_deer``) from the mean of their pretrained rows."""
     head = nn.Linear(base.pretrained_head.in_features, len(classes))
     nn.init.zeros_(head.weight)
     nn.init.zeros_(head.bias)
     matched = {}
+    imagenet = from_pretrained and base.pretrained_head.out_features == NUM_IMAGENET_CLASSES and not base.head_labels
     with torch.no_grad():
         for row, name in enumerate(classes):
-            members = imagenet_members(name) if from_pretrained and base.pretrained_head.out_features == 1000 else ()
-            if members:
-                idx = list(members)
+            if from_pretrained and name in base.head_labels:
+                idx = [base.head_labels.index(name)]
+            else:
+                idx = list(imagenet_members(name)) if imagenet else []
+            if idx:
                 head.weight[row] = base.pretrained_head.weight[idx].mean(dim=0)
                 head.bias[row] = base.pretrained_head.bias[idx].mean()
                 matched[name] = len(idx)
@@ -80,9 +95,9 @@ def save_model(
 ) -> None:
     """RUN_DIR/model.pt: an animalsort checkpoint that ``classify --weights`` loads."""
     options = {
-        k: list(v) if isinstance(v, tuple) else v
+        k: list(v) if isinstance(v, tuple) else str(v) if isinstance(v, Path) else v
         for k, v in asdict(opts).items()
-        if v is None or isinstance(v, (str, int, float, bool, tuple))
+        if v is None or isinstance(v, (str, int, float, bool, tuple, Path))
     }
     try:
         checkpoints.save_checkpoint(

@@ -114,13 +114,16 @@ def _train_loader(
         weights = [1.0 / counts[s.label] for s in train]
         gen = torch.Generator().manual_seed(opts.seed)
         sampler = WeightedRandomSampler(weights, num_samples=len(weights), generator=gen)
+    # A last batch of one photo is dropped (another one is drawn next epoch): BatchNorm cannot
+    # train on one value per channel, which a small-input base's 1×1 last feature map gives.
+    n = len(sampler) if sampler is not None else len(ds)
     loader = Loader(
         ds,
         batch_size=opts.batch_size,
         shuffle=sampler is None,
         sampler=sampler,
         num_workers=workers,
-        drop_last=False,
+        drop_last=n % opts.batch_size == 1 and n > 1,
         pin_memory=device.type == "cuda",
         generator=torch.Generator().manual_seed(opts.seed),
     )

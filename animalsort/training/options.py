@@ -19,6 +19,9 @@ MODES = ("auto", "head", "full")
 @dataclass
 class FinetuneOptions:
     model: str | None = None
+    # start from this weights file (as classify --weights): an animalsort checkpoint, or a state
+    # dict for ``model``'s architecture; None: the registry's weights for ``model``
+    weights: Path | None = None
     mode: str = "auto"
     epochs: int | None = None  # head: optimisation steps over all features (default 300); full: 10
     lr: float | None = None  # head: 1e-2; full: 1e-3 (scaled by batch size / 64)

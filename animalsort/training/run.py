@@ -18,7 +18,7 @@ from animalsort.machine import default_workers
 from animalsort.model.decision import decide
 from animalsort.model.device import this_machine
 from animalsort.training import features
-from animalsort.training.base import Base, load_base, new_head, save_model
+from animalsort.training.base import Base, base_weights, load_base, new_head, save_model
 from animalsort.training.check import PARTS, check_dataset, drop_unreadable, scan_files
 from animalsort.training.full import dist_info, eval_loader, evaluate, init_dist, train_full
 from animalsort.training.head import class_weights, cross_validate, refit_head, train_head
@@ -67,12 +67,13 @@ def finetune_folder(
     root = Path(data_root)
     run_dir = Path(run_dir) if run_dir is not None else Path("runs") / root.absolute().name
     device, mode, precision = _placement(opts)
+    rank = dist_info()[0]
+    source = base_weights(opts.model, opts.weights, progress and rank == 0)
     splits = labelled_splits(root, opts.val_split, opts.seed)
     folds = _folds(opts, mode, splits)
     if folds > 1:  # every photo is validated once, out of fold: no held-out share
         splits = dataclasses.replace(splits, train=sorted(splits.train + splits.val, key=lambda s: s.path), val=[])
     check = check_dataset(splits, root)
-    rank = dist_info()[0]
     workers = default_workers() if opts.workers is None else opts.workers
     make_folder(run_dir, "choose another --out")
     mark_run_folder(run_dir)  # never a class of a dataset it sits in (``finetune .`` again)
@@ -80,7 +81,7 @@ def finetune_folder(
     scan_files(root, splits, check, workers=workers, progress=progress and rank == 0, page=page, warn=opts.inspect)
     check = drop_unreadable(splits, root, check)
     torch.manual_seed(opts.seed)
-    base = load_base(opts.model, progress and rank == 0)
+    base = load_base(source)
     head, matched = new_head(base, splits.classes, opts.init_from_pretrained)
     job = Job(root, splits, run_dir, opts, device, precision, workers, progress, folds)
     if mode == "head":
@@ -175,6 +176,8 @@ def _write_run(
         "animalsort_version": __version__,
         "mode": mode,
         "base_model": base.name,
+        "base_weights": str(opts.weights) if opts.weights is not None else None,  # --weights FILE
+        "base_sha256": base.sha256,
         "classes": classes,
         "counts": check.counts,
         "corrupt": check.corrupt,
