@@ -402,7 +402,8 @@ def print_detections(record: dict[str, Any]) -> None:
     n, name = record["counts"], Path(record["file"]).name
     click.echo(
         f"  {name} ({record['detector']}, threshold {record['threshold']:g}): {count(n['listed'], 'file')} listed, "
-        f"{n['empty']} without a box (the model did not run), {count(n['animals'], 'animal box', 'animal boxes')} classified, "
+        f"{n['empty']} without a box (the model did not run), "
+        f"{count(n['animals'], 'animal box', 'animal boxes')} classified, "
         f"{count(n['people'], 'person box', 'person boxes')}, {count(n['vehicles'], 'vehicle box', 'vehicle boxes')}",
         err=True,
     )
