@@ -266,3 +266,14 @@ def test_predict_with_boxes_matches_classify(
         clf.predict([str(src / "two.jpg")], boxes=[[(0.5, 0.5, 0.9, 0.2)]])
     with pytest.raises(UsageError, match="boxes= has 1 lists for 2 images"):
         clf.predict([str(src / "two.jpg"), str(src / "two.jpg")], boxes=[[]])
+
+
+def test_api_classify_with_detections(tmp_path: Path, trap: tuple[Path, Path], tiny_weights: Path) -> None:
+    import animalsort
+
+    src, json_path = trap
+    df = animalsort.classify(src, out=tmp_path / "out.csv", weights=tiny_weights, workers=0, detections=str(json_path))
+    assert list(df["path"]) == ["empty.jpg", "failed.jpg", "two.jpg", "unlisted.jpg", "gone.jpg"]
+    assert df.set_index("path")["count"]["two.jpg"] == 2
+    with pytest.raises(UsageError, match="detection threshold 1.5: give a confidence from 0 to 1"):
+        animalsort.classify(src, weights=tiny_weights, detections=json_path, detection_threshold=1.5)

@@ -130,6 +130,11 @@ def _check_detection_options(opts: ClassifyOptions) -> None:
     """``--rows`` and ``--detection-threshold`` go with ``--detections``, which decodes on the CPU."""
     if opts.rows not in ROWS:
         raise UsageError(f"unknown rows {opts.rows!r}; choose one of: {', '.join(ROWS)}")
+    t = opts.detection_threshold
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= 1:
+        raise UsageError(
+            f"detection threshold {t!r}: give a confidence from 0 to 1 (MegaDetector's {DEFAULT_THRESHOLD})"
+        )
     if opts.detections is None:
         if opts.rows != "files":
             raise UsageError("--rows detections writes a row per detection: give the detections with --detections")
