@@ -277,3 +277,38 @@ def test_api_classify_with_detections(tmp_path: Path, trap: tuple[Path, Path], t
     assert df.set_index("path")["count"]["two.jpg"] == 2
     with pytest.raises(UsageError, match="detection threshold 1.5: give a confidence from 0 to 1"):
         animalsort.classify(src, weights=tiny_weights, detections=json_path, detection_threshold=1.5)
+
+
+@pytest.mark.slow
+def test_ray_engine_crops_as_the_local_engine(runner: CliRunner, tmp_path: Path, trap: tuple[Path, Path]) -> None:
+    """The Ray engine's decode tasks crop the boxes the driver sends them: the local engine's CSV, byte for byte."""
+    pytest.importorskip("ray", reason="the Ray extra is not installed (pip install 'animalsort[ray]')")
+    src, json_path = trap
+    local, ray = tmp_path / "local.csv", tmp_path / "ray.csv"
+    args = [src, "--detections", json_path, "--rows", "detections", "-b", "2"]
+    assert run(runner, *args, "-o", local).exit_code == 0
+    res = run(runner, *args, "-o", ray, "--engine", "ray")
+    assert res.exit_code == 0, res.output
+    assert ray.read_bytes() == local.read_bytes()
+
+
+def test_a_clips_boxes_are_cropped_from_their_frames(runner: CliRunner, tmp_path: Path, tiny_weights: Path) -> None:
+    """MegaDetector's video entries: each box at its frame (frame_number / frame_rate)."""
+    from conftest import EXAMPLES, make_clip
+
+    src = tmp_path / "src"
+    make_clip(src / "clip.mp4", [(EXAMPLES / "cat.jpg", 2), (EXAMPLES / "dog.jpg", 2)])
+    boxes = [
+        dict(box("1", 0.9, [0.1, 0.1, 0.5, 0.6]), frame_number=5),
+        dict(box("1", 0.8, [0.3, 0.2, 0.4, 0.5]), frame_number=25),
+    ]
+    json_path = tmp_path / "md.json"
+    json_path.write_text(json.dumps(md([{"file": "clip.mp4", "frame_rate": 10, "detections": boxes}])))
+    out = tmp_path / "out.csv"
+    args = [src, "--videos", "--detections", json_path, "--weights", tiny_weights, "--workers", 0, "-o", out]
+    res = run(runner, *args)
+    assert res.exit_code == 0, res.output
+    (row,) = rows_of(out)["clip.mp4"]
+    found = json.loads(row["detections"])
+    assert [(d["frame_s"], d["bbox"]) for d in found] == [(0.5, [0.1, 0.1, 0.5, 0.6]), (2.5, [0.3, 0.2, 0.4, 0.5])]
+    assert row["status"] == "ok" and row["count"] == str(sum(d["label"] != "no_animal" for d in found))
