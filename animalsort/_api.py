@@ -169,7 +169,11 @@ def iter_classify(
 
     Args:
         src: a folder, a file, an object-storage URI, or a list of them.
-        model, top_k, batch_size, progress, **options: as for :func:`classify`.
+        model: as for :func:`classify`.
+        top_k: as for :func:`classify`.
+        batch_size: images per forward pass.
+        progress: as for :func:`classify`.
+        **options: as for :func:`classify`.
 
     Returns:
         An iterator of rows keyed by the CSV's columns (``path``, ``label``, ``confidence``, …,
@@ -210,7 +214,9 @@ class Classifier:
             weights: a weights file or a finetune run folder (wins over ``model``).
             labels: ``animals`` (the 37 animal labels) or ``imagenet`` (the 1000 classes); a
                 fine-tuned model answers with its own labels.
-            device, precision, runtime: as ``--device``, ``--precision`` and ``--runtime``.
+            device: as ``--device``.
+            precision: as ``--precision``.
+            runtime: as ``--runtime``.
             top_k: how many labels each row carries.
             view: how much of each image the model looks at: ``centre``, ``frame`` or ``tiles``
                 (as ``--view``); with frame and tiles the rows carry the answer's box.
@@ -425,7 +431,8 @@ def sort(
     Args:
         src: the folder to sort.
         dest: where the label folders go (default: inside ``src``).
-        move: move the files (default: copy them); ``link``: hard-link them instead.
+        move: move the files (default: copy them).
+        link: link them instead (hard links; symlinks across file systems).
         dry_run: plan only; nothing on disk changes.
         predictions: a predictions CSV to sort by instead of classifying (its review corrections apply).
         min_confidence: below it a photo goes to ``_uncertain/`` (default 0.5).
@@ -659,7 +666,9 @@ def export(
         deployments: Camtrap DP: a CSV with deploymentID, latitude, longitude, folder.
         deployment_depth: one deployment per folder this many levels under SRC (GPS from EXIF).
         timezone: the zone of cameras that write local time (``Europe/Amsterdam``, ``UTC``, ``+02:00``).
-        project_title, contributor, capture_method: Camtrap DP package metadata.
+        project_title: Camtrap DP: the project's title.
+        contributor: Camtrap DP: who made the package.
+        capture_method: Camtrap DP: how the cameras were triggered (``activityDetection`` or ``timeLapse``).
 
     Returns:
         An ``ExportResult``: ``out``, ``rows``, ``written``, ``counts`` (observations by type), ….

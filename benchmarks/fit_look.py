@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import frames  # noqa: E402
 from accuracy import GROUP_LABELS  # noqa: E402
+from whole_frame import iou  # noqa: E402
 
 from animalsort.inference.looking import RULES, Labels, LookRule, closer_look, decide, see  # noqa: E402
 from animalsort.machine import cpu_count, cpu_features  # noqa: E402
@@ -132,14 +133,6 @@ def _key(square: tuple[float, ...]) -> tuple[float, ...]:
     return tuple(round(v, 5) for v in square)
 
 
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union > 0 else 0.0
-
-
 def evaluate(looker: Looker, pool: list[Item], rule: LookRule, half: str) -> dict[str, float]:
     """The measures of ``rule`` on one half: animals found by size, empty frames called an
     animal, natural photos right, people said no_animal, closer looks a frame / a natural photo,
@@ -160,7 +153,7 @@ def evaluate(looker: Looker, pool: list[Item], rule: LookRule, half: str) -> dic
         right = label in GROUP_LABELS[item.group]
         hits.setdefault(f"{item.size_pct}%", []).append(right)
         if right and item.size_pct >= 10 and box is not None:
-            hits.setdefault("IoU>=0.5 (>=10%)", []).append(_iou(box, item.box) >= 0.5)
+            hits.setdefault("IoU>=0.5 (>=10%)", []).append(iou(box, item.box) >= 0.5)
     return {k: float(np.mean(v)) for k, v in hits.items()}
 
 

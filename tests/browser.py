@@ -39,9 +39,11 @@ def dump_dom(binary: str, page: Path, fragment: str = "", timeout: float = 60) -
 
 
 def screenshot(
-    binary: str, page: Path, png: Path, fragment: str = "", size: str = "1280,1000", timeout: float = 60
+    binary: str, page: Path | str, png: Path, fragment: str = "", size: str = "1280,1000", timeout: float = 60
 ) -> Path:
-    _run(binary, [f"--screenshot={png}", f"--window-size={size}"], page.absolute().as_uri() + fragment, timeout)
+    """A PNG of ``page``: a file, or the address of a page a local server serves (review)."""
+    url = page if isinstance(page, str) else page.absolute().as_uri()
+    _run(binary, [f"--screenshot={png}", f"--window-size={size}"], url + fragment, timeout)
     return png
 
 

@@ -310,17 +310,6 @@ def test_help_does_not_import_torch() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
 
 
-def test_every_command_has_an_example() -> None:
-    import click
-
-    def walk(cmd: click.Command, name: str) -> None:
-        assert "Example:" in (cmd.help or ""), f"`{name}` help has no Example:"
-        for sub_name, sub in getattr(cmd, "commands", {}).items():
-            walk(sub, f"{name} {sub_name}")
-
-    walk(main, "animalsort")
-
-
 def test_python_dash_m(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "animalsort", "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and "animalsort" in r.stdout

@@ -44,9 +44,10 @@ def test_cuda_classify_with_gpu_and_cpu_decoding_agree(tmp_path: Path) -> None:
 
 
 def test_cuda_precision_auto_is_half_precision() -> None:
-    from animalsort.model.device import pick_precision
+    from animalsort.model.decision import decide
+    from animalsort.model.device import this_machine
 
-    assert pick_precision("auto", torch.device("cuda")) in ("bf16", "fp16")
+    assert decide("auto", "auto", "auto", this_machine()).precision in ("bf16", "fp16")
 
 
 def test_cuda_whole_frame_look_agrees_with_the_cpu(tmp_path: Path) -> None:

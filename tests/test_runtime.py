@@ -14,16 +14,8 @@ from click.testing import CliRunner
 from conftest import EXAMPLES, read_csv_rows
 
 from animalsort.cli import main
-from animalsort.errors import DeviceError, RuntimeCheckError
-from animalsort.model import build, device, load, onnx_graph, onnx_runtime, resolve
-
-
-def test_auto_picks_onnx_on_the_cpu_and_torch_on_a_gpu() -> None:
-    assert device.pick_runtime("auto", "cpu") == "onnx"
-    assert device.pick_runtime("auto", "cuda") == "torch" and device.pick_runtime("auto", "mps") == "torch"
-    assert device.pick_runtime("torch", "cpu") == "torch"
-    with pytest.raises(DeviceError, match="--runtime onnx runs on the CPU"):
-        device.pick_runtime("onnx", "cuda")
+from animalsort.errors import RuntimeCheckError
+from animalsort.model import build, load, onnx_graph, onnx_runtime, resolve
 
 
 def test_onnx_and_torch_give_the_same_csv(runner: CliRunner, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import click
 
 from animalsort.cli.common import (
     CLASSIFY_ONLY,
+    DEVICE_HELP,
     count,
     detection_options,
     from_csv_option,
@@ -24,7 +25,7 @@ from animalsort.cli.common import (
     translate_errors,
     video_options,
 )
-from animalsort.model.device import DEVICES
+from animalsort.model.decision import DEVICES
 
 if TYPE_CHECKING:
     from animalsort._api import SortResult
@@ -485,8 +486,13 @@ def _print_undone(res: UndoResult | TagUndoResult, *, quiet: bool, verbose: bool
     help="How many images to time (the first ones found).",
 )
 @click.option("--model", "-m", default=None, metavar="NAME", help="Registry model; default: lite0.")
-@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option(
+    "--weights",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A weights file to time instead of --model's (a model.pt from `animalsort finetune`).",
+)
+@click.option("--device", type=click.Choice(tuple(DEVICES)), default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--quick", is_flag=True, help="Fewer settings (batch sizes only).")
 @output_options
 @click.pass_context

@@ -15,7 +15,8 @@ import click
 from click.core import ParameterSource
 
 from animalsort.errors import AnimalsortError
-from animalsort.model.device import DECODERS, DEVICES, PRECISIONS, RUNTIMES
+from animalsort.model.decision import DEVICES, PRECISIONS, RUNTIMES, described
+from animalsort.model.device import DECODERS
 from animalsort.sources.views import VIEW_MODES
 from animalsort.taxonomy import LABEL_SETS
 
@@ -146,31 +147,33 @@ class _Workers(click.ParamType):
 WORKERS = _Workers()
 
 
+DEVICE_HELP = f"Where the model runs. {described(DEVICES)}."
+
+
 def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by every command that runs a model over a folder."""
     decorators = [
         model_source_options,
         click.option(
             "--device",
-            type=click.Choice(DEVICES),
+            type=click.Choice(tuple(DEVICES)),
             default="auto",
             show_default=True,
-            help="Where the model runs (auto: cuda > mps > cpu).",
+            help=DEVICE_HELP,
         ),
         click.option(
             "--precision",
-            type=click.Choice(PRECISIONS),
+            type=click.Choice(tuple(PRECISIONS)),
             default="auto",
             show_default=True,
-            help="Inference precision (auto: fp16/bf16 on GPU, bf16 on CPUs with native bf16, else fp32).",
+            help=f"Inference precision. {described(PRECISIONS)}.",
         ),
         click.option(
             "--runtime",
-            type=click.Choice(RUNTIMES),
+            type=click.Choice(tuple(RUNTIMES)),
             default="auto",
             show_default=True,
-            help="What runs the model: onnx = ONNX Runtime (CPU only; 2-4x faster than torch there, same "
-            "answers; the ONNX file is made once and cached), torch. auto: onnx on the CPU, torch on a GPU.",
+            help=f"What runs the model. {described(RUNTIMES)}.",
         ),
         click.option(
             "--decode",
@@ -186,11 +189,18 @@ def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             default="frame",
             show_default=True,
             help="How much of each photo the model looks at: centre = the ImageNet centre crop (fastest; "
-            "misses animals near the edges of a wide frame); frame = windows across the whole frame "
-            "(3 on a 16:9 photo); tiles = those plus overlapping tiles at twice the resolution, for small "
-            "animals (about 16 windows a photo). The CSV gets the box the answer came from.",
+            "misses animals near the edges of a wide frame); frame = one look at the whole frame, then one "
+            "closer look at a small or uncertain animal; tiles = up to five closer looks, for small animals "
+            "far from the camera. The CSV gets the box around the animal and its animal_score.",
         ),
-        click.option("--batch-size", "-b", type=click.IntRange(min=1), default=32, show_default=True),
+        click.option(
+            "--batch-size",
+            "-b",
+            type=click.IntRange(min=1),
+            default=32,
+            show_default=True,
+            help="Images per forward pass.",
+        ),
         click.option(
             "--workers",
             "-j",

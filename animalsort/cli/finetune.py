@@ -7,8 +7,15 @@ from typing import Any
 
 import click
 
-from animalsort.cli.common import csv_src_option, from_csv_option, output_options, print_refused, translate_errors
-from animalsort.model.device import DEVICES, PRECISIONS, RUNTIMES
+from animalsort.cli.common import (
+    DEVICE_HELP,
+    csv_src_option,
+    from_csv_option,
+    output_options,
+    print_refused,
+    translate_errors,
+)
+from animalsort.model.decision import DEVICES, PRECISIONS, RUNTIMES
 from animalsort.sources.views import VIEW_MODES
 
 
@@ -56,7 +63,14 @@ from animalsort.sources.views import VIEW_MODES
     default=None,
     help="Learning rate (head 1e-2; full 1e-3 per 64 images of batch).",
 )
-@click.option("--batch-size", "-b", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option(
+    "--batch-size",
+    "-b",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Images per training step (full; the learning rate scales with it) and per feature batch (head).",
+)
 @click.option(
     "--val-split",
     type=click.FloatRange(0, 0.9),
@@ -74,17 +88,32 @@ from animalsort.sources.views import VIEW_MODES
 )
 @click.option("--balance", is_flag=True, help="Class-balanced sampling (full) or loss weights (head).")
 @click.option("--resume", is_flag=True, help="Continue a full-mode run from RUN_DIR/last.pt.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
-@click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seeds the validation split, the folds and the training."
+)
+@click.option("--device", type=click.Choice(tuple(DEVICES)), default="auto", show_default=True, help=DEVICE_HELP)
+@click.option(
+    "--precision",
+    type=click.Choice(tuple(PRECISIONS)),
+    default="auto",
+    show_default=True,
+    help="Training's precision (in torch): auto = bf16 or fp16 on CUDA, fp32 elsewhere; fast = bf16 on CPUs with "
+    "native bf16.",
+)
 @click.option(
     "--runtime",
-    type=click.Choice(RUNTIMES),
+    type=click.Choice(tuple(RUNTIMES)),
     default="auto",
     show_default=True,
     help="What computes head mode's features (auto: ONNX Runtime on the CPU, torch on a GPU).",
 )
-@click.option("--workers", "-j", type=click.IntRange(min=0), default=None)
+@click.option(
+    "--workers",
+    "-j",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Decoding processes (default: one fewer than the cores, at most 8); 0 decodes in the main process.",
+)
 @click.option(
     "--views",
     default="orig,flip,zoom,zoom_flip",
@@ -99,8 +128,8 @@ from animalsort.sources.views import VIEW_MODES
     default="centre",
     show_default=True,
     help="head: the window of each photo the views vary: centre (the centre crop), or, for camera-trap "
-    "frames where the animal is off-centre or small, frame / tiles: the window where the pretrained "
-    "model sees an animal stand out (as classify --view).",
+    "frames where the animal is off-centre or small, frame / tiles: a square around the animal the "
+    "pretrained model's first look at the whole frame finds (as classify --view).",
 )
 @click.option(
     "--refit/--no-refit",

@@ -11,7 +11,13 @@ from animalsort.cli.common import model_source_options, output_options, translat
 
 @click.command("export")
 @model_source_options
-@click.option("--precision", type=click.Choice(["fp32", "int8"]), default="fp32", show_default=True)
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "int8"]),
+    default="fp32",
+    show_default=True,
+    help="int8: the quantized graph, for a model whose int8 passes its gate here (else the refusal says why).",
+)
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The .onnx file.")
 @output_options
 @click.pass_context

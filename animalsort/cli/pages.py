@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from animalsort.cli.common import (
+    DEVICE_HELP,
     csv_src_option,
     min_confidence_option,
     model_source_options,
@@ -18,7 +19,7 @@ from animalsort.cli.common import (
     thresholds_option,
     translate_errors,
 )
-from animalsort.model.device import DEVICES
+from animalsort.model.decision import DEVICES
 from animalsort.sources.views import VIEW_MODES
 
 
@@ -208,13 +209,14 @@ def _review_session(
 )
 @click.option("--label", "-l", default=None, help="Explain this label instead of the predicted one.")
 @model_source_options
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option("--device", type=click.Choice(tuple(DEVICES)), default="auto", show_default=True, help=DEVICE_HELP)
 @click.option(
     "--view",
     type=click.Choice(VIEW_MODES),
     default="frame",
     show_default=True,
-    help="As classify's --view: the map is of the window classify's answer came from.",
+    help="As classify's --view: the map is of what classify's answer came from (the whole frame, the "
+    "animal's box in it, or a closer look's square).",
 )
 @output_options
 @click.pass_context

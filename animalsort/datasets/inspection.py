@@ -86,9 +86,6 @@ class Inspection:
             out.setdefault(f.kind, []).append(f)
         return out
 
-    def flagged(self, *kinds: str) -> set[str]:
-        return {p for f in self.findings if f.kind in kinds for p in f.paths}
-
 
 # --------------------------------------------------------------------------- per image
 

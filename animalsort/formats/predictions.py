@@ -22,7 +22,6 @@ from animalsort.atomic import atomic_write, write_text
 from animalsort.errors import InputError, OutputError
 
 CONFIDENCE_FORMAT = "{:.4f}"
-MAX_REPORTED_ERRORS = 20  # the summary names this many failures; the CSV has them all
 
 
 #: Columns a finished run may add after the streamed ones (``--sequences``: sequences.py).

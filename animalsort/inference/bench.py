@@ -103,22 +103,19 @@ def _settings(dev: torch.device) -> list[tuple[str, str]]:
     """(runtime, precision) pairs worth timing on ``dev``."""
     import torch
 
-    from animalsort.model.device import cpu_has_fast_bf16, onnx_available
+    from animalsort.machine import cpu_features, has_native_bf16
+    from animalsort.model.device import installed_runtimes
 
     if dev.type == "cuda":
         return [("torch", "fp16"), ("torch", "bf16")] if torch.cuda.is_bf16_supported() else [("torch", "fp16")]
     if dev.type != "cpu":
         return [("torch", "fp32")]
-    from animalsort.machine import cpu_features, has_native_bf16
-    from animalsort.model.openvino_graph import openvino_available
-
-    found = [("onnx", "fp32")] if onnx_available() else []
-    if openvino_available():
-        found.append(("openvino", "fp32"))
-        if has_native_bf16(cpu_features()):
-            found.append(("openvino", "bf16"))  # behind its gate: a refusal leaves it out
+    native_bf16 = has_native_bf16(cpu_features())
+    found = [(rt, "fp32") for rt in ("onnx", "openvino") if rt in installed_runtimes()]
+    if native_bf16 and "openvino" in installed_runtimes():
+        found.append(("openvino", "bf16"))  # behind its gate: a refusal leaves it out
     found.append(("torch", "fp32"))
-    if cpu_has_fast_bf16():
+    if native_bf16:
         found.append(("torch", "bf16"))
     return found
 

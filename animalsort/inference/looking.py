@@ -39,7 +39,7 @@ Labels without ``no_animal`` (a fine-tuned model's own, or ``--labels imagenet``
 frame's probabilities; the box is where the chosen label's evidence is.
 
 The constants of ``RULES`` were fitted on one half of the whole-frame benchmark's frames and
-reported on the other (``benchmarks/whole_frame.py --fit``; README).
+reported on the other (``benchmarks/whole_frame.py --fit``; docs/benchmarks/accuracy.md).
 """
 
 from __future__ import annotations

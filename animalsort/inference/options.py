@@ -13,8 +13,6 @@ from animalsort.formats.detections import DEFAULT_THRESHOLD
 from animalsort.sources.listing import Inventory
 from animalsort.sources.video import DEFAULT_EVERY, DEFAULT_MAX_FRAMES, Sampling
 
-AUTO_WORKERS = "auto"
-
 
 def whole_number(name: str, value: object, least: int = 1) -> int:
     """``value`` when it is a whole number of at least ``least`` (a count the Python API was

@@ -82,6 +82,7 @@ class _Infer:
 
         from animalsort.model import load
 
+        # an actor given a GPU runs torch on it (--runtime says how the CPU actors run); one without, the CPU
         device = "cuda" if options["num_gpus_per_actor"] and torch.cuda.is_available() else options["device"]
         if device == "auto":
             device = "cpu"

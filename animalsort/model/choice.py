@@ -32,10 +32,9 @@ _SECONDS = 1.0  # model-only timing per candidate (after a warm-up batch)
 
 
 def _available(runtime: str) -> bool:
-    from animalsort.model.device import onnx_available
-    from animalsort.model.openvino_graph import openvino_available
+    from animalsort.model.device import installed_runtimes
 
-    return onnx_available() if runtime == "onnx" else openvino_available()
+    return runtime in installed_runtimes()
 
 
 def candidates(kind: str) -> list[tuple[str, str]]:
@@ -60,7 +59,9 @@ def _record_path(source: WeightsFile, labels: str) -> Path:
     return model_key(source, labels).path().with_name(f"choice-{tag}.json")
 
 
-def _load(source: WeightsFile, labels: str, runtime: str, precision: str, progress: bool) -> LoadedModel:
+def load_graph(source: WeightsFile, labels: str, runtime: str, precision: str, progress: bool) -> LoadedModel:
+    """The model in a graph runtime (``onnx`` or ``openvino``) at ``precision``: what ``measured``
+    times and what ``load`` runs."""
     if runtime == "openvino":
         from animalsort.model.openvino_runtime import load_openvino
 
@@ -86,7 +87,7 @@ def measured(source: WeightsFile, labels: str, kind: str, progress: bool = False
         if key in record:
             continue
         try:
-            loaded = _load(source, labels, rt, prec, progress)
+            loaded = load_graph(source, labels, rt, prec, progress)
         except RuntimeCheckError as exc:
             record[key] = {"refused": str(exc)}
             continue

@@ -8,7 +8,6 @@ file is checked against its full sha256 before use. This is the only module impo
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Callable
 from importlib import metadata
@@ -24,7 +23,6 @@ from animalsort.paths import cache_dir
 
 MIRROR_ENV = "ANIMALSORT_MIRROR"
 ALLOW_HTTP_ENV = "ANIMALSORT_ALLOW_HTTP"
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 CHUNK = 1 << 16  # small enough that little is lost when a connection drops mid-chunk
 
 

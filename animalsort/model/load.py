@@ -1,14 +1,17 @@
-"""``load``: a model name or weights file → a ``LoadedModel`` on the chosen device, in torch or
-in ONNX Runtime (``auto`` falls back to torch, saying why, when the graph cannot be used).
+"""``load``: a model name or weights file → a ``LoadedModel``, in one straight line: resolve the
+weights → ``decision.decide`` the device, runtime and precision → measure what only this machine
+can settle (``choice``) → one loader. ``auto`` falls back to torch fp32, saying why in ``note``,
+when the ONNX graph cannot be made or does not match torch.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from animalsort.errors import DeviceError, UsageError
+from animalsort.errors import RuntimeCheckError
 from animalsort.model.build import build, wrap
-from animalsort.model.device import pick_device, pick_precision
+from animalsort.model.decision import Decision, decide
+from animalsort.model.device import this_machine
 from animalsort.model.loaded import LoadedModel
 from animalsort.model.resolve import WeightsFile, resolve
 
@@ -24,18 +27,58 @@ def load(
     progress: bool = True,
     look: bool = False,
 ) -> LoadedModel:
-    """Resolve, fetch, verify and load a model ready for inference, in torch or (``runtime``
-    onnx, or auto on a CPU) in ONNX Runtime. ``auto`` falls back to torch, saying why in
-    ``note``, when the ONNX graph cannot be made or does not match torch. ``look``: it will
-    look at whole frames too (``--view frame``/``tiles``: ``LoadedModel.look``)."""
-    if look and precision == "int8":
-        raise UsageError(
-            "--precision int8 runs --view centre only: the whole-frame look (--view frame or tiles) runs fp32 or bf16"
-        )
-    loaded = _load(model, weights, labels, device, precision, runtime, progress, look)
+    """Resolve, fetch, verify and load a model ready for inference (``decision.decide`` says
+    where and how). ``look``: it will look at whole frames too (``--view frame``/``tiles``:
+    ``LoadedModel.look``)."""
+    decision = decide(device, runtime, precision, this_machine(), look)
+    source = resolve(model, weights, progress=progress)
+    loaded = _open(source, labels, decision, progress, look)
     if look:
-        attach_look(loaded, resolve(model, weights, progress=progress), labels, progress)
+        attach_look(loaded, source, labels, progress)
     return loaded
+
+
+def _open(source: WeightsFile, labels: str, decision: Decision, progress: bool, look: bool) -> LoadedModel:
+    """The one loader: the measured choices settled, then the model in its runtime; torch fp32,
+    saying why, where the decision allows that fallback and the graph cannot be used."""
+    from animalsort.model import choice
+
+    try:
+        runtime, precision, note = _settle(decision, source, labels, progress, look)
+        if runtime != "torch":
+            loaded = choice.load_graph(source, labels, runtime, precision, progress)
+            loaded.note = note
+            return loaded
+    except RuntimeCheckError as exc:
+        if not decision.fallback:
+            raise
+        runtime, precision, note = "torch", "fp32", f"ONNX Runtime not used ({exc}); ran in torch"
+    loaded = _torch(source, labels, decision.device, precision)
+    loaded.note = note
+    return loaded
+
+
+def _settle(decision: Decision, source: WeightsFile, labels: str, progress: bool, look: bool) -> tuple[str, str, str]:
+    """(runtime, precision, note) once what the decision left to measure is measured."""
+    from animalsort.model import choice
+
+    if decision.precision == "fast":  # the whole-frame look runs fp32 or bf16: no int8 candidates
+        return choice.fastest_reduced(source, labels, progress, decision.within, int8=not look)
+    if decision.runtime == "fastest":
+        return choice.fastest_fp32_runtime(source, labels, progress), "fp32", ""
+    return decision.runtime, decision.precision, ""
+
+
+def _torch(source: WeightsFile, labels: str, device: str, precision: str) -> LoadedModel:
+    import torch
+
+    from animalsort.taxonomy import label_set
+
+    built = build(source)
+    lset = label_set(labels, built.model_labels)
+    dev = torch.device(device)
+    net = wrap(built.backbone, built.preprocessing, lset, dev)
+    return LoadedModel(net, lset, built.preprocessing, dev, precision, built.name, source.sha256)
 
 
 def attach_look(loaded: LoadedModel, source: WeightsFile, labels: str, progress: bool = False) -> None:
@@ -54,82 +97,3 @@ def attach_look(loaded: LoadedModel, source: WeightsFile, labels: str, progress:
         loaded.look_session = OpenVinoModel(path, loaded.precision, metadata=graph_metadata_of(path))
     else:
         loaded.look_session = OnnxModel(path)
-
-
-def _load(
-    model: str | None,
-    weights: Path | None,
-    labels: str,
-    device: str,
-    precision: str,
-    runtime: str,
-    progress: bool,
-    look: bool,
-) -> LoadedModel:
-    from animalsort.errors import RuntimeCheckError
-    from animalsort.model.device import pick_runtime
-    from animalsort.taxonomy import label_set
-
-    dev = pick_device(device)
-    chosen = pick_runtime(runtime, dev.type)
-    cpu_runtime = dev.type == "cpu" and (runtime == "auto" or chosen in ("onnx", "openvino"))
-    if cpu_runtime and (precision == "fast" or runtime == "auto" and precision in ("auto", "fp32")):
-        return _measured_choice(model, weights, labels, runtime, precision, progress, look)
-    if chosen == "openvino":
-        from animalsort.model.openvino_runtime import load_openvino
-
-        return load_openvino(resolve(model, weights, progress=progress), labels, _cpu_precision(precision), progress)
-    if chosen == "onnx" and precision == "bf16":
-        if runtime != "auto":
-            raise UsageError("--runtime onnx runs fp32 or int8; for bf16 use --runtime torch")
-        chosen = "torch"
-    prec = pick_precision(precision, dev) if chosen == "torch" else ("fp32" if precision == "auto" else precision)
-    if prec == "fp16" and chosen == "onnx":
-        raise DeviceError("--precision fp16 is not supported on the CPU; use fp32 or int8")
-    source = resolve(model, weights, progress=progress)
-    note = ""
-    if chosen == "onnx":
-        from animalsort.model.onnx_runtime import load_onnx
-
-        try:
-            return load_onnx(source, labels, prec, progress)
-        except RuntimeCheckError as exc:
-            if runtime != "auto" or prec == "int8":  # int8 exists only in ONNX Runtime: refuse, never guess
-                raise
-            note = f"ONNX Runtime not used ({exc}); ran in torch"
-    built = build(source)
-    lset = label_set(labels, built.model_labels)
-    net = wrap(built.backbone, built.preprocessing, lset, dev)
-    return LoadedModel(net, lset, built.preprocessing, dev, prec, built.name, source.sha256, note=note)
-
-
-def _cpu_precision(precision: str) -> str:
-    """``auto`` in ONNX Runtime and OpenVINO is fp32: the answers of ``--runtime torch --precision fp32``."""
-    return "fp32" if precision == "auto" else precision
-
-
-def _measured_choice(
-    model: str | None, weights: Path | None, labels: str, runtime: str, precision: str, progress: bool, look: bool
-) -> LoadedModel:
-    """``--runtime auto`` (fp32: the fastest runtime with fp32's answers) and ``--precision fast``
-    (the fastest reduced precision that passed its gate) on a CPU, measured once (``choice``)."""
-    from animalsort.errors import RuntimeCheckError
-    from animalsort.model import choice
-
-    source = resolve(model, weights, progress=progress)
-    note = ""
-    try:
-        if precision == "fast":  # --runtime X --precision fast: X's own reduced precisions only
-            within = None if runtime == "auto" else runtime
-            rt, prec, note = choice.fastest_reduced(source, labels, progress, within, int8=not look)
-        else:
-            rt, prec = choice.fastest_fp32_runtime(source, labels, progress), "fp32"
-        if rt == "torch":
-            return load(model, weights, labels=labels, device="cpu", precision=prec, runtime="torch", progress=progress)
-        loaded = choice._load(source, labels, rt, prec, progress)
-    except RuntimeCheckError as exc:  # the graph cannot be made or does not match torch: as before, torch
-        loaded = load(model, weights, labels=labels, device="cpu", precision="fp32", runtime="torch", progress=progress)
-        loaded.note = f"ONNX Runtime not used ({exc}); ran in torch"
-        return loaded
-    loaded.note = note
-    return loaded

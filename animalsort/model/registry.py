@@ -30,7 +30,6 @@ class WeightsSpec:
     key_map: str | None = None
     license: str = ""
     top1: float | None = None
-    description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -80,7 +79,6 @@ def parse_registry(text: str) -> Registry:
             key_map=entry.pop("key_map", None),
             license=entry.pop("license", ""),
             top1=entry.pop("top1", None),
-            description=entry.pop("description", ""),
             extra=entry,
         )
     reg = Registry(default=data["default"], models=models, finetune_default=data.get("finetune_default", ""))

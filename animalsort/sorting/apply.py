@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from animalsort.errors import OutputError
 from animalsort.formats.journal import Journal, Op, leave_pointer
-from animalsort.sorting.fileops import apply_one, describe_os_error, temporary
+from animalsort.sorting.fileops import apply_one, placement_failure, temporary
 from animalsort.sorting.plan import Plan
 
 _FULL = (errno.ENOSPC, errno.EDQUOT)  # every later copy would fail too: stop
@@ -90,7 +90,7 @@ def _run(p: Plan, journal: Journal, token: str, verify: bool, result: ApplyResul
             _ensure_dirs(Path(op.dst).parent, p.dest, journal)
             apply_one(op, verify, temporary(os.path.dirname(op.dst), token, op.id))
         except OSError as exc:
-            why = describe_os_error(exc)
+            why = placement_failure(exc)
             journal.record({"type": "failed", "id": op.id, "why": why})
             result.failed.append(Failed(op.src, why, os.path.lexists(op.src)))
             if exc.errno in _FULL:

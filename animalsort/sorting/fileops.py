@@ -128,8 +128,8 @@ def apply_one(op: Op, verify: bool, tmp: str) -> None:
             os.symlink(target, op.dst)
 
 
-def describe_os_error(exc: OSError) -> str:
-    """The reason an operation failed, for the summary."""
+def placement_failure(exc: OSError) -> str:
+    """Why a file could not be placed, in the words of sort's summary (the plan's terms)."""
     if exc.errno == errno.ESTALE:
         return "changed since the plan was made"
     if exc.errno == errno.ENOENT and exc.filename is not None and not os.path.lexists(exc.filename):

@@ -104,10 +104,6 @@ def _irregular(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def first_image(root: Path, exclude: Iterable[Path] = ()) -> str | None:
-    return next(iter(discover(root, exclude)), None)
-
-
 @dataclass
 class Inventory:
     """How many files a listing will classify, and what it leaves out, by extension."""

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
 DEFAULT_EVERY = 1.0  # seconds between sampled frames
 DEFAULT_MAX_FRAMES = 60  # per clip; longer clips are sampled evenly instead
-ROW_MODES = ("videos", "frames")  # one row per clip, or one per sampled frame
 SEEK_GAP = 4.0  # seconds: a sample further ahead than this is reached by seeking, not decoding up to it
 
 

@@ -6,7 +6,7 @@ reads the mode names from here without loading anything).
 once, at its own aspect ratio (``first_look_size``), then closer at a candidate that is small
 or uncertain (``closer_box``: a square around it, decoded from the file at the resolution it
 needs); ``tiles`` may look closer more times a frame. The rule that decides is
-``inference/looking.py``; what it was measured on, ``benchmarks/whole_frame.py`` (README).
+``inference/looking.py``; what it was measured on, ``benchmarks/whole_frame.py`` (docs/benchmarks/accuracy.md).
 """
 
 from __future__ import annotations

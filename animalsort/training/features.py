@@ -92,9 +92,11 @@ def _forward(
     """uint8 NHWC batch → features, in ONNX Runtime or torch."""
     from animalsort.errors import RuntimeCheckError
     from animalsort.model import onnx_graph
-    from animalsort.model.device import pick_runtime
+    from animalsort.model.device import installed_runtimes
 
-    if pick_runtime(runtime, device.type) == "onnx" and precision == "fp32":
+    # features run in ONNX Runtime when asked, or by auto on a CPU that has it (fp32: its answers are torch's)
+    graph = runtime == "onnx" or runtime == "auto" and device.type == "cpu" and "onnx" in installed_runtimes()
+    if graph and precision == "fp32":
         key = onnx_graph.GraphKey(base.name, base.sha256, base.arch, base.preprocessing.to_dict(), "features", "-")
         meta = {"model_name": base.name, "output": "features", "preprocessing": json.dumps(key.preprocessing)}
 

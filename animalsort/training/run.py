@@ -15,7 +15,8 @@ from animalsort.atomic import make_folder
 from animalsort.datasets.labelled import LabelledSplits, Sample, labelled_splits, mark_run_folder
 from animalsort.errors import UsageError
 from animalsort.machine import default_workers
-from animalsort.model.device import pick_device, pick_precision
+from animalsort.model.decision import decide
+from animalsort.model.device import this_machine
 from animalsort.training import features
 from animalsort.training.base import Base, load_base, new_head, save_model
 from animalsort.training.check import PARTS, check_dataset, drop_unreadable, scan_files
@@ -135,9 +136,9 @@ def _folds(opts: FinetuneOptions, mode: str, splits: LabelledSplits) -> int:
 def _placement(opts: FinetuneOptions) -> tuple[torch.device, str, str]:
     """(device, mode, precision): head mode on CPU, full on GPU unless asked; under torchrun
     full mode joins the process group and takes this rank's GPU."""
-    device = pick_device(opts.device)
+    decision = decide(opts.device, "torch", opts.precision, this_machine())  # training runs in torch
+    device, precision = torch.device(decision.device), decision.precision
     mode = opts.mode if opts.mode != "auto" else ("full" if device.type == "cuda" else "head")
-    precision = pick_precision(opts.precision, device)
     if mode == "full":
         device = init_dist(device)
     return device, mode, precision
