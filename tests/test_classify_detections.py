@@ -312,3 +312,36 @@ def test_a_clips_boxes_are_cropped_from_their_frames(runner: CliRunner, tmp_path
     found = json.loads(row["detections"])
     assert [(d["frame_s"], d["bbox"]) for d in found] == [(0.5, [0.1, 0.1, 0.5, 0.6]), (2.5, [0.3, 0.2, 0.4, 0.5])]
     assert row["status"] == "ok" and row["count"] == str(sum(d["label"] != "no_animal" for d in found))
+
+
+def test_summary_names_the_recommended_threshold_and_left_out_categories(
+    runner: CliRunner, tmp_path: Path, tiny_weights: Path
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    make_image(src / "a.jpg", (40, 30), (1, 2, 3))
+    data = md(
+        [{"file": "a.jpg", "detections": [box("4", 0.9, [0.1, 0.1, 0.2, 0.2]), box("2", 0.8, [0.5, 0.1, 0.2, 0.5])]}]
+    )
+    data["detection_categories"]["4"] = "bird"
+    data["info"]["detector_metadata"] = {"typical_detection_threshold": 0.3}
+    json_path = tmp_path / "md.json"
+    json_path.write_text(json.dumps(data))
+    res = runner.invoke(
+        main,
+        [
+            "classify",
+            str(src),
+            "--detections",
+            str(json_path),
+            "--weights",
+            str(tiny_weights),
+            "-o",
+            str(tmp_path / "o.csv"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    said = "md.json (md_v5a.0.0.pt, threshold 0.2): 1 file listed, 0 without a box (the model did not run), "
+    assert said + "0 animal boxes classified, 1 person box, 0 vehicle boxes" in res.output
+    assert "note: md.json recommends --detection-threshold 0.3 for its detector; this run used 0.2" in res.output
+    assert "note: detections of other categories were left out: bird (1)" in res.output
