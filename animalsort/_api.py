@@ -122,6 +122,8 @@ def classify(
     out: PathLike | None = None,
     model: str | None = None,
     top_k: int = 3,
+    only: str | Iterable[str] | None = None,
+    exclude: str | Iterable[str] | None = None,
     progress: bool = False,
     **options: Any,
 ) -> pd.DataFrame:
@@ -132,6 +134,11 @@ def classify(
         out: also keep the CSV (and its ``.json`` sidecar) here; by default it is temporary.
         model: a registry name (``lite0``, ``lite1``, …); None is the default model.
         top_k: how many labels each row carries.
+        only: "the animals that live here", as ``--only``: the labels to answer with
+            (``"fox,wolf,pig"`` or a list; no_animal always stays); the others' probability goes to
+            them, renormalised, and they are never answered.
+        exclude: the labels never to answer with, as ``--exclude`` (with ``only``: ``only`` minus
+            these).
         progress: show a progress bar on stderr.
         **options: any other classify option, by its ``ClassifyOptions`` name — ``weights``,
             ``labels``, ``device``, ``precision``, ``runtime``, ``batch_size``, ``workers``,
@@ -148,7 +155,7 @@ def classify(
 
     from animalsort.inference.pipeline import classify_folder
 
-    opts = _options(model=model, top_k=top_k, **options)
+    opts = _options(model=model, top_k=top_k, only=only, exclude=exclude, **options)
     with tempfile.TemporaryDirectory(prefix="animalsort-") as tmp:
         target = Path(out).expanduser() if out is not None else Path(tmp) / "predictions.csv"
         classify_folder(_sources(src), target, opts, progress=progress)
@@ -205,6 +212,8 @@ class Classifier:
         runtime: str = "auto",
         top_k: int = 3,
         view: str = "frame",
+        only: str | Iterable[str] | None = None,
+        exclude: str | Iterable[str] | None = None,
         progress: bool = False,
     ):
         """Resolve, verify and load the model once.
@@ -220,11 +229,15 @@ class Classifier:
             top_k: how many labels each row carries.
             view: how much of each image the model looks at: ``centre``, ``frame`` or ``tiles``
                 (as ``--view``); with frame and tiles the rows carry the answer's box.
+            only: the labels to answer with (``"fox,wolf"`` or a list; no_animal always kept),
+                as ``--only``: the others' probability goes to them, renormalised.
+            exclude: the labels never to answer with, as ``--exclude`` (``only`` minus these).
             progress: show a download's progress bar on stderr.
         """
         from animalsort.inference.options import whole_number
         from animalsort.model.load import load
         from animalsort.sources.views import VIEW_MODES
+        from animalsort.taxonomy import label_list
 
         whole_number("top_k", top_k)
         if view not in VIEW_MODES:
@@ -238,14 +251,17 @@ class Classifier:
             runtime=runtime,
             progress=progress,
             look=view != "centre",
+            only=label_list(only),
+            exclude=label_list(exclude),
         )
-        self.top_k = min(top_k, len(self.loaded.labels.labels))
+        self.top_k = min(top_k, self.loaded.labels.answerable)
         self.view = view
 
     @property
     def labels(self) -> tuple[str, ...]:
         """The labels this classifier answers with."""
-        return tuple(self.loaded.labels.labels)
+        names = self.loaded.labels
+        return tuple(label for i, label in enumerate(names.labels) if i not in names.excluded)
 
     def predict(
         self,
@@ -333,6 +349,10 @@ def sort_folder(
         raise UsageError(
             "sort by labels places each photo by the labels in it, by sequence by its burst's one vote: choose one"
         )
+    if classify_options is not None:  # before SRC or DEST gets a folder of ours
+        from animalsort.inference.options import check_label_lists
+
+        check_label_lists(classify_options, Path(predictions) if predictions is not None else None)
     src_path, dest_path = check_sort_folders(src, dest, mode)
     how = Placement(mode, _thresholds(min_confidence, thresholds), flat, verify, by_sequence, companions, by_labels)
     with locked(src_path, dest_path, dry_run):  # one sort at a time in SRC and DEST
@@ -423,6 +443,8 @@ def sort(
     by_sequence: float | None = None,
     companions: bool = True,
     by_labels: bool = False,
+    only: str | Iterable[str] | None = None,
+    exclude: str | Iterable[str] | None = None,
     progress: bool = False,
     **options: Any,
 ) -> SortResult:
@@ -441,8 +463,12 @@ def sort(
         flat: no sub-folders under each label.
         verify: check each copied file's sha256.
         by_sequence: place each burst (capture times within this many seconds) by its vote.
-        companions: a photo's RAW twin, edit sidecars (.xmp, .aae …) and Live Photo clip go with it.
+        companions: a photo's RAW twin, edit sidecars (.xmp, .aae …) and Live Photo clip go
+            with it (False: file by file).
         by_labels: a photo of several labels (``--detections``: a deer and a fox) goes into each one's folder.
+        only: the labels to answer with, as for :func:`classify`; with ``predictions`` it must
+            be the list the CSV was classified with (a CSV cannot be renormalised).
+        exclude: the labels never to answer with, as for :func:`classify` (the same holds).
         progress: show progress bars on stderr.
         **options: classify options, as for :func:`classify` (``model``, ``weights``, …).
 
@@ -463,7 +489,7 @@ def sort(
         _expand(dest) if dest is not None else None,
         mode="move" if move else "link" if link else "copy",
         predictions=Path(predictions).expanduser() if predictions is not None else None,
-        classify_options=_options(**options),
+        classify_options=_options(only=only, exclude=exclude, **options),
         min_confidence=min_confidence,
         thresholds=thresholds,
         flat=flat,
@@ -593,6 +619,7 @@ def tag(
     sidecar_name: str = "full",
     keyword_root: str = "Animals",
     min_confidence: float | None = None,
+    thresholds: PathLike | None = None,
     tag_uncertain: bool = False,
     touch: bool = False,
     dry_run: bool = False,
@@ -613,7 +640,10 @@ def tag(
         keyword_root: the top of the keyword paths (``Animals|Mammals|Carnivores|cat``); "" for none.
         min_confidence: below it a photo gets no species keyword (default 0.5; reviewed rows
             always do).
-        tag_uncertain: an ``uncertain`` keyword for the photos below ``min_confidence``.
+        thresholds: an ``audit.json`` (``audit_report(out=…)``): its per-label thresholds
+            instead of ``min_confidence`` (which stays for the labels it has none for); the
+            journal records the file and its sha256.
+        tag_uncertain: an ``uncertain`` keyword for the photos below their threshold.
         touch: an embedded photo's mtime is updated (default: kept).
         dry_run: plan only; nothing on disk changes (``planned`` lists the files).
         progress: show a progress bar while classifying.
@@ -632,7 +662,7 @@ def tag(
         raise UsageError(
             f"classify options ({', '.join(sorted(options))}) do nothing with a predictions CSV: its labels are used"
         )
-    wording = Wording(_threshold(min_confidence), keyword_root, tag_uncertain)
+    wording = Wording(_thresholds(min_confidence, thresholds), keyword_root, tag_uncertain)
     how = TagOptions(wording, embed, embed_or_sidecar, sidecar_name, touch)
     return tag_folder(source, how, classify_options=_options(**options), dry_run=dry_run, progress=progress)[0]
 

@@ -3,12 +3,21 @@
 ``taxonomy.csv`` beside this module maps each of the 1000 ImageNet classes to exactly one
 label; classes 398–999 are ``no_animal``. A label's probability is the sum of its members'
 softmax probabilities, computed on the device as ``probs @ matrix`` (1000 × L).
+
+"The animals that live here" (``--only`` / ``--exclude``): a label set can leave labels out
+(``LabelSet.restricted``). Their probability goes to the labels left, renormalised
+(``LabelSet.renormalised``) — for animal labels, to the other *animal* labels only: an animal the
+camera cannot have seen is still an animal, so ``no_animal`` keeps its probability and the
+animal-or-not decision (and the whole-frame look's animal evidence) is the same as without the
+lists. A left-out label is never answered, at any rank.
 """
 
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING
@@ -16,6 +25,7 @@ from typing import TYPE_CHECKING
 from animalsort.errors import UsageError
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
 NUM_IMAGENET_CLASSES = 1000
@@ -94,11 +104,61 @@ class LabelSet:
     name: str
     labels: tuple[str, ...]
     members: tuple[tuple[int, ...], ...] | None = None
+    excluded: frozenset[int] = frozenset()  # labels left out (--only / --exclude): never answered
 
     @property
     def no_animal(self) -> int | None:
         """Index of ``no_animal`` in an animal label set (drives the two-level decision)."""
         return self.labels.index("no_animal") if self.members is not None else None
+
+    @property
+    def answerable(self) -> int:
+        """How many labels an answer can name (the most a row's top-k can list)."""
+        return len(self.labels) - len(self.excluded)
+
+    def restricted(self, only: Iterable[str] = (), exclude: Iterable[str] = ()) -> LabelSet:
+        """This set answering with ``only`` (every label when empty) minus ``exclude``;
+        ``no_animal`` always stays. A UsageError names an unknown label (and the valid ones),
+        refuses to exclude ``no_animal``, and refuses lists that leave no animal to answer."""
+        only, exclude = tuple(only), tuple(exclude)
+        for option, names in (("--only", only), ("--exclude", exclude)):
+            for name in names:
+                if name not in self.labels:
+                    raise UsageError(_unknown_label(option, name, self.labels))
+        if "no_animal" in exclude and self.no_animal is not None:
+            raise UsageError(
+                "--exclude no_animal: no_animal cannot be left out (an empty frame must be able to say so); "
+                "exclude animal labels only"
+            )
+        kept = {i for i, name in enumerate(self.labels) if (not only or name in only) and name not in exclude}
+        if self.no_animal is not None:
+            kept.add(self.no_animal)
+        if not kept - {self.no_animal}:
+            given = " ".join(f"{o} {','.join(n)}" for o, n in (("--only", only), ("--exclude", exclude)) if n)
+            raise UsageError(f"{given} leaves no animal label to answer with; name at least one animal to keep")
+        return replace(self, excluded=frozenset(range(len(self.labels))) - kept)
+
+    def renormalised(self, probs: np.ndarray) -> np.ndarray:
+        """(…, L) label probabilities with the excluded labels' probability given to the labels
+        left, in proportion to theirs: for animal labels to the animal labels left (``no_animal``
+        keeps its own); else to every label left. Where the labels left have none at all (it
+        underflowed), it is shared evenly. Unchanged (the same array) when nothing is excluded."""
+        if not self.excluded:
+            return probs
+        import numpy as np
+
+        p = np.asarray(probs, dtype=np.float64)
+        gone = np.zeros(len(self.labels), dtype=bool)
+        gone[sorted(self.excluded)] = True
+        left, share = ~gone, np.ones(len(self.labels), dtype=bool)  # the labels left share what ``share`` had
+        if self.no_animal is not None:
+            left[self.no_animal] = share[self.no_animal] = False
+        whole = p[..., share].sum(axis=-1, keepdims=True)
+        had = p[..., left].sum(axis=-1, keepdims=True)
+        out = np.where(gone, 0.0, p)
+        scaled = p[..., left] * (whole / np.where(had > 0, had, 1.0))
+        out[..., left] = np.where(had > 0, scaled, whole / left.sum())
+        return out.astype(np.asarray(probs).dtype)
 
     def matrix(self, num_outputs: int) -> torch.Tensor | None:
         """The ``num_outputs × len(labels)`` 0/1 aggregation matrix, or None for identity."""
@@ -110,6 +170,31 @@ class LabelSet:
         for j, idx in enumerate(self.members):
             m[list(idx), j] = 1.0
         return m
+
+
+def _unknown_label(option: str, name: str, labels: tuple[str, ...]) -> str:
+    """What to say of a name in ``--only``/``--exclude`` that is no label: the nearest labels,
+    and the labels themselves (the first few of a long set, such as ImageNet's 1000 classes)."""
+    near = difflib.get_close_matches(name, labels, n=3)
+    said = f"{option} {name!r} is not a label of this model" + (f" (did you mean {' or '.join(near)}?)" if near else "")
+    if len(labels) > 60:
+        return f"{said}; its {len(labels)} labels include {', '.join(labels[:5])}, …"
+    return f"{said}; its labels: {', '.join(labels)}"
+
+
+def label_list(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    """``--only``/``--exclude`` as given (``"fox,wolf"``, a list of names, or several of
+    either) → its label names, without repeats, sorted (a run records them so, and compares
+    them so: ``--resume``, ``merge``, ``sort --from``)."""
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else list(value)
+    names = set()
+    for item in items:
+        if not isinstance(item, str):
+            raise UsageError(f"a label list holds label names (text), not {item!r}")
+        names.update(n.strip() for n in item.split(",") if n.strip())
+    return tuple(sorted(names))
 
 
 def animal_labels() -> LabelSet:
@@ -163,14 +248,19 @@ def rank(
     """
     import torch
 
+    ranked = probs
+    if labels.excluded:  # left out (--only / --exclude): below every label, so never listed
+        ranked = probs.clone()
+        ranked[:, sorted(labels.excluded)] = -1.0
     noa = labels.no_animal
     if noa is None:
-        return probs.topk(k, dim=1)
-    animal_probs = probs.clone()
+        idx = ranked.topk(k, dim=1).indices
+        return probs.gather(1, idx), idx
+    animal_probs = ranked.clone()
     animal_probs[:, noa] = -1.0
     is_animal = shows_animal(probs, labels) if animal is None else animal.to(probs.device)
     first = torch.where(is_animal, animal_probs.argmax(dim=1), torch.full_like(is_animal, noa, dtype=torch.long))
-    scores = probs.scatter(1, first[:, None], 2.0)
+    scores = ranked.scatter(1, first[:, None], 2.0)
     idx = scores.topk(k, dim=1).indices
     return probs.gather(1, idx), idx
 

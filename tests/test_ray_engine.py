@@ -45,6 +45,17 @@ def test_ray_engine_csv_equals_local_engine_and_resumes(runner: CliRunner, tmp_p
     assert cut.read_bytes() == data
 
 
+@pytest.mark.slow
+def test_ray_engine_answers_with_the_same_label_lists(runner: CliRunner, tmp_path: Path) -> None:
+    local, ray = tmp_path / "local.csv", tmp_path / "ray.csv"
+    lists = ["--exclude", "zebra,bird", "--view", "centre", "-b", "4"]
+    assert runner.invoke(main, ["-q", "classify", str(EXAMPLES), "-o", str(local), *lists]).exit_code == 0
+    result = runner.invoke(main, ["-q", "classify", str(EXAMPLES), "-o", str(ray), *lists, "--engine", "ray"])
+    assert result.exit_code == 0, result.output
+    assert ray.read_bytes() == local.read_bytes()
+    assert b"zebra" not in ray.read_bytes() and b"bird" not in ray.read_bytes()
+
+
 def test_engine_ray_without_ray_says_what_to_install(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     result = runner.invoke(main, ["classify", str(EXAMPLES), "--engine", "ray"])

@@ -125,6 +125,37 @@ def test_report_lists_rows_below_their_labels_threshold(runner: CliRunner, tmp_p
     assert f"thresholds from audit.json (sha256 {sha256_file(audit)[:12]}…)" in (tmp_path / "t.html").read_text()
 
 
+def test_tag_writes_the_species_of_rows_that_reach_their_labels_threshold(runner: CliRunner, tmp_path: Path) -> None:
+    from animalsort.tagging import journal, xmp
+
+    src, preds, audit = setup(tmp_path)
+
+    def tagged() -> dict[str, list[str]]:
+        bags = {p.name.removesuffix(".xmp"): xmp.open_bytes(p.read_bytes()).xmpData() for p in src.glob("*.xmp")}
+        return {name: xmp._bag(data, xmp.SUBJECT) for name, data in bags.items()}
+
+    def journal_header() -> dict[str, object]:
+        journals = sorted((src / "_animalsort").glob("tag-*.jsonl"), key=lambda p: p.stat().st_mtime_ns)
+        return journal.read(journals[-1]).header
+
+    res = runner.invoke(main, ["tag", str(preds), "--tag-uncertain"])
+    assert res.exit_code == 0, res.output
+    plain = {"c1.jpg": ["cat"], "c2.jpg": ["cat"], "d1.jpg": ["uncertain"], "f1.jpg": ["fox"], "c3.jpg": ["cat"]}
+    assert tagged() == plain and "thresholds" not in journal_header()  # without --thresholds: as before
+    assert "thresholds of" not in res.stderr
+
+    res = runner.invoke(main, ["tag", str(preds), "--tag-uncertain", "--thresholds", str(audit)])
+    assert res.exit_code == 0, res.output
+    # cat 0.80 < cat's 0.9; dog 0.45 ≥ dog's 0.4; fox (null in the file) at 0.5; c3 reviewed
+    assert tagged() == {**plain, "c1.jpg": ["uncertain"], "d1.jpg": ["dog"]}
+    assert journal_header()["thresholds"] == thresholds.load(audit).record()
+    assert journal_header()["min_confidence"] == 0.5
+    assert "thresholds of 3 labels from audit.json; the others at --min-confidence 0.5" in res.stderr
+
+    res = animalsort.tag(preds, thresholds=audit, min_confidence=0.6, dry_run=True)
+    assert {job.row_path: job.tags.keywords for job in res.planned}["f1.jpg"] == ()  # fox 0.55 < 0.6
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

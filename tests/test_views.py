@@ -334,3 +334,29 @@ def test_finetune_trains_on_the_square_where_the_animal_is(tmp_path: Path) -> No
     centred = features.extract(base, tmp_path / "data", samples, tmp_path / "f.pt", workers=0, progress=False, **common)
     assert centred.windows == {} and centred.computed == len(samples)  # its own cache entries
     assert not torch.equal(framed.x, centred.x)
+
+
+def test_the_look_graph_carries_tf_same_padding_in_its_convolutions(tmp_path: Path) -> None:
+    """EfficientNet-lite's stride-2 layers pad the TF way, from the input's size; exported with
+    symbolic sizes that was a separate Pad ONNX Runtime cannot fold (a quarter of a look's time).
+    On the STRIDE grid the padding is fixed: the exported graph has none and the same outputs."""
+    import onnx
+    import torch
+    from timm.layers import Conv2dSame
+
+    from animalsort.model.onnx_graph import OnnxModel, _grid_padded
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(Conv2dSame(3, 8, 3, stride=2), torch.nn.ReLU(), Conv2dSame(8, 8, 5, stride=2, groups=8))
+    padded = _grid_padded(net).eval()
+    path = tmp_path / "g.onnx"
+    axes = {"x": {0: "n", 2: "h", 3: "w"}}
+    x = torch.rand(1, 3, 64, 96)
+    torch.onnx.export(padded, (x,), path, dynamo=False, input_names=["x"], dynamic_axes=axes, opset_version=18)
+    assert "Pad" not in {n.op_type for n in onnx.load(str(path)).graph.node}
+    session = OnnxModel(path).session
+    for shape in [(2, 3, 64, 96), (1, 3, 224, 288), (1, 3, 32, 32)]:
+        x = torch.rand(shape)
+        with torch.inference_mode():
+            want = net(x).numpy()
+        assert np.abs(session.run(None, {"x": x.numpy()})[0] - want).max() < 1e-5

@@ -13,6 +13,7 @@ from animalsort.cli.common import (
     count,
     detection_options,
     from_csv_option,
+    label_list_options,
     manifest_options,
     min_confidence_option,
     model_options,
@@ -101,6 +102,7 @@ if TYPE_CHECKING:
     "sequence_label and sequence_confidence columns: the burst's vote",
 )
 @detection_options
+@label_list_options
 @model_options
 @output_options
 @click.pass_context
@@ -125,6 +127,7 @@ def classify(
         animalsort classify IMG_0001.HEIC cat.jpg clip.mp4
         animalsort classify ~/trap --sequences 10 --video-rows frames -o trap.csv
         animalsort classify ~/photos --labels imagenet --top-k 5 -o fine.csv
+        animalsort classify ~/trap --only fox,wolf,pig,antelope,bird -o trap.csv
         animalsort classify --files-from list.txt --root /data --shard 3/8 -o preds-3.csv
         animalsort classify s3://bucket/trap-2026 -o trap.csv
         animalsort classify ~/trap --detections md.json --rows detections -o trap.csv
@@ -250,6 +253,7 @@ def merge(
     "with --move moved into its own label's.",
 )
 @video_options
+@label_list_options
 @model_options
 @output_options
 @click.pass_context
@@ -282,18 +286,15 @@ def sort_cmd(
     Example:
         animalsort sort ~/photos --move
         animalsort sort ~/photos --dest ~/sorted --from preds.csv --dry-run
-        animalsort sort ~/trap --by-sequence --move
+        animalsort sort ~/trap --by-sequence --move --only fox,wolf,pig,antelope,bird
         animalsort sort ~/trap --from preds.csv --by labels
         animalsort sort ~/photos --from preds.csv --thresholds audit.json --move
     """
     from animalsort import _api
+    from animalsort.inference.options import ClassifyOptions
 
-    options = None
-    if from_csv is None:
-        from animalsort.inference.options import ClassifyOptions
-
-        options = ClassifyOptions(**model_opts)
-    else:
+    options = ClassifyOptions(**model_opts)  # with --from: only its --only/--exclude, checked against the CSV's
+    if from_csv is not None:
         refuse_given(ctx, CLASSIFY_ONLY, f"with --from {from_csv.name}: its labels are used, nothing is classified")
     quiet = ctx.obj["quiet"]
     res = _api.sort_folder(

@@ -218,6 +218,36 @@ def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def label_list_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--only`` / ``--exclude LABELS``: "the animals that live here" (``LabelSet.restricted``)."""
+    for name, help in (
+        (
+            "--exclude",
+            "Never answer with these labels (comma-separated, or the option again); with --only: its labels "
+            "minus these, so a fixed --only list can leave out what one site cannot have.",
+        ),
+        (
+            "--only",
+            "Answer with these labels only, e.g. fox,wolf,pig,bird (no_animal always stays): the others' "
+            "probability goes to them, renormalised — an animal stays an animal — so a European camera trap never "
+            "answers zebra. The sidecar records the lists.",
+        ),
+    ):
+        fn = click.option(name, metavar="LABELS", multiple=True, callback=_label_names, help=help)(fn)
+    return fn
+
+
+def _label_names(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    """The names of an ``--only``/``--exclude``; one that names none (``--only "$EMPTY"``) is
+    refused: answering with every label is what leaving the option out does."""
+    from animalsort.taxonomy import label_list
+
+    names = label_list(value)
+    if value and not names:
+        raise click.BadParameter(f"{value[0]!r} names no label; give labels (fox,wolf) or leave the option out")
+    return names
+
+
 def video_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """How video clips are read: --videos/--no-videos, --video-every, --video-max-frames."""
     from animalsort.sources.video import DEFAULT_EVERY, DEFAULT_MAX_FRAMES

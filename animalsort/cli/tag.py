@@ -14,7 +14,9 @@ from animalsort.cli.common import (
     model_options,
     output_options,
     print_summary,
+    print_thresholds,
     refuse_given,
+    thresholds_option,
     translate_errors,
     video_options,
 )
@@ -48,7 +50,10 @@ from animalsort.cli.common import (
     help="The top of the hierarchical keywords (Animals|Mammals|Carnivores|cat); '' for none.",
 )
 @min_confidence_option("Below this a photo gets no species keyword (a reviewed one always does).")
-@click.option("--tag-uncertain", is_flag=True, help="An 'uncertain' keyword for photos below --min-confidence.")
+@thresholds_option
+@click.option(
+    "--tag-uncertain", is_flag=True, help="An 'uncertain' keyword for photos below --min-confidence (or --thresholds)."
+)
 @click.option("--touch", is_flag=True, help="With --embed: update the photos' mtime (default: kept).")
 @click.option("--dry-run", "-n", is_flag=True, help="List the files that would be written; write nothing.")
 @click.option("--strict", is_flag=True, help="Exit 1 if any file could not be tagged.")
@@ -66,6 +71,7 @@ def tag(
     sidecar_name: str,
     keyword_root: str,
     min_confidence: float,
+    thresholds: Path | None,
     tag_uncertain: bool,
     touch: bool,
     dry_run: bool,
@@ -81,20 +87,24 @@ def tag(
     classified first. Sidecars by default: the photos' own bytes are never touched. A person's
     keywords and every other field (rating, colour label, edit history, GPS) are kept; tagging
     again replaces only what animalsort wrote before. no_animal photos and photos below
-    --min-confidence get no species keyword. A journal makes it undoable (`animalsort undo`).
+    --min-confidence (or their label's --thresholds) get no species keyword. A journal makes it
+    undoable (`animalsort undo`).
 
     \b
     Example:
         animalsort tag ~/photos/preds.csv
         animalsort tag ~/photos --embed --embed-or-sidecar
         animalsort tag preds.csv --sidecar-name stem --keyword-root Wildlife
+        animalsort tag preds.csv --thresholds preds.audit.json --tag-uncertain
     """
     from animalsort import _api
+    from animalsort.formats.thresholds import load
     from animalsort.tagging.keywords import Wording
     from animalsort.tagging.run import TagOptions
 
     options = _classify_options(ctx, source, embed, model_opts)
-    how = TagOptions(Wording(min_confidence, keyword_root, tag_uncertain), embed, embed_or_sidecar, sidecar_name, touch)
+    wording = Wording(load(thresholds, min_confidence), keyword_root, tag_uncertain)
+    how = TagOptions(wording, embed, embed_or_sidecar, sidecar_name, touch)
     quiet, verbose = ctx.obj["quiet"], ctx.obj["verbose"]
     res, predictions, classified = _api.tag_folder(
         source, how, classify_options=options, src=src, dry_run=dry_run, progress=not quiet
@@ -109,6 +119,7 @@ def tag(
         click.echo(f"plan: {len(res.planned)} files from {res.rows} rows of {predictions}", err=True)
     elif not quiet:
         _print_result(res)
+        print_thresholds(wording.thresholds)
     limit = None if verbose else 10
     for path, why in res.failed[:limit]:
         click.echo(f"  failed: {path}: {why}", err=True)
@@ -142,7 +153,7 @@ def _print_result(res: Any) -> None:
     )
     notes = [
         (res.unchanged, "already carried these keywords"),
-        (res.no_keyword, "no keyword to write (no_animal, or below --min-confidence)"),
+        (res.no_keyword, "no keyword to write (no_animal, or below --min-confidence or its label's threshold)"),
         (res.error_rows, "error rows left alone"),
         (res.fallbacks, "got a sidecar: their format cannot hold embedded XMP"),
         (len(res.failed), "could not be tagged"),

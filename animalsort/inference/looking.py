@@ -12,6 +12,10 @@ activation map decomposes the answer exactly.
 - **Evidence** per cell: the log-odds that it shows an animal, ``logsumexp`` of the animal
   classes' logits minus that of the other classes' (``evidence``). Its peak (``animal_score``)
   separates frames with an animal from empty ones far better than the frame's own answer.
+  The classes of labels left out by ``--only``/``--exclude`` count too: an animal the lists
+  leave out is still an animal (its probability goes to the other animal labels, ``Labels.probs``),
+  so the lists never change the evidence, the candidates or their boxes (only which animal the
+  answer names, and how sure it is of it).
 - **The box** around the animal: the cells connected to the peak whose evidence reaches
   ``LookRule.box_level`` of the way from the frame's median to the peak, on the map upsampled
   ``UPSAMPLE`` times (bilinear), as fractions of the frame; further peaks that reach
@@ -147,11 +151,12 @@ class Labels:
             self.animal_classes = np.setdiff1d(np.arange(num_outputs), others)
 
     def probs(self, logits: np.ndarray) -> np.ndarray:
-        """Label probabilities of (…, K) logits: softmax, then each label's members summed."""
+        """Label probabilities of (…, K) logits: softmax, then each label's members summed (the
+        labels left out by --only/--exclude given to the others: ``LabelSet.renormalised``)."""
         z = logits - logits.max(axis=-1, keepdims=True)
         e = np.exp(z)
         p = e / e.sum(axis=-1, keepdims=True)
-        return p @ self.matrix if self.matrix is not None else p
+        return self.set.renormalised(p @ self.matrix if self.matrix is not None else p)
 
     def animal_share(self, probs: np.ndarray) -> float:
         return 1.0 - float(probs[self.no_animal]) if self.no_animal is not None else 1.0

@@ -4,7 +4,7 @@ reports (``Summary``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,9 @@ from animalsort.errors import UsageError
 from animalsort.formats.detections import DEFAULT_THRESHOLD
 from animalsort.sources.listing import Inventory
 from animalsort.sources.video import DEFAULT_EVERY, DEFAULT_MAX_FRAMES, Sampling
+from animalsort.taxonomy import label_list
+
+LABEL_LISTS = ("only", "exclude")  # recorded only when given: a run without them records what it did before
 
 
 def whole_number(name: str, value: object, least: int = 1) -> int:
@@ -59,6 +62,20 @@ class ClassifyOptions:
     detections: Path | None = None  # a MegaDetector batch JSON: each animal box's crop is classified (detected.py)
     detection_threshold: float = DEFAULT_THRESHOLD  # its detections at or above this count
     rows: str = "files"  # with detections: one row per file, or one per detection ("detections")
+    only: tuple[str, ...] = ()  # the labels to answer with (all when empty); no_animal always stays
+    exclude: tuple[str, ...] = ()  # labels never answered (taxonomy.LabelSet.restricted)
+
+    def __post_init__(self) -> None:
+        self.only, self.exclude = label_list(self.only), label_list(self.exclude)  # "fox,wolf" or a list
+
+    def record(self) -> dict[str, Any]:
+        """The sidecar's ``options``: every option (paths as text), the label lists when given,
+        the detection options with a detections file."""
+        return {
+            k: str(v) if isinstance(v, Path) else v
+            for k, v in asdict(self).items()
+            if (k not in LABEL_LISTS or v) and (k not in DETECTION_OPTIONS or self.detections is not None)
+        }
 
     @property
     def boxes(self) -> bool:
@@ -67,6 +84,51 @@ class ClassifyOptions:
 
     def sampling(self) -> Sampling | None:
         return Sampling(self.video_every, self.video_max_frames) if self.videos else None
+
+
+def recorded_lists(meta: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The (only, exclude) lists a CSV's sidecar (``meta``) says it was classified with."""
+    options = meta.get("options") or {}
+    return label_list(options.get("only")), label_list(options.get("exclude"))
+
+
+def check_label_lists(opts: ClassifyOptions, predictions: Path | None = None) -> None:
+    """Refuse ``--only``/``--exclude`` that cannot work, before anything is loaded or made.
+
+    Names a registry model cannot answer with are refused here (its labels are known without
+    loading it; a ``--weights`` file's are checked once it is loaded: ``LabelSet.restricted``).
+    With ``predictions`` (``sort --from CSV``) the lists must be the ones the CSV was classified
+    with (then they are applied already): a CSV keeps each photo's top-k labels, not every
+    label's probability that renormalising needs, so sorting from it would answer otherwise than
+    classifying with the lists would; classifying with them is the fix."""
+    given = (opts.only, opts.exclude)
+    if not any(given):
+        return
+    if predictions is None:
+        if opts.weights is None:
+            from animalsort.model.registry import load_registry
+            from animalsort.taxonomy import label_set
+
+            known = load_registry()
+            label_set(opts.labels, known.get(opts.model or known.default).labels).restricted(*given)
+        return
+    from animalsort.formats.predictions import read_sidecar
+
+    made = recorded_lists(read_sidecar(predictions))
+    if made != given:
+        lists = label_lists(*given)
+        raise UsageError(
+            f"--from {predictions.name} with {lists}: it was classified with {label_lists(*made)}, and a CSV keeps "
+            "each photo's top labels only, not the probability of every label that the lists share out; classify "
+            f"with the lists (`animalsort sort SRC {lists}` without --from, or `animalsort classify SRC {lists} -o "
+            f"{predictions.name}`)"
+        )
+
+
+def label_lists(only: tuple[str, ...], exclude: tuple[str, ...]) -> str:
+    """The lists as a command line gives them (``--only fox,wolf``), or that there are none."""
+    given = [f"{option} {','.join(names)}" for option, names in (("--only", only), ("--exclude", exclude)) if names]
+    return " ".join(given) or "no --only/--exclude"
 
 
 @dataclass

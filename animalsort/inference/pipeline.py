@@ -15,7 +15,6 @@ import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +36,14 @@ from animalsort.formats.predictions import (
 from animalsort.inference.detected import DetectionRows
 from animalsort.inference.local import score_batches
 from animalsort.inference.looking import method_record
-from animalsort.inference.options import DETECTION_OPTIONS, ClassifyOptions, Summary, whole_number
+from animalsort.inference.options import (
+    ClassifyOptions,
+    Summary,
+    check_label_lists,
+    label_lists,
+    recorded_lists,
+    whole_number,
+)
 from animalsort.inference.scoring import Scored
 from animalsort.machine import default_workers
 from animalsort.paths import is_uri
@@ -94,7 +100,7 @@ def iter_rows(
         found = _read_detections(sources, listing, opts)
         _refuse_empty(listing)
         loaded, inventory = _load(listing, opts, progress)
-        top_k = min(opts.top_k, len(loaded.labels.labels))
+        top_k = min(opts.top_k, loaded.labels.answerable)
         summary = _new_summary(None, loaded, inventory)
         detected = DetectionRows(found, opts.rows, loaded.labels.labels, top_k) if found is not None else None
         names = header(top_k, opts.boxes) + (columns(opts.rows) if detected is not None else [])
@@ -116,6 +122,7 @@ def check_options(opts: ClassifyOptions) -> None:
         whole_number("workers", opts.workers, least=0)
     if opts.view not in VIEW_MODES:
         raise UsageError(f"unknown view {opts.view!r}; choose one of: {', '.join(VIEW_MODES)}")
+    check_label_lists(opts)
     if opts.decode == "gpu" and opts.view != "centre":
         raise UsageError("--decode gpu decodes the centre window only: add --view centre, or decode on the CPU")
     if opts.shard is not None and opts.sequences is not None:
@@ -191,6 +198,8 @@ def _load(listing: Listable, opts: ClassifyOptions, progress: bool) -> tuple[Loa
             runtime=opts.runtime,
             progress=progress,
             look=opts.view != "centre",
+            only=opts.only,
+            exclude=opts.exclude,
         )
         return loaded, counting.result()
 
@@ -214,7 +223,7 @@ def _classify(
     if out is not None:
         prepare_output(out)
     loaded, inventory = _load(listing, opts, progress)
-    top_k = min(opts.top_k, len(loaded.labels.labels))
+    top_k = min(opts.top_k, loaded.labels.answerable)
     summary = _new_summary(out, loaded, inventory)
     detected = DetectionRows(found, opts.rows, loaded.labels.labels, top_k) if found is not None else None
     extra = columns(opts.rows) if detected is not None else []
@@ -258,9 +267,9 @@ def _left_rows(detected: DetectionRows, summary: Summary) -> list[list[str]]:
 
 def _check_resumable(out: Path, opts: ClassifyOptions, src: str, found: Detections | None = None) -> None:
     """A resumed run continues the rows of the same folder (``src``), looking at frames as the
-    run it continues did, with the same detections (its sidecar says all three; a CSV from
-    before --view was centre-only). A run killed before its end left no sidecar: its rows are
-    kept as they are."""
+    run it continues did, answering with the same labels (--only/--exclude) and with the same
+    detections (its sidecar says all four; a CSV from before --view was centre-only). A run
+    killed before its end left no sidecar: its rows are kept as they are."""
     if not out.exists() or not sidecar_path(out).exists():
         return
     meta = read_sidecar(out)
@@ -275,6 +284,12 @@ def _check_resumable(out: Path, opts: ClassifyOptions, src: str, found: Detectio
         raise UsageError(
             f"cannot resume {out}: it was classified with --view {before}, this run has --view {opts.view}; "
             f"resume with --view {before}, or classify into a new --out"
+        )
+    before_lists = recorded_lists(meta)
+    if before_lists != (opts.only, opts.exclude):
+        raise UsageError(
+            f"cannot resume {out}: it was classified with {label_lists(*before_lists)}, this run has "
+            f"{label_lists(opts.only, opts.exclude)}; resume with the same lists, or classify into a new --out"
         )
     if opts.view != "centre" and meta.get("look") != method_record(opts.view):
         raise UsageError(
@@ -398,9 +413,6 @@ def csv_rows(
 
 
 def sidecar_record(summary: Summary, opts: ClassifyOptions, loaded: LoadedModel, listing: Any) -> dict[str, object]:
-    options = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items()}
-    if opts.detections is None:
-        options = {k: v for k, v in options.items() if k not in DETECTION_OPTIONS}
     return {
         "src": src_of(listing),  # the CSV's paths are relative to it (report, review, sort, merge)
         "started_ns": _started_ns(summary),  # sort leaves a file modified since where it is
@@ -415,7 +427,7 @@ def sidecar_record(summary: Summary, opts: ClassifyOptions, loaded: LoadedModel,
         **({"workers_auto": summary.balance} if summary.balance else {}),
         **({"precision_gate_agreement": loaded.gate_agreement} if loaded.gate_agreement is not None else {}),
         "decode": summary.decode,
-        "options": options,
+        "options": opts.record(),
         "counts": {
             "found": summary.found,
             "ok": summary.ok,

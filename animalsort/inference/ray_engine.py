@@ -95,6 +95,8 @@ class _Infer:
             runtime=options["runtime"] if device == "cpu" else "torch",
             progress=False,
             look=options["view"] != "centre",
+            only=tuple(options["only"]),
+            exclude=tuple(options["exclude"]),
         )
         self.top_k = top_k
         self.video_rows = options["video_rows"]
@@ -203,6 +205,8 @@ def _dataset(
         "num_gpus_per_actor": opts.num_gpus_per_actor,
         "video_rows": opts.video_rows,
         "view": opts.view,
+        "only": list(opts.only),
+        "exclude": list(opts.exclude),
         "root": str(listing.root),
         "pre": pre.to_dict(),
         "draft": opts.draft,

@@ -342,6 +342,6 @@ def clip_answer(
         firsts.discard(labels.no_animal)
     candidates = torch.tensor(sorted(firsts), device=probs.device)
     best = int(candidates[score[candidates].argmax()])
-    order = [best] + [int(j) for j in score.argsort(descending=True).tolist() if int(j) != best]
+    order = [best] + [j for j in score.argsort(descending=True).tolist() if j != best and j not in labels.excluded]
     chosen = order[:top_k]
     return [float(score[j]) for j in chosen], chosen, int(probs[:, best].argmax())

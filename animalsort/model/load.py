@@ -26,15 +26,19 @@ def load(
     runtime: str = "torch",
     progress: bool = True,
     look: bool = False,
+    only: tuple[str, ...] = (),
+    exclude: tuple[str, ...] = (),
 ) -> LoadedModel:
     """Resolve, fetch, verify and load a model ready for inference (``decision.decide`` says
     where and how). ``look``: it will look at whole frames too (``--view frame``/``tiles``:
-    ``LoadedModel.look``)."""
+    ``LoadedModel.look``). ``only`` / ``exclude``: the labels it answers with
+    (``LabelSet.restricted``; the graph is the same)."""
     decision = decide(device, runtime, precision, this_machine(), look)
     source = resolve(model, weights, progress=progress)
     loaded = _open(source, labels, decision, progress, look)
     if look:
         attach_look(loaded, source, labels, progress)
+    loaded.labels = loaded.labels.restricted(only, exclude)
     return loaded
 
 

@@ -65,13 +65,18 @@ class LoadedModel:
     look_session: OnnxModel | OpenVinoModel | None = None  # the whole-frame look graph (``attach_look``)
 
     def infer(self, images: torch.Tensor) -> torch.Tensor:
-        """Label probabilities for a uint8 NHWC batch on the model's device."""
-        if self.session is not None:
-            import torch
+        """Label probabilities for a uint8 NHWC batch on the model's device (the labels left out
+        by --only/--exclude given to the others: ``LabelSet.renormalised``)."""
+        import torch
 
-            return torch.from_numpy(self.session(images.numpy()))
-        assert self.net is not None
-        return infer(self.net, images, self.precision)
+        if self.session is not None:
+            probs = torch.from_numpy(self.session(images.numpy()))
+        else:
+            assert self.net is not None
+            probs = infer(self.net, images, self.precision)
+        if self.labels.excluded:
+            probs = torch.from_numpy(self.labels.renormalised(probs.cpu().numpy())).to(probs.device)
+        return probs
 
     def look(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """(the frames' class logits N × K, per-cell class logits N × h × w × K) for a uint8 NHWC

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 OPSET = 18
 GRAPH_FORMAT = 1  # bump when what the graph takes or gives changes
+LOOK_FORMAT = 2  # a look graph's own: 2 = TF-"same" padding as the convolutions' own pads (_grid_padded)
 CHECK_TOLERANCE = 1e-4  # max |ONNX Runtime − torch| on the check batch (probabilities, features)
 LOGIT_TOLERANCE = 1e-3  # the same for a look's logits (ten times the scale of probabilities)
 
@@ -58,6 +59,8 @@ class GraphKey:
             "opset": OPSET,
             "torch": torch.__version__.split("+")[0],
         }
+        if self.output == "look":
+            record["look_format"] = LOOK_FORMAT
         return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
 
     def path(self) -> Path:
@@ -170,7 +173,7 @@ def export(net: nn.Module, key: GraphKey, input_size: int, metadata: dict[str, s
     import torch
 
     path = out or key.path()
-    module = _Graph.module(net.cpu(), key.output)
+    module = _Graph.module(_grid_padded(net.cpu()) if key.output == "look" else net.cpu(), key.output)
     module.net.backbone.to(memory_format=torch.contiguous_format)
     n, height, width = _example_shape(key.output, input_size)
     example = torch.from_numpy(check_batch(height, n, width))
@@ -208,6 +211,65 @@ def export(net: nn.Module, key: GraphKey, input_size: int, metadata: dict[str, s
     except OSError as exc:
         raise RuntimeCheckError(f"cannot write {record_path(path)}: {exc.strerror or exc}") from None
     return path
+
+
+def _grid_padded(net: nn.Module) -> nn.Module:
+    """A copy of ``net`` whose TF-"same" convolutions (timm's ``Conv2dSame``: EfficientNet-lite's
+    stride-2 layers) carry their padding as the ONNX Conv's own ``pads``. Exported with symbolic
+    height and width, ``Conv2dSame`` computes its padding from the input's shape at run time: a
+    separate Pad that ONNX Runtime cannot fold into the convolution, and around which it reorders
+    the blocked layout back and forth (a quarter of a look's time here). A look's frames are on the
+    STRIDE grid, where every such layer's input is a multiple of its stride and the padding is the
+    same for every size: (kernel − stride) split as TF splits it. Identical outputs on the grid
+    (``_compare`` checks three shapes)."""
+    import copy
+
+    from torch import nn
+
+    padded = copy.deepcopy(net)
+    for parent in list(padded.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child).__name__ == "Conv2dSame" and isinstance(child, nn.Conv2d):
+                setattr(parent, name, _grid_same(child))
+    return padded
+
+
+def _grid_same(conv: nn.Conv2d) -> nn.Module:
+    """``conv`` (a ``Conv2dSame``) for inputs on its stride's grid: the same weights, its padding
+    fixed, exported as one Conv with asymmetric ``pads``."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+    from torch import nn
+
+    pads = []
+    for k, s, d in zip(conv.kernel_size, conv.stride, conv.dilation):
+        if d != 1:
+            raise RuntimeCheckError("a dilated TF-'same' convolution has no fixed padding to export")
+        total = max(k - s, 0)  # timm's get_same_padding on a size that is a multiple of s
+        pads.append((total // 2, total - total // 2))
+    (top, bottom), (left, right) = pads
+    onnx_pads, stride, groups = [top, left, bottom, right], list(conv.stride), conv.groups
+
+    class Same(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, x: Any, weight: Any, bias: Any) -> Any:
+            return F.conv2d(F.pad(x, [left, right, top, bottom]), weight, bias, stride, 0, 1, groups)
+
+        @staticmethod
+        def symbolic(g: Any, x: Any, weight: Any, bias: Any) -> Any:
+            kernel = list(conv.kernel_size)
+            inputs = [x, weight] if conv.bias is None else [x, weight, bias]
+            return g.op("Conv", *inputs, strides_i=stride, pads_i=onnx_pads, group_i=groups, kernel_shape_i=kernel)
+
+    class GridSameConv(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.weight, self.bias = conv.weight, conv.bias
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return Same.apply(x, self.weight, self.bias)
+
+    return GridSameConv()
 
 
 def _example_shape(output: str, input_size: int) -> tuple[int, int, int]:

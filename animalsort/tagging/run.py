@@ -196,9 +196,11 @@ def tag_rows(
             "src": str(Path(src).absolute()),
             "embed": options.embed,
             "sidecar_name": options.sidecar_name,
-            "min_confidence": options.wording.min_confidence,
+            "min_confidence": options.wording.thresholds.minimum,
             "keyword_root": options.wording.root,
         }
+        if (used := options.wording.thresholds.record()) is not None:  # only with --thresholds: else as before
+            header["thresholds"] = used
         how = WriteOptions(options.embed_or_sidecar, options.sidecar_name, options.touch)
         writer = Writer(new_journal_path(src, "tag"), header, how)
         finished = False
