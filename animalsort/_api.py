@@ -87,6 +87,20 @@ def _thresholds(min_confidence: object, thresholds: PathLike | None) -> Threshol
     return load(Path(thresholds).expanduser() if thresholds is not None else None, _threshold(min_confidence))
 
 
+def _detection_threshold(threshold: object, rows: str) -> float:
+    """``detection_threshold`` (None: MegaDetector's 0.2) and ``rows`` as the API was given them, or a UsageError."""
+    from animalsort.formats.detection_rows import ROWS
+    from animalsort.formats.detections import DEFAULT_THRESHOLD
+
+    if rows not in ROWS:
+        raise UsageError(f"rows={rows!r}: choose one of {', '.join(ROWS)}")
+    if threshold is None:
+        return DEFAULT_THRESHOLD
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+        raise UsageError(f"detection_threshold={threshold!r}: give a confidence from 0 to 1 (MegaDetector's 0.2)")
+    return float(threshold)
+
+
 def _options(**options: Any) -> ClassifyOptions:
     from animalsort.inference.options import ClassifyOptions
 
@@ -128,7 +142,9 @@ def classify(
         progress: show a progress bar on stderr.
         **options: any other classify option, by its ``ClassifyOptions`` name — ``weights``,
             ``labels``, ``device``, ``precision``, ``runtime``, ``batch_size``, ``workers``,
-            ``videos``, ``video_every``, ``video_rows``, ``sequences``, ``files_from``, ``shard``, …
+            ``videos``, ``video_every``, ``video_rows``, ``sequences``, ``files_from``, ``shard``,
+            ``detections`` (a MegaDetector batch JSON for ``src``: each animal box classified from
+            its crop), ``detection_threshold``, ``rows`` (``files`` or ``detections``), …
 
     Returns:
         A DataFrame with the CSV's rows and columns: ``pandas.read_csv`` of the file
@@ -247,12 +263,28 @@ class Classifier:
         names = self.loaded.labels
         return tuple(label for i, label in enumerate(names.labels) if i not in names.excluded)
 
-    def predict(self, images: Sequence[ImageInput] | ImageInput, *, batch_size: int = 32) -> pd.DataFrame:
+    def predict(
+        self,
+        images: Sequence[ImageInput] | ImageInput,
+        *,
+        batch_size: int = 32,
+        boxes: Sequence[Sequence[Any]] | None = None,
+        rows: str = "files",
+        detection_threshold: float | None = None,
+    ) -> pd.DataFrame:
         """Classify ``images`` (a list, or one image).
 
         Args:
             images: PIL images, numpy arrays (H×W×3 uint8 RGB, or H×W grey) and paths, mixed.
             batch_size: images per forward pass.
+            boxes: one list per image of the boxes a detector found in it, each ``(x, y, w, h)``
+                as fractions of the image (an animal) or a detection as MegaDetector writes it
+                (``{"category": "1", "conf": 0.9, "bbox": [x, y, w, h]}``; 2 is a person, 3 a
+                vehicle): each animal box is classified from its square crop, as
+                ``classify --detections`` does, and an image without any is ``no_animal``.
+            rows: with ``boxes``: ``files`` (a row per image, with ``count``, ``labels`` and
+                ``detections``) or ``detections`` (a row per box).
+            detection_threshold: with ``boxes``: detections below it are left out (default 0.2).
 
         Returns:
             A DataFrame with the CSV's columns and dtypes, one row per image in the order given: ``path``
@@ -264,14 +296,22 @@ class Classifier:
 
         import pandas as pd
 
-        from animalsort.inference.in_memory import classify_images
+        from animalsort.inference.in_memory import classify_boxes, classify_images
         from animalsort.inference.options import whole_number
 
         whole_number("batch_size", batch_size)
         items = list(images) if isinstance(images, (list, tuple)) else [images]
-        columns, rows = classify_images(self.loaded, items, self.top_k, batch_size, self.view)
+        if boxes is None:
+            if rows != "files" or detection_threshold is not None:
+                raise UsageError("rows= and detection_threshold= go with boxes=: give each image's boxes")
+            columns, rows_made = classify_images(self.loaded, items, self.top_k, batch_size, self.view)
+        else:
+            threshold = _detection_threshold(detection_threshold, rows)
+            columns, rows_made = classify_boxes(
+                self.loaded, items, list(boxes), self.top_k, batch_size, rows, threshold
+            )
         text = io.StringIO()
-        csv.writer(text).writerows([columns, *rows])
+        csv.writer(text).writerows([columns, *rows_made])
         text.seek(0)
         return pd.read_csv(text, dtype={"path": str})  # the dtypes classify()'s DataFrame has
 
@@ -291,6 +331,7 @@ def sort_folder(
     progress: bool = True,
     by_sequence: float | None = None,
     companions: bool = True,
+    by_labels: bool = False,
 ) -> SortResult:
     """``animalsort sort``: classify (or read ``predictions``), plan, journal, apply.
 
@@ -299,16 +340,21 @@ def sort_folder(
     is classified first and the CSV is kept beside the journal. DEST defaults to SRC (label
     folders inside it; they are not re-scanned later). ``by_sequence`` (a gap in seconds):
     bursts are placed by their vote; a CSV without sequence columns gets them computed here
-    (the CSV is not changed).
+    (the CSV is not changed). ``by_labels``: a photo with several labels (a CSV classified with
+    ``--detections``) goes into each label's folder.
     """
     from animalsort.sorting.run import Placement, check_sort_folders, locked
 
+    if by_labels and by_sequence is not None:
+        raise UsageError(
+            "sort by labels places each photo by the labels in it, by sequence by its burst's one vote: choose one"
+        )
     if classify_options is not None:  # before SRC or DEST gets a folder of ours
         from animalsort.inference.options import check_label_lists
 
         check_label_lists(classify_options, Path(predictions) if predictions is not None else None)
     src_path, dest_path = check_sort_folders(src, dest, mode)
-    how = Placement(mode, _thresholds(min_confidence, thresholds), flat, verify, by_sequence, companions)
+    how = Placement(mode, _thresholds(min_confidence, thresholds), flat, verify, by_sequence, companions, by_labels)
     with locked(src_path, dest_path, dry_run):  # one sort at a time in SRC and DEST
         return _sort_locked(src_path, dest_path, how, predictions, classify_options, dry_run, progress)
 
@@ -323,7 +369,6 @@ def _sort_locked(
     progress: bool,
 ) -> SortResult:
     from animalsort.formats import corrections
-    from animalsort.formats.predictions import read_predictions
     from animalsort.sorting.plan import earlier_sorts
     from animalsort.sorting.run import classified_since, place, rows_from_csv
 
@@ -338,7 +383,7 @@ def _sort_locked(
         if by_sequence is not None:
             opts = replace(opts, sequences=by_sequence)
         preds, classified = _classify_for_sort(src_path, dest_path, earlier, opts, progress)
-        rows = read_predictions(preds) if preds is not None else ()
+        rows = corrections.reviewed_rows(preds) if preds is not None else ()
     if by_sequence is not None:
         from animalsort.inference.sequences import with_sequences
 
@@ -397,6 +442,7 @@ def sort(
     verify: bool = False,
     by_sequence: float | None = None,
     companions: bool = True,
+    by_labels: bool = False,
     only: str | Iterable[str] | None = None,
     exclude: str | Iterable[str] | None = None,
     progress: bool = False,
@@ -410,8 +456,7 @@ def sort(
         move: move the files (default: copy them).
         link: link them instead (hard links; symlinks across file systems).
         dry_run: plan only; nothing on disk changes.
-        predictions: a predictions CSV to sort by (its review corrections apply) instead of
-            classifying first.
+        predictions: a predictions CSV to sort by instead of classifying (its review corrections apply).
         min_confidence: below it a photo goes to ``_uncertain/`` (default 0.5).
         thresholds: an ``audit.json`` (``audit_report(out=…)``): its per-label thresholds
             instead of ``min_confidence`` (which stays for the labels it has none for).
@@ -420,6 +465,7 @@ def sort(
         by_sequence: place each burst (capture times within this many seconds) by its vote.
         companions: a photo's RAW twin, edit sidecars (.xmp, .aae …) and Live Photo clip go
             with it (False: file by file).
+        by_labels: a photo of several labels (``--detections``: a deer and a fox) goes into each one's folder.
         only: the labels to answer with, as for :func:`classify`; with ``predictions`` it must
             be the list the CSV was classified with (a CSV cannot be renormalised).
         exclude: the labels never to answer with, as for :func:`classify` (the same holds).
@@ -452,6 +498,7 @@ def sort(
         progress=progress,
         by_sequence=by_sequence,
         companions=companions,
+        by_labels=by_labels,
     )
 
 

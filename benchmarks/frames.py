@@ -175,3 +175,77 @@ def build(data: Path, out: Path, seed: int = 0, per_animal: int = 2, empties: in
 def _mkdir(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
+
+
+# --------------------------------------------------------------------------- frames with two subjects (#37)
+
+#: People to paste beside an animal (people-dev photos, pasted whole as rectangles).
+PEOPLE = ["skimage_astronaut.png", "matplotlib_grace_hopper.jpg", "opencv_messi5.jpg", "darknet_kite_people.jpg"]
+MIXED_SIZES = (5, 10, 20)  # % of the frame's area for each subject
+
+
+@dataclass
+class Mixed:
+    """A frame of ``mixed.csv``: two subjects, each with its true box."""
+
+    path: str  # relative to the frames folder
+    kind: str  # "two-animals" (of two groups) or "person-animal"
+    groups: str  # the subjects' groups, ";"-joined ("person" for a person)
+    boxes: str  # their boxes, ";"-joined, each x,y,w,h as fractions
+    size_pct: int  # each subject's box, % of the frame
+    aspect: str
+    megapixels: float
+    sources: str  # the pasted photos, ";"-joined
+
+
+def build_mixed(data: Path, out: Path, seed: int = 0, two_animals: int = 24, person_animal: int = 12) -> list[Mixed]:
+    """Write frames with two subjects into ``out/mixed/`` and ``out/mixed.csv``: two animals of
+    different groups, or a person and an animal, each at 5–20% of the frame, not overlapping.
+    Its own random stream: :func:`build`'s frames (and ``frames.csv``) stay as they are."""
+    rng = random.Random(f"mixed-{seed}")
+    rows = list(csv.DictReader(open(data / "animals-dev" / "manifest.csv")))
+    animals = [r for r in rows if r["group"] not in EXCLUDED_GROUPS]
+    frames: list[Mixed] = []
+    for n in range(two_animals + person_animal):
+        first = rng.choice(animals)
+        if n < two_animals:
+            second = rng.choice([r for r in animals if r["group"] != first["group"]])
+            subjects = [(first["group"], *cut_out(data / "animals-dev" / first["path"]), first["path"])]
+            subjects.append((second["group"], *cut_out(data / "animals-dev" / second["path"]), second["path"]))
+            kind = "two-animals"
+        else:
+            name = rng.choice(PEOPLE)
+            person = Image.open(data / "people-dev" / name).convert("RGB")
+            subjects = [(first["group"], *cut_out(data / "animals-dev" / first["path"]), first["path"])]
+            subjects.append(("person", person, Image.new("L", person.size, 255), f"people-dev/{name}"))
+            kind = "person-animal"
+        frames.append(_mixed_frame(out, n, kind, subjects, rng))
+    with open(out / "mixed.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(asdict(frames[0])))
+        writer.writeheader()
+        writer.writerows(asdict(fr) for fr in frames)
+    return frames
+
+
+def _mixed_frame(out: Path, n: int, kind: str, subjects: list, rng: random.Random) -> Mixed:
+    aspect = rng.choice(list(ASPECTS))
+    w, h = _frame_size(rng, aspect)
+    size_pct = MIXED_SIZES[n % len(MIXED_SIZES)]
+    frame = _scene(rng.choice(SCENES), (w, h), rng)
+    placed: list[tuple[float, float, float, float]] = []
+    for _, rgb, mask, _ in subjects:
+        area = size_pct / 100 * w * h
+        ratio = rgb.width / rgb.height
+        bw, bh = min(w, (area * ratio) ** 0.5), min(h, (area / ratio) ** 0.5)
+        for _ in range(200):  # a place that overlaps no subject placed before
+            x, y = rng.uniform(0, w - bw), rng.uniform(0, h - bh)
+            if not any(x < px + pw and px < x + bw and y < py + ph and py < y + bh for px, py, pw, ph in placed):
+                break
+        size = (max(1, round(bw)), max(1, round(bh)))
+        frame.paste(rgb.resize(size, Image.Resampling.LANCZOS), (round(x), round(y)), mask.resize(size))
+        placed.append((x, y, bw, bh))
+    name = f"mixed/{n:04d}_{kind}.jpg"
+    frame.save(_mkdir(out / name), quality=90)
+    boxes = ";".join(f"{x / w:.3f},{y / h:.3f},{bw / w:.3f},{bh / h:.3f}" for x, y, bw, bh in placed)
+    groups, sources = ";".join(s[0] for s in subjects), ";".join(s[3] for s in subjects)
+    return Mixed(name, kind, groups, boxes, size_pct, aspect, round(w * h / 1e6, 1), sources)

@@ -11,6 +11,7 @@ from animalsort.cli.common import (
     CLASSIFY_ONLY,
     DEVICE_HELP,
     count,
+    detection_options,
     from_csv_option,
     label_list_options,
     manifest_options,
@@ -100,6 +101,7 @@ if TYPE_CHECKING:
     "Group each folder's photos into bursts (capture times within SECONDS) and add sequence, "
     "sequence_label and sequence_confidence columns: the burst's vote",
 )
+@detection_options
 @label_list_options
 @model_options
 @output_options
@@ -128,6 +130,7 @@ def classify(
         animalsort classify ~/trap --only fox,wolf,pig,antelope,bird -o trap.csv
         animalsort classify --files-from list.txt --root /data --shard 3/8 -o preds-3.csv
         animalsort classify s3://bucket/trap-2026 -o trap.csv
+        animalsort classify ~/trap --detections md.json --rows detections -o trap.csv
     """
     from animalsort.inference.options import ClassifyOptions
     from animalsort.inference.pipeline import classify_folder
@@ -136,6 +139,8 @@ def classify(
         raise click.UsageError("--resume needs --out FILE (the CSV to continue)")
     if not sources and model_opts["files_from"] is None:
         raise click.UsageError("give a folder, image files, an s3:// prefix, or --files-from LIST")
+    if model_opts["detections"] is None:
+        refuse_given(ctx, ["detection_threshold", "rows"], "without --detections FILE.json")
     quiet = ctx.obj["quiet"]
     summary = classify_folder(list(sources), out, ClassifyOptions(resume=resume, **model_opts), progress=not quiet)
     if not quiet:
@@ -237,6 +242,16 @@ def merge(
     "--by-sequence",
     "Place each burst of photos (capture times within SECONDS) together, by the burst's vote",
 )
+@click.option(
+    "--by",
+    "by",
+    type=click.Choice(["label", "labels"]),
+    default="label",
+    show_default=True,
+    help="label: each photo into its label's folder. labels: a photo with several labels (a CSV classified "
+    "with --detections: a deer and a fox, a person) into each label's folder: copied into the others, "
+    "with --move moved into its own label's.",
+)
 @video_options
 @label_list_options
 @model_options
@@ -256,6 +271,7 @@ def sort_cmd(
     verify: bool,
     sequences: float | None,
     no_companions: bool,
+    by: str,
     **model_opts: Any,
 ) -> None:
     """Sort the photos under SRC into DEST/<label>/<sub-folder>/, never overwriting.
@@ -271,6 +287,7 @@ def sort_cmd(
         animalsort sort ~/photos --move
         animalsort sort ~/photos --dest ~/sorted --from preds.csv --dry-run
         animalsort sort ~/trap --by-sequence --move --only fox,wolf,pig,antelope,bird
+        animalsort sort ~/trap --from preds.csv --by labels
         animalsort sort ~/photos --from preds.csv --thresholds audit.json --move
     """
     from animalsort import _api
@@ -294,6 +311,7 @@ def sort_cmd(
         progress=not quiet,
         by_sequence=sequences,
         companions=not no_companions,
+        by_labels=by == "labels",
     )
     if res.classified is not None and not quiet:
         print_summary(res.classified, ctx.obj["verbose"])

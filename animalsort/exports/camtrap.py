@@ -6,6 +6,12 @@ Media-level observations, one a file: ``animal`` (with the label's scientific na
 ``blank`` (a confident no_animal), ``unknown`` (below its label's threshold) or ``unclassified``
 (an error row); ``classificationMethod`` is ``human`` for rows reviewed in ``review``. Bursts
 (the CSV's sequence columns) also get one event-level observation each, by the burst's vote.
+
+A CSV classified with ``--detections`` has one observation per box instead (``count`` 1, its
+``bboxX/bboxY/bboxWidth/bboxHeight``; ``human`` and ``vehicle`` for the detector's person and
+vehicle boxes, classified by the detector), a photo without boxes one ``blank``; a burst has
+one event-level observation per label in it, whose ``count`` is the most of that label seen in
+one of its photos (MaxN).
 ``filePath`` is the path relative to SRC, the classified folder: keep the package there (or
 beside a copy of the media) for readers to find the files.
 """
@@ -19,7 +25,8 @@ import json
 import mimetypes
 import os
 import uuid
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,12 +37,15 @@ from animalsort.exports.deployments import COLUMNS as DEPLOYMENT_COLUMNS
 from animalsort.exports.deployments import Deployment, Deployments
 from animalsort.exports.records import Record, Source
 from animalsort.exports.taxa import Taxa
+from animalsort.formats.detections import Detection
 from animalsort.formats.thresholds import Thresholds
 from animalsort.sources.metadata import file_facts
 from animalsort.taxonomy import Taxon
 
 SPEC = "https://raw.githubusercontent.com/tdwg/camtrap-dp/1.0.2/"
 PROFILE = SPEC + "camtrap-dp-profile.json"
+
+DETECTOR_KINDS = {"person": "human", "vehicle": "vehicle"}  # the detector's categories as Camtrap DP observation types
 
 MEDIA_COLUMNS = [
     "mediaID",
@@ -103,6 +113,8 @@ class _Burst:
     end: datetime
     label: str
     confidence: float | None
+    most: Counter[str] = field(default_factory=Counter)  # --detections: label → the most in one photo (MaxN)
+    best: dict[str, float] = field(default_factory=dict)  # label → its most confident box
 
 
 class CamtrapWriter:
@@ -130,6 +142,7 @@ class CamtrapWriter:
         model = source.meta.get("model", "")
         sha = str(source.meta.get("weights_sha256", ""))[:12]
         self.machine = f"animalsort {__version__} {model}" + (f" (weights sha256 {sha}…)" if sha else "")
+        self.detector = str((source.meta.get("detections") or {}).get("detector") or "a detector")
         classified = datetime.fromtimestamp(int(os.stat(source.predictions).st_mtime), UTC)
         self.machine_time = camtrap_time(classified)
 
@@ -155,27 +168,50 @@ class CamtrapWriter:
                 "fileMediatype": mimetypes.guess_type(rec.file)[0] or ("video/mp4" if rec.is_clip else "image/jpeg"),
             }
         )
-        kind, taxon = self._kind(rec.label, rec.confidence, rec.reviewed, rec.ok)
-        row: dict[str, Any] = {
-            "observationID": f"{mid}-m",
+        media = {
             "deploymentID": deployment.id,
             "mediaID": mid,
             "eventID": rec.sequence,
             "eventStart": stamp,
             "eventEnd": stamp,
             "observationLevel": "media",
-            "observationType": kind,
         }
+        boxes = _boxes(rec)
+        for n, d in boxes:
+            self._observe({**media, **self._box(rec, n, d)})
+        if not boxes:
+            self._observe({**media, **self._media(rec)})
+        if rec.sequence:
+            self._burst(rec, deployment, when, boxes)
+
+    def _observe(self, row: dict[str, Any]) -> None:
+        self.obs.writerow(row)
+        kind = row["observationType"]
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+
+    def _media(self, rec: Record) -> dict[str, Any]:
+        """The one observation of a file: its label (and box), blank, unknown or unclassified."""
+        kind, taxon = self._kind(rec.label, rec.confidence, rec.reviewed, rec.ok)
+        row: dict[str, Any] = {"observationID": f"{media_id(rec.path)}-m", "observationType": kind}
         if kind in ("animal", "blank", "unknown"):
-            row.update(self._classification(rec, taxon))
+            row.update(self._classification(taxon, rec.confidence, rec.reviewed, rec.reviewed_at))
         if kind == "animal" and rec.box is not None and rec.box[2] > 0 and rec.box[3] > 0:
-            row.update(zip(("bboxX", "bboxY", "bboxWidth", "bboxHeight"), (f"{v:.4f}" for v in rec.box)))
+            row.update(_bbox(rec.box))
         if not rec.ok:
             row["observationComments"] = f"could not be read: {rec.error}"[:500]
-        self.obs.writerow(row)
-        self.counts[kind] = self.counts.get(kind, 0) + 1
-        if rec.sequence:
-            self._burst(rec, deployment, when)
+        return row
+
+    def _box(self, rec: Record, n: int, d: Detection) -> dict[str, Any]:
+        """The observation of box ``n`` of a photo classified with ``--detections``."""
+        if d.category in DETECTOR_KINDS:  # no classifier ran: the detector says what it is
+            kind, taxon = DETECTOR_KINDS[d.category], None
+            said = {"classificationMethod": "machine", "classifiedBy": self.detector}
+            said.update(classificationTimestamp=self.machine_time, classificationProbability=f"{d.conf:.4f}")
+        else:
+            kind, taxon = self._kind(d.label, d.confidence, d.reviewed, True)
+            said = self._classification(taxon, d.confidence, d.reviewed, rec.reviewed_boxes.get(n, ""))
+        row = {"observationID": f"{media_id(rec.path)}-{n}", "observationType": kind, "count": "1", **said}
+        return {**row, **_bbox(d.bbox)}
 
     def _file_path(self, rec: Record) -> str:
         try:
@@ -196,34 +232,52 @@ class CamtrapWriter:
             self.seen_taxa[taxon.scientific_name] = taxon
         return "animal", taxon
 
-    def _classification(self, rec: Record, taxon: Taxon | None) -> dict[str, Any]:
+    def _classification(
+        self, taxon: Taxon | None, confidence: float | None, reviewed: bool, reviewed_at: str
+    ) -> dict[str, Any]:
+        """Who classified an observation: a person in review (when), or the model (how sure)."""
         out: dict[str, Any] = {"scientificName": taxon.scientific_name if taxon else ""}
-        if rec.reviewed:
-            reviewed = datetime.fromisoformat(rec.reviewed_at.replace("Z", "+00:00")) if rec.reviewed_at else None
+        if reviewed:
+            when = datetime.fromisoformat(reviewed_at.replace("Z", "+00:00")) if reviewed_at else None
             out.update(classificationMethod="human", classifiedBy="a person, in animalsort review")
-            if reviewed is not None:
-                out["classificationTimestamp"] = camtrap_time(reviewed.astimezone(UTC))
+            if when is not None:
+                out["classificationTimestamp"] = camtrap_time(when.astimezone(UTC))
         else:
             out.update(classificationMethod="machine", classifiedBy=self.machine)
             out["classificationTimestamp"] = self.machine_time
-            if rec.confidence is not None:
-                out["classificationProbability"] = f"{rec.confidence:.4f}"
+            if confidence is not None:
+                out["classificationProbability"] = f"{confidence:.4f}"
         return out
 
-    def _burst(self, rec: Record, deployment: Deployment, when: datetime) -> None:
+    def _burst(self, rec: Record, deployment: Deployment, when: datetime, boxes: list[tuple[int, Detection]]) -> None:
         b = self.bursts.get(rec.sequence)
         if b is None:
-            self.bursts[rec.sequence] = _Burst(
+            b = self.bursts[rec.sequence] = _Burst(
                 deployment.id, when, when, rec.sequence_label or rec.label, rec.sequence_confidence
             )
         else:
             b.start, b.end = min(b.start, when), max(b.end, when)
+        for label, n in Counter(d.label for _, d in boxes).items():
+            b.most[label] = max(b.most[label], n)
+        for _, d in boxes:
+            b.best[d.label] = max(b.best.get(d.label, 0.0), 1.0 if d.reviewed else d.confidence or d.conf)
 
-    def finish(self, info_extra: dict[str, Any]) -> None:
-        for seq, b in self.bursts.items():
-            kind, taxon = self._kind(b.label, b.confidence, False, True)
+    def _events(self, seq: str, b: _Burst) -> list[dict[str, Any]]:
+        """A burst's event-level observations: by its vote, or with ``--detections`` one per
+        label in it with its MaxN as ``count``."""
+        labels = (
+            [(b.label, b.confidence, "")] if not b.most else [(lab, b.best[lab], str(n)) for lab, n in b.most.items()]
+        )
+        rows = []
+        for k, (label, confidence, count) in enumerate(labels):
+            category = {"person": "person", "vehicle": "vehicle"}.get(label, "animal") if b.most else "animal"
+            kind, taxon = (
+                (DETECTOR_KINDS[category], None)
+                if category in DETECTOR_KINDS
+                else self._kind(label, confidence, False, True)
+            )
             row: dict[str, Any] = {
-                "observationID": f"{media_id(seq)}-e",
+                "observationID": f"{media_id(seq)}-e" + (str(k + 1) if b.most else ""),
                 "deploymentID": b.deployment,
                 "eventID": seq,
                 "eventStart": camtrap_time(b.start),
@@ -231,13 +285,20 @@ class CamtrapWriter:
                 "observationLevel": "event",
                 "observationType": kind,
                 "scientificName": taxon.scientific_name if taxon else "",
+                "count": count,
                 "classificationMethod": "machine",
                 "classifiedBy": self.machine,
                 "classificationTimestamp": self.machine_time,
             }
-            if b.confidence is not None:
-                row["classificationProbability"] = f"{b.confidence:.4f}"
-            self.obs.writerow(row)
+            if confidence is not None:
+                row["classificationProbability"] = f"{confidence:.4f}"
+            rows.append(row)
+        return rows
+
+    def finish(self, info_extra: dict[str, Any]) -> None:
+        for seq, b in self.bursts.items():
+            for row in self._events(seq, b):
+                self.obs.writerow(row)
         self._media_f.close()
         self._obs_f.close()
         self._write_deployments()
@@ -325,6 +386,18 @@ class CamtrapWriter:
             "animalsort": info_extra,
             "resources": resources,
         }
+
+
+def _boxes(rec: Record) -> list[tuple[int, Detection]]:
+    """(number, box) of each box of a photo classified with ``--detections`` that shows
+    something (a box whose crop was called no_animal is no observation)."""
+    if not rec.ok or not rec.detections:
+        return []
+    return [(n, d) for n, d in enumerate(rec.detections, start=1) if d.label and d.label != "no_animal"]
+
+
+def _bbox(box: tuple[float, float, float, float]) -> dict[str, str]:
+    return dict(zip(("bboxX", "bboxY", "bboxWidth", "bboxHeight"), (f"{v:.4f}" for v in box)))
 
 
 def _user() -> str:

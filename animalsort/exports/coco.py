@@ -4,6 +4,11 @@ frame_num for bursts), one image-level ``annotation`` per image (no box), ``cate
 (``empty`` for a confident no_animal, ``unknown`` below its label's threshold). Error rows are left
 out (they have no label). Streamed: annotations go to a temporary file while images are
 written, and are appended after them.
+
+A CSV classified with ``--detections`` has one annotation per box instead, with its ``bbox``
+in pixels (COCO's ``[x, y, width, height]``), its label's category (``person``, ``vehicle``
+for the detector's), and ``score``, the detector's confidence (as MegaDetector's own
+``md_to_coco`` writes it); a photo without boxes one ``empty`` annotation.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ class CocoWriter:
         self.categories.setdefault(UNKNOWN, len(self.categories))
         self._annotations = tempfile.TemporaryFile("w+", encoding="utf-8")
         self.images = 0
+        self.annotations = 0
         self.skipped = 0
         self.frame_in_seq: dict[str, int] = {}
         self.f.write('{"images": [\n')
@@ -58,17 +64,28 @@ class CocoWriter:
             self.frame_in_seq[rec.sequence] = n + 1
             image.update(seq_id=rec.sequence, seq_num_frames=self.sizes.get(rec.sequence, 1), frame_num=n)
         self.f.write((",\n" if self.images else "") + json.dumps(image))
-        name = self._category(rec)
-        if name not in self.categories:  # a label a person gave in review
+        boxes = [(n, d) for n, d in enumerate(rec.detections or [], start=1) if d.label and d.label != "no_animal"]
+        if boxes and facts.width and facts.height:
+            for n, d in boxes:
+                sure = self.thresholds.sure(d.label, d.confidence or 0.0, d.reviewed)
+                bbox = [round(v * side, 2) for v, side in zip(d.bbox, (facts.width, facts.height) * 2)]
+                self._annotate(rec, f"#{n}", d.label if sure else UNKNOWN, bbox=bbox, score=round(d.conf, 4))
+        else:
+            self._annotate(rec, "#a", self._category(rec))
+        self.images += 1
+
+    def _annotate(self, rec: Record, suffix: str, name: str, **extra: Any) -> None:
+        if name not in self.categories:  # a label a person gave in review (or the detector's person, vehicle)
             self.categories[name] = len(self.categories)
         annotation = {
-            "id": f"{rec.path}#a",
+            "id": f"{rec.path}{suffix}",
             "image_id": rec.path,
             "category_id": self.categories[name],
             "sequence_level_annotation": False,
+            **extra,
         }
-        self._annotations.write((",\n" if self.images else "") + json.dumps(annotation))
-        self.images += 1
+        self._annotations.write((",\n" if self.annotations else "") + json.dumps(annotation))
+        self.annotations += 1
 
     def _category(self, rec: Record) -> str:
         if not self.thresholds.sure(rec.label, rec.confidence, rec.reviewed):

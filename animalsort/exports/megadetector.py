@@ -11,6 +11,12 @@ below no_animal's threshold keeps its (weak) animal detection, so a threshold in
 An error row has ``failure`` and null detections. A clip carries ``frame_rate``,
 ``frames_processed`` (the frames classify sampled) and its best frame's number. A reviewed
 row's label comes first, with confidence 1.0.
+
+A CSV classified with ``--detections`` keeps the detector's own boxes, confidences and
+categories (with the input file's ids, its ``detection_categories`` and its ``info``, from the
+sidecar), and each animal box gets ``classifications``: its label (confidence 1.0 when a
+person gave it). A box a person said shows no animal is left out; person and vehicle boxes
+have no classification.
 """
 
 from __future__ import annotations
@@ -22,12 +28,14 @@ from typing import IO, Any
 from animalsort._version import __version__
 from animalsort.exports.records import Record, Source
 from animalsort.exports.taxa import Taxa
+from animalsort.formats.detections import category_name
 from animalsort.formats.thresholds import Thresholds
 from animalsort.sources.metadata import clip_facts
 from animalsort.sources.video import DEFAULT_EVERY, DEFAULT_MAX_FRAMES, Sampling
 
 FORMAT_VERSION = "1.5"
 DETECTION_CATEGORIES = {"1": "animal", "2": "person", "3": "vehicle"}
+DETECTION_IDS = {name: cid for cid, name in DETECTION_CATEGORIES.items()}
 ANIMAL = "1"
 
 
@@ -50,6 +58,10 @@ class MegadetectorWriter:
             if label != "no_animal":
                 self.ids[label] = str(len(self.ids))
         self.images = 0
+        self.detected: dict[str, Any] = source.meta.get("detections") or {}  # classify --detections: the input's record
+        categories = self.detected.get("detection_categories") or DETECTION_CATEGORIES
+        self.categories: dict[str, str] = {str(k): str(v) for k, v in categories.items()}
+        self.category_ids = {category_name(name): cid for cid, name in reversed(self.categories.items())}
         opts = source.meta.get("options") or {}
         self.sampling = Sampling(
             float(opts.get("video_every") or DEFAULT_EVERY), int(opts.get("video_max_frames") or DEFAULT_MAX_FRAMES)
@@ -71,6 +83,12 @@ class MegadetectorWriter:
             image["frames_processed"] = self._frames(rec, facts) if rec.ok else []
         if not rec.ok:
             image.update(failure=rec.error or "unreadable", detections=None)
+        elif rec.detections is not None:
+            if rec.is_clip:
+                image["detections"] = self._boxes(rec, rate or 0.0)
+                image["frames_processed"] = sorted({det["frame_number"] for det in image["detections"]})
+            else:
+                image["detections"] = self._boxes(rec, None)
         elif rec.frames:  # one detection per frame that shows an animal, as MegaDetector writes videos
             image["detections"] = [d for f in rec.frames for d in self._detections(f, rate or 0.0)]
         else:
@@ -117,6 +135,25 @@ class MegadetectorWriter:
             det["frame_number"] = int(round((rec.frame_s or 0.0) * frame_rate))
         return [det]
 
+    def _boxes(self, rec: Record, frame_rate: float | None) -> list[dict[str, Any]]:
+        """The detector's boxes of a photo classified with ``--detections``, labelled."""
+        out = []
+        for d in rec.detections or ():
+            if d.reviewed and d.label == "no_animal":
+                continue  # a person said this box shows no animal
+            det: dict[str, Any] = {
+                "category": self.category_ids.get(d.category, DETECTION_IDS[d.category]),
+                "conf": round(d.conf, 4),
+                "bbox": [round(v, 4) for v in d.bbox],
+            }
+            if d.category == "animal" and d.label and d.label != "no_animal":
+                det["classifications"] = [[self._id(d.label), 1.0 if d.reviewed else round(d.confidence or 0.0, 4)]]
+            if frame_rate is not None:
+                t = d.frame_s if d.frame_s is not None else rec.frame_s or 0.0
+                det["frame_number"] = int(round(t * frame_rate))
+            out.append(det)
+        return out
+
     def finish(self, completed: datetime) -> None:
         meta = self.source.meta
         when = completed.strftime("%Y-%m-%d %H:%M:%S")
@@ -139,11 +176,16 @@ class MegadetectorWriter:
                 "predictions": self.source.predictions.name,
             },
         }
+        if self.detected.get("info"):  # classify --detections: the detector is the input's, its info kept
+            ours = {
+                k: v for k, v in info.items() if k not in ("detector", "detection_completion_time", "detector_metadata")
+            }
+            info = {**self.detected["info"], **ours}
         if (used := self.thresholds.record()) is not None:  # only with --thresholds: the file is as before without
             info["classifier_metadata"]["animalsort_thresholds"] = used
         rest = {
             "info": info,
-            "detection_categories": DETECTION_CATEGORIES,
+            "detection_categories": self.categories,
             "classification_categories": {i: lab for lab, i in self.ids.items()},
             "classification_category_descriptions": {i: taxonomy_string(self.taxa, lab) for lab, i in self.ids.items()},
         }

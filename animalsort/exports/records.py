@@ -12,8 +12,11 @@ from typing import Any
 
 from animalsort.errors import InputError, RowPathError, UsageError
 from animalsort.formats import corrections
+from animalsort.formats.corrections import REVIEWED
+from animalsort.formats.detection_rows import checked_detections
+from animalsort.formats.detections import Detection
 from animalsort.formats.journal import Locator
-from animalsort.formats.predictions import FRAME_MARK, box_of, file_of, read_predictions, read_sidecar, sidecar_path
+from animalsort.formats.predictions import FRAME_MARK, box_of, file_of, read_sidecar, sidecar_path
 from animalsort.paths import is_uri
 from animalsort.sources.listing import VIDEO_EXTENSIONS
 
@@ -38,6 +41,8 @@ class Record:
     sequence_label: str = ""
     sequence_confidence: float | None = None
     frames: list[Record] = field(default_factory=list)  # a clip classified with --video-rows frames
+    detections: list[Detection] | None = None  # --detections: every box, labelled (reviews applied)
+    reviewed_boxes: dict[int, str] = field(default_factory=dict)  # box number → when a person labelled it
 
     @property
     def ok(self) -> bool:
@@ -154,9 +159,13 @@ def clip_from_frames(frames: list[Record]) -> Record:
 
 
 def _rows(source: Source) -> Iterator[Record]:
-    fixed = corrections.read(source.predictions)
+    """The CSV's rows, one per photo (``corrections.reviewed_rows``: a ``--rows detections``
+    CSV folded, the reviews applied), as records."""
+    fixed: dict[str, dict[int | None, str]] = {}  # path → {box number or None: when a person reviewed it}
+    for (path, n), c in corrections.read_all(source.predictions).items():
+        fixed.setdefault(path, {})[n] = c.reviewed_at
     locate = Locator(source.predictions, source.src)
-    for row in read_predictions(source.predictions):
+    for row in corrections.reviewed_rows(source.predictions):
         status = row.get("status", "ok")
         try:
             file = locate(file_of(row))
@@ -165,21 +174,28 @@ def _rows(source: Source) -> Iterator[Record]:
         rec = Record(path=row["path"], file=file, status=status, error=row.get("error", ""))
         rec.frame_s = _float(row.get("frame_s"))
         if status == "ok":
-            k = 1
-            while row.get("label" if k == 1 else f"label_{k}"):
-                name = row["label" if k == 1 else f"label_{k}"]
-                conf = _float(row.get("confidence" if k == 1 else f"confidence_{k}")) or 0.0
-                rec.ranked.append((name, conf))
-                k += 1
-            rec.label, rec.confidence = rec.ranked[0] if rec.ranked else ("", None)
-            rec.box = box_of(row)
-            c = fixed.get(row["path"])
-            if c is not None and c.label:
-                rec.label, rec.reviewed, rec.reviewed_at = c.label, True, c.reviewed_at
+            _classified(rec, row, fixed.get(row["path"], {}))
         rec.sequence = row.get("sequence", "") or ""
         rec.sequence_label = row.get("sequence_label", "") or ""
         rec.sequence_confidence = _float(row.get("sequence_confidence"))
         yield rec
+
+
+def _classified(rec: Record, row: dict[str, str], fixed: dict[int | None, str]) -> None:
+    """The model's ranked labels, the box, the detections, and what a person reviewed."""
+    k = 1
+    while row.get("label" if k == 1 else f"label_{k}"):
+        name = row["label" if k == 1 else f"label_{k}"]
+        conf = _float(row.get("confidence" if k == 1 else f"confidence_{k}")) or 0.0
+        rec.ranked.append((row.get(REVIEWED, name) if k == 1 else name, conf))  # the model's own first label
+        k += 1
+    rec.label, rec.confidence = rec.ranked[0] if rec.ranked else ("", None)
+    rec.box = box_of(row)
+    rec.detections = checked_detections(row)
+    rec.reviewed_boxes = {n: at for n, at in fixed.items() if n is not None}
+    if REVIEWED in row:
+        rec.label, rec.reviewed = row["label"], True
+        rec.reviewed_at = fixed.get(None) or max(rec.reviewed_boxes.values(), default="")
 
 
 def is_frame_row(rec: Record) -> bool:

@@ -22,6 +22,7 @@ from animalsort.exports.deployments import Deployments
 from animalsort.exports.megadetector import MegadetectorWriter
 from animalsort.exports.records import Source, open_source, records
 from animalsort.exports.taxa import Taxa
+from animalsort.formats.detection_rows import photo_rows
 from animalsort.formats.predictions import read_predictions
 from animalsort.formats.thresholds import Thresholds
 
@@ -55,7 +56,7 @@ class ExportResult:
 
 def _sequence_sizes(predictions: Path) -> dict[str, int]:
     sizes: dict[str, int] = {}
-    for row in read_predictions(predictions):
+    for row in photo_rows(read_predictions(predictions)):
         seq = row.get("sequence") or ""
         if seq and "#t=" not in row["path"]:
             sizes[seq] = sizes.get(seq, 0) + 1

@@ -102,18 +102,34 @@ def prepare_output(out: Path) -> None:
         ) from None
 
 
+#: ``--sequences`` with ``--detections``: the most animals of the burst's label seen in one of
+#: its photos (MaxN), after the sequence columns; made at the end like them.
+SEQUENCE_COUNT = "sequence_count"
+
+#: ``--detections --rows detections`` (``formats/detection_rows``): a box's number in its file,
+#: whose rows then span several lines.
+BOX_NUMBER = "detection"
+
+
 class CsvWriter:
     """Streams rows to a CSV file (or a text stream), flushing after every batch.
 
     With ``resume`` an existing file is read back: complete rows are kept (a row cut off by a
     crash is dropped), and their paths are returned by :meth:`done` so they are not redone.
+    ``extra``: columns after the streamed ones (``--detections``: ``detection_rows.columns``).
     """
 
     def __init__(
-        self, out: Path | None, top_k: int, resume: bool = False, stream: IO[str] | None = None, boxes: bool = False
+        self,
+        out: Path | None,
+        top_k: int,
+        resume: bool = False,
+        stream: IO[str] | None = None,
+        boxes: bool = False,
+        extra: Sequence[str] = (),
     ):
         self.out = out
-        self.columns = header(top_k, boxes)
+        self.columns = header(top_k, boxes) + list(extra)
         self._done: list[str] = []
         kept: list[list[str]] | None = None
         if out is None:
@@ -151,7 +167,7 @@ class CsvWriter:
         found = records[0] if records else []
         # Columns are matched by name: a CSV from before frame_s, or one that a finished
         # --sequences run extended, resumes (the extra columns are made again at the end).
-        base = [c for c in found if c not in SEQUENCE_COLUMNS]
+        base = [c for c in found if c not in (*SEQUENCE_COLUMNS, SEQUENCE_COUNT)]
         if base not in (self.columns, [c for c in self.columns if c != "frame_s"]):
             raise OutputError(
                 f"cannot resume {out}: its columns {found} differ from "
@@ -163,7 +179,7 @@ class CsvWriter:
             rows.pop()
         where = [found.index(c) if c in found else None for c in self.columns]
         kept = [[r[i] if i is not None else "" for i in where] for r in rows if len(r) == len(found)]
-        return _without_last_clip_frames(kept, self.columns)
+        return _without_last_file_boxes(_without_last_clip_frames(kept, self.columns), self.columns)
 
     def _rewrite(self, out: Path, rows: list[list[str]]) -> None:
         """The header and ``rows``, replacing ``out`` in one step."""
@@ -215,6 +231,17 @@ def _without_last_clip_frames(rows: list[list[str]], columns: list[str]) -> list
     if clip == rows[-1][0]:
         return rows  # a photo, or a whole clip's row
     while rows and file_of(dict(zip(columns, rows[-1]))) == clip:
+        rows.pop()
+    return rows
+
+
+def _without_last_file_boxes(rows: list[list[str]], columns: list[str]) -> list[list[str]]:
+    """``--rows detections`` (a row per box): the last file's rows may be only some of its
+    boxes (a batch cut off by a crash): they go, and the file is classified again."""
+    if not rows or BOX_NUMBER not in columns:
+        return rows
+    last = rows[-1][0]
+    while rows and rows[-1][0] == last:
         rows.pop()
     return rows
 

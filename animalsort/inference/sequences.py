@@ -33,6 +33,7 @@ from pathlib import Path
 from PIL import Image
 
 from animalsort.errors import RowPathError
+from animalsort.formats import detection_rows
 from animalsort.formats.predictions import CONFIDENCE_FORMAT, checked
 from animalsort.paths import RowPaths
 from animalsort.sources.decode import apply_pixel_limit
@@ -168,25 +169,60 @@ def _time_or_none(path: str) -> tuple[float, str] | None:
 
 
 def annotate(csv_path: Path, root: Path, gap: float = DEFAULT_GAP) -> Sequences:
-    """Add (or redo) the sequence columns of a finished classify CSV, replacing it in one step."""
+    """Add (or redo) the sequence columns of a finished classify CSV, replacing it in one step.
+    A CSV classified with ``--detections`` is grouped photo by photo (its ``--rows detections``
+    rows folded) and gets ``sequence_count`` too: the most animals of the burst's label seen in
+    one of its photos (MaxN)."""
     import csv
 
     from animalsort.atomic import atomic_write
-    from animalsort.formats.predictions import SEQUENCE_COLUMNS
+    from animalsort.formats.predictions import SEQUENCE_COLUMNS, SEQUENCE_COUNT
 
     with open(csv_path, newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
         reader = csv.reader(f)
         records = [(r, reader.line_num) for r in reader]
     found, body = records[0][0], records[1:]
-    keep = [k for k, c in enumerate(found) if c not in SEQUENCE_COLUMNS]
+    keep = [k for k, c in enumerate(found) if c not in (*SEQUENCE_COLUMNS, SEQUENCE_COUNT)]
     columns = [found[k] for k in keep]
     rows = [[r[k] for k in keep] for r, _ in body]
     dicts = [checked(dict(zip(columns, r)), csv_path, line) for r, (_, line) in zip(rows, body)]
-    result = group(dicts, Path(root), gap)
+    if not detection_rows.has_detections(columns):
+        result = group(dicts, Path(root), gap)
+        added = SEQUENCE_COLUMNS
+    else:
+        result = _group_photos(dicts, Path(root), gap)
+        added = [*SEQUENCE_COLUMNS, SEQUENCE_COUNT]
     with atomic_write(csv_path, "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
         w = csv.writer(f)
-        w.writerow(columns + SEQUENCE_COLUMNS)
+        w.writerow(columns + added)
         w.writerows(r + extra for r, extra in zip(rows, result.columns))
+    return result
+
+
+def _group_photos(rows: list[dict[str, str]], root: Path, gap: float) -> Sequences:
+    """:func:`group` over the photos of a CSV classified with ``--detections`` (a photo's
+    ``--rows detections`` rows folded into one), each row's columns then ending with its
+    burst's MaxN."""
+    spans: list[list[int]] = []  # the rows of each photo
+    for i, row in enumerate(rows):
+        if spans and detection_rows.NUMBER in row and row["path"] == rows[spans[-1][0]]["path"]:
+            spans[-1].append(i)
+        else:
+            spans.append([i])
+    photos = [
+        detection_rows.fold([rows[i] for i in span]) if detection_rows.NUMBER in rows[span[0]] else rows[span[0]]
+        for span in spans
+    ]
+    result = group(photos, root, gap)
+    most: Counter[tuple[str, str]] = Counter()  # (burst, its label) → the most of that label in one photo
+    for photo, (burst, label, _) in zip(photos, result.columns):
+        if burst:
+            found = detection_rows.checked_detections(photo) or []
+            most[burst, label] = max(most[burst, label], sum(1 for d in found if d.label == label))
+    columns: list[list[str]] = []
+    for span, (burst, label, confidence) in zip(spans, result.columns):
+        columns += [[burst, label, confidence, str(most[burst, label]) if burst else ""] for _ in span]
+    result.columns = columns
     return result
 
 

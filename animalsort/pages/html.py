@@ -42,6 +42,11 @@ nav.tabs button.warn { border-color:var(--warn); }
 .card.boxed { position:relative; }
 .card.boxed img { object-fit:contain; }
 .box { position:absolute; border:2px solid #ff3b30; box-shadow:0 0 0 1px #fff; pointer-events:none; }
+.box.other { border-color:#ffd60a; }
+.box[data-label]::after { content:attr(data-label); position:absolute; left:-2px; bottom:100%; padding:0 3px;
+  font-size:11px; line-height:1.4; color:#fff; background:#ff3b30; white-space:nowrap; }
+.box.other[data-label]::after { color:#1d232b; background:#ffd60a; }
+.box.top[data-label]::after { bottom:auto; top:0; left:0; }
 .card .cap { padding:4px 8px; font-size:12px; overflow-wrap:anywhere; }
 .card .cap b { font-weight:600; }
 .card .err { height:160px; padding:8px; color:var(--bad); background:#fdecea; font-size:12px; overflow:auto; }
@@ -79,27 +84,36 @@ def json_script(element_id: str, value: Any) -> str:
     return f'<script type="application/json" id="{element_id}">{text}</script>'
 
 
-#: ``outline(img, box)``: a red frame over the part of ``img`` (shown with object-fit: contain)
-#: that the answer came from; ``box`` is [x, y, w, h] as fractions of the photo (the CSV's
-#: box columns). Both the report and the review page use it.
+#: ``outline(img, box)``: red frames over the parts of ``img`` (shown with object-fit: contain)
+#: where the animals are; ``box`` is [x, y, w, h] as fractions of the photo (the CSV's box
+#: columns), or with ``--detections`` a list of [x, y, w, h, label, other] (every box, its label
+#: written above it; ``other`` draws it in yellow, as the review page draws the boxes besides the
+#: one being reviewed). Both the report and the review page use it.
 OUTLINE_SCRIPT = r"""
 function outline(img, box) {
-  const old = img.parentNode.querySelector(":scope > .box");
-  if (old) old.remove();
+  for (const old of img.parentNode.querySelectorAll(":scope > .box")) old.remove();
   if (!box) return;
-  const mark = document.createElement("div");
-  mark.className = "box";
+  const boxes = Array.isArray(box[0]) ? box : [box];
+  const marks = boxes.map(b => {
+    const mark = document.createElement("div");
+    mark.className = "box" + (b[5] ? " other" : "") + (b[1] < 0.08 ? " top" : "");  // top: its label inside
+    if (b[4]) { mark.dataset.label = b[4]; mark.title = b[4]; }
+    img.parentNode.appendChild(mark);
+    return mark;
+  });
   const place = () => {
     const W = img.clientWidth, H = img.clientHeight, nw = img.naturalWidth, nh = img.naturalHeight;
-    if (!nw || !nh || !mark.isConnected) return;
+    if (!nw || !nh || !marks[0].isConnected) return;
     const s = Math.min(W / nw, H / nh), dw = nw * s, dh = nh * s;
     const ox = img.offsetLeft + (W - dw) / 2, oy = img.offsetTop + (H - dh) / 2;
-    mark.style.left = ox + box[0] * dw + "px"; mark.style.top = oy + box[1] * dh + "px";
-    mark.style.width = box[2] * dw + "px"; mark.style.height = box[3] * dh + "px";
+    boxes.forEach((b, k) => {
+      const st = marks[k].style;
+      st.left = ox + b[0] * dw + "px"; st.top = oy + b[1] * dh + "px";
+      st.width = b[2] * dw + "px"; st.height = b[3] * dh + "px";
+    });
   };
   img.addEventListener("load", place);
   window.addEventListener("resize", place);
-  img.parentNode.appendChild(mark);
   if (img.complete) place();
 }
 """

@@ -21,8 +21,10 @@ from typing import Any, NamedTuple
 from animalsort.errors import InputError, RowPathError
 from animalsort.formats import corrections
 from animalsort.formats.corrections import REVIEWED
+from animalsort.formats.detection_rows import checked_detections, label_confidences, label_counts
+from animalsort.formats.detections import Detection
 from animalsort.formats.journal import Locator
-from animalsort.formats.predictions import box_of, file_of, read_predictions, read_sidecar
+from animalsort.formats.predictions import box_of, file_of, read_sidecar
 from animalsort.formats.thresholds import Thresholds
 from animalsort.pages import html, thumbnails
 from animalsort.paths import is_uri
@@ -143,7 +145,8 @@ class Card(NamedTuple):
     error: str
     frame_s: str  # a clip's best frame (its thumbnail), or a frame row's time; "" for photos
     reviewed: str  # the model's label when a person corrected or confirmed it in `review`; "" if not
-    box: tuple[float, float, float, float] | None = None  # where the animal is (--view frame, tiles)
+    # where the animal is (--view): [x, y, w, h]; with --detections every box, [[x, y, w, h, label], …]
+    box: Any = None
 
 
 def build(
@@ -202,8 +205,7 @@ def _cards(
     rows: list[Card] = []
     labels: dict[str, list[int]] = {}
     uncertain, failed, confidence = [], [], []
-    fixed = corrections.read(csv_path)
-    for i, r in enumerate(corrections.apply(read_predictions(csv_path), fixed)):
+    for i, r in enumerate(corrections.reviewed_rows(csv_path)):
         path = r["path"]
         try:
             full = locate(file_of(r))  # a frame row's clip
@@ -217,17 +219,28 @@ def _cards(
         )
         label, conf = (r["label"], r["confidence"]) if ok else ("", "")
         error, frame_s = r.get("error") or "", r.get("frame_s") or ""
-        box = box_of(r) if ok else None
+        found = checked_detections(r) if ok else None
+        box = box_of(r) if ok and found is None else _boxes(found)
+        if found is not None:
+            others = " · ".join(f"{lab} ×{n}" for lab, n in label_counts(found))
         rows.append(Card(path, link, None, label, conf, others, r["status"], error, frame_s, r.get(REVIEWED, ""), box))
         confidence.append(float(r["confidence"] or 0) if ok else 0.0)
         if not ok:
             failed.append(i)
             continue
-        labels.setdefault(r["label"], []).append(i)
+        for lab in dict.fromkeys([r["label"], *label_confidences(found or [])]):  # a photo shows in each label's tab
+            labels.setdefault(lab, []).append(i)
         if folder_for(r, thresholds) == UNCERTAIN:  # exactly what sort sends to _uncertain/
             uncertain.append(i)
         summary.missing += not is_uri(full) and not os.path.exists(full)
     return rows, labels, uncertain, failed, confidence
+
+
+def _boxes(found: list[Detection] | None) -> list[list[Any]] | None:
+    """Every box of a photo with its label (``--detections``), for the page to draw."""
+    if not found:
+        return None
+    return [[*d.bbox, d.label] for d in found]
 
 
 def _embed_thumbnails(rows: list[Card], locate: Locator, workers: int, every: bool) -> int:

@@ -91,11 +91,16 @@ SCRIPT = r"""
     if (!r.ok) throw new Error(data.error || ("the server answered " + r.status));
     return data;
   }
+  // An item is a photo, or with --detections one box of a photo: its key names it (path + box number)
   const item = i => {
-    const [path, label, conf, others, frame, box, threshold, sure] = S.items[i];
-    return {i, path, label, conf, others, frame, box, threshold, sure};
+    const [key, label, conf, others, frame, box, threshold, sure, path, det, beside] = S.items[i];
+    return {i, key, path: path || key, label, conf, others, frame, box, threshold, sure, det, beside};
   };
-  const shown = it => S.corrected[it.path] || it.label;
+  const shown = it => S.corrected[it.key] || it.label;
+  const labelOf = key => { const i = S.index.get(key); return S.corrected[key] || S.items[i][1]; };
+  // the box under review in red with its label, the photo's other boxes in yellow with theirs
+  const boxes = it => it.det ? [[...it.box, shown(it)], ...it.beside.map(b => [...b.slice(0, 4), labelOf(b[4]), 1])]
+                             : it.box;
   const fmt = n => n.toLocaleString("en");
 
   function sortOrder() {
@@ -131,11 +136,12 @@ SCRIPT = r"""
     const it = item(order[pos]);
     const photo = $("photo");
     photo.src = "media/" + it.i; photo.alt = it.path;
-    outline(photo, it.box);
+    outline(photo, boxes(it));
     const clip = it.frame ? " · video, frame at " + it.frame + " s" : "";
-    $("where").textContent = fmt(pos + 1) + " of " + fmt(order.length) + clip;
+    const det = it.det ? " · box " + it.det[0] + " (" + it.det[1] + ", detector " + it.det[2].toFixed(2) + ")" : "";
+    $("where").textContent = fmt(pos + 1) + " of " + fmt(order.length) + clip + det;
     $("path").textContent = it.path;
-    const mine = S.corrected[it.path];
+    const mine = S.corrected[it.key];
     const status = $("status");
     status.className = mine ? "done" : "";
     status.textContent = mine ? "reviewed: " + mine + (mine !== it.label ? " (the model said " + it.label + ")" : "")
@@ -158,7 +164,7 @@ SCRIPT = r"""
     for (let p = start; p < Math.min(order.length, start + PAGE); p++) {
       const it = item(order[p]);
       const a = document.createElement("a");
-      a.className = "card" + (p === pos ? " sel" : "") + (S.corrected[it.path] ? " rev" : "");
+      a.className = "card" + (p === pos ? " sel" : "") + (S.corrected[it.key] ? " rev" : "");
       a.href = "#"; a.title = it.path; a.dataset.pos = p;
       a.onclick = e => { e.preventDefault(); pos = p; render(); };
       const img = document.createElement("img");
@@ -167,9 +173,9 @@ SCRIPT = r"""
       cap.innerHTML = "<div></div><div><b></b> <span class='muted'></span></div>";
       cap.firstChild.textContent = it.path;
       cap.lastChild.firstChild.textContent = shown(it);
-      cap.lastChild.lastChild.textContent = S.corrected[it.path] ? "reviewed" : Number(it.conf).toFixed(2);
+      cap.lastChild.lastChild.textContent = S.corrected[it.key] ? "reviewed" : Number(it.conf).toFixed(2);
       a.append(img, cap); cards.appendChild(a);
-      if (it.box) { a.classList.add("boxed"); outline(img, it.box); }
+      if (it.box) { a.classList.add("boxed"); outline(img, boxes(it)); }
     }
     const sel = cards.querySelector(".sel"); if (sel) sel.scrollIntoView({block: "nearest"});
     $("where").textContent = fmt(pos + 1) + " of " + fmt(order.length);
@@ -184,7 +190,7 @@ SCRIPT = r"""
     busy = true;
     const it = item(order[pos]);
     try {
-      const r = await api("api/correct", {path: it.path, label});
+      const r = await api("api/correct", {path: it.key, label});
       S.corrected[r.path] = r.label;
       if (!S.labels.includes(r.label)) S.labels.push(r.label);
       $("msg").textContent = "";
@@ -276,6 +282,7 @@ SCRIPT = r"""
 
   api("api/state").then(state => {
     S = state;
+    S.index = new Map(S.items.map((r, i) => [r[0], i]));
     for (const lab of [...new Set(S.items.map(r => r[1]))].sort()) {
       const o = document.createElement("option"); o.value = "label:" + lab; o.textContent = "the model's " + lab;
       $("only").appendChild(o);
@@ -292,8 +299,10 @@ SCRIPT = r"""
 
 
 def render(session: Session) -> str:
+    photos = len({item.path for item in session.items})
+    what = f"{len(session.items):,} boxes and empty photos of {photos:,} photos" if session.detections else ""
     subtitle = (
-        f"{session.predictions.name} · {len(session.items):,} classified photos"
+        f"{session.predictions.name} · {what or f'{len(session.items):,} classified photos'}"
         + (f" ({session.failed:,} unreadable, not shown)" if session.failed else "")
         + f" · corrections are saved to {session.corrections_file.name} as you make them"
     )

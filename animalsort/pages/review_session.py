@@ -1,6 +1,10 @@
 """A review session: the rows of a predictions CSV and a person's corrections to them
 (``formats/corrections``: every change is appended to ``PREDS.corrections.csv`` and on disk
 before the page hears it was saved), with undo, and each photo as the page shows it.
+
+A CSV classified with ``--detections`` is reviewed detection by detection: each box of a
+photo is an item (its label corrected alone, the photo's other boxes drawn beside it), and a
+photo without any is one item.
 """
 
 from __future__ import annotations
@@ -8,14 +12,23 @@ from __future__ import annotations
 import mimetypes
 import os
 import threading
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from animalsort.errors import InputError, RowPathError
 from animalsort.formats import corrections
+from animalsort.formats.detection_rows import (
+    DETECTION_CATEGORY,
+    DETECTION_CONFIDENCE,
+    EMPTY,
+    NUMBER,
+    checked_detections,
+)
+from animalsort.formats.detections import Detection
 from animalsort.formats.journal import Locator
-from animalsort.formats.predictions import box_of, file_of, read_predictions, read_sidecar
+from animalsort.formats.predictions import box_of, file_of, format_time, read_predictions, read_sidecar
 from animalsort.formats.thresholds import Thresholds
 from animalsort.pages import thumbnails
 from animalsort.sources.storage import open_path, read_bytes
@@ -31,9 +44,25 @@ class Item:
     confidence: float
     others: tuple[tuple[str, float], ...]  # the other top-k labels
     frame_s: str  # a clip's best frame or a frame row's time; "" for photos
-    box: tuple[float, float, float, float] | None = None  # where the animal is (--view frame, tiles)
+    box: tuple[float, float, float, float] | None = None  # where the animal is (--view frame, tiles; a detector's box)
     threshold: float = 0.0  # its label's (--min-confidence, or --thresholds)
     sure: bool = True  # its confidence reaches it (else sort sends it to _uncertain)
+    detection: int | None = None  # --detections: the box's number in its photo (None: the whole photo)
+    about: tuple[str, float] = ("", 0.0)  # --detections: the box's category and the detector's confidence
+    beside: tuple[tuple[float, float, float, float, str], ...] = ()  # the photo's other boxes (x, y, w, h, key)
+
+    @property
+    def key(self) -> str:
+        """What the page and the corrections name it by: its path, and a box's number after a NUL
+        (which no path holds)."""
+        return self.path if self.detection is None else f"{self.path}\0{self.detection}"
+
+    def as_json(self) -> list[Any]:
+        row: list[Any] = [self.key, self.label, self.confidence, self.others, self.frame_s, self.box]
+        row += [self.threshold, self.sure]
+        if self.detection is not None:
+            row += [self.path, [self.detection, *self.about], self.beside]
+        return row
 
 
 class Session:
@@ -57,23 +86,26 @@ class Session:
         self.refused: list[tuple[str, str]] = []  # rows leading outside SRC: never shown nor opened
         self.thresholds = thresholds or Thresholds()
         locate = Locator(predictions, self.src)
-        for row in read_predictions(predictions):
-            if row.get("status") != "ok":
+        for rows in _photos(read_predictions(predictions)):
+            if rows[0].get("status") != "ok":
                 self.failed += 1
                 continue
             try:
-                file = locate(file_of(row))
+                file = locate(file_of(rows[0]))
             except RowPathError as exc:
-                self.refused.append((row["path"], str(exc)))
+                self.refused.append((rows[0]["path"], str(exc)))
                 continue
-            self.items.append(_item(row, self.thresholds))
-            self._files.append(file)
-        self._index = {item.path: i for i, item in enumerate(self.items)}
-        self.corrected = {p: c.label for p, c in corrections.read(predictions).items() if p in self._index}
+            found = _items(rows, self.thresholds)
+            self.items += found
+            self._files += [file] * len(found)
+        self._index = {item.key: i for i, item in enumerate(self.items)}
+        self.detections = any(item.detection is not None for item in self.items)
+        fixes = corrections.read_all(predictions).items()
+        self.corrected = {_key(p, n): c.label for (p, n), c in fixes if _key(p, n) in self._index}
         labels = set(_label_names(meta)) | {"no_animal"} | set(self.corrected.values())
         labels |= {item.label for item in self.items} | {lab for item in self.items for lab, _ in item.others}
         self.labels = sorted(labels, key=str.casefold)
-        self._log = corrections.Log(predictions) if log else None
+        self._log = corrections.Log(predictions, self.detections) if log else None
         self._undo: list[tuple[str, str]] = []  # (path, its label before the change; "" = unreviewed)
         self._lock = threading.Lock()
 
@@ -85,10 +117,7 @@ class Session:
         with self._lock:
             return {
                 "csv": self.predictions.name,
-                "items": [
-                    [it.path, it.label, it.confidence, it.others, it.frame_s, it.box, it.threshold, it.sure]
-                    for it in self.items
-                ],
+                "items": [it.as_json() for it in self.items],
                 "thresholds": self.thresholds.file.name if self.thresholds.file else None,
                 "labels": self.labels,
                 "corrected": dict(self.corrected),
@@ -97,13 +126,15 @@ class Session:
             }
 
     def correct(self, path: str, label: str) -> dict[str, Any]:
-        """Record ``label`` for ``path`` (accepting the model's label records it too)."""
+        """Record ``label`` for the item ``path`` names (its key: a photo's path, or a box's,
+        :attr:`Item.key`); accepting the model's label records it too."""
         if path not in self._index:
             raise KeyError(path)
         label = corrections.clean_label(label)
+        item = self.items[self._index[path]]
         with self._lock:
             previous = self.corrected.get(path, "")
-            self._log.append(path, label)
+            self._log.append(item.path, label, item.detection)
             self.corrected[path] = label
             self._undo.append((path, previous))
             if label not in self.labels:
@@ -116,7 +147,8 @@ class Session:
             if not self._undo:
                 return None
             path, previous = self._undo.pop()
-            self._log.append(path, previous)
+            item = self.items[self._index[path]]
+            self._log.append(item.path, previous, item.detection)
             if previous:
                 self.corrected[path] = previous
             else:
@@ -150,15 +182,91 @@ class Session:
             self._log.close()
 
 
-def _item(row: dict[str, str], thresholds: Thresholds) -> Item:
-    """A classified row as the page shows it, with whether its label reaches its threshold."""
-    others, k = [], 2
+def _key(path: str, detection: int | None) -> str:
+    return Item(path, "", 0.0, (), "", detection=detection).key
+
+
+def _photos(rows: Iterable[dict[str, str]]) -> Iterator[list[dict[str, str]]]:
+    """The rows of each photo: one, or its ``--rows detections`` rows (consecutive)."""
+    pending: list[dict[str, str]] = []
+    for row in rows:
+        if pending and not (NUMBER in row and row["path"] == pending[0]["path"]):
+            yield pending
+            pending = []
+        pending.append(row)
+    if pending:
+        yield pending
+
+
+def _items(rows: list[dict[str, str]], thresholds: Thresholds) -> list[Item]:
+    """A photo's items: one, or one per box (``--detections``), each knowing the others and
+    whether its label reaches its threshold."""
+    row = rows[0]
+    if row.get(NUMBER) not in (None, "", EMPTY):  # --rows detections: a row per box, with its own top-k
+        items = [
+            Item(
+                r["path"],
+                r["label"],
+                _float(r.get("confidence")),
+                _others(r),
+                r.get("frame_s") or "",
+                box_of(r),
+                detection=_number(r),
+                about=(r[DETECTION_CATEGORY], _float(r[DETECTION_CONFIDENCE])),
+            )
+            for r in rows
+        ]
+    else:
+        found = checked_detections(row) or []
+        items = [
+            Item(
+                row["path"],
+                d.label,
+                d.confidence or 0.0,
+                (),
+                _time(d, row),
+                d.bbox,
+                detection=n,
+                about=(d.category, d.conf),
+            )
+            for n, d in enumerate(found, start=1)
+        ]
+    if not items:
+        frame_s = row.get("frame_s") or ""
+        items = [Item(row["path"], row["label"], _float(row.get("confidence")), _others(row), frame_s, box_of(row))]
+    else:
+        beside = [tuple((*o.box, o.key) for o in items if o is not it and o.box) for it in items]
+        items = [replace(it, beside=b) for it, b in zip(items, beside)]
+    sure = [(thresholds.of(it.label), thresholds.sure(it.label, it.confidence)) for it in items]
+    return [replace(it, threshold=t, sure=s) for it, (t, s) in zip(items, sure)]
+
+
+def _time(d: Detection, row: dict[str, str]) -> str:
+    return format_time(d.frame_s) if d.frame_s is not None else row.get("frame_s") or ""
+
+
+def _number(row: dict[str, str]) -> int:
+    try:
+        return int(row[NUMBER])
+    except ValueError:
+        raise InputError(
+            f"row {row['path']!r}: detection {row[NUMBER]!r} is not a box's number; classify again"
+        ) from None
+
+
+def _float(text: str | None) -> float:
+    try:
+        return float(text or 0)
+    except ValueError:
+        return 0.0
+
+
+def _others(row: dict[str, str]) -> tuple[tuple[str, float], ...]:
+    k, others = 2, []
     while row.get(f"label_{k}"):
         others.append((row[f"label_{k}"], float(row[f"confidence_{k}"] or 0)))
         k += 1
-    label, conf, frame_s = row["label"], float(row.get("confidence") or 0), row.get("frame_s") or ""
-    threshold, sure = thresholds.of(label), thresholds.sure(label, conf)
-    return Item(row["path"], label, conf, tuple(others), frame_s, box_of(row), threshold, sure)
+    return tuple(others)
 
 
 def _label_names(meta: dict[str, Any]) -> list[str]:

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from animalsort.formats.corrections import REVIEWED
+from animalsort.formats.detection_rows import checked_detections, label_confidences
 from animalsort.formats.thresholds import Thresholds
 
 MODES = ("copy", "move", "link")
@@ -52,3 +53,23 @@ def folder_for(row: dict[str, str], thresholds: Thresholds, by_sequence: bool = 
     if label == "no_animal":
         return NO_ANIMAL
     return safe_folder_name(label)
+
+
+def folders_for(
+    row: dict[str, str], thresholds: Thresholds, by_sequence: bool = False, by_labels: bool = False
+) -> list[str]:
+    """The folders a row's file goes to: :func:`folder_for`'s one, or with ``by_labels`` one per
+    label in the photo (a CSV classified with ``--detections``: deer and fox → ``deer/`` and
+    ``fox/``; person and vehicle boxes → ``person/``, ``vehicle/``), each sure enough by its most
+    confident detection against its threshold (or reviewed), else ``_uncertain/`` once; the row's own folder comes last.
+    A photo a person corrected as a whole, or one without labelled detections, has its one folder."""
+    one = [folder_for(row, thresholds, by_sequence)]
+    if not by_labels or row.get("status", "ok") != "ok":
+        return one
+    found = checked_detections(row)
+    if not found or (REVIEWED in row and not any(d.reviewed for d in found)):
+        return one
+    labels = label_confidences(found).items()  # a label a person gave is at 1.0: sure under any threshold
+    folders = dict.fromkeys(folder_for({"label": lab, "confidence": str(c)}, thresholds) for lab, c in labels)
+    folders.pop(one[0], None)
+    return [*folders, *one]  # the row's own folder last: where --move puts the photo itself

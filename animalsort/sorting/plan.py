@@ -20,7 +20,7 @@ from animalsort.hashes import sha256_file
 from animalsort.paths import RowPaths, is_uri
 from animalsort.sorting.companions import Group, Groups
 from animalsort.sorting.fileops import leftovers
-from animalsort.sorting.names import MODES, _numbered, folder_for
+from animalsort.sorting.names import MODES, _numbered, folders_for
 
 # --------------------------------------------------------------------------- plan
 
@@ -115,6 +115,7 @@ def plan(
     by_sequence: bool = False,
     companions: bool = True,
     classified_ns: int | None = None,
+    by_labels: bool = False,
 ) -> Plan:
     """Where each classified file goes. Nothing on disk changes.
 
@@ -127,14 +128,18 @@ def plan(
     frames``) leave their clip in place: a clip is sorted from its one row. ``companions``: a
     photo's RAW twin, sidecars and Live Photo clip go with it (``companions.py``).
     ``classified_ns``: when the rows' classification began (the CSV's sidecar); a file
-    modified since stays.
+    modified since stays. ``by_labels``: a photo goes into the folder of every label in it
+    (``detection_rows``; it is copied into each, and with ``mode`` "move" moved into its own
+    label's, the last).
     """
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
     src, dest = Path(os.path.abspath(src)), Path(os.path.abspath(dest))  # the journal's paths hold from anywhere
     p = Plan(src=src, dest=dest, mode=mode)
     groups = Groups() if companions else None
-    planner = _Planner(p, thresholds or Thresholds(), flat, verify, by_sequence, earlier, groups, classified_ns)
+    planner = _Planner(
+        p, thresholds or Thresholds(), flat, verify, by_sequence, earlier, groups, classified_ns, by_labels
+    )
     for row in rows:
         planner.add(row)
     planner.finish()
@@ -155,6 +160,7 @@ class _Planner:
         earlier: Earlier | None,
         groups: Groups | None,
         classified_ns: int | None = None,
+        by_labels: bool = False,
     ):
         self.p, self.thresholds, self.flat, self.verify, self.by_sequence = (
             p,
@@ -171,6 +177,7 @@ class _Planner:
         self.decided: set[tuple[str, str]] = set()  # groups whose primary's row came
         self.waiting: dict[tuple[str, str], tuple[dict[str, str], str]] = {}  # a twin's row, till then
         self.classified_ns = classified_ns
+        self.by_labels = by_labels
 
     def add(self, row: dict[str, str]) -> None:
         p, rel = self.p, row["path"]
@@ -220,19 +227,39 @@ class _Planner:
         if st is None:
             p.left.append((rel, why + (f"; {len(others)} companion(s) stay with it" if others else "")))
             return
-        folder = folder_for(row, self.thresholds, self.by_sequence)
+        folders = folders_for(row, self.thresholds, self.by_sequence, self.by_labels)
+        placed = False
+        for n, folder in enumerate(folders, start=1):
+            # A photo of several labels is copied into each folder but the last; --move moves it there.
+            kind = p.mode if n == len(folders) or p.mode != "move" else "copy"
+            placed |= self._place_in(folder, kind, source, rel, st, group if others else None, others)
+        p.reviewed += REVIEWED in row and placed
+
+    def _place_in(
+        self,
+        folder: str,
+        kind: str,
+        source: str,
+        rel: str,
+        st: os.stat_result,
+        group: Group | None,
+        others: list[str],
+    ) -> bool:
+        """Plan the ops that put ``source`` (and its companions) into ``DEST/folder`` (False:
+        it is there already, or a duplicate is)."""
+        p = self.p
         target = p.dest / folder / (Path(rel).name if self.flat else rel)
         if str(target) == source:
             p.left.append((rel, "already in place"))
-            return
-        if group is None or not others:
+            return False
+        if group is None:
             candidate, n, duplicate_of = self.names.free(target, source, st.st_size)
             members = [(source, candidate, st)]
         else:
-            n, duplicate_of, members = self._group_names(group, name, others, source, target, st)
+            n, duplicate_of, members = self._group_names(group, os.path.basename(source), others, source, target, st)
         if duplicate_of is not None:
             p.duplicates.append((rel, duplicate_of))
-            return
+            return False
         p.renamed += n > 1
         photo_op = len(p.ops)  # the first of the members' ops
         for member_source, candidate, member_st in members:
@@ -241,13 +268,13 @@ class _Planner:
             self.names.taken[str(candidate)] = member_source
             sha = self.names.digest(member_source) if self.verify else None
             p.ops.append(
-                Op(len(p.ops), p.mode, member_source, str(candidate), member_st.st_size, member_st.st_mtime_ns, sha)
+                Op(len(p.ops), kind, member_source, str(candidate), member_st.st_size, member_st.st_mtime_ns, sha)
             )
         p.per_folder[folder] += 1
-        p.reviewed += REVIEWED in row
         if len(members) > 1:
             p.groups += 1
             p.companions += len(members) - 1
+        return True
 
     def _group_names(
         self, group: Group, name: str, others: list[str], source: str, target: Path, st: os.stat_result

@@ -18,7 +18,7 @@ from animalsort.atomic import make_folder
 from animalsort.errors import InputError, UsageError
 from animalsort.formats import corrections
 from animalsort.formats.journal import journal_paths
-from animalsort.formats.predictions import read_predictions, read_sidecar
+from animalsort.formats.predictions import read_sidecar
 from animalsort.formats.thresholds import Thresholds
 from animalsort.locks import folders_locked
 from animalsort.paths import is_uri
@@ -36,6 +36,7 @@ class Placement:
     verify: bool = False
     by_sequence: float | None = None  # place bursts by their vote (rows carry the sequence columns)
     companions: bool = True  # a photo's RAW twin, sidecars and Live Photo clip go with it
+    by_labels: bool = False  # a photo of several labels (--detections) goes into each label's folder
 
 
 def check_sort_folders(
@@ -86,16 +87,14 @@ def classified_since(predictions: Path) -> int | None:
 
 
 def rows_from_csv(predictions: Path) -> tuple[Iterable[dict[str, str]], dict[str, Path]]:
-    """A predictions CSV's rows with a person's corrections applied (a reviewed row goes by its
-    corrected label: ``formats.corrections``, review's and the audit sample's answers), and the
-    files they came from (``corrections.files_used``)."""
+    """A predictions CSV's rows, one per photo, with a person's corrections applied (a reviewed
+    row goes by its corrected label: ``corrections.reviewed_rows``, review's and the audit
+    sample's answers, a photo's or a detection's), and the files they came from
+    (``corrections.files_used``)."""
     if not predictions.is_file():
         raise InputError(f"--from {predictions}: no such file")
-    rows: Iterable[dict[str, str]] = read_predictions(predictions)
-    reviewed = corrections.read(predictions)
-    if not reviewed:
-        return rows, {}
-    return corrections.apply(rows, reviewed), corrections.files_used(predictions, reviewed)
+    used = corrections.files_used(predictions, corrections.read_all(predictions))
+    return corrections.reviewed_rows(predictions), used
 
 
 def place(
@@ -127,6 +126,7 @@ def place(
         by_sequence=how.by_sequence is not None,
         companions=how.companions,
         classified_ns=classified_ns,
+        by_labels=how.by_labels,
     )
     if not dry_run:
         for leftover in earlier.leftovers:
@@ -148,6 +148,8 @@ def place(
         extra["audit_answers"] = _absolute(answered)
     if (used := how.thresholds.record()) is not None:  # only with --thresholds: a journal without is as before
         extra["thresholds"] = used
+    if how.by_labels:
+        extra["by"] = "labels"
     return p, apply(p, journal_paths(dest)[0], verify=how.verify, extra=extra)
 
 

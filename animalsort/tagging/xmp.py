@@ -28,7 +28,7 @@ IPTC_CHARSET = "Iptc.Envelope.CharacterSet"
 UTF8_CHARSET = "\x1b%G"
 
 #: Our record: the row's answer and provenance (text), and what we added to each field (bags).
-RECORD_FIELDS = ("label", "confidence", "reviewed", "model", "weightsSha256", "version", "taggedAt")
+RECORD_FIELDS = ("label", "confidence", "reviewed", "model", "weightsSha256", "version", "taggedAt", "labels")
 ADDED = {
     SUBJECT: f"Xmp.{PREFIX}.subjectAdded",
     HIERARCHY: f"Xmp.{PREFIX}.hierarchyAdded",
