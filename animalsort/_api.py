@@ -70,6 +70,20 @@ def _user(path: PathLike | None) -> Path | None:
     return Path(path).expanduser() if path is not None else None
 
 
+def _detection_threshold(threshold: object, rows: str) -> float:
+    """``detection_threshold`` (None: MegaDetector's 0.2) and ``rows`` as the API was given them, or a UsageError."""
+    from animalsort.formats.detection_rows import ROWS
+    from animalsort.formats.detections import DEFAULT_THRESHOLD
+
+    if rows not in ROWS:
+        raise UsageError(f"rows={rows!r}: choose one of {', '.join(ROWS)}")
+    if threshold is None:
+        return DEFAULT_THRESHOLD
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+        raise UsageError(f"detection_threshold={threshold!r}: give a confidence from 0 to 1 (MegaDetector's 0.2)")
+    return float(threshold)
+
+
 def _options(**options: Any) -> ClassifyOptions:
     from animalsort.inference.options import ClassifyOptions
 
@@ -111,7 +125,9 @@ def classify(
         progress: show a progress bar on stderr.
         **options: any other classify option, by its ``ClassifyOptions`` name — ``weights``,
             ``labels``, ``device``, ``precision``, ``runtime``, ``batch_size``, ``workers``,
-            ``videos``, ``video_every``, ``video_rows``, ``sequences``, ``files_from``, ``shard``, …
+            ``videos``, ``video_every``, ``video_rows``, ``sequences``, ``files_from``, ``shard``,
+            ``detections`` (a MegaDetector batch JSON for ``src``: each animal box classified from
+            its crop), ``detection_threshold``, ``rows`` (``files`` or ``detections``), …
 
     Returns:
         A DataFrame with the CSV's rows and columns: ``pandas.read_csv`` of the file
@@ -230,12 +246,28 @@ class Classifier:
         names = self.loaded.labels
         return tuple(label for i, label in enumerate(names.labels) if i not in names.excluded)
 
-    def predict(self, images: Sequence[ImageInput] | ImageInput, *, batch_size: int = 32) -> pd.DataFrame:
+    def predict(
+        self,
+        images: Sequence[ImageInput] | ImageInput,
+        *,
+        batch_size: int = 32,
+        boxes: Sequence[Sequence[Any]] | None = None,
+        rows: str = "files",
+        detection_threshold: float | None = None,
+    ) -> pd.DataFrame:
         """Classify ``images`` (a list, or one image).
 
         Args:
             images: PIL images, numpy arrays (H×W×3 uint8 RGB, or H×W grey) and paths, mixed.
             batch_size: images per forward pass.
+            boxes: one list per image of the boxes a detector found in it, each ``(x, y, w, h)``
+                as fractions of the image (an animal) or a detection as MegaDetector writes it
+                (``{"category": "1", "conf": 0.9, "bbox": [x, y, w, h]}``; 2 is a person, 3 a
+                vehicle): each animal box is classified from its square crop, as
+                ``classify --detections`` does, and an image without any is ``no_animal``.
+            rows: with ``boxes``: ``files`` (a row per image, with ``count``, ``labels`` and
+                ``detections``) or ``detections`` (a row per box).
+            detection_threshold: with ``boxes``: detections below it are left out (default 0.2).
 
         Returns:
             A DataFrame with the CSV's columns and dtypes, one row per image in the order given: ``path``
@@ -247,14 +279,22 @@ class Classifier:
 
         import pandas as pd
 
-        from animalsort.inference.in_memory import classify_images
+        from animalsort.inference.in_memory import classify_boxes, classify_images
         from animalsort.inference.options import whole_number
 
         whole_number("batch_size", batch_size)
         items = list(images) if isinstance(images, (list, tuple)) else [images]
-        columns, rows = classify_images(self.loaded, items, self.top_k, batch_size, self.view)
+        if boxes is None:
+            if rows != "files" or detection_threshold is not None:
+                raise UsageError("rows= and detection_threshold= go with boxes=: give each image's boxes")
+            columns, rows_made = classify_images(self.loaded, items, self.top_k, batch_size, self.view)
+        else:
+            threshold = _detection_threshold(detection_threshold, rows)
+            columns, rows_made = classify_boxes(
+                self.loaded, items, list(boxes), self.top_k, batch_size, rows, threshold
+            )
         text = io.StringIO()
-        csv.writer(text).writerows([columns, *rows])
+        csv.writer(text).writerows([columns, *rows_made])
         text.seek(0)
         return pd.read_csv(text, dtype={"path": str})  # the dtypes classify()'s DataFrame has
 

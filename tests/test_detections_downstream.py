@@ -6,6 +6,7 @@ per box and MaxN events, COCO with bbox annotations). Both ``--rows`` forms read
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import subprocess
@@ -421,3 +422,52 @@ def test_megadetector_export_without_detections_is_as_before(runner: CliRunner, 
         "detector_metadata",
         "classifier_metadata",
     ]
+
+
+# --------------------------------------------------------------------------- merge, audit
+
+
+def _shards(preds: Path, tmp_path: Path) -> list[Path]:
+    """``preds`` cut in two CSVs by photo (as two --shard runs write them), each with its sidecar."""
+    lines = preds.read_text().splitlines(keepends=True)
+    paths = sorted({line.split(",", 1)[0] for line in lines[1:]})
+    shards = []
+    for k, mine in enumerate((paths[::2], paths[1::2]), start=1):
+        shard = tmp_path / f"shard{k}.csv"
+        shard.write_text(lines[0] + "".join(line for line in lines[1:] if line.split(",", 1)[0] in mine))
+        shard.with_name(shard.name + ".json").write_text(preds.with_name(preds.name + ".json").read_text())
+        shards.append(shard)
+    return shards
+
+
+def test_merge_writes_every_box_of_row_per_box_shards(runner: CliRunner, trap, tmp_path: Path) -> None:
+    _, preds = trap
+    out = tmp_path / "merged.csv"
+    res = runner.invoke(main, ["merge", *map(str, _shards(preds, tmp_path)), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "conflicting" not in res.output
+    assert sorted(out.read_text().splitlines()) == sorted(preds.read_text().splitlines())
+    assert json.loads(out.with_name("merged.csv.json").read_text())["detections"]["sha256"] == "cd" * 32
+
+
+def test_merge_refuses_shards_of_other_detections(runner: CliRunner, trap, tmp_path: Path) -> None:
+    _, preds = trap
+    first, second = _shards(preds, tmp_path)
+    meta = json.loads(second.with_name(second.name + ".json").read_text())
+    meta["detections"]["sha256"] = "ef" * 32
+    second.with_name(second.name + ".json").write_text(json.dumps(meta))
+    res = runner.invoke(main, ["merge", str(first), str(second), "-o", str(tmp_path / "m.csv")])
+    assert res.exit_code == 2 and "were classified with other detections" in res.output, res.output
+    assert f"sha256 {'ef' * 6}…, threshold 0.2 vs " in res.output
+
+
+def test_audit_samples_a_row_per_box_csv_by_photo(runner: CliRunner, trap, tmp_path: Path) -> None:
+    """A --rows detections CSV is audited as its --rows files twin: one row per photo, its label."""
+    src, preds = trap
+    sample = tmp_path / "sample.csv"
+    res = runner.invoke(main, ["audit", "sample", str(preds), "-o", str(sample), "--seed", "1"])
+    assert res.exit_code == 0, res.output
+    twin = write_detections_csv(tmp_path / "twin.csv", src, rows="files")
+    expected = {r["path"]: r["label"] for r in corrections.reviewed_rows(twin) if r["status"] == "ok"}
+    drawn = {r["path"]: r["label"] for r in csv.DictReader(open(sample, newline=""))}
+    assert drawn == expected

@@ -23,6 +23,7 @@ from animalsort.audit.population import NO_ANIMAL, Population
 from animalsort.audit.sample import draw_order
 from animalsort.errors import InputError, OutputError
 from animalsort.formats import answers
+from animalsort.formats.detection_rows import photo_rows
 from animalsort.formats.predictions import read_predictions, read_sidecar, write_sidecar
 
 KIND = "animalsort audit sample"
@@ -51,7 +52,8 @@ def read_predictions_csv(path: Path) -> Predictions:
     if not path.is_file():
         raise InputError(f"{path}: no such predictions CSV; make one with `animalsort classify SRC -o FILE`")
     paths, labels, confidence, names, errors = [], [], [], set(), 0
-    for line, row in enumerate(read_predictions(path), start=2):
+    # a --rows detections CSV is audited by photo, as its --rows files twin: the photo's label
+    for line, row in enumerate(photo_rows(read_predictions(path)), start=2):
         if row.get("status") != "ok":
             errors += 1
             continue

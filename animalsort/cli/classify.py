@@ -11,6 +11,7 @@ from animalsort.cli.common import (
     CLASSIFY_ONLY,
     DEVICE_HELP,
     count,
+    detection_options,
     from_csv_option,
     label_list_options,
     manifest_options,
@@ -100,6 +101,7 @@ if TYPE_CHECKING:
     "Group each folder's photos into bursts (capture times within SECONDS) and add sequence, "
     "sequence_label and sequence_confidence columns: the burst's vote",
 )
+@detection_options
 @label_list_options
 @model_options
 @output_options
@@ -128,6 +130,7 @@ def classify(
         animalsort classify ~/trap --only fox,wolf,pig,antelope,bird -o trap.csv
         animalsort classify --files-from list.txt --root /data --shard 3/8 -o preds-3.csv
         animalsort classify s3://bucket/trap-2026 -o trap.csv
+        animalsort classify ~/trap --detections md.json --rows detections -o trap.csv
     """
     from animalsort.inference.options import ClassifyOptions
     from animalsort.inference.pipeline import classify_folder
@@ -136,6 +139,8 @@ def classify(
         raise click.UsageError("--resume needs --out FILE (the CSV to continue)")
     if not sources and model_opts["files_from"] is None:
         raise click.UsageError("give a folder, image files, an s3:// prefix, or --files-from LIST")
+    if model_opts["detections"] is None:
+        refuse_given(ctx, ["detection_threshold", "rows"], "without --detections FILE.json")
     quiet = ctx.obj["quiet"]
     summary = classify_folder(list(sources), out, ClassifyOptions(resume=resume, **model_opts), progress=not quiet)
     if not quiet:

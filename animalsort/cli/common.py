@@ -281,6 +281,43 @@ def video_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def detection_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--detections FILE.json``, ``--detection-threshold``, ``--rows``: MegaDetector's boxes in."""
+    from animalsort.formats.detection_rows import ROWS
+    from animalsort.formats.detections import DEFAULT_THRESHOLD
+
+    decorators = [
+        click.option(
+            "--detections",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            metavar="FILE.json",
+            help="MegaDetector batch output for SRC (MegaDetector, AddaxAI, Pytorch-Wildlife, `animalsort export -f "
+            "megadetector`): each animal box is classified from its square crop, a person or vehicle box keeps "
+            "that label, a photo without boxes is no_animal without running the model. Adds count, labels and "
+            "detections columns.",
+        ),
+        click.option(
+            "--detection-threshold",
+            type=click.FloatRange(0, 1),
+            default=DEFAULT_THRESHOLD,
+            show_default=True,
+            help="Detections at or above this confidence count (MegaDetector's recommended threshold for MDv5).",
+        ),
+        click.option(
+            "--rows",
+            type=click.Choice(ROWS),
+            default="files",
+            show_default=True,
+            help="With --detections: one row per file (its most confident animal's label), or one per detection "
+            "(its box, detection, detection_confidence, detection_category; an empty photo gets one no_animal row).",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        fn = decorator(fn)
+    return fn
+
+
 def sequences_option(name: str, help: str) -> Callable[..., Any]:
     """``--sequences [SECONDS]`` (classify) / ``--by-sequence [SECONDS]`` (sort): an optional gap."""
     from animalsort.inference.sequences import DEFAULT_GAP
@@ -400,9 +437,41 @@ def print_refused(refused: list[tuple[str, str]], verbose: bool) -> None:
         click.echo(f"  … {len(refused) - len(shown)} more refused rows (-v lists them)", err=True)
 
 
-def count(n: int, noun: str) -> str:
-    """``1 file``, ``2 files``, ``1,234 rows``."""
-    return f"{n:,} {noun if n == 1 else noun + 's'}"
+def print_detections(record: dict[str, Any]) -> None:
+    """What ``--detections`` did (``inference/detected.py``'s counts), and what to know about its file."""
+    n, name = record["counts"], Path(record["file"]).name
+    click.echo(
+        f"  {name} ({record['detector']}, threshold {record['threshold']:g}): {count(n['listed'], 'file')} listed, "
+        f"{n['empty']} without a box (the model did not run), "
+        f"{count(n['animals'], 'animal box', 'animal boxes')} classified, "
+        f"{count(n['people'], 'person box', 'person boxes')}, {count(n['vehicles'], 'vehicle box', 'vehicle boxes')}",
+        err=True,
+    )
+    lines = [
+        ("not_listed", "under SRC but not in the JSON: classified whole, as without --detections"),
+        ("missing", "listed but not under SRC: error rows"),
+        ("not_classified", "listed and under SRC but not classified (not photos, another shard's)"),
+        ("outside", "listed with a path outside SRC, not opened"),
+    ]
+    for kind, what in lines:
+        if n[kind]:
+            shown = "; ".join(n["examples"].get(kind, []))
+            click.echo(f"  {count(n[kind], 'file')} {what}: {shown}{', …' if n[kind] > 5 else ''}", err=True)
+    recommended = ((record.get("info") or {}).get("detector_metadata") or {}).get("typical_detection_threshold")
+    if isinstance(recommended, (int, float)) and recommended != record["threshold"]:
+        click.echo(
+            f"note: {name} recommends --detection-threshold {recommended:g} for its detector; this run used "
+            f"{record['threshold']:g}",
+            err=True,
+        )
+    if record.get("ignored"):
+        ignored = ", ".join(f"{c} ({k})" for c, k in record["ignored"].items())
+        click.echo(f"note: detections of other categories were left out: {ignored}", err=True)
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 file``, ``2 files``, ``1,234 rows`` (``plural`` where it is not the noun + s: boxes)."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
 def print_summary(summary: Summary, verbose: bool) -> None:
@@ -426,6 +495,8 @@ def print_summary(summary: Summary, verbose: bool) -> None:
                 "modification times with others of their folder (copied without their times)",
                 err=True,
             )
+    if summary.detections is not None:
+        print_detections(summary.detections)
     if summary.runtime_note:
         click.echo(f"note: {summary.runtime_note}", err=True)
     shown = summary.errors if verbose else summary.errors[:5]

@@ -102,6 +102,10 @@ class Detections:
         value = meta.get("typical_detection_threshold") if isinstance(meta, dict) else None
         return float(value) if _is_number(value) and 0.0 <= value <= 1.0 else None
 
+    def peek(self, rel: str) -> Entry | None:
+        """The entry of the file ``rel``, left in place (what a decoder reads: the rows' writer takes it)."""
+        return self.entries.get(rel)
+
     def take(self, rel: str) -> Entry | None:
         """The entry of the file ``rel`` (as classify lists it), or None when the JSON has none;
         each entry is taken once (what is left: :meth:`left`)."""
@@ -127,6 +131,7 @@ class Detections:
             "threshold": self.threshold,
             "detection_categories": dict(self.categories),
             "info": self.info,
+            **({"ignored": dict(self.ignored)} if self.ignored else {}),  # other categories' detections, by name
         }
 
 
@@ -326,3 +331,35 @@ def category_name(name: str) -> str:
 def _is_number(v: Any) -> bool:
     """An int or a finite float (not a bool, a string, NaN); ``type`` is fast, and a million images' boxes pass here."""
     return type(v) is int or (type(v) is float and math.isfinite(v))
+
+
+#: The categories a caller's boxes may name (``Classifier.predict(images, boxes=…)``): MegaDetector's ids, or names.
+GIVEN_IDS = {"1": "animal", "2": "person", "3": "vehicle"}
+
+
+def given_entry(name: str, index: int, boxes: Any, threshold: float = DEFAULT_THRESHOLD) -> Entry:
+    """The entry of an image a caller holds, from the boxes they give for it: each a box ``(x, y,
+    w, h)`` as fractions of the image (an animal, at confidence 1) or a detection as MegaDetector
+    writes it (``{"category": "1" or "animal", "conf": 0.9, "bbox": [x, y, w, h]}``); those below
+    ``threshold`` are left out as a file's are. ValueError saying which box is wrong and why."""
+    entry = Entry(name, index, name)
+    kept = []
+    for k, item in enumerate(boxes, start=1):
+        det = item if isinstance(item, dict) else {"bbox": item}
+        category = str(det.get("category", "animal"))
+        category = GIVEN_IDS.get(category, category_name(category))
+        try:
+            bbox = [float(v) for v in det.get("bbox")]  # numpy numbers too
+            conf = float(det.get("conf", 1.0))
+        except (TypeError, ValueError):
+            bbox, conf = det.get("bbox"), det.get("conf")
+        parsed = _detection({"category": category, "conf": conf, "bbox": bbox})
+        if isinstance(parsed, str) or category not in CATEGORIES:
+            why = parsed if isinstance(parsed, str) else f"category {category!r} is not one of {', '.join(CATEGORIES)}"
+            raise ValueError(f"box {k} of image {index}: {why}")
+        if parsed[1] >= threshold:
+            kept.append(Detection(category, parsed[1], parsed[2]))
+        else:
+            entry.below = max(entry.below, parsed[1])
+    entry.detections = tuple(sorted(kept, key=lambda d: -d.conf))
+    return entry

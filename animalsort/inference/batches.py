@@ -15,6 +15,11 @@ frame, at its own aspect ratio (``Preprocessor.look``): the rows of a batch may 
 so they are padded to the largest and each row carries its own (``Batch.looks``); scoring runs
 the rows of each size together. A closer look is decoded again from the file by the process
 that runs the model (``ImageStream.closer``), at the resolution it needs.
+
+With ``--detections`` a file the JSON lists is not looked at whole: each of its animal boxes is
+one image row, the box's square crop (``views.detection_square``) decoded at the resolution the
+smallest box needs, and a file without any (empty, or a person or vehicle only) is one row
+without pixels that the model never sees (``Batch.crops``; ``scoring.score_detected``).
 """
 
 from __future__ import annotations
@@ -25,19 +30,27 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from animalsort.sources.decode import describe_error, empty_reason, open_rgb
+from animalsort.sources.decode import describe_error, empty_reason, open_rgb, oriented_size
 from animalsort.sources.listing import Listable, Listing, is_video_name
 from animalsort.sources.preprocess import Preprocessing, Preprocessor
 from animalsort.sources.storage import open_path, read_bytes
 from animalsort.sources.video import Sampling, describe_video_error, frame_at, read_frames
-from animalsort.sources.views import Box
+from animalsort.sources.views import Box, detection_square
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from animalsort.formats.detections import Detection, Entry
+
+    #: A file's entry in the detections JSON, by its path under the root (None: not listed).
+    Lookup = Callable[[str], Entry | None]
 
 # --------------------------------------------------------------------------- batches
 
@@ -57,6 +70,10 @@ class Batch:
     # (look width, look height, frame width, frame height); None for a failed row.
     looks: list[tuple[int, int, int, int] | None] | None = None
     view: str = "centre"
+    # With --detections: per row, the number of the listed file's detection it is the crop of,
+    # -1 for a listed file's one row without pixels (no animal box, or why it has none), None for
+    # a file the JSON does not list (decoded as without detections).
+    crops: list[int | None] | None = None
 
     def meta(self) -> dict[str, Any]:
         """What scoring needs besides the pixels (JSON-able: Ray ships it between tasks)."""
@@ -64,6 +81,8 @@ class Batch:
         meta: dict[str, Any] = {"paths": self.paths, "ok": self.ok, "errors": self.errors, "frames": frames}
         if self.looks is not None:
             meta.update(looks=self.looks, view=self.view)
+        if self.crops is not None:
+            meta["crops"] = self.crops
         return meta
 
     def pin_memory(self) -> Batch:
@@ -83,6 +102,7 @@ class ImageStream(IterableDataset):
         raw_jpeg: bool = False,
         video: Sampling | None = None,
         view: str = "centre",
+        detections: Lookup | None = None,
     ):
         self.listing = listing
         self.root = listing.root
@@ -92,6 +112,7 @@ class ImageStream(IterableDataset):
         self.raw_jpeg = raw_jpeg  # ship JPEG bytes for decoding on the device
         self.video = video  # how clips are sampled (None: every file is decoded as a photo)
         self.view = view  # how much of each frame the model looks at (preprocess.VIEW_MODES)
+        self.detections = detections  # --detections: a file's entry in the JSON
 
     def paths(self) -> Iterator[str]:
         return (p for p in self.listing if p not in self.done)
@@ -110,10 +131,13 @@ class ImageStream(IterableDataset):
         rows: list[_Row] = []
         for rel in rels:
             clip = self.video is not None and is_video_name(rel)
+            entry = self.detections(rel) if self.detections is not None else None
             path: str | io.BytesIO = rel
             try:
                 path = open_path(self.root, rel)  # a URI's bytes are fetched here, in the worker
-                if clip:
+                if entry is not None:
+                    decoded = self.crop_rows(path, entry, clip)
+                elif clip:
                     decoded = self.read_clip(path)
                 elif self.raw_jpeg and (jpeg := read_jpeg(path)) is not None:
                     decoded = [_Row(rel, jpeg=jpeg)]
@@ -123,7 +147,7 @@ class ImageStream(IterableDataset):
                     decoded = [_Row(rel, array=self.preprocessor(path))]
             except Exception as exc:  # every failure becomes that file's row, never a crash
                 reason = empty_reason(path) or (describe_video_error(exc) if clip else describe_error(exc))
-                decoded = [_Row(rel, error=reason)]
+                decoded = [_Row(rel, error=reason, crop=None if entry is None else -1)]
             for row in decoded:
                 row.path = rel
             rows.extend(decoded)
@@ -143,6 +167,8 @@ class ImageStream(IterableDataset):
         )
         if self.view != "centre":
             batch.looks, batch.view = [r.look if not r.error else None for r in rows], self.view
+        if self.detections is not None:
+            batch.crops = [r.crop for r in rows]
         if self.raw_jpeg:
             batch.raw = [r.jpeg[0] if r.jpeg else None for r in rows]
             batch.orientation = [r.jpeg[1] if r.jpeg else 1 for r in rows]
@@ -164,6 +190,26 @@ class ImageStream(IterableDataset):
         array = self.preprocessor.look(im)
         return _Row("", array=array, look=(array.shape[1], array.shape[0], im.width, im.height))
 
+    def crop_rows(self, path: str | io.BytesIO, entry: Entry, clip: bool) -> list[_Row]:
+        """A listed file's rows: the square crop of each animal box (a photo decoded once, at
+        the resolution its smallest box needs; a clip's frame at each box's time), or one row
+        without pixels — a file without animal boxes, or one the JSON says is wrong."""
+        if entry.problem:
+            return [_Row("", error=entry.problem, crop=-1)]
+        boxes = [(k, d) for k, d in enumerate(entry.detections) if d.category == "animal"]
+        if not boxes:
+            return [_Row("", crop=-1)]  # no decode, no model: the detector's answer is the row
+        pre = self.preprocessor
+        if clip:
+            times = sorted({d.frame_s or 0.0 for _, d in boxes})
+            frames = {t: frame_at(path, t) for t in times}
+            return [crop_row(pre, frames[d.frame_s or 0.0], k, d) for k, d in boxes]
+        assert isinstance(path, str), "--detections reads local folders"  # refused before: _read_detections
+        w, h = oriented_size(path)
+        drafts = [pre.closer_draft(detection_square(d.bbox, w, h)) for _, d in boxes]
+        im = open_rgb(path, max(d or 0 for d in drafts) or None)  # the smallest box's resolution, for all
+        return [crop_row(pre, im, k, d) for k, d in boxes]
+
     def closer(self, rel: str, t: float | None, box: Box) -> np.ndarray:
         """A closer look at ``box`` (a square as fractions of the frame) of the photo at ``rel``
         (or of its clip's frame at ``t``), decoded again at the resolution the square needs:
@@ -173,6 +219,11 @@ class ImageStream(IterableDataset):
         path = open_path(self.root, rel)
         im = frame_at(path, t, draft) if t is not None else open_rgb(path, draft)
         return pre.closer(im, box)
+
+
+def crop_row(pre: Preprocessor, im: Image.Image, k: int, d: Detection) -> _Row:
+    """The row of detection ``k`` of a frame: its square crop (``views.detection_square``)."""
+    return _Row("", array=pre.square(im, detection_square(d.bbox, im.width, im.height)), crop=k)
 
 
 @dataclass
@@ -186,6 +237,7 @@ class _Row:
     t: float | None = None
     look: tuple[int, int, int, int] | None = None  # a first look's width and height, the frame's
     jpeg: tuple[torch.Tensor, int] | None = None
+    crop: int | None = None  # --detections: see ``Batch.crops``
 
 
 def chunks(paths: Iterable[str], batch_size: int, video: Sampling | None) -> Iterator[list[str]]:
@@ -218,9 +270,11 @@ def image_stream(
     raw_jpeg: bool = False,
     video: Sampling | None = None,
     view: str = "centre",
+    detections: Lookup | None = None,
 ) -> ImageStream:
     listing = Listing.of(source) if isinstance(source, (str, os.PathLike)) else source
-    return ImageStream(listing, Preprocessor(pre, draft), batch_size, frozenset(done), raw_jpeg, video, view)
+    preprocessor = Preprocessor(pre, draft)
+    return ImageStream(listing, preprocessor, batch_size, frozenset(done), raw_jpeg, video, view, detections)
 
 
 class Loader(DataLoader):

@@ -1,20 +1,27 @@
 """Images a caller already holds (PIL images, numpy arrays, paths) → the CSV's rows, with no
 files listed or written: what ``animalsort.Classifier.predict`` runs. Each image is prepared
 exactly as classify prepares a file (the same resize and crop), and goes through the same
-scoring, so a photo gets the same row either way."""
+scoring, so a photo gets the same row either way. With boxes (``predict(images, boxes=…)``)
+each image's animal boxes are classified from their crops as ``classify --detections`` does."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
+from animalsort.errors import UsageError
+from animalsort.formats.detection_rows import columns
+from animalsort.formats.detections import DEFAULT_THRESHOLD, Detections, Entry, given_entry
 from animalsort.formats.predictions import header
+from animalsort.inference.batches import crop_row
+from animalsort.inference.detected import DetectionRows
 from animalsort.inference.options import Summary
 from animalsort.inference.pipeline import csv_rows
 from animalsort.inference.scoring import Closer, score_batch
@@ -36,12 +43,7 @@ def classify_images(
     rows: list[list[str]] = []
     for start in range(0, len(items), batch_size):
         prepared = [_prepare(prepare, n, item, view) for n, item in enumerate(items[start : start + batch_size], start)]
-        height = max([p.array.shape[0] for p in prepared if p.array is not None], default=1)
-        width = max([p.array.shape[1] for p in prepared if p.array is not None], default=1)
-        images = torch.zeros(len(prepared), height, width, 3, dtype=torch.uint8)
-        for i, p in enumerate(prepared):
-            if p.array is not None:
-                images[i, : p.array.shape[0], : p.array.shape[1]] = torch.from_numpy(p.array)
+        images = _stacked(prepared)
         meta: dict[str, Any] = {
             "paths": [p.name for p in prepared],
             "ok": [p.array is not None for p in prepared],
@@ -54,6 +56,71 @@ def classify_images(
         for batch_rows, _ in csv_rows([scored], loaded.labels.labels, top_k, Summary(), boxes):
             rows.extend(batch_rows)
     return header(top_k, boxes), rows
+
+
+def classify_boxes(
+    loaded: LoadedModel,
+    items: Sequence[Any],
+    boxes: Sequence[Any],
+    top_k: int,
+    batch_size: int = 32,
+    rows: str = "files",
+    threshold: float = DEFAULT_THRESHOLD,
+) -> tuple[list[str], list[list[str]]]:
+    """As :func:`classify_images`, each item with its boxes (``boxes[n]``: ``formats.detections.
+    given_entry``'s): the rows ``classify --detections --rows ROWS`` writes for a file with
+    those boxes. A bad box is a UsageError naming it."""
+    if len(boxes) != len(items):
+        raise UsageError(
+            f"boxes= has {len(boxes)} lists for {len(items)} images: give one list (maybe empty) per image"
+        )
+    found = Detections(Path("boxes="), Path.cwd(), threshold)
+    for n, (item, given) in enumerate(zip(items, boxes)):
+        try:
+            found.entries[str(n)] = given_entry(_name(n, item), n, given, threshold)
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"boxes=: {exc}; a box is (x, y, w, h) as fractions of the image") from None
+    prepare = Preprocessor(loaded.preprocessing)
+    detected = DetectionRows(found, rows, loaded.labels.labels, top_k)
+    out: list[list[str]] = []
+    for start in range(0, len(items), batch_size):
+        prepared = [
+            p
+            for n in range(start, min(len(items), start + batch_size))
+            for p in _crops(prepare, n, items[n], found.entries[str(n)])
+        ]
+        meta = {
+            "paths": [p.name for p in prepared],
+            "ok": [not p.error for p in prepared],
+            "errors": [p.error for p in prepared],
+            "crops": [p.crop for p in prepared],
+        }
+        scored = score_batch(loaded, _stacked(prepared).to(loaded.device), meta, top_k)
+        for batch_rows, _ in csv_rows([scored], loaded.labels.labels, top_k, Summary(), True, detected):
+            out.extend(batch_rows)
+    return header(top_k, True) + columns(rows), out
+
+
+def _crops(prepare: Preprocessor, n: int, item: Any, entry: Entry) -> list[_Prepared]:
+    """Item ``n``'s rows: a crop per animal box, or one row without pixels (no animal box, or why it cannot be read)."""
+    boxes = [(k, d) for k, d in enumerate(entry.detections) if d.category == "animal"]
+    if not boxes:
+        return [_Prepared(str(n), crop=-1)]
+    found = _prepare(prepare, n, item, "centre", whole=True)
+    if found.image is None:
+        return [_Prepared(str(n), error=found.error, crop=-1)]
+    return [_Prepared(str(n), crop_row(prepare, found.image, k, d).array, crop=k) for k, d in boxes]
+
+
+def _stacked(prepared: list[_Prepared]) -> torch.Tensor:
+    """The items' pixels in one uint8 batch, each in the top left of the largest's size (zeros for those without)."""
+    height = max([p.array.shape[0] for p in prepared if p.array is not None], default=1)
+    width = max([p.array.shape[1] for p in prepared if p.array is not None], default=1)
+    images = torch.zeros(len(prepared), height, width, 3, dtype=torch.uint8)
+    for i, p in enumerate(prepared):
+        if p.array is not None:
+            images[i, : p.array.shape[0], : p.array.shape[1]] = torch.from_numpy(p.array)
+    return images
 
 
 def _closer(prepare: Preprocessor, held: dict[str, Image.Image]) -> Closer:
@@ -77,21 +144,30 @@ class _Prepared:
     error: str = ""
     look: tuple[int, int, int, int] | None = None
     image: Image.Image | None = None
+    crop: int | None = None  # with boxes: ``Batch.crops``
 
 
-def _prepare(prepare: Preprocessor, n: int, item: Any, view: str) -> _Prepared:
-    """An item's model input (its centre crop, or its first look), or why it has none."""
-    name = os.fspath(item) if isinstance(item, (str, os.PathLike)) else f"<image {n}>"
+def _name(n: int, item: Any) -> str:
+    """A row's path: the item's, or ``<image N>`` for an image held in memory."""
+    return os.fspath(item) if isinstance(item, (str, os.PathLike)) else f"<image {n}>"
+
+
+def _prepare(prepare: Preprocessor, n: int, item: Any, view: str, whole: bool = False) -> _Prepared:
+    """An item's model input (its centre crop, or its first look), or why it has none;
+    ``whole``: the image itself at full resolution instead (for its boxes' crops)."""
+    name = _name(n, item)
     try:
         held = not isinstance(item, (str, os.PathLike))
         if not held:
-            im = open_rgb(name, prepare.draft_for(view))
+            im = open_rgb(name, None if whole else prepare.draft_for(view))
         else:
             if isinstance(item, np.ndarray):
                 item = _from_array(item)
             if not isinstance(item, Image.Image):
                 raise TypeError(f"not an image: {type(item).__name__} (give a path, a PIL image or a numpy array)")
             im = to_rgb(item)
+        if whole:
+            return _Prepared(name, image=im)
         if view == "centre":
             return _Prepared(name, prepare.crop(im))
         array = prepare.look(im)

@@ -12,7 +12,10 @@ so a k-way merge gives
   the CSVs' paths it does not list.
 
 A path in two CSVs is written once: identical rows are counted as duplicates; differing rows
-as conflicts (a classified row wins over an error row, else the first CSV's). A CSV that is
+as conflicts (a classified row wins over an error row, else the first CSV's). In a ``--rows
+detections`` CSV a row is a path's detection (``detection``): each is written once. Shards of a
+``--detections`` run must have read the same file (sha256), and their counts are added (a file
+the JSON lists that is not under SRC is an error row of every shard: counted once). A CSV that is
 not in order (hand-edited, or several SRCs given) is sorted in memory instead, with a note.
 
 No torch, no click.
@@ -30,6 +33,7 @@ from typing import Any
 
 from animalsort.atomic import atomic_write
 from animalsort.errors import InputError, UsageError
+from animalsort.formats.detection_rows import NUMBER
 from animalsort.formats.predictions import SEQUENCE_COLUMNS, read_sidecar, write_sidecar
 from animalsort.paths import is_uri
 from animalsort.sources.manifests import Manifest, discard
@@ -124,6 +128,12 @@ def _agreeing_sidecars(inputs: list[Path]) -> list[dict[str, Any]]:
                     f"{p} and {inputs[0]} disagree on {key}: {m.get(key)!r} vs {first.get(key)!r}; "
                     "merge only shards of one run"
                 )
+        a, b = _detections_read(first), _detections_read(m)
+        if a != b:
+            raise InputError(
+                f"{p} and {inputs[0]} were classified with other detections ({_said(b)} vs {_said(a)}); merge only "
+                "shards of one run"
+            )
         a, b = _result_options(first), _result_options(m)
         differ = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
         if differ:
@@ -133,6 +143,36 @@ def _agreeing_sidecars(inputs: list[Path]) -> list[dict[str, Any]]:
                 f"{k}: {b.get(k)!r} vs {a.get(k)!r}); merge only shards of one run"
             )
     return metas
+
+
+def _detections_read(meta: dict[str, Any]) -> tuple[Any, ...] | None:
+    """What a shard's ``--detections`` read (None: it had none)."""
+    found = meta.get("detections")
+    if not isinstance(found, dict):
+        return None
+    return (found.get("file"), found.get("sha256"), found.get("threshold"))
+
+
+def _said(read: tuple[Any, ...] | None) -> str:
+    return "none" if read is None else f"{read[0]}, sha256 {str(read[1])[:12]}…, threshold {read[2]}"
+
+
+#: --detections counts that are the JSON's, not a shard's: every shard sees them whole.
+JSON_COUNTS = ("missing", "outside")
+
+
+def _merged_detections(metas: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The shards' ``detections`` record with their counts added (those of the JSON's own
+    entries taken once; ``not_classified`` is left out: a shard counts the others' files)."""
+    records = [m["detections"] for m in metas if isinstance(m.get("detections"), dict)]
+    if not records:
+        return None
+    counts: dict[str, int] = {}
+    for record in records:
+        for k, v in (record.get("counts") or {}).items():
+            if type(v) is int and k != "not_classified":
+                counts[k] = max(counts.get(k, 0), v) if k in JSON_COUNTS else counts.get(k, 0) + v
+    return {**records[0], "counts": counts}
 
 
 def _result_options(meta: dict[str, Any]) -> dict[str, Any]:
@@ -229,16 +269,18 @@ def _once(rows: Iterator[list[str]], columns: list[str], result: MergeResult) ->
     one CSV or several); of rows with the same path, identical ones are duplicates and differing
     ones conflict (a classified row wins over an error row, else the first)."""
     status = columns.index("status")
-    group: dict[str, list[str]] = {}
+    number = columns.index(NUMBER) if NUMBER in columns else None  # --rows detections: a row per box
+    group: dict[tuple[str, str], list[str]] = {}
     current: str | None = None
     for row in rows:
         file = _file(row, columns)
         if file != current:
             yield from group.values()
             group, current = {}, file
-        held = group.get(row[0])
+        key = (row[0], row[number] if number is not None else "")
+        held = group.get(key)
         if held is None:
-            group[row[0]] = row
+            group[key] = row
         elif row == held:
             result.duplicates += 1
         else:
@@ -246,7 +288,7 @@ def _once(rows: Iterator[list[str]], columns: list[str], result: MergeResult) ->
             if len(result.conflicts) < MAX_LISTED:
                 result.conflicts.append(row[0])
             if held[status] != "ok" and row[status] == "ok":
-                group[row[0]] = row
+                group[key] = row
     yield from group.values()
 
 
@@ -274,6 +316,8 @@ def _sidecar(metas: list[dict[str, Any]], inputs: list[Path], result: MergeResul
         "missing": result.missing_count,
         "extra": result.extra_count,
     }
+    if (found := _merged_detections(metas)) is not None:
+        meta["detections"] = found
     meta.pop("sequences", None)
     if result.sequences is not None:
         meta["sequences"] = result.sequences

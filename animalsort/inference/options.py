@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from animalsort.errors import UsageError
+from animalsort.formats.detections import DEFAULT_THRESHOLD
 from animalsort.sources.listing import Inventory
 from animalsort.sources.video import DEFAULT_EVERY, DEFAULT_MAX_FRAMES, Sampling
 from animalsort.taxonomy import label_list
@@ -22,6 +23,11 @@ def whole_number(name: str, value: object, least: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
         raise UsageError(f"{name}={value!r}: give a whole number, {least} or more")
     return value
+
+
+#: The options of ``--detections``: a run without a detections file records none of them, so
+#: its sidecar is what it was before they existed.
+DETECTION_OPTIONS = ("detections", "detection_threshold", "rows")
 
 
 @dataclass
@@ -53,6 +59,9 @@ class ClassifyOptions:
     files_from: str | None = None  # a manifest of paths instead of folders ("-": stdin)
     root: Path | None = None  # what the manifest's relative paths are relative to
     shard: str | None = None  # "I/N": a deterministic 1/N of the listing (sources/manifests.py)
+    detections: Path | None = None  # a MegaDetector batch JSON: each animal box's crop is classified (detected.py)
+    detection_threshold: float = DEFAULT_THRESHOLD  # its detections at or above this count
+    rows: str = "files"  # with detections: one row per file, or one per detection ("detections")
     only: tuple[str, ...] = ()  # the labels to answer with (all when empty); no_animal always stays
     exclude: tuple[str, ...] = ()  # labels never answered (taxonomy.LabelSet.restricted)
 
@@ -60,13 +69,18 @@ class ClassifyOptions:
         self.only, self.exclude = label_list(self.only), label_list(self.exclude)  # "fox,wolf" or a list
 
     def record(self) -> dict[str, Any]:
-        """The sidecar's ``options``: every option (paths as text), the label lists when given."""
-        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items() if k not in LABEL_LISTS or v}
+        """The sidecar's ``options``: every option (paths as text), the label lists when given,
+        the detection options with a detections file."""
+        return {
+            k: str(v) if isinstance(v, Path) else v
+            for k, v in asdict(self).items()
+            if (k not in LABEL_LISTS or v) and (k not in DETECTION_OPTIONS or self.detections is not None)
+        }
 
     @property
     def boxes(self) -> bool:
-        """Whether rows say which window of the frame their answer came from (the box columns)."""
-        return self.view != "centre"
+        """Whether rows carry a box (the box columns): where the answer came from, or the detector's."""
+        return self.view != "centre" or self.detections is not None
 
     def sampling(self) -> Sampling | None:
         return Sampling(self.video_every, self.video_max_frames) if self.videos else None
@@ -138,6 +152,7 @@ class Summary:
     errors: list[tuple[str, str]] = field(default_factory=list)
     skipped: Inventory | None = None  # the files that are not images (by extension)
     sequences: dict[str, Any] | None = None  # with --sequences: what sequences.record says
+    detections: dict[str, Any] | None = None  # with --detections: the file and its counts (detected.py)
     balance: dict[str, Any] | None = None  # --workers auto: what the probe measured and chose
 
     @property

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 from tqdm import tqdm
 
 from animalsort.errors import NoImagesError, UsageError
+from animalsort.formats.detection_rows import ROWS, columns
+from animalsort.formats.detections import DEFAULT_THRESHOLD, Detections, read_detections
 from animalsort.formats.predictions import (
     CsvWriter,
     error_row,
@@ -31,6 +33,7 @@ from animalsort.formats.predictions import (
     sidecar_path,
     write_sidecar,
 )
+from animalsort.inference.detected import DetectionRows
 from animalsort.inference.local import score_batches
 from animalsort.inference.looking import method_record
 from animalsort.inference.options import (
@@ -74,9 +77,10 @@ def classify_folder(
     skip = [*exclude] + ([out, sidecar_path(out)] if out is not None else [])
     listing = _listing(sources, opts, skip)
     try:
+        found = _read_detections(sources, listing, opts)  # a bad file is refused before a model is loaded
         if opts.resume and out is not None:
-            _check_resumable(out, opts, src_of(listing))  # before a model is loaded for nothing
-        return _classify(listing, out, opts, start, progress)
+            _check_resumable(out, opts, src_of(listing), found)  # before a model is loaded for nothing
+        return _classify(listing, out, opts, start, progress, found)
     finally:
         discard(listing)
 
@@ -93,14 +97,18 @@ def iter_rows(
         raise UsageError("sequences and resume need a CSV file: use classify_folder (or animalsort.classify)")
     listing = _listing(sources, opts, [])
     try:
+        found = _read_detections(sources, listing, opts)
         _refuse_empty(listing)
         loaded, inventory = _load(listing, opts, progress)
         top_k = min(opts.top_k, loaded.labels.answerable)
         summary = _new_summary(None, loaded, inventory)
-        columns = header(top_k, opts.boxes)
-        scored = _engine(listing, loaded, opts, top_k, [], summary)
-        for rows, _ in csv_rows(scored, loaded.labels.labels, top_k, summary, opts.boxes):
-            yield from (dict(zip(columns, row)) for row in rows)
+        detected = DetectionRows(found, opts.rows, loaded.labels.labels, top_k) if found is not None else None
+        names = header(top_k, opts.boxes) + (columns(opts.rows) if detected is not None else [])
+        scored = _engine(listing, loaded, opts, top_k, [], summary, found=found)
+        for rows, _ in csv_rows(scored, loaded.labels.labels, top_k, summary, opts.boxes, detected):
+            yield from (dict(zip(names, row)) for row in rows)
+        if detected is not None:
+            yield from (dict(zip(names, row)) for row in detected.left_rows())
     finally:
         discard(listing)
 
@@ -122,6 +130,42 @@ def check_options(opts: ClassifyOptions) -> None:
             "--sequences with --shard: a burst can fall into two shards; classify the shards without "
             "--sequences, then `animalsort merge SHARDS… --sequences`"
         )
+    _check_detection_options(opts)
+
+
+def _check_detection_options(opts: ClassifyOptions) -> None:
+    """``--rows`` and ``--detection-threshold`` go with ``--detections``, which decodes on the CPU."""
+    if opts.rows not in ROWS:
+        raise UsageError(f"unknown rows {opts.rows!r}; choose one of: {', '.join(ROWS)}")
+    t = opts.detection_threshold
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= 1:
+        raise UsageError(
+            f"detection threshold {t!r}: give a confidence from 0 to 1 (MegaDetector's {DEFAULT_THRESHOLD})"
+        )
+    if opts.detections is None:
+        if opts.rows != "files":
+            raise UsageError("--rows detections writes a row per detection: give the detections with --detections")
+        if opts.detection_threshold != DEFAULT_THRESHOLD:
+            raise UsageError("--detection-threshold chooses among detections: give them with --detections")
+    elif opts.decode == "gpu":
+        raise UsageError("--decode gpu decodes whole frames; --detections decodes crops on the CPU: drop --decode gpu")
+
+
+def _read_detections(sources: Path | Sequence[Path], listing: Listable, opts: ClassifyOptions) -> Detections | None:
+    """The detections file read against the one folder it is relative to (None without one):
+    the folder MegaDetector ran on is SRC, or with --files-from the --root."""
+    if opts.detections is None:
+        return None
+    src = src_of(listing)
+    paths = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
+    if is_uri(src):
+        raise UsageError(f"--detections reads local folders, not {src}: copy the photos here, or classify without it")
+    if opts.files_from is None and (len(paths) != 1 or not os.path.isdir(paths[0])):
+        raise UsageError(
+            f"--detections {opts.detections}: its paths are relative to the one folder MegaDetector ran on; give that "
+            f"folder as the only SRC (not {', '.join(os.fspath(p) for p in paths[:3])})"
+        )
+    return read_detections(Path(opts.detections).expanduser(), src, opts.detection_threshold)
 
 
 def _listing(sources: Path | Sequence[Path], opts: ClassifyOptions, skip: list[Path]) -> Listable:
@@ -172,26 +216,34 @@ def _new_summary(out: Path | None, loaded: LoadedModel, inventory: Inventory) ->
     )
 
 
-def _classify(listing: Listable, out: Path | None, opts: ClassifyOptions, start: float, progress: bool) -> Summary:
+def _classify(
+    listing: Listable, out: Path | None, opts: ClassifyOptions, start: float, progress: bool, found: Detections | None
+) -> Summary:
     _refuse_empty(listing)
     if out is not None:
         prepare_output(out)
     loaded, inventory = _load(listing, opts, progress)
     top_k = min(opts.top_k, loaded.labels.answerable)
     summary = _new_summary(out, loaded, inventory)
+    detected = DetectionRows(found, opts.rows, loaded.labels.labels, top_k) if found is not None else None
+    extra = columns(opts.rows) if detected is not None else []
     with contextlib.ExitStack() as stack:
         target = out
         if out is None and opts.sequences is not None:  # sequences need the whole CSV: stdout gets it at the end
             target = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="animalsort-"))) / "preds.csv"
-        with CsvWriter(target, top_k, resume=opts.resume, boxes=opts.boxes) as writer:
+        with CsvWriter(target, top_k, resume=opts.resume, boxes=opts.boxes, extra=extra) as writer:
             summary.resumed = len(writer.done())
-            scored = _engine(listing, loaded, opts, top_k, writer.done(), summary, progress)
+            if detected is not None:
+                detected.skip(writer.done())
+            scored = _engine(listing, loaded, opts, top_k, writer.done(), summary, progress, found)
             summary.startup_seconds = time.perf_counter() - start
             total = inventory.images + inventory.videos - summary.resumed
             with tqdm(total=total, unit="file", desc="classify", disable=not progress, smoothing=0.1) as bar:
-                for rows, files in csv_rows(scored, loaded.labels.labels, top_k, summary, opts.boxes):
+                for rows, files in csv_rows(scored, loaded.labels.labels, top_k, summary, opts.boxes, detected):
                     writer.write(rows)
                     bar.update(files)
+            if detected is not None:
+                writer.write(_left_rows(detected, summary))
         if target is not None and opts.sequences is not None:
             summary.sequences = _annotate_sequences(target, listing, opts.sequences, to_stdout=out is None)
     summary.found = summary.ok + summary.failed + summary.resumed
@@ -201,14 +253,27 @@ def _classify(listing: Listable, out: Path | None, opts: ClassifyOptions, start:
     return summary
 
 
-def _check_resumable(out: Path, opts: ClassifyOptions, src: str) -> None:
+def _left_rows(detected: DetectionRows, summary: Summary) -> list[list[str]]:
+    """The error rows of the files the JSON lists that are not under SRC (counted as failed),
+    and the detections' record for the summary and the sidecar."""
+    rows = detected.left_rows()
+    summary.failed += len(rows)
+    summary.errors += [(row[0], row[row.index("error") + 1]) for row in rows][
+        : MAX_REPORTED_ERRORS - len(summary.errors)
+    ]
+    summary.detections = detected.record()
+    return rows
+
+
+def _check_resumable(out: Path, opts: ClassifyOptions, src: str, found: Detections | None = None) -> None:
     """A resumed run continues the rows of the same folder (``src``), looking at frames as the
-    run it continues did and answering with the same labels (--only/--exclude; its sidecar says
-    all three; a CSV from before --view was centre-only). A run killed before its end left no
-    sidecar: its rows are kept as they are."""
+    run it continues did, answering with the same labels (--only/--exclude) and with the same
+    detections (its sidecar says all four; a CSV from before --view was centre-only). A run
+    killed before its end left no sidecar: its rows are kept as they are."""
     if not out.exists() or not sidecar_path(out).exists():
         return
     meta = read_sidecar(out)
+    _check_same_detections(out, meta.get("detections"), opts, found)
     if meta.get("src") and not _same_source(str(meta["src"]), src):
         raise UsageError(
             f"cannot resume {out}: its rows are of {meta['src']}, this run classifies {src}; resume with that "
@@ -231,6 +296,28 @@ def _check_resumable(out: Path, opts: ClassifyOptions, src: str) -> None:
             f"cannot resume {out}: its --view {before} rows were answered by another method "
             f"({(meta.get('look') or {}).get('method', 'square windows, before the whole-frame look')}); "
             "classify into a new --out (or again without --resume)"
+        )
+
+
+def _check_same_detections(out: Path, before: Any, opts: ClassifyOptions, found: Detections | None) -> None:
+    """A CSV made with a detections file resumes with the same file (by sha256), threshold and
+    rows; one made without, without."""
+    if before is None and found is None:
+        return
+    if not isinstance(before, dict) or found is None:
+        had = f"with --detections {before.get('file')}" if isinstance(before, dict) else "without --detections"
+        has = f"has --detections {found.path}" if found is not None else "has none"
+        raise UsageError(
+            f"cannot resume {out}: it was classified {had}, this run {has}; resume as it was made, or classify into a "
+            "new --out"
+        )
+    then = (before.get("sha256"), before.get("threshold"), before.get("rows"))
+    if then != (found.sha256, found.threshold, opts.rows):
+        raise UsageError(
+            f"cannot resume {out}: it was classified with --detections {before.get('file')} (sha256 "
+            f"{str(then[0])[:12]}…), --detection-threshold {then[1]}, --rows {then[2]}; this run has {found.path} "
+            f"(sha256 {found.sha256[:12]}…), {found.threshold}, {opts.rows}: resume with the same, or classify into a "
+            "new --out"
         )
 
 
@@ -259,6 +346,7 @@ def _engine(
     done: list[str],
     summary: Summary,
     progress: bool = False,
+    found: Detections | None = None,
 ) -> Iterator[Scored]:
     """Scored batches from the chosen engine: the local DataLoader, or a Ray cluster."""
     from animalsort.inference.batches import image_stream, loader
@@ -267,7 +355,7 @@ def _engine(
     if opts.engine == "ray":
         from animalsort.inference import ray_engine
 
-        return ray_engine.score(listing, opts, loaded.preprocessing, top_k, done, progress)
+        return ray_engine.score(listing, opts, loaded.preprocessing, top_k, done, progress, found)
     on_device = pick_decode(opts.decode, loaded.device) == "gpu"
     summary.decode = "gpu" if on_device else "cpu"
     stream = image_stream(
@@ -279,6 +367,7 @@ def _engine(
         raw_jpeg=on_device,
         video=opts.sampling(),
         view=opts.view,
+        detections=found.peek if found is not None else None,  # the workers' copy: rows are written from this one
     )
     if isinstance(opts.workers, int):
         workers = opts.workers
@@ -295,21 +384,27 @@ def _engine(
 
 
 def csv_rows(
-    scored: Iterable[Scored], names: Sequence[str], top_k: int, summary: Summary, boxes: bool = False
+    scored: Iterable[Scored],
+    names: Sequence[str],
+    top_k: int,
+    summary: Summary,
+    boxes: bool = False,
+    detected: DetectionRows | None = None,
 ) -> Iterator[tuple[list[list[str]], int]]:
     """Each scored batch as CSV rows and the number of files they answer, counted into
-    ``summary`` (failures named up to a limit)."""
+    ``summary`` (failures named up to a limit); with ``detected``, the rows ``--detections`` makes."""
     for s in scored:
         rows = []
         for i, rel in enumerate(s.paths):
             if s.ok[i]:
                 labels = [names[j] for j in s.idx[i]]
-                rows.append(ok_row(rel, labels, s.conf[i], top_k, s.frame_s[i], s.boxes[i], boxes, s.animal_scores[i]))
-                continue
-            rows.append(error_row(rel, s.errors[i], top_k, boxes))
-            summary.failed += 1
-            if len(summary.errors) < MAX_REPORTED_ERRORS:
-                summary.errors.append((rel, s.errors[i]))
+                row = ok_row(rel, labels, s.conf[i], top_k, s.frame_s[i], s.boxes[i], boxes, s.animal_scores[i])
+            else:
+                row = error_row(rel, s.errors[i], top_k, boxes)
+                summary.failed += 1
+                if len(summary.errors) < MAX_REPORTED_ERRORS:
+                    summary.errors.append((rel, s.errors[i]))
+            rows += detected.rows(s, i, row) if detected is not None else [row]
         summary.ok += s.files_ok
         summary.videos += s.clips
         summary.frames += s.frames
@@ -349,6 +444,7 @@ def sidecar_record(summary: Summary, opts: ClassifyOptions, loaded: LoadedModel,
         **({"look": method_record(opts.view)} if opts.view != "centre" else {}),
         **({"video": video_record(opts)} if summary.videos else {}),
         **({"sequences": summary.sequences} if summary.sequences is not None else {}),
+        **({"detections": summary.detections} if summary.detections is not None else {}),
     }
 
 

@@ -8,6 +8,9 @@ decoder, same model code: the CSV is the local engine's, byte for byte.
 
 Ray is an optional extra: ``pip install 'animalsort[ray]'``. Without ``--ray-address`` a
 local one-node cluster is started (and stopped) for the run.
+
+With ``--detections`` each batch of paths carries its files' entries of the JSON (the decode
+tasks crop the boxes; the detections file itself stays with the driver, which writes the rows).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from animalsort.errors import UsageError
 
 if TYPE_CHECKING:
+    from animalsort.formats.detections import Detections, Entry
     from animalsort.inference.batches import ImageStream
     from animalsort.inference.options import ClassifyOptions
     from animalsort.inference.scoring import Scored
@@ -49,7 +53,9 @@ def _decode(
 
     stream = _stream(root, pre, draft, video, view)
     metas, images = [], []
-    for paths in rows["paths"]:
+    for k, paths in enumerate(rows["paths"]):
+        if "entries" in rows:
+            stream.detections = _entries_from(json.loads(rows["entries"][k])).get
         b = stream.make_batch(json.loads(paths))
         metas.append(json.dumps(b.meta()))
         images.append(b.images.numpy())
@@ -119,6 +125,7 @@ def score(
     top_k: int,
     done: list[str],
     progress: bool,
+    found: Detections | None = None,
 ) -> Iterator[Scored]:
     """Scored batches, in order, computed on a Ray cluster."""
     ray = _ray()
@@ -131,6 +138,9 @@ def score(
         paths = (p for p in listing if p not in skip)
         cut = chunks(paths, opts.batch_size, opts.sampling())
         batches = [{"batch": k, "paths": json.dumps(c)} for k, c in enumerate(cut)]
+        if found is not None:
+            for b in batches:
+                b["entries"] = json.dumps(_entries_of(found, json.loads(b["paths"])))
         if not batches:
             return
         for row in _dataset(ray, batches, listing, opts, pre, top_k).iter_rows():
@@ -138,6 +148,26 @@ def score(
     finally:
         if started:
             ray.shutdown()
+
+
+def _entries_of(found: Detections, paths: list[str]) -> dict[str, Any]:
+    """The listed files' entries among ``paths``, as JSON: what a decode task crops."""
+    out = {}
+    for rel in paths:
+        entry = found.peek(rel)
+        if entry is not None:
+            boxes = [[d.category, d.conf, list(d.bbox), d.frame_s] for d in entry.detections]
+            out[rel] = [entry.problem, boxes]
+    return out
+
+
+def _entries_from(data: dict[str, Any]) -> dict[str, Entry]:
+    from animalsort.formats.detections import Detection, Entry
+
+    return {
+        rel: Entry(rel, 0, rel, tuple(Detection(c, conf, tuple(b), t) for c, conf, b, t in boxes), problem=problem)
+        for rel, (problem, boxes) in data.items()
+    }
 
 
 def _connect(ray: Any, opts: ClassifyOptions, progress: bool) -> bool:

@@ -6,6 +6,10 @@ asks for them, closer looks (``look_batch``). A clip's sampled frames are consec
 rows of one batch; they become one answer for the clip (``--video-rows videos``) or one
 answer per frame (``frames``, paths ``clip.mp4#t=12.00``).
 
+With ``--detections`` (``score_detected``) a listed file's animal boxes are classified from their
+crops, every crop of the batch in one model call, and the file gets one row whose ``crops``
+holds each crop's top-k; the files the JSON does not list are answered as without it.
+
 How a clip gets its label (``clip_answer``): each frame's first label is decided as for a
 photo; the clip's candidates are the labels that are first in at least one frame, without
 ``no_animal`` when any animal is among them (an animal in 3 frames of 30 is an animal clip;
@@ -21,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from animalsort.formats.predictions import format_time, frame_path
+from animalsort.formats.predictions import format_time, frame_path, split_frame_path
 from animalsort.sources.views import Box
 
 if TYPE_CHECKING:
@@ -53,6 +57,9 @@ class Scored:
     files_ok: int = -1  # files classified (a clip once, whatever its rows); -1: every ok row is a file
     clips: int = 0  # of those, video clips
     frames: int = 0  # the clips' sampled frames
+    # --detections: per row of a listed file, each animal crop's (top-k indices, confidences) in
+    # the order of its detections; None for other rows (a file the JSON does not list, an error)
+    crops: list[list[tuple[list[int], list[float]]] | None] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.frame_s:
@@ -61,6 +68,8 @@ class Scored:
             self.boxes = [None] * len(self.paths)
         if not self.animal_scores:
             self.animal_scores = [None] * len(self.paths)
+        if not self.crops:
+            self.crops = [None] * len(self.paths)
         if self.files_ok < 0:
             self.files_ok = self.ok.count(True)
 
@@ -83,6 +92,8 @@ def score_batch(
     closer looks decoded by ``closer`` (None: none are taken)."""
     from animalsort.taxonomy import rank
 
+    if meta.get("crops") is not None:
+        return score_detected(loaded, images, meta, top_k, video_rows, closer)
     paths, ok, errors = meta["paths"], meta["ok"], meta["errors"]
     frames: list[float | None] = meta.get("frames") or [None] * len(paths)
     if not any(ok):
@@ -190,6 +201,62 @@ def look_batch(loaded: LoadedModel, images: torch.Tensor, meta: dict[str, Any], 
     )
 
 
+def score_detected(
+    loaded: LoadedModel,
+    images: torch.Tensor,
+    meta: dict[str, Any],
+    top_k: int,
+    video_rows: str = "videos",
+    closer: Closer | None = None,
+) -> Scored:
+    """A ``--detections`` batch (``meta["crops"]``: ``Batch.crops``) → one row per listed file
+    with each animal crop's top-k (every crop of the batch in one model call: a crop is the
+    model's own square input), and the rows of the files the JSON does not list as
+    :func:`score_batch` gives them without detections, all in the batch's order."""
+    from animalsort.taxonomy import rank
+
+    paths, ok, errors, crops = meta["paths"], meta["ok"], meta["errors"], meta["crops"]
+    whole = [i for i, c in enumerate(crops) if c is None]
+    plain = {k: [v[i] for i in whole] if isinstance(v, list) else v for k, v in meta.items() if k != "crops"}
+    sub = score_batch(loaded, images[whole], plain, top_k, video_rows, closer) if whole else Scored([], [], [], [], [])
+    boxed = [i for i, c in enumerate(crops) if c is not None and c >= 0 and ok[i]]
+    tops: dict[int, tuple[list[int], list[float]]] = {}
+    if boxed:
+        size = loaded.preprocessing.input_size
+        conf, idx = rank(loaded.infer(images[boxed, :size, :size].contiguous()), loaded.labels, top_k)
+        tops = dict(zip(boxed, zip(idx.cpu().tolist(), conf.cpu().tolist())))
+    out = Scored([], [], [], [], [], files_ok=sub.files_ok, clips=sub.clips, frames=sub.frames)
+    out.windows = sub.windows + len(boxed)
+    taken, i = 0, 0
+    while i < len(paths):
+        j = i + 1
+        while j < len(paths) and paths[j] == paths[i] and (crops[j] is None) == (crops[i] is None):
+            j += 1
+        if crops[i] is None:  # not listed: its rows as the view answered them
+            while taken < len(sub.paths) and split_frame_path(sub.paths[taken], sub.frame_s[taken]) == paths[i]:
+                _add(out, *(getattr(sub, f)[taken] for f in _ROW_FIELDS))
+                taken += 1
+        else:
+            good = all(ok[i:j])
+            error = next((e for e in errors[i:j] if e), "")
+            _add(
+                out,
+                paths[i],
+                good,
+                error,
+                [],
+                [],
+                "",
+                crops=[tops[r] for r in range(i, j) if crops[r] >= 0] if good else None,
+            )
+            out.files_ok += good
+        i = j
+    return out
+
+
+_ROW_FIELDS = ("paths", "ok", "errors", "idx", "conf", "frame_s", "boxes", "animal_scores")
+
+
 def _clip_budget(answers: list[Look | None], paths: list[str], frames: list[float | None]) -> None:
     """A clip looks closer at its ``TOP_FRAMES`` frames with the strongest evidence only (its
     answer is made of its best frames; decoding a clip's frame again means seeking in it); its
@@ -244,7 +311,9 @@ def _add(
     frame_s: str,
     box: Box | None = None,
     score: float | None = None,
+    crops: list[tuple[list[int], list[float]]] | None = None,
 ) -> None:
+    out.crops.append(crops)
     out.paths.append(path)
     out.ok.append(ok)
     out.errors.append(error)

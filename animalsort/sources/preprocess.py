@@ -86,6 +86,25 @@ class Preprocessor:
             self.window(im, (x * im.width, y * im.height, (x + w) * im.width, (y + h) * im.height)), dtype=np.uint8
         )
 
+    def square(self, im: Image.Image, box: Box) -> np.ndarray:
+        """A detection's crop: ``box`` (a square as fractions of ``im``, ``views.detection_square``)
+        resampled to the model's square input, uint8; the part of it past the frame's edges is
+        black (as MegaDetector pads its square crops)."""
+        x, y, w, h = box
+        x0, y0, x1, y1 = x * im.width, y * im.height, (x + w) * im.width, (y + h) * im.height
+        inside = (max(x0, 0.0), max(y0, 0.0), min(x1, im.width), min(y1, im.height))
+        size = self.pre.input_size
+        scale = size / (x1 - x0)
+        # where the frame's part lands in the square (half a pixel of overhang is rounding, not padding)
+        left, top = round((inside[0] - x0) * scale), round((inside[1] - y0) * scale)
+        right, bottom = size - round((x1 - inside[2]) * scale), size - round((y1 - inside[3]) * scale)
+        if (left, top, right, bottom) == (0, 0, size, size):
+            return np.array(self.window(im, inside), dtype=np.uint8)
+        out = Image.new("RGB", (size, size))
+        resample = getattr(Image.Resampling, _RESAMPLE[self.pre.interpolation])
+        out.paste(im.resize((max(1, right - left), max(1, bottom - top)), resample, box=inside), (left, top))
+        return np.array(out, dtype=np.uint8)
+
     def closer_draft(self, square: Box) -> int | None:
         """The draft size that decodes a frame with ``square`` (fractions of the frame) at the
         model's input resolution at least: never from the downscaled first look. (A square's

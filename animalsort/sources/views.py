@@ -53,3 +53,21 @@ def closer_box(box: Box, w: int, h: int, context: float, least: float, most: flo
     left = min(max(cx - side / 2, 0.0), w - side)
     top = min(max(cy - side / 2, 0.0), h - side)
     return (left / w, top / h, side / w, side / h)
+
+
+def detection_square(box: Box, w: int, h: int) -> Box:
+    """The square a detector's box (x, y, w, h as fractions of a ``w``×``h`` frame) is classified
+    through, as MegaDetector's crop classifiers cut it (``save_crop`` with ``square_crop`` in
+    ``megadetector/classification/crop_detections.py``): its side the box's longer side, centred
+    on the box, moved to stay inside the frame; where the frame is narrower than the square (a
+    tall box in a portrait frame) the square reaches past it equally on both sides, and that
+    part is black (MegaDetector pads such a crop to a square with 0s). Fractions of the frame:
+    below 0 or above 1 where the square reaches past it."""
+    bx, by, bw, bh = box
+    side = max(bw * w, bh * h, 1.0)
+
+    def start(centre: float, length: int) -> float:
+        return min(max(centre - side / 2, 0.0), length - side) if side <= length else (length - side) / 2
+
+    left, top = start((bx + bw / 2) * w, w), start((by + bh / 2) * h, h)
+    return (left / w, top / h, side / w, side / h)

@@ -75,7 +75,8 @@ def _sure_labels(row: dict[str, str], thresholds: Thresholds) -> list[str] | Non
     found = checked_detections(row)
     if found is None or (REVIEWED in row and not any(d.reviewed for d in found)):
         return None
-    return [lab for lab, c in label_confidences(found).items() if thresholds.sure(lab, c, False)]
+    reviewed = {d.label for d in found if d.reviewed}
+    return [lab for lab, c in label_confidences(found).items() if thresholds.sure(lab, c, lab in reviewed)]
 
 
 def _path(label: str, root: str) -> str:
