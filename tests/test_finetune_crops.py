@@ -62,7 +62,11 @@ def dataset(root: Path, n: int = 4) -> tuple[Path, dict[str, list[dict]]]:
 def test_one_crop_per_box_its_pixels_and_the_run(runner: CliRunner, tmp_path: Path, tiny_weights: Path) -> None:
     data, images = dataset(tmp_path / "d")
     # a second animal, a person and a box below the threshold in red/0; red/1: no box at all
-    images["red/0.jpg"] += [box([0.6, 0.5, 0.3, 0.5], 0.5), box([0.0, 0.0, 0.2, 0.9], 0.99, "2"), box([0.5, 0, 0.1, 0.1], 0.1)]
+    images["red/0.jpg"] += [
+        box([0.6, 0.5, 0.3, 0.5], 0.5),
+        box([0.0, 0.0, 0.2, 0.9], 0.99, "2"),
+        box([0.5, 0, 0.1, 0.1], 0.1),
+    ]
     images["red/1.jpg"] = []
     photo(data / "no_animal" / "empty.jpg", (160, 120), (40, 40, 40))
     photo(data / "no_animal" / "false.jpg", (160, 120), (40, 40, 40))
