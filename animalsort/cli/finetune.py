@@ -35,6 +35,24 @@ from animalsort.sources.views import VIEW_MODES
 )
 @csv_src_option("With --from: ")
 @click.option(
+    "--detections",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE.json",
+    help="MegaDetector batch output for DATA (paths relative to DATA): train on the square crop of each animal "
+    "box instead of the whole photo, each an example of its photo's class, cut into RUN_DIR/crops/. A photo "
+    "without an animal box is left out (kept whole in a no_animal class). --from a CSV classified with "
+    "--detections trains on its boxes without this.",
+)
+@click.option(
+    "--detection-threshold",
+    type=click.FloatRange(0, 1),
+    default=None,
+    metavar="P",
+    help="With --detections: boxes at or above this confidence are examples (default 0.2, MegaDetector's "
+    "recommended threshold for MDv5).",
+)
+@click.option(
     "--out",
     "-o",
     "run_dir",
@@ -171,6 +189,8 @@ def finetune(
     from_csv: Path | None,
     include_confident: float | None,
     src: Path | None,
+    detections: Path | None,
+    detection_threshold: float | None,
     run_dir: Path | None,
     **options: Any,
 ) -> None:
@@ -187,15 +207,26 @@ def finetune(
         animalsort finetune ./mydata --out runs/pets
         animalsort classify ~/photos --weights runs/pets/model.pt -o preds.csv
         animalsort finetune --from preds.csv --include-confident 0.9 --out runs/mine
+        animalsort finetune ./traps --detections traps/md.json --out runs/crops
     """
-    from animalsort.training import FinetuneOptions, finetune_folder, run_from_predictions
+    from animalsort.formats.detections import DEFAULT_THRESHOLD
+    from animalsort.training import FinetuneOptions, finetune_folder, run_from_predictions, run_on_crops
 
     if (data is None) == (from_csv is None):
         raise click.UsageError("give DATA (a folder of class folders) or --from PREDS.csv, not both")
     if from_csv is None and (include_confident is not None or src is not None):
         raise click.UsageError("--include-confident and --src go with --from")
+    if detections is None and detection_threshold is not None:
+        raise click.UsageError("--detection-threshold goes with --detections")
+    if from_csv is not None and detections is not None:
+        raise click.UsageError(
+            "--detections goes with DATA; --from a CSV classified with --detections trains on its boxes already"
+        )
     quiet = ctx.obj["quiet"]
-    if from_csv is not None:
+    if detections is not None:
+        threshold = DEFAULT_THRESHOLD if detection_threshold is None else detection_threshold
+        res = run_on_crops(data, detections, threshold, run_dir, FinetuneOptions(**options), progress=not quiet)
+    elif from_csv is not None:
         res = run_from_predictions(
             from_csv,
             run_dir,
@@ -214,6 +245,8 @@ def _echo_result(res: Any, views: int, verbose: bool) -> None:
     """The dataset check's table and warnings, then what the training reached and where the model is."""
     if res.linked is not None:
         _echo_linked(res.linked, verbose)
+    if res.cropped is not None:
+        _echo_cropped(res.cropped, verbose)
     check = res.check
     click.echo(f"{'class':<24} {'train':>6} {'val':>5} {'test':>5}", err=True)
     for c, n in check.counts.items():
@@ -269,6 +302,31 @@ def _echo_linked(linked: Any, verbose: bool) -> None:
     if linked.videos:
         click.echo(f"  {linked.videos} video rows left out (finetune trains on photos)", err=True)
     print_refused(linked.refused, verbose)
+
+
+def _echo_cropped(cropped: Any, verbose: bool) -> None:
+    """Where the crops came from and what was left out."""
+    per_class = ", ".join(f"{label} {n}" for label, n in sorted(cropped.per_label.items()))
+    click.echo(
+        f"training set: {cropped.boxes} crops of animal boxes from {cropped.photos} photos ({per_class}) "
+        f"in {cropped.folder}",
+        err=True,
+    )
+    if cropped.empty_kept:
+        click.echo(f"  {cropped.empty_kept} photos without an animal box kept whole in no_animal", err=True)
+    if cropped.without_box:
+        click.echo(f"  {cropped.without_box} photos without an animal box left out", err=True)
+    if cropped.not_listed:
+        click.echo(f"  {cropped.not_listed} photos left out: no detections for them", err=True)
+    if cropped.missing:
+        click.echo(
+            f"warning: {len(cropped.missing)} photos are not where the CSV says (moved?), e.g. "
+            f"{cropped.missing[0]}; pass --src",
+            err=True,
+        )
+    if cropped.skipped:
+        click.echo(f"  {len(cropped.skipped)} photos or JSON entries skipped:", err=True)
+        print_refused(cropped.skipped, verbose)
 
 
 def _views(value: str) -> tuple[str, ...]:

@@ -16,7 +16,7 @@ import json
 import os
 import shutil
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,21 +64,16 @@ def link(predictions: Path, folder: Path, include_confident: float | None = None
             f"{answers.sample_path(predictions).name}: correct some with `animalsort review {predictions}`, or "
             "train on confident predictions with --include-confident P"
         )
-    folder = Path(folder)
-    _check_replaceable(folder)
-    building = folder.with_name(folder.name + f".building-{os.getpid()}")
-    shutil.rmtree(building, ignore_errors=True)
-    result = Linked(folder=folder)
-    try:
-        building.mkdir(parents=True)
+    result = Linked(folder=Path(folder))
+
+    def fill(building: Path) -> dict[str, object]:
         folders = _fill(
             building, _chosen(predictions, fixed, include_confident, result), Locator(predictions, src), result
         )
         if not result.photos:
-            shutil.rmtree(building)
             raise InputError(f"nothing to train on from {predictions}: {_why_none(result, include_confident)}")
         used = corrections.files_used(predictions, fixed)
-        record = {
+        return {
             "predictions": str(predictions.absolute()),
             "corrections": str(corrections.corrections_path(predictions).absolute()),
             **({"audit_answers": str(used[corrections.AUDIT].absolute())} if corrections.AUDIT in used else {}),
@@ -86,15 +81,8 @@ def link(predictions: Path, folder: Path, include_confident: float | None = None
             "labels": dict(result.per_label),
             "folders": folders,
         }
-        write_text(building / MARKER, json.dumps(record, indent=2) + "\n")
-        if folder.exists():
-            shutil.rmtree(folder)  # a folder of links this module made (checked above)
-        os.replace(building, folder)
-    except BaseException as exc:  # a half-built folder never stays (a bad row of the CSV, a full disk)
-        shutil.rmtree(building, ignore_errors=True)
-        if isinstance(exc, OSError):
-            raise OutputError(f"cannot build {folder}: {exc.strerror or exc}") from None
-        raise
+
+    build(Path(folder), MARKER, fill, "finetune --from")
     return result
 
 
@@ -142,10 +130,10 @@ def _fill(building: Path, chosen: Iterable[tuple[str, str, bool]], locate: Locat
             continue
         # Under its label, a photo keeps its path under SRC (an absolute row's too) or its URI's bucket/key.
         inside = rel.split("://", 1)[1] if remote else os.path.relpath(os.path.join(locate.src, rel), locate.src)
-        target = building / _folder(label, folders) / inside
+        target = building / class_folder(label, folders) / inside
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            result.how[_download(source, target) if remote else _link_one(source, target)] += 1
+            result.how[_download(source, target) if remote else link_one(source, target)] += 1
         except FileNotFoundError:
             result.missing.append(rel)
             continue
@@ -157,12 +145,30 @@ def _fill(building: Path, chosen: Iterable[tuple[str, str, bool]], locate: Locat
     return folders
 
 
-def _check_replaceable(folder: Path) -> None:
-    if folder.is_symlink() or (folder.exists() and not (folder / MARKER).is_file()):
-        raise OutputError(f"{folder} exists and was not made by finetune --from; choose another --out")
+def build(folder: Path, marker: str, fill: Callable[[Path], dict[str, object]], by: str) -> None:
+    """Make ``folder`` whole or not at all: ``fill`` fills a folder beside it and returns the
+    record written to ``marker`` in it, then it is swapped in. Only a folder holding ``marker``
+    (one ``by`` made) is ever replaced; a half-built folder never stays (a bad row of the
+    CSV, a full disk)."""
+    if folder.is_symlink() or (folder.exists() and not (folder / marker).is_file()):
+        raise OutputError(f"{folder} exists and was not made by {by}; choose another --out")
+    building = folder.with_name(folder.name + f".building-{os.getpid()}")
+    shutil.rmtree(building, ignore_errors=True)
+    try:
+        building.mkdir(parents=True)
+        record = fill(building)
+        write_text(building / marker, json.dumps(record, indent=2) + "\n")
+        if folder.exists():
+            shutil.rmtree(folder)  # a folder this module made (checked above)
+        os.replace(building, folder)
+    except BaseException as exc:
+        shutil.rmtree(building, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise OutputError(f"cannot build {folder}: {exc.strerror or exc}") from None
+        raise
 
 
-def _folder(label: str, folders: dict[str, str]) -> str:
+def class_folder(label: str, folders: dict[str, str]) -> str:
     """The class folder for ``label``; two labels that make the same safe name get two folders."""
     name = safe_folder_name(label)
     base, n = name, 2
@@ -178,7 +184,7 @@ def _download(uri: str, target: Path) -> str:
     return "download"
 
 
-def _link_one(source: str, target: Path) -> str:
+def link_one(source: str, target: Path) -> str:
     try:
         os.symlink(os.path.abspath(source), target)
         return "symlink"

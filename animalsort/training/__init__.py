@@ -16,7 +16,7 @@ from animalsort.training.base import base_weights, load_base, new_head
 from animalsort.training.check import check_dataset
 from animalsort.training.options import DatasetCheck, FinetuneOptions, FinetuneResult
 from animalsort.training.reports import min_confidence_for_precision
-from animalsort.training.run import finetune_folder, run_from_predictions
+from animalsort.training.run import finetune_folder, run_from_predictions, run_on_crops
 
 __all__ = [
     "DatasetCheck",
@@ -29,4 +29,5 @@ __all__ = [
     "new_head",
     "finetune_folder",
     "run_from_predictions",
+    "run_on_crops",
 ]

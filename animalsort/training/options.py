@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from animalsort.datasets.crops import Cropped
     from animalsort.datasets.labelled import LabelledSplits
     from animalsort.datasets.links import Linked
 
@@ -124,3 +125,4 @@ class FinetuneResult:
     refit_photos: int = 0
     folds: int = 1
     linked: Linked | None = None  # finetune --from: the labelled folder of links it trained on
+    cropped: Cropped | None = None  # --detections, or --from a CSV made with them: the crops it trained on

@@ -12,6 +12,7 @@ import torch
 
 from animalsort._version import __version__
 from animalsort.atomic import make_folder
+from animalsort.datasets.crops import crop_folder, crop_predictions, made_with_detections
 from animalsort.datasets.labelled import LabelledSplits, Sample, labelled_splits, mark_run_folder
 from animalsort.errors import UsageError
 from animalsort.machine import default_workers
@@ -47,9 +48,40 @@ def run_from_predictions(
             "`animalsort finetune --from PREDS.csv --out RUN` once, then `torchrun ... finetune RUN/labelled`"
         )
     make_folder(run_dir, "choose another --out")
+    mark_run_folder(run_dir)
+    if made_with_detections(predictions):  # classified with --detections: train on its boxes
+        cropped = crop_predictions(predictions, run_dir / "crops", include_confident, src)
+        result = finetune_folder(cropped.folder, run_dir, options, progress=progress, crops=cropped.record())
+        result.cropped = cropped
+        return result
     linked = link(predictions, run_dir / "labelled", include_confident, src)
     result = finetune_folder(linked.folder, run_dir, options, progress=progress)
     result.linked = linked
+    return result
+
+
+def run_on_crops(
+    data_root: Path,
+    detections: Path,
+    threshold: float,
+    run_dir: Path | None = None,
+    options: FinetuneOptions | None = None,
+    *,
+    progress: bool = True,
+) -> FinetuneResult:
+    """``finetune DATA --detections FILE.json``: train on the square crops of DATA's photos'
+    animal boxes, cut into RUN_DIR/crops/<class>/ (``datasets/crops.py``)."""
+    run_dir = Path(run_dir) if run_dir is not None else Path("runs") / Path(data_root).absolute().name
+    if dist_info()[2] > 1:
+        raise UsageError(
+            "finetune --detections cuts its crops in one process, not under torchrun: run `animalsort finetune "
+            "DATA --detections FILE.json --out RUN` once, then `torchrun ... finetune RUN/crops`"
+        )
+    make_folder(run_dir, "choose another --out")
+    mark_run_folder(run_dir)  # before the crops are cut: never a class of DATA, even half made
+    cropped = crop_folder(data_root, detections, threshold, run_dir / "crops")
+    result = finetune_folder(cropped.folder, run_dir, options, progress=progress, crops=cropped.record())
+    result.cropped = cropped
     return result
 
 
@@ -59,7 +91,9 @@ def finetune_folder(
     options: FinetuneOptions | None = None,
     *,
     progress: bool = True,
+    crops: dict[str, object] | None = None,
 ) -> FinetuneResult:
+    """Train on ``data_root``'s class folders; ``crops``: where they were cut from (summary.json)."""
     opts = options or FinetuneOptions()
     start = time.perf_counter()
     if opts.mode not in MODES:
@@ -93,7 +127,7 @@ def finetune_folder(
     sc = scores(ev)
     if rank == 0:
         seconds = time.perf_counter() - start
-        _write_run(run_dir, ev, sc, base, splits.classes, check, opts, mode, matched, seconds)
+        _write_run(run_dir, ev, sc, base, splits.classes, check, opts, mode, matched, seconds, crops)
     return FinetuneResult(
         run_dir=run_dir,
         mode=mode,
@@ -156,6 +190,7 @@ def _write_run(
     mode: str,
     matched: dict[str, int],
     seconds: float,
+    crops: dict[str, object] | None = None,
 ) -> None:
     """model.pt, then the reports and summary.json (rank 0 only)."""
     save_model(
@@ -192,6 +227,7 @@ def _write_run(
         "suggested_min_confidence": sc.min_confidence,
         "coverage_at_min_confidence": sc.coverage,
         "seconds": round(seconds, 2),
+        **({"trained_on": "crops", "crops": crops} if crops is not None else {}),
     }
     write_reports(run_dir, classes, ev.history, ev.val_probs, ev.val_labels, ev.val_paths, summary)
 
