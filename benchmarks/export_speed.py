@@ -30,7 +30,7 @@ LABELS = ["fox", "cat", "bird", "no_animal", "dog"]
 CHILD = """
 import resource, sys, time
 from pathlib import Path
-from animalsort.exports.run import ExportOptions, export_predictions
+from animalsort.exports.predictions_export import ExportOptions, export_predictions
 start = time.perf_counter()
 fmt, preds, out = sys.argv[1:4]
 res = export_predictions(Path(preds), Path(out), ExportOptions(fmt, deployment_depth=1, timezone="UTC"))

@@ -26,7 +26,7 @@ from PIL import Image
 from animalsort import _api
 from animalsort.machine import cpu_count, cpu_features
 from animalsort.tagging.keywords import Wording
-from animalsort.tagging.run import TagOptions
+from animalsort.tagging.tag_rows import TagOptions
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 LABELS = ["cat", "dog", "bird", "fox", "no_animal"]

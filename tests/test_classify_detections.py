@@ -162,7 +162,7 @@ def test_no_model_run_without_an_animal_box(
     runner: CliRunner, tmp_path: Path, tiny_weights: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Empty photos and person-only photos are answered from the JSON: the model never runs."""
-    from animalsort.model.loaded import LoadedModel
+    from animalsort.model.runner import LoadedModel
 
     def refuse(*_: object) -> None:
         raise AssertionError("the model ran")

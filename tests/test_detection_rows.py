@@ -189,7 +189,7 @@ def test_a_correction_of_one_detection(tmp_path: Path) -> None:
 
 
 def test_a_burst_gets_its_maxn(tmp_path: Path) -> None:
-    from animalsort.inference.sequences import annotate
+    from animalsort.inference.bursts import annotate
 
     src = tmp_path / "src"
     for name in ("fox_and_dog.jpg", "two_foxes.jpg", "walker.jpg", "empty.jpg", "false_box.jpg"):

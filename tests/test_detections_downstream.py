@@ -246,7 +246,7 @@ def test_export_camtrap_dp_one_observation_per_box(runner: CliRunner, trap, tmp_
 def test_export_camtrap_dp_events_count_maxn(runner: CliRunner, trap, tmp_path: Path) -> None:
     from test_export import read
 
-    from animalsort.inference.sequences import annotate
+    from animalsort.inference.bursts import annotate
 
     src, preds = trap
     annotate(preds, src, gap=10)  # the five photos, a second apart: one burst

@@ -138,12 +138,12 @@ def test_views_are_the_eval_window_mirrored_and_zoomed(tmp_path: Path) -> None:
     from PIL import Image
 
     from animalsort.model.registry import load_registry
-    from animalsort.sources.preprocess import VIEWS, Preprocessor
+    from animalsort.sources.preprocess import AUGMENTATIONS, Preprocessor
 
     pre = Preprocessor(load_registry().get("lite0").preprocessing)
     rng = np.random.default_rng(0)
     im = Image.fromarray(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8))
-    out = {v: pre.crop(im, v) for v in VIEWS}
+    out = {v: pre.crop(im, v) for v in AUGMENTATIONS}
     assert all(a.shape == (224, 224, 3) for a in out.values())
     assert np.array_equal(out["flip"], out["orig"][:, ::-1])
     assert np.array_equal(out["zoom_flip"], out["zoom"][:, ::-1])
@@ -154,7 +154,7 @@ def test_views_are_the_eval_window_mirrored_and_zoomed(tmp_path: Path) -> None:
     from animalsort.cli.finetune import finetune
 
     cli_default = next(p.default for p in finetune.params if p.name == "views")
-    assert training.FinetuneOptions().views == VIEWS == tuple(cli_default.split(","))
+    assert training.FinetuneOptions().views == AUGMENTATIONS == tuple(cli_default.split(","))
 
 
 def test_head_refit_on_all_photos_keeps_validation_metrics(

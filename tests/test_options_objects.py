@@ -16,13 +16,15 @@ from conftest import make_image
 
 import animalsort
 from animalsort import _api
+from animalsort._api import sorting as api_sorting
+from animalsort._api import tagging as api_tagging
 from animalsort.cli import main
 from animalsort.errors import UsageError
-from animalsort.exports import run as export_run
-from animalsort.exports.run import ExportOptions
+from animalsort.exports import predictions_export as export_run
+from animalsort.exports.predictions_export import ExportOptions
 from animalsort.formats.predictions import header
 from animalsort.sorting.options import SortOptions
-from animalsort.tagging.run import TagOptions
+from animalsort.tagging.tag_rows import TagOptions
 
 
 @pytest.fixture
@@ -38,8 +40,9 @@ def preds(tmp_path: Path) -> Path:
     return path
 
 
-def _captured(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[Any]:
-    """The options object each call of ``module.name`` received (the call itself does nothing)."""
+def _captured(monkeypatch: pytest.MonkeyPatch, modules: Any, name: str) -> list[Any]:
+    """The options object each call of ``name`` in ``modules`` received (the call itself does
+    nothing): the CLI calls the API package's name, the API's function its own module's."""
     seen: list[Any] = []
 
     def fake(*args: Any, **kwargs: Any) -> Any:
@@ -48,12 +51,13 @@ def _captured(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[A
         )
         raise SystemExit(0)
 
-    monkeypatch.setattr(module, name, fake)
+    for module in modules if isinstance(modules, tuple) else (modules,):
+        monkeypatch.setattr(module, name, fake)
     return seen
 
 
 def test_sort_cli_and_api_build_the_same_options(preds: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    seen = _captured(monkeypatch, _api, "sort_folder")
+    seen = _captured(monkeypatch, (_api, api_sorting), "sort_folder")
     audit = preds.parent / "audit.json"
     args = ["sort", str(preds.parent / "src"), "--from", str(preds), "--move", "--flat", "--verify"]
     CliRunner().invoke(main, [*args, "--min-confidence", "0.7", "--thresholds", str(audit), "--dry-run"])
@@ -69,7 +73,7 @@ def test_sort_cli_and_api_build_the_same_options(preds: Path, monkeypatch: pytes
 
 
 def test_tag_cli_and_api_build_the_same_options(preds: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    seen = _captured(monkeypatch, _api, "tag_folder")
+    seen = _captured(monkeypatch, (_api, api_tagging), "tag_folder")
     audit = preds.parent / "audit.json"
     args = ["tag", str(preds), "--embed", "--touch", "--sidecar-name", "stem", "--keyword-root", "Wild"]
     CliRunner().invoke(main, [*args, "--thresholds", str(audit), "--tag-uncertain", "--dry-run"])

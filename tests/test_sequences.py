@@ -15,7 +15,7 @@ from conftest import EXAMPLES, read_csv_rows
 from PIL import Image
 
 from animalsort.cli import main
-from animalsort.inference.sequences import _parse, capture_time, vote_of
+from animalsort.inference.bursts import _parse, capture_time, vote_of
 
 GREY = Image.new("RGB", (640, 480), (128, 128, 128))  # the animal has left the picture
 

@@ -17,7 +17,7 @@ from animalsort import locks
 from animalsort.cli import main
 from animalsort.formats import corrections
 from animalsort.tagging import sidecars, write
-from animalsort.tagging.run import TagOptions, tag_rows
+from animalsort.tagging.tag_rows import TagOptions, tag_rows
 from tests.conftest import make_image
 from tests.test_tag import DARKTABLE_XMP, as_list, exiftool_json, needs_exiftool, row, write_csv
 

@@ -16,11 +16,14 @@ import click
 
 from animalsort._version import __version__
 from animalsort.cli.audit import audit
-from animalsort.cli.classify import bench, classify, merge, sort_cmd, undo
+from animalsort.cli.bench import bench
+from animalsort.cli.classify import classify
 from animalsort.cli.exports import export
 from animalsort.cli.finetune import finetune
+from animalsort.cli.merge import merge
 from animalsort.cli.models import models
 from animalsort.cli.pages import explain, inspect_cmd, report, review
+from animalsort.cli.sort import sort_cmd, undo
 from animalsort.cli.tag import tag
 
 

@@ -320,7 +320,7 @@ def detection_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def sequences_option(name: str, help: str) -> Callable[..., Any]:
     """``--sequences [SECONDS]`` (classify) / ``--by-sequence [SECONDS]`` (sort): an optional gap."""
-    from animalsort.inference.sequences import DEFAULT_GAP
+    from animalsort.inference.bursts import DEFAULT_GAP
 
     return click.option(
         name,

@@ -95,7 +95,7 @@ def export(
         animalsort export preds.csv -f coco -o coco.json
     (The model's ONNX export is `animalsort models export`.)
     """
-    from animalsort.exports.run import ExportOptions, export_predictions
+    from animalsort.exports.predictions_export import ExportOptions, export_predictions
 
     if predictions is None or fmt is None or out is None:
         if out is not None and out.suffix == ".onnx" or predictions is None and out is not None:

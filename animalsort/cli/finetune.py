@@ -146,7 +146,7 @@ from animalsort.sources.views import VIEW_MODES
     default="orig,flip,zoom,zoom_flip",
     show_default=True,
     callback=lambda ctx, param, value: _views(value),
-    help="head: the fixed views of each photo the head trains on (orig, flip, zoom, zoom_flip; "
+    help="head: the fixed augmentations of each photo the head trains on (orig, flip, zoom, zoom_flip; "
     "features of each are cached; validation uses orig). --views orig: no augmentation.",
 )
 @click.option(
@@ -330,10 +330,10 @@ def _echo_cropped(cropped: Any, verbose: bool) -> None:
 
 
 def _views(value: str) -> tuple[str, ...]:
-    from animalsort.sources.preprocess import VIEWS
+    from animalsort.sources.preprocess import AUGMENTATIONS
 
     views = tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
-    unknown = [v for v in views if v not in VIEWS]
+    unknown = [v for v in views if v not in AUGMENTATIONS]
     if unknown:
-        raise click.BadParameter(f"unknown view {unknown[0]!r}; choose from {', '.join(VIEWS)}")
+        raise click.BadParameter(f"unknown view {unknown[0]!r}; choose from {', '.join(AUGMENTATIONS)}")
     return ("orig",) + tuple(v for v in views if v != "orig")

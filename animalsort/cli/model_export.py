@@ -36,7 +36,7 @@ def export_model(ctx: click.Context, out: Path, **opts: str | Path | None) -> No
         animalsort models export --out lite0-animals.onnx
         animalsort models export --weights runs/pets --out pets.onnx
     """
-    from animalsort.model.export import export_file
+    from animalsort.model.onnx_export import export_file
 
     res = export_file(out, progress=not ctx.obj["quiet"], **opts)  # type: ignore[arg-type]
     if not ctx.obj["quiet"]:

@@ -98,7 +98,7 @@ def tag(
         animalsort tag preds.csv --thresholds preds.audit.json --tag-uncertain
     """
     from animalsort import _api
-    from animalsort.tagging.run import TagOptions
+    from animalsort.tagging.tag_rows import TagOptions
 
     options = _classify_options(ctx, source, embed, model_opts)
     how = TagOptions.chosen(

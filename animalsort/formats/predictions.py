@@ -24,7 +24,7 @@ from animalsort.errors import InputError, OutputError
 CONFIDENCE_FORMAT = "{:.4f}"
 
 
-#: Columns a finished run may add after the streamed ones (``--sequences``: sequences.py).
+#: Columns a finished run may add after the streamed ones (``--sequences``: bursts.py).
 #: A resumed CSV drops them; they are computed again over the whole file at the end.
 SEQUENCE_COLUMNS = ["sequence", "sequence_label", "sequence_confidence"]
 

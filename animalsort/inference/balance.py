@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from animalsort.inference.batches import Batch, ImageStream
-    from animalsort.model.loaded import LoadedModel
+    from animalsort.model.runner import LoadedModel
 
 PROBE_PHOTOS = 8
 MAX_WORKERS = 8

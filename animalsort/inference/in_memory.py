@@ -25,7 +25,7 @@ from animalsort.inference.detected import DetectionRows
 from animalsort.inference.options import Summary
 from animalsort.inference.pipeline import csv_rows
 from animalsort.inference.scoring import Closer, score_batch
-from animalsort.model.loaded import LoadedModel
+from animalsort.model.runner import LoadedModel
 from animalsort.sources.decode import describe_error, empty_reason, open_rgb, to_rgb
 from animalsort.sources.preprocess import Preprocessor
 from animalsort.sources.views import Box

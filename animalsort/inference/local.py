@@ -9,7 +9,7 @@ from animalsort.inference.scoring import Closer, Scored, score_batch
 
 if TYPE_CHECKING:
     from animalsort.inference.batches import Batch
-    from animalsort.model.loaded import LoadedModel
+    from animalsort.model.runner import LoadedModel
 
 
 def score_batches(

@@ -105,7 +105,7 @@ def merge_csvs(
         if manifest is not None:
             discard(manifest)  # a list read from stdin was spooled to a temporary file
     if sequences is not None:
-        from animalsort.inference.sequences import annotate, record
+        from animalsort.inference.bursts import annotate, record
 
         result.sequences = record(annotate(out, Path(src), sequences))
     write_sidecar(out, _sidecar(metas, inputs, result))

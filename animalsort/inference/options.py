@@ -55,7 +55,7 @@ class ClassifyOptions:
     video_max_frames: int = DEFAULT_MAX_FRAMES
     view: str = "frame"  # how much of each frame the model sees: centre | frame | tiles (preprocess.VIEW_MODES)
     video_rows: str = "videos"  # videos: one row per clip; frames: one per sampled frame
-    sequences: float | None = None  # group bursts: photos within this many seconds (sequences.py)
+    sequences: float | None = None  # group bursts: photos within this many seconds (bursts.py)
     files_from: str | None = None  # a manifest of paths instead of folders ("-": stdin)
     root: Path | None = None  # what the manifest's relative paths are relative to
     shard: str | None = None  # "I/N": a deterministic 1/N of the listing (sources/manifests.py)

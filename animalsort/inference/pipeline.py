@@ -53,7 +53,7 @@ from animalsort.sources.manifests import Listable, describe_listing, discard, so
 from animalsort.sources.views import VIEW_MODES
 
 if TYPE_CHECKING:
-    from animalsort.model.loaded import LoadedModel
+    from animalsort.model.runner import LoadedModel
 
 
 MAX_REPORTED_ERRORS = 20  # the summary names this many failures; the CSV has them all
@@ -328,9 +328,9 @@ def _same_source(a: str, b: str) -> bool:
 
 def _annotate_sequences(target: Path, listing: Listable, gap: float, to_stdout: bool) -> dict[str, object]:
     """Add the burst columns to the finished CSV (and copy it to stdout when that was asked)."""
-    from animalsort.inference import sequences
+    from animalsort.inference import bursts
 
-    made = sequences.record(sequences.annotate(target, Path(listing.root), gap))
+    made = bursts.record(bursts.annotate(target, Path(listing.root), gap))
     if to_stdout:
         with open(target, newline="", encoding="utf-8", errors="surrogateescape") as f:
             shutil.copyfileobj(f, sys.stdout)

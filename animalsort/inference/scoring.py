@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     import torch
 
     from animalsort.inference.looking import Look
-    from animalsort.model.loaded import LoadedModel
+    from animalsort.model.runner import LoadedModel
     from animalsort.taxonomy import LabelSet
 
 TOP_FRAMES = 3  # a label's clip score is its mean probability over this many of its best frames

@@ -23,8 +23,8 @@ from animalsort.errors import RuntimeCheckError
 from animalsort.machine import cpu_features, has_native_bf16
 
 if TYPE_CHECKING:
-    from animalsort.model.loaded import LoadedModel
     from animalsort.model.resolve import WeightsFile
+    from animalsort.model.runner import LoadedModel
 
 FP32 = (("onnx", "fp32"), ("openvino", "fp32"))
 REDUCED = (("openvino", "bf16"), ("openvino", "int8"), ("onnx", "int8"))

@@ -12,8 +12,8 @@ from animalsort.errors import RuntimeCheckError
 from animalsort.model.build import build, wrap
 from animalsort.model.decision import Decision, decide
 from animalsort.model.device import this_machine
-from animalsort.model.loaded import LoadedModel
 from animalsort.model.resolve import WeightsFile, resolve
+from animalsort.model.runner import LoadedModel
 
 
 def load(

@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from torch import nn
 
     from animalsort.model.build import Built
-    from animalsort.model.loaded import LoadedModel
     from animalsort.model.resolve import WeightsFile
+    from animalsort.model.runner import LoadedModel
     from animalsort.sources.preprocess import Preprocessing
     from animalsort.taxonomy import LabelSet
 
@@ -101,7 +101,7 @@ def load_onnx(source: WeightsFile, labels: str, precision: str, progress: bool =
     built), else exported from the torch model, checked and cached first."""
     import torch
 
-    from animalsort.model.loaded import LoadedModel
+    from animalsort.model.runner import LoadedModel
 
     if precision not in ("fp32", "int8"):
         raise UsageError(f"--precision {precision}: ONNX Runtime runs fp32 or int8")

@@ -24,8 +24,8 @@ from animalsort.model.int8 import INT8_GATE, agreement, views
 from animalsort.model.openvino_graph import OV_PRECISION, OpenVinoModel, core, graph_metadata_of
 
 if TYPE_CHECKING:
-    from animalsort.model.loaded import LoadedModel
     from animalsort.model.resolve import WeightsFile
+    from animalsort.model.runner import LoadedModel
     from animalsort.sources.preprocess import Preprocessing
     from animalsort.taxonomy import LabelSet
 
@@ -140,8 +140,8 @@ def _int8_refusal(name: str, agreement: float) -> str:
 
 def load_openvino(source: WeightsFile, labels: str, precision: str, progress: bool = False) -> LoadedModel:
     """The model in OpenVINO, from the same cached ONNX graph as ONNX Runtime's."""
-    from animalsort.model.loaded import LoadedModel
     from animalsort.model.onnx_runtime import cached_graph, described
+    from animalsort.model.runner import LoadedModel
 
     if precision not in (*OV_PRECISION, "int8"):
         raise UsageError(f"--runtime openvino runs fp32, bf16 or int8, not {precision}")

@@ -34,7 +34,7 @@ from animalsort.sources import decode, listing, preprocess
 from animalsort.sources.views import Box
 
 if TYPE_CHECKING:
-    from animalsort.model.loaded import LoadedModel
+    from animalsort.model.runner import LoadedModel
 
 MAX_OVERLAY_SIDE = 1024  # px: overlays (and the heat map returned) are at most this large
 

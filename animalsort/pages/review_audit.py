@@ -16,8 +16,8 @@ from typing import Any
 
 from animalsort.audit import files
 from animalsort.audit.estimate import accuracy
+from animalsort.audit.operations import load_answers
 from animalsort.audit.population import Answers
-from animalsort.audit.run import load_answers
 from animalsort.formats.answers import ANSWERED_AT, Truths, now
 from animalsort.pages import html, review_page
 from animalsort.pages.review_session import Item, Session

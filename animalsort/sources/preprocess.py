@@ -58,7 +58,7 @@ class Preprocessor:
 
     def crop(self, im: Image.Image, view: str = "orig", box: tuple[float, ...] | None = None) -> np.ndarray:
         """An RGB image → the model's uint8 input (one resampling step); ``view`` (one of
-        VIEWS) picks a fixed variation of the eval window (or of ``box``, in ``im``'s pixels)
+        AUGMENTATIONS) picks a fixed variation of the eval window (or of ``box``, in ``im``'s pixels)
         for head mode's augmentation."""
         out = self.window(im, _view_box(box if box is not None else self.crop_box(*im.size), view))
         if view in ("flip", "zoom_flip"):
@@ -124,13 +124,13 @@ class Preprocessor:
 #: Head mode's fixed views of a photo: the eval window, its mirror image, and the window's
 #: centre 80% (zoomed in) as is and mirrored. Features of each are cached, so the head trains
 #: on four views per photo at the cost of computing them once; evaluation uses "orig" only.
-VIEWS = ("orig", "flip", "zoom", "zoom_flip")
+AUGMENTATIONS = ("orig", "flip", "zoom", "zoom_flip")
 ZOOM = 0.8
 
 
 def _view_box(box: tuple[float, float, float, float], view: str) -> tuple[float, float, float, float]:
-    if view not in VIEWS:
-        raise ValueError(f"unknown view {view!r}; views: {', '.join(VIEWS)}")
+    if view not in AUGMENTATIONS:
+        raise ValueError(f"unknown view {view!r}; views: {', '.join(AUGMENTATIONS)}")
     if not view.startswith("zoom"):
         return box
     left, top, right, bottom = box

@@ -14,9 +14,9 @@ run-folder reports (``reports.py``). ``run.py`` puts the steps in order.
 
 from animalsort.training.base import base_weights, load_base, new_head
 from animalsort.training.check import check_dataset
+from animalsort.training.finetuning import finetune_folder, run_from_predictions, run_on_crops
 from animalsort.training.options import DatasetCheck, FinetuneOptions, FinetuneResult
 from animalsort.training.reports import min_confidence_for_precision
-from animalsort.training.run import finetune_folder, run_from_predictions, run_on_crops
 
 __all__ = [
     "DatasetCheck",

@@ -18,7 +18,7 @@ from animalsort.sources.views import Box
 class LabelledImages(torch.utils.data.Dataset):
     """(uint8 H×W×3 image, label, ok) for a list of samples; ``augment`` maps a PIL image to
     an augmented PIL image of the model's input size (training), else the eval transform of
-    ``views[i]`` (one of VIEWS; "orig" for every sample when not given)."""
+    ``views[i]`` (one of AUGMENTATIONS; "orig" for every sample when not given)."""
 
     def __init__(
         self,

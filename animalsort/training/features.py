@@ -20,7 +20,7 @@ from animalsort.atomic import atomic_write
 from animalsort.datasets.labelled import Sample
 from animalsort.errors import OutputError
 from animalsort.inference.batches import Loader
-from animalsort.model import loaded
+from animalsort.model import runner
 from animalsort.sources.decode import describe_error, open_rgb
 from animalsort.sources.preprocess import Preprocessor
 from animalsort.sources.views import Box, closer_box
@@ -110,7 +110,7 @@ def _forward(
             if runtime != "auto":
                 raise
     net = base.wrap(base.backbone, device)
-    return lambda images: loaded.infer(net, images.to(device), precision, logits=True).cpu()
+    return lambda images: runner.infer(net, images.to(device), precision, logits=True).cpu()
 
 
 def _reason(path: Path) -> str:
@@ -137,7 +137,7 @@ def extract(
     workers: int,
     progress: bool,
 ) -> Features:
-    """Features of each of ``views`` (VIEWS, "orig" first) of ``samples``, computing only
+    """Features of each of ``views`` (AUGMENTATIONS, "orig" first) of ``samples``, computing only
     those not in ``cache`` (in ONNX Runtime when ``runtime`` picks it: the same features,
     2–4× faster on a CPU). ``window_mode`` (``frame``/``tiles``, as classify's ``--view``):
     the views vary the window of the frame where the pretrained model sees an animal stand out

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler, WeightedRa
 from animalsort.atomic import atomic_write
 from animalsort.datasets.labelled import Sample
 from animalsort.inference.batches import Loader
-from animalsort.model import load, loaded
+from animalsort.model import load, runner
 from animalsort.sources.preprocess import Preprocessing, Preprocessor
 from animalsort.training.base import Base, save_model
 from animalsort.training.dataset import LabelledImages
@@ -135,7 +135,7 @@ def evaluate(net: nn.Module, loader: DataLoader, precision: str, device: torch.d
     probs, labels, oks = [], [], []
     net.eval()
     for images, y, ok in loader:
-        probs.append(loaded.infer(net, images.to(device), precision, logits=True).softmax(1).cpu())
+        probs.append(runner.infer(net, images.to(device), precision, logits=True).softmax(1).cpu())
         labels.append(y)
         oks.append(ok)
     if not probs:
@@ -195,7 +195,7 @@ def _train_epoch(
         if not keep.any():
             continue
         images, y = images[keep].to(device, non_blocking=True), y[keep].to(device, non_blocking=True)
-        with loaded.autocast(device, precision):
+        with runner.autocast(device, precision):
             logits = train_net(images)
             loss = loss_fn(logits.float(), y)
         optim.opt.zero_grad(set_to_none=True)

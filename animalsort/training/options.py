@@ -40,7 +40,7 @@ class FinetuneOptions:
     weight_decay: float | None = None  # head: 1e-3; full: 0.05
     init_from_pretrained: bool = True  # start matching classes from the ImageNet classifier
     inspect: bool = True  # check the dataset first (duplicates, leaks, blank/tiny images); RUN/inspect.html
-    # head mode: the fixed views of each photo whose features the head trains on (data.VIEWS; "orig" first)
+    # head mode: the fixed views of each photo whose features the head trains on (data.AUGMENTATIONS; "orig" first)
     views: tuple[str, ...] = ("orig", "flip", "zoom", "zoom_flip")
     # head mode: the window of each photo those views vary — centre (the centre crop) or, as
     # classify's --view, frame / tiles: the window where the pretrained model sees the animal
