@@ -293,15 +293,19 @@ def _echo_linked(linked: Any, verbose: bool) -> None:
         f"predictions) linked into {linked.folder} ({how})",
         err=True,
     )
-    if linked.missing:
-        click.echo(
-            f"warning: {len(linked.missing)} photos are not where the CSV says (moved?), e.g. "
-            f"{linked.missing[0]}; pass --src",
-            err=True,
-        )
+    _warn_missing(linked.missing)
     if linked.videos:
         click.echo(f"  {linked.videos} video rows left out (finetune trains on photos)", err=True)
     print_refused(linked.refused, verbose)
+
+
+def _warn_missing(missing: list[str]) -> None:
+    """The CSV's photos that are not where it says (a sort moved them, or SRC moved)."""
+    if missing:
+        click.echo(
+            f"warning: {len(missing)} photos are not where the CSV says (moved?), e.g. {missing[0]}; pass --src",
+            err=True,
+        )
 
 
 def _echo_cropped(cropped: Any, verbose: bool) -> None:
@@ -318,12 +322,7 @@ def _echo_cropped(cropped: Any, verbose: bool) -> None:
         click.echo(f"  {cropped.without_box} photos without an animal box left out", err=True)
     if cropped.not_listed:
         click.echo(f"  {cropped.not_listed} photos left out: no detections for them", err=True)
-    if cropped.missing:
-        click.echo(
-            f"warning: {len(cropped.missing)} photos are not where the CSV says (moved?), e.g. "
-            f"{cropped.missing[0]}; pass --src",
-            err=True,
-        )
+    _warn_missing(cropped.missing)
     if cropped.skipped:
         click.echo(f"  {len(cropped.skipped)} photos or JSON entries skipped:", err=True)
         print_refused(cropped.skipped, verbose)
