@@ -110,10 +110,16 @@ def train(tmp: Path, seed: int) -> dict:
     cropped = crops_run.cropped
     return {
         "base": options.model or "finetune's default",
-        "frames": {"val_accuracy": frames_run.val_accuracy, "folds": frames_run.folds, "classes": frames_run.classes},
+        "frames": {
+            "val_accuracy": frames_run.val_accuracy,
+            "folds": frames_run.folds,
+            "steps_chosen": frames_run.best_epoch,
+            "classes": frames_run.classes,
+        },
         "crops": {
             "val_accuracy": crops_run.val_accuracy,
             "folds": crops_run.folds,
+            "steps_chosen": crops_run.best_epoch,
             "classes": crops_run.classes,
             "crops_per_class": dict(sorted(cropped.per_label.items())),
             "photos_without_box": cropped.without_box,
@@ -171,7 +177,8 @@ def print_table(result: dict) -> None:
     frames_run, crops_run = result["runs"]["frames"], result["runs"]["crops"]
     print(
         f"validation accuracy (finetune's own, {frames_run['folds']}-fold / {crops_run['folds']}-fold): "
-        f"frames {frames_run['val_accuracy']:.2f}, crops {crops_run['val_accuracy']:.2f}"
+        f"frames {frames_run['val_accuracy']:.2f}, crops {crops_run['val_accuracy']:.2f}; "
+        f"steps chosen: frames {frames_run['steps_chosen']}, crops {crops_run['steps_chosen']}"
     )
     fit, test = result["fit_per_class"], result["test_per_class"]
     print(f"classes ({len(result['classes'])}), frames per class fit/test:")
