@@ -101,6 +101,7 @@ def test_one_crop_per_box_its_pixels_and_the_run(runner: CliRunner, tmp_path: Pa
     assert "1 photos left out: no detections for them" in res.stderr
     summary = json.loads((run / "summary.json").read_text())
     assert summary["trained_on"] == "crops" and summary["classes"] == ["blue", "no_animal", "red"]
+    assert summary["view"] == "whole"  # each crop seen whole, as classify --detections sees it
     record = summary["crops"]
     assert record["detections"] == str(md.absolute()) and record["sha256"] == sha256_file(md)
     assert record["threshold"] == 0.2 and record["boxes"] == 9 and record["photos"] == 8
@@ -210,3 +211,21 @@ def test_from_a_detections_csv(runner: CliRunner, tmp_path: Path, tiny_weights: 
     # --detections goes with DATA, not --from
     both = runner.invoke(main, [*args, "--detections", str(tmp_path / "md.json")])
     assert both.exit_code == 2 and "--detections goes with DATA" in both.stderr
+
+
+def test_a_crop_is_trained_on_what_classify_detections_sees(tmp_path: Path) -> None:
+    """Head mode's window for a crop is the whole square (``features.WHOLE``), resampled as
+    ``classify --detections`` resamples a box's square — not the centre crop, which trims its edges."""
+    from animalsort.sources.preprocess import Preprocessing, Preprocessor
+
+    photo(tmp_path / "c.jpg", (90, 90), (200, 40, 40))
+    with Image.open(tmp_path / "c.jpg") as im:
+        im.paste((20, 20, 220), (0, 0, 90, 3))  # a blue band the centre crop cuts off (5.5 px of each edge)
+        im.save(tmp_path / "c.jpg", quality=95)
+    pre = Preprocessor(Preprocessing(input_size=64, crop_pct=0.875))
+    trained = pre(tmp_path / "c.jpg", "orig", (0.0, 0.0, 1.0, 1.0))
+    with Image.open(tmp_path / "c.jpg") as im:
+        seen = pre.square(im.convert("RGB"), (0.0, 0.0, 1.0, 1.0))
+    assert np.abs(trained.astype(int) - seen.astype(int)).max() <= 1
+    assert trained[0, :, 2].mean() > 150  # the band is there
+    assert pre(tmp_path / "c.jpg")[0, :, 2].mean() < 100  # the centre crop cut it off

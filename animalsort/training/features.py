@@ -60,6 +60,12 @@ def _key(root: Path, s: Sample) -> str:
 WINDOW_METHOD = 2
 
 
+#: The window of a crop folder's images (``finetune --detections``): the whole square crop, resampled
+#: to the model's input as ``Preprocessor.square`` does for ``classify --detections`` — not the
+#: centre crop, which would trim about 6% of each edge that classify then sees.
+WHOLE = "whole"
+
+
 def _view_key(key: str, view: str, window_mode: str = "centre") -> str:
     base = key if window_mode == "centre" else f"{key}\0{window_mode}\0{WINDOW_METHOD}"
     return base if view == "orig" else f"{base}\0{view}"
@@ -153,7 +159,9 @@ def extract(
     chosen: dict[int, Box | None] = {}
     if todo:
         forward = _forward(base, device, precision, runtime, progress)
-        if window_mode != "centre":
+        if window_mode == WHOLE:  # a detection's square crop: all of it, as classify --detections sees it
+            chosen = {i: (0.0, 0.0, 1.0, 1.0) for i, _ in todo}
+        elif window_mode != "centre":
             chosen = _choose_windows(base, root, samples, sorted({i for i, _ in todo}), window_mode)
         ds = LabelledImages(
             root,

@@ -51,6 +51,7 @@ def run_from_predictions(
     mark_run_folder(run_dir)
     if made_with_detections(predictions):  # classified with --detections: train on its boxes
         cropped = crop_predictions(predictions, run_dir / "crops", include_confident, src)
+        options = _whole_crops(options)
         result = finetune_folder(cropped.folder, run_dir, options, progress=progress, crops=cropped.record())
         result.cropped = cropped
         return result
@@ -80,9 +81,16 @@ def run_on_crops(
     make_folder(run_dir, "choose another --out")
     mark_run_folder(run_dir)  # before the crops are cut: never a class of DATA, even half made
     cropped = crop_folder(data_root, detections, threshold, run_dir / "crops")
+    options = _whole_crops(options)
     result = finetune_folder(cropped.folder, run_dir, options, progress=progress, crops=cropped.record())
     result.cropped = cropped
     return result
+
+
+def _whole_crops(options: FinetuneOptions | None) -> FinetuneOptions:
+    """Head mode on crops looks at each crop whole, as ``classify --detections`` does (``--view``
+    frame/tiles would look for the animal inside a crop that is already the animal)."""
+    return dataclasses.replace(options or FinetuneOptions(), view=features.WHOLE)
 
 
 def finetune_folder(
