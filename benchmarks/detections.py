@@ -308,9 +308,7 @@ def print_measure(results: dict, half: str) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
-    ap.add_argument("--frames", type=Path, default=Path(tempfile.gettempdir()) / "animalsort-whole-frame")
-    ap.add_argument("--seed", type=int, default=0)
+    frames.add_arguments(ap)
     ap.add_argument("--scale", type=int, help="measure reading a file of this many images instead")
     ap.add_argument("--half", default="test", choices=("test", "fit", "all"), help="the frames reported")
     ap.add_argument("--json", type=Path, help="write the numbers here too")
@@ -319,14 +317,8 @@ def main() -> int:
     if args.scale:
         measure_scale(args.scale, args.seed)
         return 0
-    if missing := frames.missing_scenes():
-        print(f"missing scenes ({len(missing)}): apt-get install mate-backgrounds plasma-workspace-wallpapers")
+    if not frames.ready(args, mixed=True):
         return 2
-    if not (args.frames / "frames.csv").is_file():
-        print(f"building frames in {args.frames} …", flush=True)
-        frames.build(args.data, args.frames, seed=args.seed)
-    if not (args.frames / "mixed.csv").is_file():
-        frames.build_mixed(args.data, args.frames, seed=args.seed)
     md = batch_output(args.frames, args.seed)
     (args.frames / "md.json").write_text(json.dumps(md, indent=1))
     kinds = {"mixed": 0, "animals": 0, "empty": 0}

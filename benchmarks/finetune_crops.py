@@ -190,19 +190,11 @@ def print_table(result: dict) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
-    ap.add_argument("--frames", type=Path, default=Path(tempfile.gettempdir()) / "animalsort-whole-frame")
-    ap.add_argument("--seed", type=int, default=0)
+    frames.add_arguments(ap)
     ap.add_argument("--json", type=Path, help="write the numbers here too")
     args = ap.parse_args()
-    if missing := frames.missing_scenes():
-        print(f"missing scenes ({len(missing)}): apt-get install mate-backgrounds plasma-workspace-wallpapers")
+    if not frames.ready(args, mixed=True):  # detections.subjects reads mixed.csv
         return 2
-    if not (args.frames / "frames.csv").is_file():
-        print(f"building frames in {args.frames} …", flush=True)
-        frames.build(args.data, args.frames, seed=args.seed)
-    if not (args.frames / "mixed.csv").is_file():  # detections.subjects reads it
-        frames.build_mixed(args.data, args.frames, seed=args.seed)
     md = detections.batch_output(args.frames, args.seed)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)

@@ -19,7 +19,6 @@ import itertools
 import json
 import platform
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -241,17 +240,13 @@ def table(rows: list[tuple[str, dict[str, float]]]) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
-    ap.add_argument("--frames", type=Path, default=Path(tempfile.gettempdir()) / "animalsort-whole-frame")
+    frames.add_arguments(ap, seed=False)
     ap.add_argument("--runtime", default="auto")
     ap.add_argument("--modes", default="frame,tiles")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    if missing := frames.missing_scenes():
-        print(f"missing scenes ({len(missing)}): apt-get install mate-backgrounds plasma-workspace-wallpapers")
+    if not frames.ready(args):
         return 2
-    if not (args.frames / "frames.csv").is_file():
-        frames.build(args.data, args.frames)
     print(f"machine: {platform.machine()}, {cpu_count()} cores, CPU features: {', '.join(cpu_features()) or '-'}")
     looker = Looker(args.runtime)
     pool = items(args.frames, args.data)

@@ -13,9 +13,11 @@ few full photographs (darknet, OpenCV, scikit-image) are pasted as rectangles.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import hashlib
 import random
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -81,6 +83,29 @@ def natural_half(path: str) -> str:
 
 def missing_scenes() -> list[str]:
     return [p for p in SCENES + CLOSE_UPS if not Path(p).is_file()]
+
+
+def add_arguments(ap: argparse.ArgumentParser, seed: bool = True) -> None:
+    """The options of every benchmark on these frames: where the real photos are, where the frames go, the seed."""
+    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    ap.add_argument("--frames", type=Path, default=Path(tempfile.gettempdir()) / "animalsort-whole-frame")
+    if seed:
+        ap.add_argument("--seed", type=int, default=0)
+
+
+def ready(args: argparse.Namespace, mixed: bool = False) -> bool:
+    """The frames in ``args.frames`` (and the two-subject ones with ``mixed``), built when missing;
+    False, saying which package to install, when the empty scenes are not on this machine."""
+    if missing := missing_scenes():
+        print(f"missing scenes ({len(missing)}): apt-get install mate-backgrounds plasma-workspace-wallpapers")
+        return False
+    seed = getattr(args, "seed", 0)
+    if not (args.frames / "frames.csv").is_file():
+        print(f"building frames in {args.frames} …", flush=True)
+        build(args.data, args.frames, seed=seed)
+    if mixed and not (args.frames / "mixed.csv").is_file():
+        build_mixed(args.data, args.frames, seed=seed)
+    return True
 
 
 def cut_out(path: Path) -> tuple[Image.Image, Image.Image]:

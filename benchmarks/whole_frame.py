@@ -117,20 +117,14 @@ def print_boxes(results: list[dict]) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
-    ap.add_argument("--frames", type=Path, default=Path(tempfile.gettempdir()) / "animalsort-whole-frame")
-    ap.add_argument("--seed", type=int, default=0)
+    frames.add_arguments(ap)
     ap.add_argument("--modes", default="centre,frame,tiles")
     ap.add_argument("--runtime", default="auto")
     ap.add_argument("--half", default="test", choices=("test", "fit", "all"), help="the frames reported")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    if missing := frames.missing_scenes():
-        print(f"missing scenes ({len(missing)}): apt-get install mate-backgrounds plasma-workspace-wallpapers")
+    if not frames.ready(args):
         return 2
-    if not (args.frames / "frames.csv").is_file():
-        print(f"building frames in {args.frames} …", flush=True)
-        frames.build(args.data, args.frames, seed=args.seed)
     features = ", ".join(cpu_features()) or "none of " + ", ".join(("avx2", "avx512f", "vnni", "bf16", "amx"))
     print(f"machine: {platform.machine()}, {cpu_count()} cores, CPU features: {features}")
     results = [run_mode(m, args.frames, args.data, args.runtime, args.half) for m in args.modes.split(",")]
