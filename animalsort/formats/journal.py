@@ -142,17 +142,22 @@ def _link_into_place(tmp: Path, path: Path) -> None:
 # --------------------------------------------------------------------------- reading
 
 
+def journal_bytes(path: Path) -> bytes:
+    """A journal's bytes, or the InputError that says why they cannot be read."""
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such journal") from None
+    except OSError as exc:
+        raise InputError(f"cannot read journal {path}: {exc.strerror or exc}") from None
+
+
 def journal_records(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], int]:
     """(line number, record) for every whole line of a journal, and how many lines were
     skipped: cut off by a kill (or NUL bytes a crash left) — those never describe a change
     that was made. A line that is JSON but not a record (no ``type``) is an error naming the
     line. Any kind of journal (sort or tag)."""
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such journal") from None
-    except OSError as exc:
-        raise InputError(f"cannot read journal {path}: {exc.strerror or exc}") from None
+    data = journal_bytes(path)
     records, torn = [], 0
     for number, line in enumerate(data.split(b"\n"), 1):
         if not line.strip(b" \t\r\0"):

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from animalsort.errors import InputError
-from animalsort.formats.journal import Journal
+from animalsort.formats.journal import Journal, journal_bytes
 from animalsort.tagging import delta
 
 KIND = "tag"
@@ -119,12 +119,7 @@ class TagJournal:
 
 def read(path: Path) -> TagJournal:
     """The journal at ``path``, every line checked (:class:`InputError` naming a bad one)."""
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such journal") from None
-    except OSError as exc:
-        raise InputError(f"cannot read journal {path}: {exc.strerror or exc}") from None
+    raw = journal_bytes(path)
     lines = raw.split(b"\n")
     last = lines.pop()  # b"" when the file ends with its newline
     journal: TagJournal | None = None
