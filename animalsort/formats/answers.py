@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from animalsort.errors import InputError
-from animalsort.formats.predictions import read_predictions, read_sidecar, sidecar_path
+from animalsort.formats.predictions import open_csv, read_predictions, read_sidecar, sidecar_path
 
 SUFFIX = ".sample.csv"
 COLUMNS = ("path", "label", "confidence", "stratum", "rows_in_stratum", "truth")  # a sample's, at least
@@ -94,11 +94,7 @@ def is_sample(path: Path) -> bool:
 
 def read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     """A sample's columns and rows (a spreadsheet's byte-order mark and its own columns kept)."""
-    try:
-        f = open(path, newline="", encoding="utf-8-sig", errors="surrogateescape")
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    with f:
+    with open_csv(path) as f:
         reader = csv.DictReader(f)
         columns = list(reader.fieldnames or ())
         if not set(COLUMNS) <= set(columns):

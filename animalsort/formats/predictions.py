@@ -246,16 +246,21 @@ def _without_last_file_boxes(rows: list[list[str]], columns: list[str]) -> list[
     return rows
 
 
+def open_csv(path: Path) -> IO[str]:
+    """A CSV file for ``csv`` to read: a spreadsheet's byte-order mark dropped, bytes that are not
+    UTF-8 kept (surrogateescape); an InputError that names the file when it cannot be opened."""
+    try:
+        return open(path, newline="", encoding="utf-8-sig", errors="surrogateescape")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
 def read_predictions(path: Path) -> Iterator[dict[str, str]]:
     """Rows of a classify CSV as dicts (used by sort and report; no torch needed). A CSV saved
     again by a spreadsheet (Excel's "CSV UTF-8" starts with a byte-order mark, lines end in
     CR LF) reads the same. A classified row whose confidence does not read (:func:`checked`)
     stops the reading with an error naming its line, before any caller acts on it."""
-    try:
-        f = open(path, newline="", encoding="utf-8-sig", errors="surrogateescape")
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    with f:
+    with open_csv(path) as f:
         reader = csv.DictReader(f)
         missing = {"path", "label", "confidence", "status"} - set(reader.fieldnames or ())
         if missing:
