@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import csv
+import json
 import os
 from pathlib import Path
 
@@ -126,3 +128,17 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
         preprocessing=Preprocessing(input_size=32, crop_pct=1.0),
         name="tiny",
     )
+
+
+def one_cat_csv(folder: Path) -> Path:
+    """``folder/p.csv``: a classify CSV of one photo, ``src/a.jpg`` labelled cat at 0.9, with its
+    sidecar naming ``folder/src`` (the smallest CSV the CSV-reading commands accept)."""
+    from animalsort.formats.predictions import header
+
+    src = folder / "src"
+    make_image(src / "a.jpg")
+    path = folder / "p.csv"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([header(1), ["a.jpg", "cat", "0.9000", "ok", "", ""]])
+    path.with_name("p.csv.json").write_text(json.dumps({"src": str(src)}))
+    return path

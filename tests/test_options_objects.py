@@ -4,7 +4,6 @@ the same choices (so neither can drift from the other, and the API can set what 
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import make_image
+from conftest import one_cat_csv
 
 import animalsort
 from animalsort import _api
@@ -22,19 +21,13 @@ from animalsort.cli import main
 from animalsort.errors import UsageError
 from animalsort.exports import predictions_export as export_run
 from animalsort.exports.predictions_export import ExportOptions
-from animalsort.formats.predictions import header
 from animalsort.sorting.options import SortOptions
 from animalsort.tagging.tag_rows import TagOptions
 
 
 @pytest.fixture
 def preds(tmp_path: Path) -> Path:
-    src = tmp_path / "src"
-    make_image(src / "a.jpg")
-    path = tmp_path / "p.csv"
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerows([header(1), ["a.jpg", "cat", "0.9000", "ok", "", ""]])
-    path.with_name("p.csv.json").write_text(json.dumps({"src": str(src)}))
+    path = one_cat_csv(tmp_path)
     audit = tmp_path / "audit.json"
     audit.write_text(json.dumps({"thresholds": {"cat": 0.8, "dog": None}}))
     return path

@@ -4,29 +4,21 @@ names the value and the valid range; an image with no pixels is an error row say
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import make_image
+from conftest import one_cat_csv
 
 import animalsort
 from animalsort.cli import main
 from animalsort.errors import AnimalsortError, UsageError
-from animalsort.formats.predictions import header
 
 
 @pytest.fixture
 def preds(tmp_path: Path) -> Path:
-    src = tmp_path / "src"
-    make_image(src / "a.jpg")
-    path = tmp_path / "p.csv"
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerows([header(1), ["a.jpg", "cat", "0.9000", "ok", "", ""]])
-    path.with_name("p.csv.json").write_text(f'{{"src": "{src}"}}')
-    return path
+    return one_cat_csv(tmp_path)
 
 
 @pytest.mark.parametrize(
