@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from animalsort.errors import UsageError
 
@@ -224,14 +224,27 @@ def label_set(name: str, model_labels: str | tuple[str, ...] = "imagenet1k") -> 
     raise UsageError(f"unknown label set {name!r}; choose one of: {', '.join(LABEL_SETS)}")
 
 
+#: classify's first answer is an animal when the animal labels together hold more of the
+#: probability than ``no_animal``: no_animal below this.
+ANIMAL_MAJORITY = 0.5
+
+
+def animal_wins(no_animal: Any) -> Any:
+    """The one rule for the first answer, for ``no_animal``'s probability as a float, a numpy
+    array or a torch tensor alike (the result is of the same kind): an animal when no_animal
+    holds less than half. :func:`rank` (torch), :func:`first_labels` (numpy) and the whole-frame
+    looks (``inference/looking.py``) all decide by it."""
+    return no_animal < ANIMAL_MAJORITY
+
+
 def shows_animal(probs: torch.Tensor, labels: LabelSet) -> torch.Tensor:
-    """Per row of label probabilities: is the first answer an animal (animals hold more total
-    probability than ``no_animal``)? Always True for labels without ``no_animal``."""
+    """Per row of label probabilities: is the first answer an animal (:func:`animal_wins`)?
+    Always True for labels without ``no_animal``."""
     import torch
 
     if labels.no_animal is None:
         return torch.ones(probs.shape[0], dtype=torch.bool, device=probs.device)
-    return probs[:, labels.no_animal] < 0.5
+    return animal_wins(probs[:, labels.no_animal])
 
 
 def rank(
@@ -263,6 +276,14 @@ def rank(
     scores = ranked.scatter(1, first[:, None], 2.0)
     idx = scores.topk(k, dim=1).indices
     return probs.gather(1, idx), idx
+
+
+def first_labels(probs: np.ndarray, labels: LabelSet) -> np.ndarray:
+    """classify's first label for each row of label probabilities held in numpy (what the
+    precision gates compare): :func:`rank`'s own, so the gates judge the answers classify gives."""
+    import torch
+
+    return rank(torch.as_tensor(probs), labels, 1)[1][:, 0].numpy()
 
 
 def _norm(name: str) -> str:

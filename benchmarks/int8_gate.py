@@ -43,6 +43,7 @@ from animalsort.model import (
 from animalsort.model.fetch import availability
 from animalsort.model.registry import load_registry  # noqa: E402
 from animalsort.sources.preprocess import Preprocessor  # noqa: E402
+from animalsort.taxonomy import first_labels  # noqa: E402
 
 GATE_ANIMALS, GATE_FINE, GATE_ACCURACY = 0.98, 0.93, 0.01
 
@@ -90,8 +91,8 @@ def run_model(name: str, data: Path, recipe: str) -> dict:
                 recipe, fp32.session.path, fp32.preprocessing, fp32.session.metadata, Path(tmp), labels
             )
             firsts[labels] = {
-                "fp32": I.first_labels(fp32.session(x), fp32.labels),
-                "int8": I.first_labels(reduced(x), fp32.labels),
+                "fp32": first_labels(fp32.session(x), fp32.labels),
+                "int8": first_labels(reduced(x), fp32.labels),
             }
             if labels == "animals":
                 names = fp32.labels.labels

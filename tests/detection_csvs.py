@@ -3,13 +3,12 @@ own writer helpers (``formats/detection_rows``), for the tests of every command 
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 from animalsort.formats.detection_rows import columns, detection_rows, files_row, unseen_cells
 from animalsort.formats.detections import Detection
-from animalsort.formats.predictions import error_row, header, ok_row
+from animalsort.formats.predictions import CsvWriter, error_row, ok_row
 
 TOP_K = 3
 LABEL_NAMES = ["cat", "dog", "fox", "bird", "no_animal"]
@@ -45,20 +44,19 @@ def write_detections_csv(
     """``PHOTOS`` (and an error row) as a CSV of ``--rows files|detections``, with a sidecar that
     records the detections file as classify does. ``unlisted``: and ``unlisted.jpg``, a photo the
     JSON does not list, classified whole (a cat)."""
-    with open(out, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(header(TOP_K, boxes=True) + columns(rows))
+    with CsvWriter(out, TOP_K, boxes=True, extra=columns(rows)) as w:
         for path, (found, below) in PHOTOS.items():
-            if rows == "files":
-                w.writerow(files_row(path, found, TOP_K, below=below))
-            else:
-                w.writerows(detection_rows(path, found, TOP_K, below=below))
+            w.write(
+                [files_row(path, found, TOP_K, below=below)]
+                if rows == "files"
+                else detection_rows(path, found, TOP_K, below=below)
+            )
         if unlisted:
-            w.writerow(
-                ok_row("unlisted.jpg", ["cat", "dog"], [0.8, 0.1], TOP_K, box=None, boxes=True) + unseen_cells(rows)
+            w.write(
+                [ok_row("unlisted.jpg", ["cat", "dog"], [0.8, 0.1], TOP_K, box=None, boxes=True) + unseen_cells(rows)]
             )
         if with_error:
-            w.writerow(error_row("broken.jpg", "truncated image", TOP_K, boxes=True) + unseen_cells(rows))
+            w.write([error_row("broken.jpg", "truncated image", TOP_K, boxes=True) + unseen_cells(rows)])
     record = {
         "file": str(src / "md.json"),
         "sha256": "cd" * 32,

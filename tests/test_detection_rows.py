@@ -27,12 +27,13 @@ from animalsort.formats.detection_rows import (
     photo_rows,
     primary,
 )
-from animalsort.formats.predictions import CsvWriter, header, read_predictions
+from animalsort.formats.predictions import CsvWriter, header, read_predictions, text_row
 
 
 def test_a_files_row_carries_every_box_and_its_label() -> None:
     found, below = PHOTOS["fox_and_dog.jpg"]
-    row = dict(zip(header(TOP_K, boxes=True) + columns("files"), files_row("a.jpg", found, TOP_K, below=below)))
+    cols = header(TOP_K, boxes=True) + columns("files")
+    row = dict(zip(cols, text_row(cols, files_row("a.jpg", found, TOP_K, below=below))))
     # the surest animal's label and box, though the dog's box is the detector's surest
     assert (row["label"], row["confidence"], row["box_x"], row["box_w"]) == ("fox", "0.9000", "0.1000", "0.2000")
     assert (row["count"], row["labels"]) == ("2", "dog:1;fox:1")
@@ -41,12 +42,12 @@ def test_a_files_row_carries_every_box_and_its_label() -> None:
         {"label": "fox", "confidence": 0.9, "category": "animal", "conf": 0.8, "bbox": [0.1, 0.1, 0.2, 0.2]},
     ]
     assert detections_of(row) == found
-    walker = dict(zip(row, files_row("w.jpg", *PHOTOS["walker.jpg"][:1], TOP_K)))
+    walker = dict(zip(cols, text_row(cols, files_row("w.jpg", *PHOTOS["walker.jpg"][:1], TOP_K))))
     assert (walker["label"], walker["count"], walker["labels"]) == ("dog", "1", "dog:1;person:1")  # an animal first
-    empty = dict(zip(row, files_row("e.jpg", [], TOP_K, below=0.15)))
+    empty = dict(zip(cols, text_row(cols, files_row("e.jpg", [], TOP_K, below=0.15))))
     assert (empty["label"], empty["confidence"], empty["box_x"], empty["count"]) == ("no_animal", "0.8500", "", "0")
     assert (empty["labels"], empty[DETECTIONS]) == ("", "[]")
-    false_box = dict(zip(row, files_row("f.jpg", PHOTOS["false_box.jpg"][0], TOP_K)))
+    false_box = dict(zip(cols, text_row(cols, files_row("f.jpg", PHOTOS["false_box.jpg"][0], TOP_K))))
     assert (false_box["label"], false_box["box_x"], false_box["count"]) == ("no_animal", "", "0")
 
 
@@ -61,7 +62,7 @@ def test_labels_order_and_odd_labels() -> None:
         det("no_animal", 0.9),
     ]
     assert label_counts(found) == [("deer", 2), ("a;b%c", 1), ("bear", 1), ("person", 1), ("vehicle", 1)]
-    assert detection_rows.files_cells(found)[:2] == ["4", "deer:2;a%3Bb%25c:1;bear:1;person:1;vehicle:1"]
+    assert detection_rows.files_cells(found)[:2] == [4, "deer:2;a%3Bb%25c:1;bear:1;person:1;vehicle:1"]
     assert decode(encode(found)) == found  # any label survives the cell
     assert primary([det("person", 0.99, "person"), det("cat", 0.3)]).label == "cat"  # an animal beats a person
     assert primary([det("vehicle", 0.99, "vehicle"), det("person", 0.5, "person")]).label == "person"

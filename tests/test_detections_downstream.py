@@ -343,14 +343,13 @@ def test_a_photo_corrected_whole_goes_by_its_one_label(runner: CliRunner, trap, 
 
 def test_a_clips_boxes_in_megadetector_json(runner: CliRunner, tmp_path: Path) -> None:
     """A clip's boxes carry their frames: frame_number from the clip's rate, frames_processed from them."""
-    import csv
 
     from conftest import make_clip
     from PIL import Image
 
     from animalsort.formats.detection_rows import columns, files_row
     from animalsort.formats.detections import Detection
-    from animalsort.formats.predictions import header
+    from animalsort.formats.predictions import CsvWriter
 
     src = tmp_path / "src"
     make_clip(src / "clip.mp4", [(Image.new("RGB", (64, 48), (90, 120, 30)), 2.0)], fps=10)
@@ -359,8 +358,8 @@ def test_a_clips_boxes_in_megadetector_json(runner: CliRunner, tmp_path: Path) -
         Detection("person", 0.7, (0.5, 0.5, 0.2, 0.4), 0.3, "person", 0.7),
     ]
     preds = tmp_path / "preds.csv"
-    with open(preds, "w", newline="") as f:
-        csv.writer(f).writerows([header(3, boxes=True) + columns("files"), files_row("clip.mp4", boxes, 3)])
+    with CsvWriter(preds, 3, boxes=True, extra=columns("files")) as w:
+        w.write([files_row("clip.mp4", boxes, 3)])
     meta = {"src": str(src), "model": "lite0", "label_names": ["fox", "no_animal"]}
     (tmp_path / "preds.csv.json").write_text(json.dumps(meta))
     out = tmp_path / "md.json"

@@ -117,8 +117,8 @@ def test_file_removed_between_discovery_and_reading(tmp_path: Path) -> None:
     rels = list(stream.paths())
     (src / "a.jpg").unlink()  # gone after discovery, before decoding
     batch = stream.make_batch(rels)
-    assert batch.ok == [False, True]
-    assert batch.errors[0].startswith("file not found")
+    assert batch.rows.ok == [False, True]
+    assert batch.rows.errors[0].startswith("file not found")
 
 
 # --------------------------------------------------------------------------- crash safety

@@ -192,11 +192,7 @@ class Classifier:
             is the path for a path, ``<image N>`` for an in-memory image. An image that cannot
             be read is a row with ``status`` error and the reason, as in the CSV.
         """
-        import csv
-        import io
-
-        import pandas as pd
-
+        from animalsort.formats.predictions import frame
         from animalsort.inference.in_memory import classify_boxes, classify_images
         from animalsort.inference.options import whole_number
 
@@ -211,7 +207,4 @@ class Classifier:
             columns, rows_made = classify_boxes(
                 self.loaded, items, list(boxes), self.top_k, batch_size, rows, threshold
             )
-        text = io.StringIO()
-        csv.writer(text).writerows([columns, *rows_made])
-        text.seek(0)
-        return pd.read_csv(text, dtype={"path": str})  # the dtypes classify()'s DataFrame has
+        return frame(columns, rows_made)  # the values and dtypes classify()'s DataFrame has

@@ -37,7 +37,7 @@ from typing import IO
 from animalsort.errors import InputError, OutputError
 from animalsort.formats import answers, detection_rows
 from animalsort.formats.detections import Detection
-from animalsort.formats.predictions import BOX_COLUMNS, CONFIDENCE_FORMAT, box_cells, read_predictions
+from animalsort.formats.predictions import BOX_COLUMNS, box_cells, cell_text, read_predictions, text_row
 
 COLUMNS = ("path", "label", "reviewed_at")
 DETECTION = "detection"
@@ -236,14 +236,15 @@ def relabelled(row: dict[str, str], fixes: dict[int, Correction]) -> dict[str, s
     if found is None:
         return row
     fixed = [replace(d, label=fixes[n].label, reviewed=True) if n in fixes else d for n, d in enumerate(found, start=1)]
-    out = {**row, **dict(zip(detection_rows.FILES_COLUMNS, detection_rows.files_cells(fixed)))}
+    cells = text_row(detection_rows.FILES_COLUMNS, detection_rows.files_cells(fixed))
+    out = {**row, **dict(zip(detection_rows.FILES_COLUMNS, cells))}
     before, top = detection_rows.primary(found), detection_rows.primary(fixed)
     if top is None:  # a person said no box shows an animal
         out.update(dict.fromkeys(BOX_COLUMNS, ""), label="no_animal")
         return {**out, REVIEWED: row["label"]}
     if before is None or _place(found, before) != _place(fixed, top):
         out.update({k: "" for k in row if k.startswith(("label_", "confidence_"))})
-        out.update(zip(BOX_COLUMNS, box_cells(top.bbox)), confidence=CONFIDENCE_FORMAT.format(top.confidence or 0.0))
+        out.update(zip(BOX_COLUMNS, box_cells(top.bbox)), confidence=cell_text("confidence", top.confidence or 0.0))
     out["label"] = top.label
     return {**out, REVIEWED: row["label"]} if top.reviewed else out
 

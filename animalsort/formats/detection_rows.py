@@ -39,7 +39,7 @@ from typing import Any
 
 from animalsort.errors import InputError
 from animalsort.formats.detections import CATEGORIES, Detection
-from animalsort.formats.predictions import BOX_COLUMNS, BOX_NUMBER, format_time, ok_row
+from animalsort.formats.predictions import BOX_COLUMNS, BOX_NUMBER, Row, ok_row, text_row
 
 COUNT, LABELS, DETECTIONS = "count", "labels", "detections"
 FILES_COLUMNS = [COUNT, LABELS, DETECTIONS]
@@ -100,7 +100,7 @@ Ranked = Sequence[tuple[str, float]]  # a crop's labels, most likely first (the 
 
 def files_row(
     path: str, detections: Sequence[Detection], top_k: int, ranked: Sequence[Ranked] | None = None, below: float = 0.0
-) -> list[str]:
+) -> Row:
     """A ``--rows files`` row (for ``CsvWriter(boxes=True, extra=columns("files"))``): the
     primary detection's label, top-k and box, then ``count``, ``labels``, ``detections``.
     ``ranked``: each detection's top-k (default: its own label); ``below``: the best
@@ -114,20 +114,20 @@ def files_row(
         labels, box, frame = max(tops, key=lambda t: t[0][1]), None, None
     else:
         labels, box, frame = [(NO_ANIMAL, empty_confidence(below))], None, None
-    head = ok_row(path, *_columns(labels, top_k), top_k, _time(frame), box=box, boxes=True)
+    head = ok_row(path, *_columns(labels, top_k), top_k, frame, box=box, boxes=True)
     return head + files_cells(detections)
 
 
 def detection_rows(
     path: str, detections: Sequence[Detection], top_k: int, ranked: Sequence[Ranked] | None = None, below: float = 0.0
-) -> list[list[str]]:
+) -> list[Row]:
     """A photo's ``--rows detections`` rows: one per detection, in order (its top-k, its box,
     ``detection``, ``detection_confidence``, ``detection_category``), or one no_animal row."""
     if not detections:
         labels = [(NO_ANIMAL, empty_confidence(below))]
         return [ok_row(path, *_columns(labels, top_k), top_k, box=None, boxes=True) + detection_cells(0, None)]
     return [
-        ok_row(path, *_columns(labels, top_k), top_k, _time(d.frame_s), box=d.bbox, boxes=True) + detection_cells(n, d)
+        ok_row(path, *_columns(labels, top_k), top_k, d.frame_s, box=d.bbox, boxes=True) + detection_cells(n, d)
         for n, (d, labels) in enumerate(zip(detections, _tops(detections, ranked)), start=1)
     ]
 
@@ -144,32 +144,28 @@ def _columns(ranked: Ranked, top_k: int) -> tuple[list[str], list[float]]:
     return [lab for lab, _ in ranked[:top_k]], [c for _, c in ranked[:top_k]]
 
 
-def _time(frame_s: float | None) -> str:
-    return format_time(frame_s) if frame_s is not None else ""
-
-
-def files_cells(detections: Sequence[Detection]) -> list[str]:
+def files_cells(detections: Sequence[Detection]) -> Row:
     """``count``, ``labels`` and ``detections`` of a ``--rows files`` row."""
     count = sum(1 for d in detections if is_animal(d))
     labels = ";".join(f"{_escape(lab)}:{n}" for lab, n in label_counts(detections))
-    return [str(count), labels, encode(detections)]
+    return [count, labels, encode(detections)]
 
 
-def detection_cells(number: int | None, d: Detection | None) -> list[str]:
+def detection_cells(number: int | None, d: Detection | None) -> Row:
     """``detection``, ``detection_confidence`` and ``detection_category`` of a ``--rows
     detections`` row; for a photo the detector saw empty, its one row's are ``0``, "", "";
     with ``number`` None (a file no detector looked at, an error row) all three are empty."""
     if number is None:
-        return ["", "", ""]
+        return [None, None, None]
     if d is None:
-        return [EMPTY, "", ""]
-    return [str(number), f"{d.conf:.4f}", d.category]
+        return [int(EMPTY), None, None]
+    return [number, d.conf, d.category]
 
 
-def unseen_cells(rows: str) -> list[str]:
+def unseen_cells(rows: str) -> Row:
     """The cells ``--detections`` adds to the row of a file no detector looked at (one the JSON
     does not list, classified whole as without detections) or to an error row: all empty."""
-    return [""] * len(columns(rows))
+    return [None] * len(columns(rows))
 
 
 def encode(detections: Sequence[Detection]) -> str:
@@ -285,7 +281,7 @@ def fold(rows: list[dict[str, str]]) -> dict[str, str]:
     if top is None and found:
         out.update(dict.fromkeys(BOX_COLUMNS, ""))
     ok = base.get("status", "ok") == "ok"
-    out.update(zip(FILES_COLUMNS, files_cells(detections) if ok else ["", "", ""]))
+    out.update(zip(FILES_COLUMNS, text_row(FILES_COLUMNS, files_cells(detections)) if ok else ["", "", ""]))
     return out
 
 

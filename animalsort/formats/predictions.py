@@ -14,14 +14,17 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from numbers import Integral
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from animalsort._version import __version__
 from animalsort.atomic import atomic_write, write_text
 from animalsort.errors import InputError, OutputError
 
-CONFIDENCE_FORMAT = "{:.4f}"
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 #: Columns a finished run may add after the streamed ones (``--sequences``: bursts.py).
@@ -36,8 +39,6 @@ SEQUENCE_COLUMNS = ["sequence", "sequence_label", "sequence_confidence"]
 #: ``no_animal``.
 BOX_COLUMNS = ["box_x", "box_y", "box_w", "box_h"]
 LOOK_COLUMNS = [*BOX_COLUMNS, "animal_score"]
-BOX_FORMAT = "{:.4f}"
-SCORE_FORMAT = "{:.2f}"
 
 
 def header(top_k: int, boxes: bool = False) -> list[str]:
@@ -49,30 +50,126 @@ def header(top_k: int, boxes: bool = False) -> list[str]:
     return cols + ["status", "error", "frame_s"] + (LOOK_COLUMNS if boxes else [])
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One row of the predictions, before it is text: what every engine (local, Ray, the
+    in-memory ``Classifier``) makes of a photo, a clip or a clip's frame, and what
+    :func:`answer_row` formats. Picklable and torch-free: Ray ships it between processes."""
+
+    path: str  # the row's path: a file's (relative to SRC), a frame row's ``clip.mp4#t=3.00``
+    ok: bool = True  # False: the file could not be read or classified (``error`` says why)
+    error: str = ""
+    labels: tuple[int, ...] = ()  # the top-k label indices, best first (empty for an error)
+    confidences: tuple[float, ...] = ()  # their probabilities
+    frame_s: float | None = None  # a clip's best frame, or a frame row's own time; None for a photo
+    box: tuple[float, float, float, float] | None = None  # where the animal is (--view frame, tiles)
+    animal_score: float | None = None  # the evidence the decision used (inference/looking.py)
+    # --detections: each animal box's (label indices, confidences) in the order of the file's
+    # detections, for a row taken from the JSON; None for any other row
+    crops: tuple[tuple[tuple[int, ...], tuple[float, ...]], ...] | None = None
+
+    @property
+    def file(self) -> str:
+        """The file the row is about: a frame row's clip."""
+        return split_frame_path(self.path, format_time(self.frame_s)) if self.frame_s is not None else self.path
+
+
+#: A row as :func:`answer_row` (and ``formats/detection_rows``) make it: text, numbers (as the
+#: model gave them: :func:`text_row` writes them to the column's decimals) and None for an empty cell.
+Cell = str | int | float | None
+Row = list[Cell]
+
+
+def answer_row(answer: Answer, names: Sequence[str], top_k: int, boxes: bool = False) -> Row:
+    """The one formatting of an :class:`Answer` as a row of :func:`header`'s columns (label
+    indices named by ``names``)."""
+    if not answer.ok:
+        return error_row(answer.path, answer.error, top_k, boxes)
+    labels = [names[j] for j in answer.labels]
+    return ok_row(
+        answer.path, labels, answer.confidences, top_k, answer.frame_s, answer.box, boxes, answer.animal_score
+    )
+
+
 def ok_row(
     path: str,
     labels: Iterable[str],
     confidences: Iterable[float],
     top_k: int,
-    frame_s: str = "",
+    frame_s: float | None = None,
     box: Sequence[float] | None = None,
     boxes: bool = False,
     score: float | None = None,
-) -> list[str]:
-    row = [path]
+) -> Row:
+    row: Row = [path]
     for lab, conf in zip(labels, confidences):
-        row += [lab, CONFIDENCE_FORMAT.format(conf)]
-    row += [""] * (1 + 2 * top_k - len(row))
-    look = box_cells(box) + ([SCORE_FORMAT.format(score)] if score is not None else [""])
-    return row + ["ok", "", frame_s] + (look if boxes else [])
+        row += [lab, conf]
+    row += [None] * (1 + 2 * top_k - len(row))
+    look = [*(box if box is not None else [None] * len(BOX_COLUMNS)), score]
+    return row + ["ok", None, frame_s] + (look if boxes else [])
 
 
-def error_row(path: str, error: str, top_k: int, boxes: bool = False) -> list[str]:
-    return [path] + [""] * (2 * top_k) + ["error", error, ""] + ([""] * len(LOOK_COLUMNS) if boxes else [])
+def error_row(path: str, error: str, top_k: int, boxes: bool = False) -> Row:
+    return [path] + [None] * (2 * top_k) + ["error", error, None] + ([None] * len(LOOK_COLUMNS) if boxes else [])
+
+
+#: The decimals a number is written with, by column (the others that hold numbers: 4).
+DECIMALS = {"frame_s": 2, "animal_score": 2}
+_FOUR = 4  # confidences and box coordinates
+
+
+def decimals(column: str) -> int:
+    return DECIMALS.get(column, _FOUR)
+
+
+def text_row(columns: Sequence[str], row: Row) -> list[str]:
+    """A row's cells as the CSV has them: numbers to their column's decimals (:data:`DECIMALS`;
+    fixed, so a resumed CSV is byte-identical to an uninterrupted one), whole numbers as they
+    are, an empty cell as ""."""
+    return [cell_text(c, v) for c, v in zip(columns, row, strict=True)]
+
+
+def cell_text(column: str, value: Cell) -> str:
+    """One cell of ``column`` as the CSV has it (see :func:`text_row`)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Integral):
+        return str(value)
+    return f"{float(value):.{decimals(column)}f}"
+
+
+def frame(columns: Sequence[str], rows: Sequence[Row]) -> pd.DataFrame:
+    """The rows as a DataFrame with the values and dtypes ``pandas.read_csv`` gives for the CSV
+    they make (``path`` always text): numbers rounded to the CSV's decimals, empty cells NaN, a
+    column of whole numbers int64 when none is empty, a column with no value at all float64."""
+    import pandas as pd
+
+    data: dict[str, pd.Series] = {}
+    for k, column in enumerate(columns):
+        cells = [None if r[k] == "" else r[k] for r in rows]
+        if column == "path":
+            data[column] = pd.Series(cells, dtype=str)
+        elif any(isinstance(v, str) for v in cells):
+            data[column] = pd.Series([float("nan") if v is None else str(v) for v in cells])
+        elif cells and all(isinstance(v, Integral) for v in cells):
+            data[column] = pd.Series(cells, dtype="int64")
+        else:
+            places = decimals(column)
+            data[column] = pd.Series([None if v is None else round(float(v), places) for v in cells], dtype="float64")
+    return pd.DataFrame(data, columns=list(columns)) if rows else _empty(columns)
+
+
+def _empty(columns: Sequence[str]) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame({c: pd.Series([], dtype=str if c == "path" else object) for c in columns})
 
 
 def box_cells(box: Sequence[float] | None) -> list[str]:
-    return [BOX_FORMAT.format(v) for v in box] if box is not None else [""] * len(BOX_COLUMNS)
+    """The box columns' text for ``box`` (empty cells for None)."""
+    return text_row(BOX_COLUMNS, list(box) if box is not None else [None] * len(BOX_COLUMNS))
 
 
 def box_of(row: dict[str, str]) -> tuple[float, float, float, float] | None:
@@ -203,8 +300,9 @@ class CsvWriter:
                 "so far are kept; free some space and rerun with --resume"
             ) from None
 
-    def write(self, rows: list[list[str]]) -> None:
-        self._write(rows)
+    def write(self, rows: Iterable[Row]) -> None:
+        """Rows as :func:`answer_row` makes them, written as text (:func:`text_row`) and flushed."""
+        self._write([text_row(self.columns, r) for r in rows])
 
     def close(self) -> None:
         if self._owns:

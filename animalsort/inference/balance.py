@@ -51,11 +51,11 @@ def workers_for(decode_ms: float, model_ms: float, cores: int) -> int:
 def _model_on(loaded: LoadedModel, batch: Batch) -> Callable[[], object]:
     """The model's pass over ``batch`` as the run makes it: centre crops, or first looks at the
     whole frames (closer looks, for some frames only, are not counted)."""
-    if batch.looks is None:
+    if batch.rows.looks is None:
         return lambda: loaded.infer(batch.images)
     from animalsort.inference.scoring import run_looks
 
-    return lambda: run_looks(loaded, batch.images, batch.looks)
+    return lambda: run_looks(loaded, batch.images, batch.rows.looks)
 
 
 def balance(stream: ImageStream, loaded: LoadedModel) -> Balance | None:

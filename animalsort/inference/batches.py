@@ -6,20 +6,20 @@ anywhere. A file that cannot be decoded gives a zero image with ``ok=False`` and
 never shifts or drops a row.
 
 A video clip is decoded whole in the batch that holds it: its sampled frames are consecutive
-image rows with the clip's path and their times (``Batch.frames``). A clip weighs
+image rows with the clip's path and their times (``BatchRows.frames``). A clip weighs
 ``max_frames`` photos when batches are cut, so no batch holds more than
 max(batch size, max_frames) images.
 
 With ``--view frame`` or ``tiles`` each photo (or clip frame) is one first look at the whole
 frame, at its own aspect ratio (``Preprocessor.look``): the rows of a batch may differ in size,
-so they are padded to the largest and each row carries its own (``Batch.looks``); scoring runs
+so they are padded to the largest and each row carries its own (``BatchRows.looks``); scoring runs
 the rows of each size together. A closer look is decoded again from the file by the process
 that runs the model (``ImageStream.closer``), at the resolution it needs.
 
 With ``--detections`` a file the JSON lists is not looked at whole: each of its animal boxes is
 one image row, the box's square crop (``views.detection_square``) decoded at the resolution the
 smallest box needs, and a file without any (empty, or a person or vehicle only) is one row
-without pixels that the model never sees (``Batch.crops``; ``scoring.score_detected``).
+without pixels that the model never sees (``BatchRows.crops``; ``scoring.score_detected``).
 """
 
 from __future__ import annotations
@@ -30,13 +30,14 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from animalsort.inference.scoring import BatchRows
 from animalsort.sources.decode import describe_error, empty_reason, open_rgb, oriented_size
 from animalsort.sources.listing import Listable, Listing, is_video_name
 from animalsort.sources.preprocess import Preprocessing, Preprocessor
@@ -58,32 +59,10 @@ if TYPE_CHECKING:
 @dataclass
 class Batch:
     images: torch.Tensor  # uint8, N×H×W×3
-    paths: list[str]  # relative to the source folder (a clip's frames repeat its path)
-    ok: list[bool]
-    errors: list[str]
+    rows: BatchRows  # what scoring needs of each image row besides its pixels
     # With device-side JPEG decoding: the file's bytes (still to decode) and EXIF orientation.
     raw: list[torch.Tensor | None] | None = None
     orientation: list[int] | None = None
-    frames: list[float | None] | None = None  # a clip frame's time in seconds; None for photos
-    # With --view frame or tiles: each row is one first look at a whole photo (or clip frame),
-    # padded to the batch's largest: its own size in ``images`` and the frame's decoded size,
-    # (look width, look height, frame width, frame height); None for a failed row.
-    looks: list[tuple[int, int, int, int] | None] | None = None
-    view: str = "centre"
-    # With --detections: per row, the number of the listed file's detection it is the crop of,
-    # -1 for a listed file's one row without pixels (no animal box, or why it has none), None for
-    # a file the JSON does not list (decoded as without detections).
-    crops: list[int | None] | None = None
-
-    def meta(self) -> dict[str, Any]:
-        """What scoring needs besides the pixels (JSON-able: Ray ships it between tasks)."""
-        frames = self.frames if self.frames is not None else [None] * len(self.paths)
-        meta: dict[str, Any] = {"paths": self.paths, "ok": self.ok, "errors": self.errors, "frames": frames}
-        if self.looks is not None:
-            meta.update(looks=self.looks, view=self.view)
-        if self.crops is not None:
-            meta["crops"] = self.crops
-        return meta
 
     def pin_memory(self) -> Batch:
         self.images = self.images.pin_memory()
@@ -160,15 +139,16 @@ class ImageStream(IterableDataset):
                 images[i, :h, :w] = torch.from_numpy(row.array)
         batch = Batch(
             images,
-            [r.path for r in rows],
-            [not r.error for r in rows],
-            [r.error for r in rows],
-            frames=[r.t for r in rows] if self.video is not None else None,
+            BatchRows(
+                [r.path for r in rows],
+                [not r.error for r in rows],
+                [r.error for r in rows],
+                [r.t for r in rows],
+                looks=[r.look if not r.error else None for r in rows] if self.view != "centre" else None,
+                view=self.view,
+                crops=[r.crop for r in rows] if self.detections is not None else None,
+            ),
         )
-        if self.view != "centre":
-            batch.looks, batch.view = [r.look if not r.error else None for r in rows], self.view
-        if self.detections is not None:
-            batch.crops = [r.crop for r in rows]
         if self.raw_jpeg:
             batch.raw = [r.jpeg[0] if r.jpeg else None for r in rows]
             batch.orientation = [r.jpeg[1] if r.jpeg else 1 for r in rows]
@@ -237,7 +217,7 @@ class _Row:
     t: float | None = None
     look: tuple[int, int, int, int] | None = None  # a first look's width and height, the frame's
     jpeg: tuple[torch.Tensor, int] | None = None
-    crop: int | None = None  # --detections: see ``Batch.crops``
+    crop: int | None = None  # --detections: see ``BatchRows.crops``
 
 
 def chunks(paths: Iterable[str], batch_size: int, video: Sampling | None) -> Iterator[list[str]]:

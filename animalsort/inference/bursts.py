@@ -34,7 +34,7 @@ from PIL import Image
 
 from animalsort.errors import RowPathError
 from animalsort.formats import detection_rows
-from animalsort.formats.predictions import CONFIDENCE_FORMAT, checked
+from animalsort.formats.predictions import cell_text, checked
 from animalsort.paths import RowPaths
 from animalsort.sources.decode import apply_pixel_limit
 
@@ -104,7 +104,7 @@ def group(rows: list[dict[str, str]], root: Path, gap: float = DEFAULT_GAP, work
     for n, members in enumerate(bursts, start=1):
         label, confidence = vote_of([(rows[i]["label"], float(rows[i]["confidence"] or 0)) for i in members])
         for i in members:
-            result.columns[i] = [str(n), label, CONFIDENCE_FORMAT.format(confidence)]
+            result.columns[i] = [str(n), label, cell_text("sequence_confidence", confidence)]
     result.count = len(bursts)
     return result
 

@@ -20,8 +20,7 @@ from typing import Any
 
 from animalsort.formats.detection_rows import Ranked, detection_rows, files_row, unseen_cells
 from animalsort.formats.detections import Detection, Detections, Entry
-from animalsort.formats.predictions import error_row, split_frame_path
-from animalsort.inference.scoring import Scored
+from animalsort.formats.predictions import Answer, Row, error_row
 
 EXAMPLES = 5  # the summary names this many files of each kind (the sidecar counts them all)
 
@@ -66,9 +65,9 @@ class DetectionRows:
         for rel in done:
             self.found.take(rel)
 
-    def rows(self, s: Scored, i: int, plain: list[str]) -> list[list[str]]:
-        """Row ``i`` of ``s`` as the CSV has it; ``plain``: that row as classify writes it without detections."""
-        file = split_frame_path(s.paths[i], s.frame_s[i])
+    def rows(self, answer: Answer, plain: Row) -> list[Row]:
+        """``answer``'s rows; ``plain``: its row as classify writes it without detections."""
+        file = answer.file
         entry = self.found.take(file)
         if entry is None:
             if file != self._unlisted:
@@ -76,13 +75,12 @@ class DetectionRows:
                 self._unlisted = file
             return [plain + unseen_cells(self.mode)]
         self.counts.listed += 1
-        crops = s.crops[i]
-        if crops is None:  # the JSON's reason (MegaDetector's failure, a bad box), or a decode's
-            self.counts.note("failed", f"{entry.rel}: {s.errors[i]}")
-            return [error_row(entry.rel, s.errors[i], self.top_k, boxes=True) + unseen_cells(self.mode)]
-        return self.labelled_rows(entry, crops)
+        if answer.crops is None:  # the JSON's reason (MegaDetector's failure, a bad box), or a decode's
+            self.counts.note("failed", f"{entry.rel}: {answer.error}")
+            return [error_row(entry.rel, answer.error, self.top_k, boxes=True) + unseen_cells(self.mode)]
+        return self.labelled_rows(entry, answer.crops)
 
-    def labelled_rows(self, entry: Entry, crops: list[tuple[list[int], list[float]]]) -> list[list[str]]:
+    def labelled_rows(self, entry: Entry, crops: Sequence[tuple[Sequence[int], Sequence[float]]]) -> list[Row]:
         """A listed file's rows: its boxes labelled (animals by their crops, in order)."""
         found: list[Detection] = []
         ranked: list[Ranked] = []
@@ -102,10 +100,10 @@ class DetectionRows:
             return [files_row(entry.rel, found, self.top_k, ranked, below=entry.below)]
         return detection_rows(entry.rel, found, self.top_k, ranked, below=entry.below)
 
-    def left_rows(self) -> list[list[str]]:
+    def left_rows(self) -> list[Row]:
         """The entries no file took (nor a resumed CSV had: :meth:`skip`), in the JSON's order:
         an error row for each file that is not under SRC; the others counted."""
-        out = []
+        out: list[Row] = []
         for entry in self.found.left():
             where = self.found.where(entry) if entry.rel else None
             if where is None:

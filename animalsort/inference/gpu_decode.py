@@ -54,7 +54,7 @@ def _resize_crop(img: torch.Tensor, orientation: int, pre: Preprocessing) -> tor
 def decode_on_device(batch: Batch, images: torch.Tensor, pre: Preprocessing, chunk: int = 64) -> None:
     """Fill ``images`` (on its device) with the batch's raw JPEGs, decoded there (nvJPEG on
     CUDA). A file the device decoder rejects is decoded by PIL instead; if that fails too,
-    its row becomes an error. ``batch.ok`` / ``batch.errors`` are updated in place."""
+    its row becomes an error. ``batch.rows.ok`` / ``batch.rows.errors`` are updated in place."""
     import warnings
 
     from torchvision.io import ImageReadMode, decode_jpeg
@@ -62,7 +62,7 @@ def decode_on_device(batch: Batch, images: torch.Tensor, pre: Preprocessing, chu
     # torchvision 0.29 marks its decoders deprecated in favour of TorchCodec; they still work.
     warnings.filterwarnings("ignore", message=".*decoding and encoding capabilities", category=DeprecationWarning)
     assert batch.raw is not None and batch.orientation is not None
-    todo = [i for i, r in enumerate(batch.raw) if r is not None and batch.ok[i]]
+    todo = [i for i, r in enumerate(batch.raw) if r is not None and batch.rows.ok[i]]
     for start in range(0, len(todo), chunk):
         idx = todo[start : start + chunk]
         try:
@@ -79,5 +79,5 @@ def decode_on_device(batch: Batch, images: torch.Tensor, pre: Preprocessing, chu
                     cpu = Preprocessor(pre)(io.BytesIO(batch.raw[i].numpy().tobytes()))
                     images[i] = torch.from_numpy(cpu).to(images.device)
                 except Exception as exc:
-                    batch.ok[i] = False
-                    batch.errors[i] = describe_error(exc)
+                    batch.rows.ok[i] = False
+                    batch.rows.errors[i] = describe_error(exc)

@@ -1,4 +1,4 @@
-"""Images a caller already holds (PIL images, numpy arrays, paths) → the CSV's rows, with no
+"""Images a caller already holds (PIL images, numpy arrays, paths) → the predictions' rows, with no
 files listed or written: what ``animalsort.Classifier.predict`` runs. Each image is prepared
 exactly as classify prepares a file (the same resize and crop), and goes through the same
 scoring, so a photo gets the same row either way. With boxes (``predict(images, boxes=…)``)
@@ -19,12 +19,12 @@ from PIL import Image
 from animalsort.errors import UsageError
 from animalsort.formats.detection_rows import columns
 from animalsort.formats.detections import DEFAULT_THRESHOLD, Detections, Entry, given_entry
-from animalsort.formats.predictions import header
+from animalsort.formats.predictions import Row, header
 from animalsort.inference.batches import crop_row
 from animalsort.inference.detected import DetectionRows
 from animalsort.inference.options import Summary
-from animalsort.inference.pipeline import csv_rows
-from animalsort.inference.scoring import Closer, score_batch
+from animalsort.inference.pipeline import scored_rows
+from animalsort.inference.scoring import BatchRows, Closer, score_batch
 from animalsort.model.runner import LoadedModel
 from animalsort.sources.decode import describe_error, empty_reason, open_rgb, to_rgb
 from animalsort.sources.preprocess import Preprocessor
@@ -33,27 +33,22 @@ from animalsort.sources.views import Box
 
 def classify_images(
     loaded: LoadedModel, items: Sequence[Any], top_k: int, batch_size: int = 32, view: str = "frame"
-) -> tuple[list[str], list[list[str]]]:
-    """The CSV's columns and one row per item, in order. A path's row is named by the path,
-    an in-memory image's ``<image N>`` (N its index); an item that cannot be read is an error
-    row with the reason. ``view``: as classify's ``--view`` (a closer look crops the image the
-    caller gave, at its full resolution)."""
+) -> tuple[list[str], list[Row]]:
+    """The CSV's columns and one row per item, in order (``formats.predictions.answer_row``'s).
+    A path's row is named by the path, an in-memory image's ``<image N>`` (N its index); an item
+    that cannot be read is an error row with the reason. ``view``: as classify's ``--view`` (a
+    closer look crops the image the caller gave, at its full resolution)."""
     prepare = Preprocessor(loaded.preprocessing)
     boxes = view != "centre"
-    rows: list[list[str]] = []
+    rows: list[Row] = []
     for start in range(0, len(items), batch_size):
         prepared = [_prepare(prepare, n, item, view) for n, item in enumerate(items[start : start + batch_size], start)]
         images = _stacked(prepared)
-        meta: dict[str, Any] = {
-            "paths": [p.name for p in prepared],
-            "ok": [p.array is not None for p in prepared],
-            "errors": [p.error for p in prepared],
-        }
-        if boxes:
-            meta.update(looks=[p.look for p in prepared], view=view)
+        looks = [p.look for p in prepared] if boxes else None
+        described = BatchRows(*_described(prepared), looks=looks, view=view)
         closer = _closer(prepare, {p.name: p.image for p in prepared if p.image is not None})
-        scored = score_batch(loaded, images.to(loaded.device), meta, top_k, closer=closer)
-        for batch_rows, _ in csv_rows([scored], loaded.labels.labels, top_k, Summary(), boxes):
+        scored = score_batch(loaded, images.to(loaded.device), described, top_k, closer=closer)
+        for batch_rows, _ in scored_rows([scored], loaded.labels.labels, top_k, Summary(), boxes):
             rows.extend(batch_rows)
     return header(top_k, boxes), rows
 
@@ -66,7 +61,7 @@ def classify_boxes(
     batch_size: int = 32,
     rows: str = "files",
     threshold: float = DEFAULT_THRESHOLD,
-) -> tuple[list[str], list[list[str]]]:
+) -> tuple[list[str], list[Row]]:
     """As :func:`classify_images`, each item with its boxes (``boxes[n]``: ``formats.detections.
     given_entry``'s): the rows ``classify --detections --rows ROWS`` writes for a file with
     those boxes. A bad box is a UsageError naming it."""
@@ -82,21 +77,16 @@ def classify_boxes(
             raise UsageError(f"boxes=: {exc}; a box is (x, y, w, h) as fractions of the image") from None
     prepare = Preprocessor(loaded.preprocessing)
     detected = DetectionRows(found, rows, loaded.labels.labels, top_k)
-    out: list[list[str]] = []
+    out: list[Row] = []
     for start in range(0, len(items), batch_size):
         prepared = [
             p
             for n in range(start, min(len(items), start + batch_size))
             for p in _crops(prepare, n, items[n], found.entries[str(n)])
         ]
-        meta = {
-            "paths": [p.name for p in prepared],
-            "ok": [not p.error for p in prepared],
-            "errors": [p.error for p in prepared],
-            "crops": [p.crop for p in prepared],
-        }
-        scored = score_batch(loaded, _stacked(prepared).to(loaded.device), meta, top_k)
-        for batch_rows, _ in csv_rows([scored], loaded.labels.labels, top_k, Summary(), True, detected):
+        described = BatchRows(*_described(prepared), crops=[p.crop for p in prepared])
+        scored = score_batch(loaded, _stacked(prepared).to(loaded.device), described, top_k)
+        for batch_rows, _ in scored_rows([scored], loaded.labels.labels, top_k, Summary(), True, detected):
             out.extend(batch_rows)
     return header(top_k, True) + columns(rows), out
 
@@ -110,6 +100,11 @@ def _crops(prepare: Preprocessor, n: int, item: Any, entry: Entry) -> list[_Prep
     if found.image is None:
         return [_Prepared(str(n), error=found.error, crop=-1)]
     return [_Prepared(str(n), crop_row(prepare, found.image, k, d).array, crop=k) for k, d in boxes]
+
+
+def _described(prepared: list[_Prepared]) -> tuple[list[str], list[bool], list[str]]:
+    """The items' row names, whether each has an answer to look for, and why not."""
+    return [p.name for p in prepared], [not p.error for p in prepared], [p.error for p in prepared]
 
 
 def _stacked(prepared: list[_Prepared]) -> torch.Tensor:
@@ -144,7 +139,7 @@ class _Prepared:
     error: str = ""
     look: tuple[int, int, int, int] | None = None
     image: Image.Image | None = None
-    crop: int | None = None  # with boxes: ``Batch.crops``
+    crop: int | None = None  # with boxes: ``BatchRows.crops``
 
 
 def _name(n: int, item: Any) -> str:

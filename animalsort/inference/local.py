@@ -24,4 +24,4 @@ def score_batches(
         x = batch.images.to(loaded.device, non_blocking=cuda)
         if batch.raw is not None:
             gpu_decode.decode_on_device(batch, x, loaded.preprocessing)
-        yield score_batch(loaded, x, batch.meta(), top_k, video_rows, closer)
+        yield score_batch(loaded, x, batch.rows, top_k, video_rows, closer)

@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from animalsort.sources.views import Box, closer_box
-from animalsort.taxonomy import LabelSet
+from animalsort.taxonomy import LabelSet, animal_wins
 
 UPSAMPLE = 4  # the evidence map is upsampled this many times before the box is drawn
 
@@ -160,6 +160,10 @@ class Labels:
 
     def animal_share(self, probs: np.ndarray) -> float:
         return 1.0 - float(probs[self.no_animal]) if self.no_animal is not None else 1.0
+
+    def shows_animal(self, probs: np.ndarray) -> bool:
+        """Whether classify's first answer for these label probabilities is an animal (``taxonomy.animal_wins``)."""
+        return self.no_animal is None or bool(animal_wins(float(probs[self.no_animal])))
 
     def best_animal(self, probs: np.ndarray) -> float:
         """The most probable animal label's probability."""
@@ -292,10 +296,10 @@ def decide(seen: Seen, labels: Labels, rule: LookRule, size: tuple[int, int]) ->
     if seen.peak < rule.seen:
         return Look(seen.probs, False, animal_score=seen.peak)
     look = Look(seen.probs, True, seen.boxes[0], list(seen.boxes), seen.peak)
-    if labels.animal_share(seen.probs) >= 0.5 and (
+    if labels.shows_animal(seen.probs) and (
         labels.best_animal(seen.probs) >= rule.sure or seen.boxes[0][2] * seen.boxes[0][3] >= rule.big
     ):
-        if seen.box_probs is not None and labels.animal_share(seen.box_probs) >= 0.5:
+        if seen.box_probs is not None and labels.shows_animal(seen.box_probs):
             look.probs, look.pooled = seen.box_probs, seen.boxes[0]  # the answer for the animal's part
         return look
     look.closer = closer_squares(seen.boxes, size, rule, seen.evidence)
@@ -366,7 +370,7 @@ def closer_look(look: Look, crops: list[tuple[np.ndarray, np.ndarray]], labels: 
         )
         look.boxes = [look.box] + [b for j, b in enumerate(look.boxes) if j != i]
         return look
-    if look.animal_score is not None and look.animal_score >= rule.keep and labels.animal_share(look.probs) >= 0.5:
+    if look.animal_score is not None and look.animal_score >= rule.keep and labels.shows_animal(look.probs):
         return look
     look.animal, look.box, look.boxes = False, None, []
     return look

@@ -25,12 +25,13 @@ from animalsort.formats.detection_rows import ROWS, columns
 from animalsort.formats.detections import DEFAULT_THRESHOLD, Detections, read_detections
 from animalsort.formats.predictions import (
     CsvWriter,
-    error_row,
+    Row,
+    answer_row,
     header,
-    ok_row,
     prepare_output,
     read_sidecar,
     sidecar_path,
+    text_row,
     write_sidecar,
 )
 from animalsort.inference.detected import DetectionRows
@@ -105,10 +106,10 @@ def iter_rows(
         detected = DetectionRows(found, opts.rows, loaded.labels.labels, top_k) if found is not None else None
         names = header(top_k, opts.boxes) + (columns(opts.rows) if detected is not None else [])
         scored = _engine(listing, loaded, opts, top_k, [], summary, found=found)
-        for rows, _ in csv_rows(scored, loaded.labels.labels, top_k, summary, opts.boxes, detected):
-            yield from (dict(zip(names, row)) for row in rows)
+        for rows, _ in scored_rows(scored, loaded.labels.labels, top_k, summary, opts.boxes, detected):
+            yield from (dict(zip(names, text_row(names, row))) for row in rows)
         if detected is not None:
-            yield from (dict(zip(names, row)) for row in detected.left_rows())
+            yield from (dict(zip(names, text_row(names, row))) for row in detected.left_rows())
     finally:
         discard(listing)
 
@@ -239,7 +240,7 @@ def _classify(
             summary.startup_seconds = time.perf_counter() - start
             total = inventory.images + inventory.videos - summary.resumed
             with tqdm(total=total, unit="file", desc="classify", disable=not progress, smoothing=0.1) as bar:
-                for rows, files in csv_rows(scored, loaded.labels.labels, top_k, summary, opts.boxes, detected):
+                for rows, files in scored_rows(scored, loaded.labels.labels, top_k, summary, opts.boxes, detected):
                     writer.write(rows)
                     bar.update(files)
             if detected is not None:
@@ -253,7 +254,7 @@ def _classify(
     return summary
 
 
-def _left_rows(detected: DetectionRows, summary: Summary) -> list[list[str]]:
+def _left_rows(detected: DetectionRows, summary: Summary) -> list[Row]:
     """The error rows of the files the JSON lists that are not under SRC (counted as failed),
     and the detections' record for the summary and the sidecar."""
     rows = detected.left_rows()
@@ -383,33 +384,31 @@ def _engine(
     return score_batches(loaded, batches, top_k, opts.video_rows, stream.closer)
 
 
-def csv_rows(
+def scored_rows(
     scored: Iterable[Scored],
     names: Sequence[str],
     top_k: int,
     summary: Summary,
     boxes: bool = False,
     detected: DetectionRows | None = None,
-) -> Iterator[tuple[list[list[str]], int]]:
-    """Each scored batch as CSV rows and the number of files they answer, counted into
-    ``summary`` (failures named up to a limit); with ``detected``, the rows ``--detections`` makes."""
+) -> Iterator[tuple[list[Row], int]]:
+    """Each scored batch as its rows (:func:`answer_row`) and the number of files they answer,
+    counted into ``summary`` (failures named up to a limit); with ``detected``, the rows
+    ``--detections`` makes."""
     for s in scored:
-        rows = []
-        for i, rel in enumerate(s.paths):
-            if s.ok[i]:
-                labels = [names[j] for j in s.idx[i]]
-                row = ok_row(rel, labels, s.conf[i], top_k, s.frame_s[i], s.boxes[i], boxes, s.animal_scores[i])
-            else:
-                row = error_row(rel, s.errors[i], top_k, boxes)
+        rows: list[Row] = []
+        for answer in s.answers:
+            row = answer_row(answer, names, top_k, boxes)
+            if not answer.ok:
                 summary.failed += 1
                 if len(summary.errors) < MAX_REPORTED_ERRORS:
-                    summary.errors.append((rel, s.errors[i]))
-            rows += detected.rows(s, i, row) if detected is not None else [row]
+                    summary.errors.append((answer.path, answer.error))
+            rows += detected.rows(answer, row) if detected is not None else [row]
         summary.ok += s.files_ok
         summary.videos += s.clips
         summary.frames += s.frames
         summary.windows += s.windows
-        yield rows, s.files_ok + s.ok.count(False)
+        yield rows, s.files_ok + s.failed
 
 
 def sidecar_record(summary: Summary, opts: ClassifyOptions, loaded: LoadedModel, listing: Any) -> dict[str, object]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,18 +49,19 @@ def _ray() -> Any:
 def _decode(
     rows: dict[str, Any], root: str, pre: dict[str, Any], draft: bool, video: list[float] | None, view: str
 ) -> dict[str, Any]:
-    """Ray task: each row holds one batch of paths → its decoded uint8 batch and outcomes."""
+    """Ray task: each row holds one batch of paths → its decoded uint8 batch and its
+    ``BatchRows`` (pickled)."""
     import numpy as np
 
     stream = _stream(root, pre, draft, video, view)
-    metas, images = [], []
+    described, images = [], []
     for k, paths in enumerate(rows["paths"]):
         if "entries" in rows:
             stream.detections = _entries_from(json.loads(rows["entries"][k])).get
         b = stream.make_batch(json.loads(paths))
-        metas.append(json.dumps(b.meta()))
+        described.append(pickle.dumps(b.rows))
         images.append(b.images.numpy())
-    return {"batch": rows["batch"], "meta": np.array(metas), "images": np.stack(images)}
+    return {"batch": rows["batch"], "rows": np.array(described, dtype=object), "images": np.stack(images)}
 
 
 def _stream(root: str, pre: dict[str, Any], draft: bool, video: list[float] | None, view: str) -> ImageStream:
@@ -103,19 +105,20 @@ class _Infer:
         self.closer = _stream(options["root"], options["pre"], options["draft"], None, options["view"]).closer
 
     def __call__(self, rows: dict[str, Any]) -> dict[str, Any]:
-        import dataclasses
-
+        """Decoded batches → their ``Scored`` (pickled: the driver formats the rows)."""
         import numpy as np
         import torch
 
         from animalsort.inference.scoring import score_batch
 
-        metas = []
-        for meta, images in zip(rows["meta"], rows["images"]):
+        scored = []
+        for described, images in zip(rows["rows"], rows["images"]):
             x = torch.from_numpy(np.ascontiguousarray(images)).to(self.loaded.device)
-            scored = score_batch(self.loaded, x, json.loads(meta), self.top_k, self.video_rows, self.closer)
-            metas.append(json.dumps(dataclasses.asdict(scored)))
-        return {"batch": rows["batch"], "meta": np.array(metas)}
+            batch_rows = pickle.loads(described)
+            scored.append(
+                pickle.dumps(score_batch(self.loaded, x, batch_rows, self.top_k, self.video_rows, self.closer))
+            )
+        return {"batch": rows["batch"], "scored": np.array(scored, dtype=object)}
 
 
 def score(
@@ -130,7 +133,6 @@ def score(
     """Scored batches, in order, computed on a Ray cluster."""
     ray = _ray()
     from animalsort.inference.batches import chunks
-    from animalsort.inference.scoring import Scored
 
     started = _connect(ray, opts, progress)
     try:
@@ -144,7 +146,7 @@ def score(
         if not batches:
             return
         for row in _dataset(ray, batches, listing, opts, pre, top_k).iter_rows():
-            yield Scored(**json.loads(row["meta"]))
+            yield pickle.loads(row["scored"])
     finally:
         if started:
             ray.shutdown()

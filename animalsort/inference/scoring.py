@@ -21,11 +21,11 @@ top-k are the next labels by the same score.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from animalsort.formats.predictions import format_time, frame_path, split_frame_path
+from animalsort.formats.predictions import Answer, frame_path
 from animalsort.sources.views import Box
 
 if TYPE_CHECKING:
@@ -40,38 +40,55 @@ TOP_FRAMES = 3  # a label's clip score is its mean probability over this many of
 
 
 @dataclass
-class Scored:
-    """One batch's outcome, whatever engine produced it: one entry per output row — top-k
-    label indices and confidences for the rows that decoded (``ok``), the reason for those
-    that did not, and a clip's best (or the frame's own) time in seconds."""
+class BatchRows:
+    """What scoring needs of a batch besides its pixels, one entry per image row (picklable:
+    Ray ships it from the decode tasks to the model). ``paths``: relative to the source folder
+    (a clip's frames repeat its path); ``ok`` / ``errors``: whether a row decoded, else why not;
+    ``frames``: a clip frame's time in seconds (None for photos). With ``--view frame`` or
+    ``tiles`` (``looks``, ``view``): each row is one first look at a whole photo (or clip frame),
+    padded to the batch's largest: its own size in the images and the frame's decoded size,
+    (look width, look height, frame width, frame height); None for a failed row. With
+    ``--detections`` (``crops``): the number of the listed file's detection the row is the crop
+    of, -1 for a listed file's one row without pixels (no animal box, or why it has none), None
+    for a file the JSON does not list (decoded as without detections)."""
 
     paths: list[str]
     ok: list[bool]
     errors: list[str]
-    idx: list[list[int]]  # per row (empty for failed rows)
-    conf: list[list[float]]
-    frame_s: list[str] = field(default_factory=list)  # "" for photos
-    boxes: list[Box | None] = field(default_factory=list)  # where the animal is (--view frame, tiles)
-    animal_scores: list[float | None] = field(default_factory=list)  # the evidence peak (looking.py)
+    frames: list[float | None] = field(default_factory=list)
+    looks: list[tuple[int, int, int, int] | None] | None = None
+    view: str = "centre"
+    crops: list[int | None] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.frames:
+            self.frames = [None] * len(self.paths)
+
+    def only(self, rows: list[int]) -> BatchRows:
+        """These rows alone (and without ``crops``: what scoring makes of a batch's unlisted files)."""
+        looks = [self.looks[i] for i in rows] if self.looks is not None else None
+        pick = [self.paths[i] for i in rows], [self.ok[i] for i in rows], [self.errors[i] for i in rows]
+        return BatchRows(*pick, [self.frames[i] for i in rows], looks, self.view)
+
+
+@dataclass
+class Scored:
+    """One batch's outcome, whatever engine produced it (picklable: Ray ships it back): an
+    :class:`Answer` per output row, and what the summary counts."""
+
+    answers: list[Answer]
     windows: int = 0  # images the model saw for these rows (first looks, closer looks, a clip's frames)
     files_ok: int = -1  # files classified (a clip once, whatever its rows); -1: every ok row is a file
     clips: int = 0  # of those, video clips
     frames: int = 0  # the clips' sampled frames
-    # --detections: per row of a listed file, each animal crop's (top-k indices, confidences) in
-    # the order of its detections; None for other rows (a file the JSON does not list, an error)
-    crops: list[list[tuple[list[int], list[float]]] | None] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if not self.frame_s:
-            self.frame_s = [""] * len(self.paths)
-        if not self.boxes:
-            self.boxes = [None] * len(self.paths)
-        if not self.animal_scores:
-            self.animal_scores = [None] * len(self.paths)
-        if not self.crops:
-            self.crops = [None] * len(self.paths)
         if self.files_ok < 0:
-            self.files_ok = self.ok.count(True)
+            self.files_ok = sum(a.ok for a in self.answers)
+
+    @property
+    def failed(self) -> int:
+        return sum(not a.ok for a in self.answers)
 
 
 #: A closer look's pixels: (path, clip frame time or None, square as fractions of the frame) →
@@ -82,58 +99,66 @@ Closer = Callable[[str, "float | None", Box], "np.ndarray"]
 def score_batch(
     loaded: LoadedModel,
     images: torch.Tensor,
-    meta: dict[str, list[Any]],
+    rows: BatchRows,
     top_k: int,
     video_rows: str = "videos",
     closer: Closer | None = None,
 ) -> Scored:
-    """A decoded batch (uint8 NHWC on the model's device; ``meta`` as ``Batch.meta()``) → its
-    rows. First looks at whole frames (``meta["looks"]``) are answered by ``looking``, with
-    closer looks decoded by ``closer`` (None: none are taken)."""
+    """A decoded batch (uint8 NHWC on the model's device) → its answers. First looks at whole
+    frames (``rows.looks``) are answered by ``looking``, with closer looks decoded by ``closer``
+    (None: none are taken)."""
     from animalsort.taxonomy import rank
 
-    if meta.get("crops") is not None:
-        return score_detected(loaded, images, meta, top_k, video_rows, closer)
-    paths, ok, errors = meta["paths"], meta["ok"], meta["errors"]
-    frames: list[float | None] = meta.get("frames") or [None] * len(paths)
+    if rows.crops is not None:
+        return score_detected(loaded, images, rows, top_k, video_rows, closer)
+    paths, ok, errors, frames = rows.paths, rows.ok, rows.errors, rows.frames
     if not any(ok):
-        return Scored(list(paths), list(ok), list(errors), [[] for _ in ok], [[] for _ in ok])
-    if meta.get("looks") is not None:
-        answers = look_batch(loaded, images, meta, closer)
+        return Scored([Answer(p, False, e) for p, e in zip(paths, errors)])
+    if rows.looks is not None:
+        answers = look_batch(loaded, images, rows, closer)
     else:
         answers = _Answers(loaded.infer(images), None, [None] * len(paths), [None] * len(paths), len(paths))
     probs, animal, boxes, scores = answers.probs, answers.animal, answers.boxes, answers.scores
     conf_t, idx_t = rank(probs, loaded.labels, top_k, animal)
     conf, idx = conf_t.cpu().tolist(), idx_t.cpu().tolist()
-    idx = [i if o else [] for i, o in zip(idx, ok)]
-    conf = [c if o else [] for c, o in zip(conf, ok)]
+
+    def answer(i: int, path: str, frame_s: float | None = None) -> Answer:
+        """Row ``i``'s own answer (a photo, or a clip's frame as a row of its own)."""
+        if not ok[i]:
+            return Answer(path, False, errors[i])
+        return Answer(path, True, "", tuple(idx[i]), tuple(conf[i]), frame_s, boxes[i], scores[i])
+
     if all(t is None for t in frames):
-        return Scored(list(paths), list(ok), list(errors), idx, conf, [], boxes, scores, windows=answers.windows)
-    out = Scored([], [], [], [], [], files_ok=0, windows=answers.windows)
-    i = 0
-    while i < len(paths):
-        j = i + 1
-        if frames[i] is not None:  # a clip's frames: rows i..j-1
-            while j < len(paths) and paths[j] == paths[i] and frames[j] is not None:
-                j += 1
+        return Scored([answer(i, p) for i, p in enumerate(paths)], windows=answers.windows)
+    out = Scored([], files_ok=0, windows=answers.windows)
+    for i, j in _files(paths, frames):
         out.files_ok += ok[i]
         if frames[i] is None or not ok[i]:
-            _add(out, paths[i], ok[i], errors[i], idx[i], conf[i], "", boxes[i], scores[i])
-            i = j
+            out.answers.append(answer(i, paths[i]))
             continue
         times = [float(t or 0.0) for t in frames[i:j]]
         out.clips += 1
         out.frames += len(times)
         if video_rows == "frames":
-            for r, t in zip(range(i, j), times):
-                _add(out, frame_path(paths[r], t), True, "", idx[r], conf[r], format_time(t), boxes[r], scores[r])
+            out.answers += [answer(r, frame_path(paths[r], t), t) for r, t in zip(range(i, j), times)]
         else:
             decided = animal[i:j] if animal is not None else None
             c, k, best = clip_answer(probs[i:j], times, loaded.labels, top_k, decided)
             peak = max((v for v in scores[i:j] if v is not None), default=None)
-            _add(out, paths[i], True, "", k, c, format_time(times[best]), boxes[i + best], peak)
-        i = j
+            out.answers.append(Answer(paths[i], True, "", tuple(k), tuple(c), times[best], boxes[i + best], peak))
     return out
+
+
+def _files(paths: list[str], frames: list[float | None]) -> Iterator[tuple[int, int]]:
+    """The batch's files as row ranges [i, j): a photo one row, a clip its consecutive frames."""
+    i = 0
+    while i < len(paths):
+        j = i + 1
+        if frames[i] is not None:
+            while j < len(paths) and paths[j] == paths[i] and frames[j] is not None:
+                j += 1
+        yield i, j
+        i = j
 
 
 @dataclass
@@ -165,14 +190,14 @@ def run_looks(
     return out
 
 
-def look_batch(loaded: LoadedModel, images: torch.Tensor, meta: dict[str, Any], closer: Closer | None) -> _Answers:
+def look_batch(loaded: LoadedModel, images: torch.Tensor, rows: BatchRows, closer: Closer | None) -> _Answers:
     """First looks at the batch's frames, then the closer looks they ask for (``looking``)."""
     import numpy as np
     import torch
 
     from animalsort.inference.looking import RULES, Labels, closer_look, first_look
 
-    rule, looks = RULES[meta["view"]], meta["looks"]
+    rule, looks = RULES[rows.view], rows.looks or []
     seen = run_looks(loaded, images, looks)
     outputs = next(out[0].shape[-1] for out in seen if out is not None)
     labels = Labels(loaded.labels, outputs)
@@ -180,8 +205,7 @@ def look_batch(loaded: LoadedModel, images: torch.Tensor, meta: dict[str, Any], 
         first_look(out[0], out[1], labels, rule, (size[2], size[3])) if out is not None and size is not None else None
         for out, size in zip(seen, looks)
     ]
-    paths = meta["paths"]
-    frames = meta.get("frames") or [None] * len(paths)
+    paths, frames = rows.paths, rows.frames
     unsure = [a is not None and bool(a.closer) for a in answers]  # the first look alone did not decide
     _clip_budget(answers, paths, frames)
     requests = [(i, square) for i, a in enumerate(answers) if a is not None for square in a.closer]
@@ -204,57 +228,45 @@ def look_batch(loaded: LoadedModel, images: torch.Tensor, meta: dict[str, Any], 
 def score_detected(
     loaded: LoadedModel,
     images: torch.Tensor,
-    meta: dict[str, Any],
+    rows: BatchRows,
     top_k: int,
     video_rows: str = "videos",
     closer: Closer | None = None,
 ) -> Scored:
-    """A ``--detections`` batch (``meta["crops"]``: ``Batch.crops``) → one row per listed file
-    with each animal crop's top-k (every crop of the batch in one model call: a crop is the
-    model's own square input), and the rows of the files the JSON does not list as
-    :func:`score_batch` gives them without detections, all in the batch's order."""
+    """A ``--detections`` batch (``rows.crops``) → one answer per listed file with each animal
+    crop's top-k (every crop of the batch in one model call: a crop is the model's own square
+    input), and the answers of the files the JSON does not list as :func:`score_batch` gives
+    them without detections, all in the batch's order."""
     from animalsort.taxonomy import rank
 
-    paths, ok, errors, crops = meta["paths"], meta["ok"], meta["errors"], meta["crops"]
+    paths, ok, errors, crops = rows.paths, rows.ok, rows.errors, rows.crops or []
     whole = [i for i, c in enumerate(crops) if c is None]
-    plain = {k: [v[i] for i in whole] if isinstance(v, list) else v for k, v in meta.items() if k != "crops"}
-    sub = score_batch(loaded, images[whole], plain, top_k, video_rows, closer) if whole else Scored([], [], [], [], [])
+    sub = score_batch(loaded, images[whole], rows.only(whole), top_k, video_rows, closer) if whole else Scored([])
     boxed = [i for i, c in enumerate(crops) if c is not None and c >= 0 and ok[i]]
-    tops: dict[int, tuple[list[int], list[float]]] = {}
+    tops: dict[int, tuple[tuple[int, ...], tuple[float, ...]]] = {}
     if boxed:
         size = loaded.preprocessing.input_size
         conf, idx = rank(loaded.infer(images[boxed, :size, :size].contiguous()), loaded.labels, top_k)
-        tops = dict(zip(boxed, zip(idx.cpu().tolist(), conf.cpu().tolist())))
-    out = Scored([], [], [], [], [], files_ok=sub.files_ok, clips=sub.clips, frames=sub.frames)
-    out.windows = sub.windows + len(boxed)
-    taken, i = 0, 0
+        tops = {r: (tuple(k), tuple(c)) for r, k, c in zip(boxed, idx.cpu().tolist(), conf.cpu().tolist())}
+    out = Scored([], files_ok=sub.files_ok, clips=sub.clips, frames=sub.frames, windows=sub.windows + len(boxed))
+    unlisted = iter(sub.answers)
+    taken: Answer | None = next(unlisted, None)
+    i = 0
     while i < len(paths):
         j = i + 1
         while j < len(paths) and paths[j] == paths[i] and (crops[j] is None) == (crops[i] is None):
             j += 1
         if crops[i] is None:  # not listed: its rows as the view answered them
-            while taken < len(sub.paths) and split_frame_path(sub.paths[taken], sub.frame_s[taken]) == paths[i]:
-                _add(out, *(getattr(sub, f)[taken] for f in _ROW_FIELDS))
-                taken += 1
+            while taken is not None and taken.file == paths[i]:
+                out.answers.append(taken)
+                taken = next(unlisted, None)
+        elif all(ok[i:j]):
+            out.answers.append(Answer(paths[i], crops=tuple(tops[r] for r in range(i, j) if r in tops)))
+            out.files_ok += 1
         else:
-            good = all(ok[i:j])
-            error = next((e for e in errors[i:j] if e), "")
-            _add(
-                out,
-                paths[i],
-                good,
-                error,
-                [],
-                [],
-                "",
-                crops=[tops[r] for r in range(i, j) if crops[r] >= 0] if good else None,
-            )
-            out.files_ok += good
+            out.answers.append(Answer(paths[i], False, next((e for e in errors[i:j] if e), "")))
         i = j
     return out
-
-
-_ROW_FIELDS = ("paths", "ok", "errors", "idx", "conf", "frame_s", "boxes", "animal_scores")
 
 
 def _clip_budget(answers: list[Look | None], paths: list[str], frames: list[float | None]) -> None:
@@ -299,29 +311,6 @@ def _closer_looks(
         for n, k in enumerate(kept):
             out[k] = (logits[n], cells[n])
     return out
-
-
-def _add(
-    out: Scored,
-    path: str,
-    ok: bool,
-    error: str,
-    idx: list[int],
-    conf: list[float],
-    frame_s: str,
-    box: Box | None = None,
-    score: float | None = None,
-    crops: list[tuple[list[int], list[float]]] | None = None,
-) -> None:
-    out.crops.append(crops)
-    out.paths.append(path)
-    out.ok.append(ok)
-    out.errors.append(error)
-    out.idx.append(idx)
-    out.conf.append(conf)
-    out.frame_s.append(frame_s)
-    out.boxes.append(box)
-    out.animal_scores.append(score)
 
 
 def clip_answer(

@@ -61,18 +61,6 @@ def views(pre: Preprocessing, calibration: bool) -> np.ndarray:
     return np.stack(out)
 
 
-def first_labels(probs: np.ndarray, lset: LabelSet) -> np.ndarray:
-    """classify's first label per row (the two-level decision for animal labels)."""
-    import numpy as np
-
-    noa = lset.no_animal
-    if noa is None:
-        return probs.argmax(1)
-    others = probs.copy()
-    others[:, noa] = -1.0
-    return np.where(probs[:, noa] >= 0.5, noa, others.argmax(1))
-
-
 def agreement(
     reference: Callable[[np.ndarray], np.ndarray],
     candidate: Callable[[np.ndarray], np.ndarray],
@@ -81,6 +69,8 @@ def agreement(
 ) -> tuple[float, int]:
     """(share of the shipped check views on which ``candidate``'s first label is ``reference``'s,
     how many views): what every reduced precision's gate compares with ``INT8_GATE``."""
+    from animalsort.taxonomy import first_labels
+
     check = views(pre, calibration=False)
     same = first_labels(reference(check), lset) == first_labels(candidate(check), lset)
     return float(same.mean()), len(check)
