@@ -1,5 +1,7 @@
-"""The predictions CSV contract: columns, rows, the streaming writer with ``--resume``, the
-reader, and the sidecar JSON. Torch-free: sort and report read predictions without a model.
+"""The predictions contract: the record every engine makes of a row (``Prediction``), its one
+formatting into the CSV's columns (``prediction_row``, ``text_row``) and into the DataFrame the
+API returns (``frame``), the streaming writer with ``--resume``, the reader, and the sidecar JSON.
+Torch-free: sort and report read predictions without a model.
 
 Rows are written (and flushed) as batches finish, in discovery order, so a crash keeps what
 was done and ``resume`` continues where it stopped. Confidences are formatted to fixed
@@ -51,10 +53,10 @@ def header(top_k: int, boxes: bool = False) -> list[str]:
 
 
 @dataclass(frozen=True)
-class Answer:
+class Prediction:
     """One row of the predictions, before it is text: what every engine (local, Ray, the
     in-memory ``Classifier``) makes of a photo, a clip or a clip's frame, and what
-    :func:`answer_row` formats. Picklable and torch-free: Ray ships it between processes."""
+    :func:`prediction_row` formats. Picklable and torch-free: Ray ships it between processes."""
 
     path: str  # the row's path: a file's (relative to SRC), a frame row's ``clip.mp4#t=3.00``
     ok: bool = True  # False: the file could not be read or classified (``error`` says why)
@@ -74,14 +76,14 @@ class Answer:
         return split_frame_path(self.path, format_time(self.frame_s)) if self.frame_s is not None else self.path
 
 
-#: A row as :func:`answer_row` (and ``formats/detection_rows``) make it: text, numbers (as the
+#: A row as :func:`prediction_row` (and ``formats/detection_rows``) make it: text, numbers (as the
 #: model gave them: :func:`text_row` writes them to the column's decimals) and None for an empty cell.
 Cell = str | int | float | None
 Row = list[Cell]
 
 
-def answer_row(answer: Answer, names: Sequence[str], top_k: int, boxes: bool = False) -> Row:
-    """The one formatting of an :class:`Answer` as a row of :func:`header`'s columns (label
+def prediction_row(answer: Prediction, names: Sequence[str], top_k: int, boxes: bool = False) -> Row:
+    """The one formatting of an :class:`Prediction` as a row of :func:`header`'s columns (label
     indices named by ``names``)."""
     if not answer.ok:
         return error_row(answer.path, answer.error, top_k, boxes)
@@ -301,7 +303,7 @@ class CsvWriter:
             ) from None
 
     def write(self, rows: Iterable[Row]) -> None:
-        """Rows as :func:`answer_row` makes them, written as text (:func:`text_row`) and flushed."""
+        """Rows as :func:`prediction_row` makes them, written as text (:func:`text_row`) and flushed."""
         self._write([text_row(self.columns, r) for r in rows])
 
     def close(self) -> None:

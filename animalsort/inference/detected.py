@@ -20,7 +20,7 @@ from typing import Any
 
 from animalsort.formats.detection_rows import Ranked, detection_rows, files_row, unseen_cells
 from animalsort.formats.detections import Detection, Detections, Entry
-from animalsort.formats.predictions import Answer, Row, error_row
+from animalsort.formats.predictions import Prediction, Row, error_row
 
 EXAMPLES = 5  # the summary names this many files of each kind (the sidecar counts them all)
 
@@ -65,7 +65,7 @@ class DetectionRows:
         for rel in done:
             self.found.take(rel)
 
-    def rows(self, answer: Answer, plain: Row) -> list[Row]:
+    def rows(self, answer: Prediction, plain: Row) -> list[Row]:
         """``answer``'s rows; ``plain``: its row as classify writes it without detections."""
         file = answer.file
         entry = self.found.take(file)

@@ -34,7 +34,7 @@ from animalsort.sources.views import Box
 def classify_images(
     loaded: LoadedModel, items: Sequence[Any], top_k: int, batch_size: int = 32, view: str = "frame"
 ) -> tuple[list[str], list[Row]]:
-    """The CSV's columns and one row per item, in order (``formats.predictions.answer_row``'s).
+    """The CSV's columns and one row per item, in order (``formats.predictions.prediction_row``'s).
     A path's row is named by the path, an in-memory image's ``<image N>`` (N its index); an item
     that cannot be read is an error row with the reason. ``view``: as classify's ``--view`` (a
     closer look crops the image the caller gave, at its full resolution)."""

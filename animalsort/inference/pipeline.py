@@ -26,8 +26,8 @@ from animalsort.formats.detections import DEFAULT_THRESHOLD, Detections, read_de
 from animalsort.formats.predictions import (
     CsvWriter,
     Row,
-    answer_row,
     header,
+    prediction_row,
     prepare_output,
     read_sidecar,
     sidecar_path,
@@ -392,13 +392,13 @@ def scored_rows(
     boxes: bool = False,
     detected: DetectionRows | None = None,
 ) -> Iterator[tuple[list[Row], int]]:
-    """Each scored batch as its rows (:func:`answer_row`) and the number of files they answer,
+    """Each scored batch as its rows (:func:`prediction_row`) and the number of files they answer,
     counted into ``summary`` (failures named up to a limit); with ``detected``, the rows
     ``--detections`` makes."""
     for s in scored:
         rows: list[Row] = []
-        for answer in s.answers:
-            row = answer_row(answer, names, top_k, boxes)
+        for answer in s.predictions:
+            row = prediction_row(answer, names, top_k, boxes)
             if not answer.ok:
                 summary.failed += 1
                 if len(summary.errors) < MAX_REPORTED_ERRORS:

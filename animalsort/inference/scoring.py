@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from animalsort.formats.predictions import Answer, frame_path
+from animalsort.formats.predictions import Prediction, frame_path
 from animalsort.sources.views import Box
 
 if TYPE_CHECKING:
@@ -74,9 +74,9 @@ class BatchRows:
 @dataclass
 class Scored:
     """One batch's outcome, whatever engine produced it (picklable: Ray ships it back): an
-    :class:`Answer` per output row, and what the summary counts."""
+    :class:`Prediction` per output row, and what the summary counts."""
 
-    answers: list[Answer]
+    predictions: list[Prediction]
     windows: int = 0  # images the model saw for these rows (first looks, closer looks, a clip's frames)
     files_ok: int = -1  # files classified (a clip once, whatever its rows); -1: every ok row is a file
     clips: int = 0  # of those, video clips
@@ -84,11 +84,11 @@ class Scored:
 
     def __post_init__(self) -> None:
         if self.files_ok < 0:
-            self.files_ok = sum(a.ok for a in self.answers)
+            self.files_ok = sum(a.ok for a in self.predictions)
 
     @property
     def failed(self) -> int:
-        return sum(not a.ok for a in self.answers)
+        return sum(not a.ok for a in self.predictions)
 
 
 #: A closer look's pixels: (path, clip frame time or None, square as fractions of the frame) →
@@ -113,7 +113,7 @@ def score_batch(
         return score_detected(loaded, images, rows, top_k, video_rows, closer)
     paths, ok, errors, frames = rows.paths, rows.ok, rows.errors, rows.frames
     if not any(ok):
-        return Scored([Answer(p, False, e) for p, e in zip(paths, errors)])
+        return Scored([Prediction(p, False, e) for p, e in zip(paths, errors)])
     if rows.looks is not None:
         answers = look_batch(loaded, images, rows, closer)
     else:
@@ -122,11 +122,11 @@ def score_batch(
     conf_t, idx_t = rank(probs, loaded.labels, top_k, animal)
     conf, idx = conf_t.cpu().tolist(), idx_t.cpu().tolist()
 
-    def answer(i: int, path: str, frame_s: float | None = None) -> Answer:
+    def answer(i: int, path: str, frame_s: float | None = None) -> Prediction:
         """Row ``i``'s own answer (a photo, or a clip's frame as a row of its own)."""
         if not ok[i]:
-            return Answer(path, False, errors[i])
-        return Answer(path, True, "", tuple(idx[i]), tuple(conf[i]), frame_s, boxes[i], scores[i])
+            return Prediction(path, False, errors[i])
+        return Prediction(path, True, "", tuple(idx[i]), tuple(conf[i]), frame_s, boxes[i], scores[i])
 
     if all(t is None for t in frames):
         return Scored([answer(i, p) for i, p in enumerate(paths)], windows=answers.windows)
@@ -134,18 +134,20 @@ def score_batch(
     for i, j in _files(paths, frames):
         out.files_ok += ok[i]
         if frames[i] is None or not ok[i]:
-            out.answers.append(answer(i, paths[i]))
+            out.predictions.append(answer(i, paths[i]))
             continue
         times = [float(t or 0.0) for t in frames[i:j]]
         out.clips += 1
         out.frames += len(times)
         if video_rows == "frames":
-            out.answers += [answer(r, frame_path(paths[r], t), t) for r, t in zip(range(i, j), times)]
+            out.predictions += [answer(r, frame_path(paths[r], t), t) for r, t in zip(range(i, j), times)]
         else:
             decided = animal[i:j] if animal is not None else None
             c, k, best = clip_answer(probs[i:j], times, loaded.labels, top_k, decided)
             peak = max((v for v in scores[i:j] if v is not None), default=None)
-            out.answers.append(Answer(paths[i], True, "", tuple(k), tuple(c), times[best], boxes[i + best], peak))
+            out.predictions.append(
+                Prediction(paths[i], True, "", tuple(k), tuple(c), times[best], boxes[i + best], peak)
+            )
     return out
 
 
@@ -249,8 +251,8 @@ def score_detected(
         conf, idx = rank(loaded.infer(images[boxed, :size, :size].contiguous()), loaded.labels, top_k)
         tops = {r: (tuple(k), tuple(c)) for r, k, c in zip(boxed, idx.cpu().tolist(), conf.cpu().tolist())}
     out = Scored([], files_ok=sub.files_ok, clips=sub.clips, frames=sub.frames, windows=sub.windows + len(boxed))
-    unlisted = iter(sub.answers)
-    taken: Answer | None = next(unlisted, None)
+    unlisted = iter(sub.predictions)
+    taken: Prediction | None = next(unlisted, None)
     i = 0
     while i < len(paths):
         j = i + 1
@@ -258,13 +260,13 @@ def score_detected(
             j += 1
         if crops[i] is None:  # not listed: its rows as the view answered them
             while taken is not None and taken.file == paths[i]:
-                out.answers.append(taken)
+                out.predictions.append(taken)
                 taken = next(unlisted, None)
         elif all(ok[i:j]):
-            out.answers.append(Answer(paths[i], crops=tuple(tops[r] for r in range(i, j) if r in tops)))
+            out.predictions.append(Prediction(paths[i], crops=tuple(tops[r] for r in range(i, j) if r in tops)))
             out.files_ok += 1
         else:
-            out.answers.append(Answer(paths[i], False, next((e for e in errors[i:j] if e), "")))
+            out.predictions.append(Prediction(paths[i], False, next((e for e in errors[i:j] if e), "")))
         i = j
     return out
 

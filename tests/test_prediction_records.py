@@ -1,5 +1,5 @@
-"""One answer record from batch to row (#39): every engine makes ``formats.predictions.Answer``s,
-``answer_row`` formats them once, ``text_row`` writes them as the CSV's text and ``frame`` as the
+"""One answer record from batch to row (#39): every engine makes ``formats.predictions.Prediction``s,
+``prediction_row`` formats them once, ``text_row`` writes them as the CSV's text and ``frame`` as the
 DataFrame the API returns — the values and dtypes ``pandas.read_csv`` gives for that CSV; the
 first-answer rule is one function for torch and numpy."""
 
@@ -19,12 +19,12 @@ import animalsort
 from animalsort.formats.detection_rows import columns, detection_rows, files_row, unseen_cells
 from animalsort.formats.detections import Detection
 from animalsort.formats.predictions import (
-    Answer,
     CsvWriter,
-    answer_row,
+    Prediction,
     error_row,
     frame,
     header,
+    prediction_row,
     text_row,
 )
 from animalsort.inference.looking import Labels
@@ -46,12 +46,12 @@ def as_read_back(cols: list[str], rows: list[list[object]]) -> pd.DataFrame:
 def test_an_answer_is_formatted_once_numbers_to_their_columns_decimals() -> None:
     cols = header(2, boxes=True)
     cat, dog = NAMES.index("cat"), NAMES.index("dog")
-    photo = Answer(
+    photo = Prediction(
         "a.jpg", labels=(cat, dog), confidences=(0.912345, 0.05), box=(0.1, 0.25, 0.5, 0.5), animal_score=3.14159
     )
-    frame_row = Answer("c.mp4#t=1.50", labels=(dog,), confidences=(np.float32(0.7),), frame_s=1.5)
-    failed = Answer("b.jpg", ok=False, error="not a readable image")
-    texts = [text_row(cols, answer_row(a, NAMES, 2, boxes=True)) for a in (photo, frame_row, failed)]
+    frame_row = Prediction("c.mp4#t=1.50", labels=(dog,), confidences=(np.float32(0.7),), frame_s=1.5)
+    failed = Prediction("b.jpg", ok=False, error="not a readable image")
+    texts = [text_row(cols, prediction_row(a, NAMES, 2, boxes=True)) for a in (photo, frame_row, failed)]
     assert texts[0] == [
         "a.jpg",
         "cat",
@@ -70,7 +70,7 @@ def test_an_answer_is_formatted_once_numbers_to_their_columns_decimals() -> None
     assert texts[1] == ["c.mp4#t=1.50", "dog", "0.7000", "", "", "ok", "", "1.50", "", "", "", "", ""]
     assert texts[2] == ["b.jpg", "", "", "", "", "error", "not a readable image", "", "", "", "", "", ""]
     assert frame_row.file == "c.mp4" and photo.file == "a.jpg"
-    assert Answer("c.mp4", labels=(dog,), confidences=(0.7,), frame_s=1.5).file == "c.mp4"  # a clip's own row
+    assert Prediction("c.mp4", labels=(dog,), confidences=(0.7,), frame_s=1.5).file == "c.mp4"  # a clip's own row
 
 
 @pytest.mark.parametrize("kind", ["plain", "no_errors", "files", "detections", "none"])
@@ -82,14 +82,14 @@ def test_the_dataframe_is_what_read_csv_gives_for_the_same_rows(kind: str) -> No
     if kind in ("plain", "no_errors", "none"):
         cols = header(3, boxes=True)
         answers = [
-            Answer(
+            Prediction(
                 "1.jpg", labels=(3, 0, 1), confidences=(0.61234, 0.2, 0.1), box=(0.1, 0.2, 0.3, 0.4), animal_score=2.5
             ),
-            Answer("2.jpg", labels=(36,), confidences=(0.99999,), animal_score=-1.256),
-            Answer("3.jpg", ok=False, error="truncated image: x"),
+            Prediction("2.jpg", labels=(36,), confidences=(0.99999,), animal_score=-1.256),
+            Prediction("3.jpg", ok=False, error="truncated image: x"),
         ]
         answers = answers[:2] if kind == "no_errors" else [] if kind == "none" else answers
-        rows = [answer_row(a, NAMES, 3, boxes=True) for a in answers]
+        rows = [prediction_row(a, NAMES, 3, boxes=True) for a in answers]
     else:
         cols = header(3, boxes=True) + columns(kind)
         made = files_row("a.jpg", fox, 3) if kind == "files" else detection_rows("a.jpg", fox, 3)
@@ -107,7 +107,7 @@ def test_the_dataframe_is_what_read_csv_gives_for_the_same_rows(kind: str) -> No
 def test_the_rows_written_and_the_dataframe_agree(tmp_path: Path) -> None:
     """The CSV the writer makes from rows reads back as ``frame`` of the same rows."""
     cols = header(1)
-    rows = [answer_row(Answer(f"{n}.jpg", labels=(n,), confidences=(n / 7,)), NAMES, 1) for n in range(5)]
+    rows = [prediction_row(Prediction(f"{n}.jpg", labels=(n,), confidences=(n / 7,)), NAMES, 1) for n in range(5)]
     with CsvWriter(tmp_path / "p.csv", 1) as w:
         w.write(rows)
     pd.testing.assert_frame_equal(frame(cols, rows), pd.read_csv(tmp_path / "p.csv", dtype={"path": str}))
@@ -118,7 +118,7 @@ def test_the_records_survive_the_trip_between_processes() -> None:
     rows = BatchRows(
         ["a.jpg", "c.mp4", "c.mp4"], [True, True, False], ["", "", "x"], [None, 0.0, 2.0], crops=[None, 0, -1]
     )
-    scored = Scored([Answer("a.jpg", labels=(1, 2), confidences=(0.5, 0.25), crops=(((1,), (0.5,)),))], windows=3)
+    scored = Scored([Prediction("a.jpg", labels=(1, 2), confidences=(0.5, 0.25), crops=(((1,), (0.5,)),))], windows=3)
     assert pickle.loads(pickle.dumps(rows)) == rows
     assert pickle.loads(pickle.dumps(scored)) == scored and scored.files_ok == 1 and scored.failed == 0
     assert rows.only([0, 2]) == BatchRows(["a.jpg", "c.mp4"], [True, False], ["", "x"], [None, 2.0])
