@@ -19,7 +19,7 @@ that runs the model (``ImageStream.closer``), at the resolution it needs.
 With ``--detections`` a file the JSON lists is not looked at whole: each of its animal boxes is
 one image row, the box's square crop (``views.detection_square``) decoded at the resolution the
 smallest box needs, and a file without any (empty, or a person or vehicle only) is one row
-without pixels that the model never sees (``BatchRows.crops``; ``scoring.score_detected``).
+without pixels that the model never sees (``BatchRows.crops``; ``scoring.Scorer``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 contract), and what the summary and the sidecar say about the detections file.
 
 A file the JSON lists is taken from it once, in the order classify meets it: its animal boxes are
-labelled by their crops' answers (``scoring.score_detected``), its person and vehicle boxes keep
+labelled by their crops' answers (``scoring.Scorer``), its person and vehicle boxes keep
 the detector's category and confidence as their label, and a file without any box at or above the
 threshold is ``no_animal`` without having been decoded. A file the JSON does not list keeps the
 row the view gave it, with the detection columns empty, and is counted; an entry the JSON says is

@@ -24,7 +24,7 @@ from animalsort.inference.batches import crop_row
 from animalsort.inference.detected import DetectionRows
 from animalsort.inference.options import Summary
 from animalsort.inference.pipeline import scored_rows
-from animalsort.inference.scoring import BatchRows, Closer, score_batch
+from animalsort.inference.scoring import BatchRows, Closer, Scorer
 from animalsort.model.runner import LoadedModel
 from animalsort.sources.decode import describe_error, empty_reason, open_rgb, to_rgb
 from animalsort.sources.preprocess import Preprocessor
@@ -47,7 +47,7 @@ def classify_images(
         looks = [p.look for p in prepared] if boxes else None
         described = BatchRows(*_described(prepared), looks=looks, view=view)
         closer = _closer(prepare, {p.name: p.image for p in prepared if p.image is not None})
-        scored = score_batch(loaded, images.to(loaded.device), described, top_k, closer=closer)
+        scored = Scorer(loaded, top_k, closer=closer)(images.to(loaded.device), described)
         for batch_rows, _ in scored_rows([scored], loaded.labels.labels, top_k, Summary(), boxes):
             rows.extend(batch_rows)
     return header(top_k, boxes), rows
@@ -85,7 +85,7 @@ def classify_boxes(
             for p in _crops(prepare, n, items[n], found.entries[str(n)])
         ]
         described = BatchRows(*_described(prepared), crops=[p.crop for p in prepared])
-        scored = score_batch(loaded, _stacked(prepared).to(loaded.device), described, top_k)
+        scored = Scorer(loaded, top_k)(_stacked(prepared).to(loaded.device), described)
         for batch_rows, _ in scored_rows([scored], loaded.labels.labels, top_k, Summary(), True, detected):
             out.extend(batch_rows)
     return header(top_k, True) + columns(rows), out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from animalsort.inference.scoring import Closer, Scored, score_batch
+from animalsort.inference.scoring import Closer, Scored, Scorer
 
 if TYPE_CHECKING:
     from animalsort.inference.batches import Batch
@@ -20,8 +20,9 @@ def score_batches(
     from animalsort.inference import gpu_decode
 
     cuda = loaded.device.type == "cuda"
+    score = Scorer(loaded, top_k, video_rows, closer)
     for batch in batches:
         x = batch.images.to(loaded.device, non_blocking=cuda)
         if batch.raw is not None:
             gpu_decode.decode_on_device(batch, x, loaded.preprocessing)
-        yield score_batch(loaded, x, batch.rows, top_k, video_rows, closer)
+        yield score(x, batch.rows)

@@ -82,13 +82,14 @@ class _Infer:
     def __init__(self, options: dict[str, Any], top_k: int):
         import torch
 
+        from animalsort.inference.scoring import Scorer
         from animalsort.model import load
 
         # an actor given a GPU runs torch on it (--runtime says how the CPU actors run); one without, the CPU
         device = "cuda" if options["num_gpus_per_actor"] and torch.cuda.is_available() else options["device"]
         if device == "auto":
             device = "cpu"
-        self.loaded = load.load(
+        loaded = load.load(
             options["model"],
             options["weights"],
             labels=options["labels"],
@@ -100,24 +101,18 @@ class _Infer:
             only=tuple(options["only"]),
             exclude=tuple(options["exclude"]),
         )
-        self.top_k = top_k
-        self.video_rows = options["video_rows"]
-        self.closer = _stream(options["root"], options["pre"], options["draft"], None, options["view"]).closer
+        closer = _stream(options["root"], options["pre"], options["draft"], None, options["view"]).closer
+        self.score = Scorer(loaded, top_k, options["video_rows"], closer)
 
     def __call__(self, rows: dict[str, Any]) -> dict[str, Any]:
         """Decoded batches → their ``Scored`` (pickled: the driver formats the rows)."""
         import numpy as np
         import torch
 
-        from animalsort.inference.scoring import score_batch
-
         scored = []
         for described, images in zip(rows["rows"], rows["images"]):
-            x = torch.from_numpy(np.ascontiguousarray(images)).to(self.loaded.device)
-            batch_rows = pickle.loads(described)
-            scored.append(
-                pickle.dumps(score_batch(self.loaded, x, batch_rows, self.top_k, self.video_rows, self.closer))
-            )
+            x = torch.from_numpy(np.ascontiguousarray(images)).to(self.score.loaded.device)
+            scored.append(pickle.dumps(self.score(x, pickle.loads(described))))
         return {"batch": rows["batch"], "scored": np.array(scored, dtype=object)}
 
 

@@ -1,4 +1,4 @@
-"""A decoded batch → the model → the rows' answers, for every engine (local, Ray, in-memory).
+"""A decoded batch → the model → the rows' predictions, for every engine (local, Ray, in-memory): ``Scorer``.
 
 Photos get their top-k labels (``taxonomy.rank``): of the centre crop, or with ``--view frame``
 / ``tiles`` of the answer ``looking`` gives from a first look at the whole frame and, where it
@@ -6,7 +6,7 @@ asks for them, closer looks (``look_batch``). A clip's sampled frames are consec
 rows of one batch; they become one answer for the clip (``--video-rows videos``) or one
 answer per frame (``frames``, paths ``clip.mp4#t=12.00``).
 
-With ``--detections`` (``score_detected``) a listed file's animal boxes are classified from their
+With ``--detections`` (``BatchRows.crops``) a listed file's animal boxes are classified from their
 crops, every crop of the batch in one model call, and the file gets one row whose ``crops``
 holds each crop's top-k; the files the JSON does not list are answered as without it.
 
@@ -96,26 +96,35 @@ class Scored:
 Closer = Callable[[str, "float | None", Box], "np.ndarray"]
 
 
-def score_batch(
-    loaded: LoadedModel,
-    images: torch.Tensor,
-    rows: BatchRows,
-    top_k: int,
-    video_rows: str = "videos",
-    closer: Closer | None = None,
-) -> Scored:
-    """A decoded batch (uint8 NHWC on the model's device) → its answers. First looks at whole
-    frames (``rows.looks``) are answered by ``looking``, with closer looks decoded by ``closer``
-    (None: none are taken)."""
+@dataclass(frozen=True)
+class Scorer:
+    """What every batch of a run is scored with: the model, the labels a row carries
+    (``top_k``), a clip's rows (``videos``: one for the clip, ``frames``: one per frame), and the
+    decoder of closer looks (None: none are taken). Each engine makes one and calls it per batch."""
+
+    loaded: LoadedModel
+    top_k: int
+    video_rows: str = "videos"
+    closer: Closer | None = None
+
+    def __call__(self, images: torch.Tensor, rows: BatchRows) -> Scored:
+        """A decoded batch (uint8 NHWC on the model's device) → its predictions."""
+        if rows.crops is not None:
+            return _score_detected(self, images, rows)
+        return _score(self, images, rows)
+
+
+def _score(scorer: Scorer, images: torch.Tensor, rows: BatchRows) -> Scored:
+    """A batch without detections: first looks at whole frames (``rows.looks``) are answered by
+    ``looking``, with closer looks decoded by ``scorer.closer``; centre crops by the model alone."""
     from animalsort.taxonomy import rank
 
-    if rows.crops is not None:
-        return score_detected(loaded, images, rows, top_k, video_rows, closer)
+    loaded, top_k = scorer.loaded, scorer.top_k
     paths, ok, errors, frames = rows.paths, rows.ok, rows.errors, rows.frames
     if not any(ok):
         return Scored([Prediction(p, False, e) for p, e in zip(paths, errors)])
     if rows.looks is not None:
-        answers = look_batch(loaded, images, rows, closer)
+        answers = look_batch(loaded, images, rows, scorer.closer)
     else:
         answers = _Answers(loaded.infer(images), None, [None] * len(paths), [None] * len(paths), len(paths))
     probs, animal, boxes, scores = answers.probs, answers.animal, answers.boxes, answers.scores
@@ -139,7 +148,7 @@ def score_batch(
         times = [float(t or 0.0) for t in frames[i:j]]
         out.clips += 1
         out.frames += len(times)
-        if video_rows == "frames":
+        if scorer.video_rows == "frames":
             out.predictions += [answer(r, frame_path(paths[r], t), t) for r, t in zip(range(i, j), times)]
         else:
             decided = animal[i:j] if animal is not None else None
@@ -227,28 +236,22 @@ def look_batch(loaded: LoadedModel, images: torch.Tensor, rows: BatchRows, close
     )
 
 
-def score_detected(
-    loaded: LoadedModel,
-    images: torch.Tensor,
-    rows: BatchRows,
-    top_k: int,
-    video_rows: str = "videos",
-    closer: Closer | None = None,
-) -> Scored:
+def _score_detected(scorer: Scorer, images: torch.Tensor, rows: BatchRows) -> Scored:
     """A ``--detections`` batch (``rows.crops``) → one answer per listed file with each animal
     crop's top-k (every crop of the batch in one model call: a crop is the model's own square
-    input), and the answers of the files the JSON does not list as :func:`score_batch` gives
-    them without detections, all in the batch's order."""
+    input), and the predictions of the files the JSON does not list as they are without
+    detections, all in the batch's order."""
     from animalsort.taxonomy import rank
 
     paths, ok, errors, crops = rows.paths, rows.ok, rows.errors, rows.crops or []
     whole = [i for i, c in enumerate(crops) if c is None]
-    sub = score_batch(loaded, images[whole], rows.only(whole), top_k, video_rows, closer) if whole else Scored([])
+    loaded = scorer.loaded
+    sub = _score(scorer, images[whole], rows.only(whole)) if whole else Scored([])
     boxed = [i for i, c in enumerate(crops) if c is not None and c >= 0 and ok[i]]
     tops: dict[int, tuple[tuple[int, ...], tuple[float, ...]]] = {}
     if boxed:
         size = loaded.preprocessing.input_size
-        conf, idx = rank(loaded.infer(images[boxed, :size, :size].contiguous()), loaded.labels, top_k)
+        conf, idx = rank(loaded.infer(images[boxed, :size, :size].contiguous()), loaded.labels, scorer.top_k)
         tops = {r: (tuple(k), tuple(c)) for r, k, c in zip(boxed, idx.cpu().tolist(), conf.cpu().tolist())}
     out = Scored([], files_ok=sub.files_ok, clips=sub.clips, frames=sub.frames, windows=sub.windows + len(boxed))
     unlisted = iter(sub.predictions)
