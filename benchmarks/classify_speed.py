@@ -36,6 +36,9 @@ from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import classify_process  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "photos"
 
@@ -248,48 +251,15 @@ def timm_baseline(folder: Path, model_name: str | None, batch: int, workers: int
 
 def end_to_end(folder: Path, out: Path, args: argparse.Namespace, runtime: str, view: str = "frame") -> dict:
     """`animalsort classify` in a fresh process, with peak RSS and time to first row."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "animalsort",
-        "-q",
-        "classify",
-        str(folder),
-        "--out",
-        str(out),
-        "--batch-size",
-        str(args.batch_size),
-        "--precision",
-        args.precision,
-        "--runtime",
-        runtime,
-        "--view",
-        view,
-    ]
+    options = ["--batch-size", str(args.batch_size), "--precision", args.precision, "--runtime", runtime]
+    options += ["--view", view]
     if args.workers is not None:
-        cmd += ["--workers", str(args.workers)]
+        options += ["--workers", str(args.workers)]
     if args.model:
-        cmd += ["--model", args.model]
+        options += ["--model", args.model]
     if args.decode != "cpu":
-        cmd += ["--decode", args.decode]
-    wrapper = (
-        "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)"
-    )
-    out.unlink(missing_ok=True)
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", wrapper, *cmd], stdout=subprocess.PIPE, text=True)
-    first_row = None
-    while proc.poll() is None:
-        if first_row is None and out.exists():
-            with open(out, "rb") as f:
-                if f.read().count(b"\n") >= 2:
-                    first_row = time.perf_counter() - t0
-        time.sleep(0.01)
-    wall = time.perf_counter() - t0
-    stdout = proc.stdout.read() if proc.stdout else ""
-    if proc.returncode != 0:
-        raise SystemExit(f"classify failed: {' '.join(cmd)}")
+        options += ["--decode", args.decode]
+    run = classify_process.classify(folder, out, options)
     side = json.loads(out.with_name(out.name + ".json").read_text())
     streaming = side["seconds"] - side["startup_seconds"]
     return {
@@ -297,10 +267,10 @@ def end_to_end(folder: Path, out: Path, args: argparse.Namespace, runtime: str, 
         "images_per_s": side["counts"]["found"] / streaming,
         "frames_per_s": side["counts"].get("frames", 0) / streaming,
         "streaming_s": streaming,
-        "images_per_s_overall": side["counts"]["found"] / wall,
-        "wall_s": wall,
-        "first_row_s": first_row if first_row is not None else wall,
-        "peak_rss_mb": int(stdout.strip().splitlines()[-1]) / 1024,
+        "images_per_s_overall": side["counts"]["found"] / run.wall_s,
+        "wall_s": run.wall_s,
+        "first_row_s": run.first_row_s,
+        "peak_rss_mb": run.peak_rss_mb,
         "precision": side["precision"],
         "runtime": side["runtime"],
         "device": side["device"],

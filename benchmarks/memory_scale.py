@@ -13,36 +13,14 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-WRAPPER = (
-    "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)"
-)
-
-
-def tiny_checkpoint(path: Path) -> Path:
-    import torch
-
-    from animalsort.model.build import build_arch
-    from animalsort.model.checkpoints import save_checkpoint
-    from animalsort.sources.preprocess import Preprocessing
-
-    torch.manual_seed(0)
-    labels = [f"class_{i}" for i in range(10)]
-    net = build_arch("timm:test_efficientnet", len(labels))
-    return save_checkpoint(
-        path,
-        net,
-        arch="timm:test_efficientnet",
-        labels=labels,
-        preprocessing=Preprocessing(input_size=32, crop_pct=1.0),
-        name="tiny",
-    )
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
+import classify_process  # noqa: E402
+from tiny_model import save_tiny  # noqa: E402  # the tests' tiny_weights model, with 10 classes
 
 
 def make_files(root: Path, n: int, per_dir: int = 1000) -> Path:
@@ -64,28 +42,12 @@ def make_files(root: Path, n: int, per_dir: int = 1000) -> Path:
 
 
 def measure(folder: Path, weights: Path, out: Path, workers: int | None) -> dict:
-    cmd = [
-        sys.executable,
-        "-m",
-        "animalsort",
-        "-q",
-        "classify",
-        str(folder),
-        "--out",
-        str(out),
-        "--weights",
-        str(weights),
-        "--batch-size",
-        "256",
-    ]
+    options = ["--weights", str(weights), "--batch-size", "256"]
     if workers is not None:
-        cmd += ["--workers", str(workers)]
-    t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-c", WRAPPER, *cmd], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise SystemExit(r.stderr)
+        options += ["--workers", str(workers)]
+    run = classify_process.classify(folder, out, options)
     rows = sum(1 for _ in open(out, encoding="utf-8")) - 1
-    return {"files": rows, "seconds": time.perf_counter() - t0, "peak_rss_mb": int(r.stdout.split()[-1]) / 1024}
+    return {"files": rows, "seconds": run.wall_s, "peak_rss_mb": run.peak_rss_mb}
 
 
 def main() -> int:
@@ -96,7 +58,7 @@ def main() -> int:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     args.data.mkdir(parents=True, exist_ok=True)
-    weights = tiny_checkpoint(args.data / "tiny.pt")
+    weights = save_tiny(args.data / "tiny.pt", [f"class_{i}" for i in range(10)])
     results = []
     print(f"{'files':>8} {'rows':>8} {'seconds':>8} {'images/s':>9} {'peak RSS MB':>11} {'x first':>8}")
     for n in map(int, args.counts.split(",")):

@@ -110,24 +110,9 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 @pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random-initialised timm test_efficientnet at 32 px, saved as an animalsort checkpoint."""
-    import torch
+    from tiny_model import save_tiny
 
-    from animalsort.model.build import build_arch
-    from animalsort.model.checkpoints import save_checkpoint
-    from animalsort.sources.preprocess import Preprocessing
-
-    torch.manual_seed(0)
-    labels = ["alpha", "beta", "gamma"]
-    net = build_arch("timm:test_efficientnet", len(labels))
-    path = tmp_path_factory.mktemp("tiny") / "tiny.pt"
-    return save_checkpoint(
-        path,
-        net,
-        arch="timm:test_efficientnet",
-        labels=labels,
-        preprocessing=Preprocessing(input_size=32, crop_pct=1.0),
-        name="tiny",
-    )
+    return save_tiny(tmp_path_factory.mktemp("tiny") / "tiny.pt", ["alpha", "beta", "gamma"])
 
 
 def one_cat_csv(folder: Path) -> Path:

@@ -136,6 +136,7 @@ def start(sample: Path) -> tuple[subprocess.Popen[str], str]:
 @pytest.mark.skipif(not (CHROMIUM and DRIVER and HAVE_SELENIUM), reason="needs chromium, chromium-driver and selenium")
 def test_audit_loop_in_chromium_survives_a_kill(tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
     preds, truth = classified(tmp_path)
@@ -168,6 +169,19 @@ def test_audit_loop_in_chromium_survives_a_kill(tmp_path: Path) -> None:
         label = lambda p: next(r[1] for r in csv.reader(open(preds, encoding="utf-8")) if r[0] == p)  # noqa: E731
         assert got[order[0]] == label(order[0]) and got[order[1]] == "no_animal" and got[order[2]] == "can't tell"
         assert got[order[3]] == ""
+        # L: the label picker (as review's): "e" lists the labels that hold it
+        driver.find_element(By.TAG_NAME, "body").send_keys("l")
+        pick = driver.find_element(By.ID, "pick")
+        pick.send_keys("e")
+        assert text("suggest").splitlines() == ["blue", "green", "red"]
+        pick.send_keys(Keys.ESCAPE)
+        assert not driver.find_element(By.ID, "picker").is_displayed()
+        driver.find_element(By.TAG_NAME, "body").send_keys("l")
+        pick.send_keys("e", Keys.ARROW_DOWN)
+        saved, shown = sample.stat().st_mtime_ns, text("progress")
+        pick.send_keys(Keys.ENTER)
+        WebDriverWait(driver, 10).until(lambda d: sample.stat().st_mtime_ns != saved and text("progress") != shown)
+        assert truths(sample)[order[3]] == "green" and text("path") == order[4]
         for path in order[3:]:  # the rest through the server, as the page sends them
             driver.execute_script(
                 "return fetch('api/correct', {method: 'POST', headers: {'Content-Type': 'application/json'},"

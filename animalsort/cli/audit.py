@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from animalsort.cli.common import count, min_confidence_option, output_options, translate_errors
+from animalsort.cli.common import (
+    count,
+    min_confidence_option,
+    out_file_option,
+    output_options,
+    predictions_argument,
+    translate_errors,
+)
 
 if TYPE_CHECKING:
     from animalsort.audit.intervals import Interval
@@ -33,19 +40,15 @@ def audit() -> None:
 
 
 @audit.command("sample")
-@click.argument("predictions", type=click.Path(dir_okay=False, path_type=Path))
+@predictions_argument
 @click.option("--size", "-n", type=click.IntRange(min=1), default=200, show_default=True, help="Rows in the sample.")
 @click.option(
     "--seed", type=click.IntRange(min=0), default=0, show_default=True, help="The same seed, the same sample."
 )
 @min_confidence_option("Rows below it are a stratum of their own (what sort sends to _uncertain).")
-@click.option(
-    "--out",
-    "-o",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="The sample CSV. Default: PREDICTIONS with .sample.csv. If it exists it is extended to --size rows, "
-    "its rows and answers kept.",
+@out_file_option(
+    "The sample CSV. Default: PREDICTIONS with .sample.csv. If it exists it is extended to --size rows, "
+    "its rows and answers kept."
 )
 @output_options
 @click.pass_context
@@ -88,15 +91,9 @@ def sample(
 
 
 @audit.command("report")
-@click.argument("predictions", type=click.Path(dir_okay=False, path_type=Path))
+@predictions_argument
 @click.argument("sample_csv", metavar="SAMPLE", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--out",
-    "-o",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="The estimates as JSON (what --thresholds reads). Default: PREDICTIONS with .audit.json.",
-)
+@out_file_option("The estimates as JSON (what --thresholds reads). Default: PREDICTIONS with .audit.json.")
 @click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also a page.")
 @click.option(
     "--target-precision",

@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
-from animalsort.cli.common import (
-    DEVICE_HELP,
-    output_options,
-    translate_errors,
-)
-from animalsort.model.decision import DEVICES
-
-if TYPE_CHECKING:
-    pass
+from animalsort.cli.common import device_option, output_options, translate_errors
 
 
 @click.command()
@@ -34,7 +25,7 @@ if TYPE_CHECKING:
     default=None,
     help="A weights file to time instead of --model's (a model.pt from `animalsort finetune`).",
 )
-@click.option("--device", type=click.Choice(tuple(DEVICES)), default="auto", show_default=True, help=DEVICE_HELP)
+@device_option
 @click.option("--quick", is_flag=True, help="Fewer settings (batch sizes only).")
 @output_options
 @click.pass_context

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -13,6 +13,7 @@ from animalsort.cli.common import (
     label_list_options,
     manifest_options,
     model_options,
+    out_file_option,
     output_options,
     print_summary,
     refuse_given,
@@ -20,9 +21,6 @@ from animalsort.cli.common import (
     translate_errors,
     video_options,
 )
-
-if TYPE_CHECKING:
-    pass
 
 
 @click.command()
@@ -39,13 +37,9 @@ if TYPE_CHECKING:
     help="Classify only shard I of N of the listing (a stable hash of each path): N jobs cover it exactly "
     "once; join their CSVs with `animalsort merge`.",
 )
-@click.option(
-    "--out",
-    "-o",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
+@out_file_option(
+    "CSV to write (a sidecar OUT.json records the run). Default (or -): stdout.",
     callback=lambda ctx, param, value: None if value is not None and str(value) == "-" else value,
-    help="CSV to write (a sidecar OUT.json records the run). Default (or -): stdout.",
 )
 @click.option("--resume", is_flag=True, help="Keep the rows already in --out and do the rest.")
 @click.option("--strict", is_flag=True, help="Exit 1 if any file could not be read (all rows are still written).")

@@ -150,57 +150,54 @@ WORKERS = _Workers()
 DEVICE_HELP = f"Where the model runs. {described(DEVICES)}."
 
 
+def auto_choice_option(name: str, choices: Iterable[str], help: str) -> Callable[..., Any]:
+    """A choice whose default, auto, leaves it to animalsort: ``--device``, ``--precision``,
+    ``--runtime``, ``--decode``, finetune's ``--mode``."""
+    return click.option(name, type=click.Choice(tuple(choices)), default="auto", show_default=True, help=help)
+
+
+def device_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--device``, the same for every command that loads a model."""
+    return auto_choice_option("--device", DEVICES, DEVICE_HELP)(fn)
+
+
+def view_option(default: str, help: str) -> Callable[..., Any]:
+    """``--view``: which windows of a photo the model looks at (classify, explain, finetune)."""
+    return click.option("--view", type=click.Choice(VIEW_MODES), default=default, show_default=True, help=help)
+
+
+def batch_size_option(help: str) -> Callable[..., Any]:
+    """``--batch-size``/``-b``, 32 by default (classify, finetune)."""
+    return click.option("--batch-size", "-b", type=click.IntRange(min=1), default=32, show_default=True, help=help)
+
+
+def processes_option(help: str) -> Callable[..., Any]:
+    """``--workers``/``-j N``: a count of processes, None for the machine's default (finetune,
+    report, inspect; classify's ``--workers`` also takes auto)."""
+    return click.option("--workers", "-j", type=click.IntRange(min=0), default=None, help=help)
+
+
 def model_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by every command that runs a model over a folder."""
     decorators = [
         model_source_options,
-        click.option(
-            "--device",
-            type=click.Choice(tuple(DEVICES)),
-            default="auto",
-            show_default=True,
-            help=DEVICE_HELP,
-        ),
-        click.option(
-            "--precision",
-            type=click.Choice(tuple(PRECISIONS)),
-            default="auto",
-            show_default=True,
-            help=f"Inference precision. {described(PRECISIONS)}.",
-        ),
-        click.option(
-            "--runtime",
-            type=click.Choice(tuple(RUNTIMES)),
-            default="auto",
-            show_default=True,
-            help=f"What runs the model. {described(RUNTIMES)}.",
-        ),
-        click.option(
+        device_option,
+        auto_choice_option("--precision", PRECISIONS, f"Inference precision. {described(PRECISIONS)}."),
+        auto_choice_option("--runtime", RUNTIMES, f"What runs the model. {described(RUNTIMES)}."),
+        auto_choice_option(
             "--decode",
-            type=click.Choice(DECODERS),
-            default="auto",
-            show_default=True,
-            help="Where JPEGs are decoded: gpu = nvJPEG on the CUDA device (for when "
+            DECODERS,
+            "Where JPEGs are decoded: gpu = nvJPEG on the CUDA device (for when "
             "CPU decoding is the bottleneck); auto = CPU workers.",
         ),
-        click.option(
-            "--view",
-            type=click.Choice(VIEW_MODES),
-            default="frame",
-            show_default=True,
-            help="How much of each photo the model looks at: centre = the ImageNet centre crop (fastest; "
+        view_option(
+            "frame",
+            "How much of each photo the model looks at: centre = the ImageNet centre crop (fastest; "
             "misses animals near the edges of a wide frame); frame = one look at the whole frame, then one "
             "closer look at a small or uncertain animal; tiles = up to five closer looks, for small animals "
             "far from the camera. The CSV gets the box around the animal and its animal_score.",
         ),
-        click.option(
-            "--batch-size",
-            "-b",
-            type=click.IntRange(min=1),
-            default=32,
-            show_default=True,
-            help="Images per forward pass.",
-        ),
+        batch_size_option("Images per forward pass."),
         click.option(
             "--workers",
             "-j",
@@ -281,18 +278,21 @@ def video_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def detections_option(help: str) -> Callable[..., Any]:
+    """``--detections FILE.json``: MegaDetector's boxes in (classify, finetune)."""
+    return click.option(
+        "--detections", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE.json", help=help
+    )
+
+
 def detection_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``--detections FILE.json``, ``--detection-threshold``, ``--rows``: MegaDetector's boxes in."""
     from animalsort.formats.detection_rows import ROWS
     from animalsort.formats.detections import DEFAULT_THRESHOLD
 
     decorators = [
-        click.option(
-            "--detections",
-            type=click.Path(dir_okay=False, path_type=Path),
-            default=None,
-            metavar="FILE.json",
-            help="MegaDetector batch output for SRC (MegaDetector, AddaxAI, Pytorch-Wildlife, `animalsort export -f "
+        detections_option(
+            "MegaDetector batch output for SRC (MegaDetector, AddaxAI, Pytorch-Wildlife, `animalsort export -f "
             "megadetector`): each animal box is classified from its square crop, a person or vehicle box keeps "
             "that label, a photo without boxes is no_animal without running the model. Adds count, labels and "
             "detections columns.",
@@ -402,6 +402,19 @@ def print_thresholds(thresholds: Thresholds | None) -> None:
         f"  thresholds of {count(len(thresholds.per_label), 'label')} from {thresholds.file.name}; the others at "
         f"--min-confidence {thresholds.minimum:g}",
         err=True,
+    )
+
+
+def predictions_argument(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``PREDICTIONS``: the classify CSV a command reads (report, review, audit)."""
+    return click.argument("predictions", type=click.Path(dir_okay=False, path_type=Path))(fn)
+
+
+def out_file_option(help: str, **more: Any) -> Callable[..., Any]:
+    """``--out``/``-o FILE``: the file a command writes; None (the command's default) unless
+    ``more`` says otherwise (a default, ``required``, a callback)."""
+    return click.option(
+        "--out", "-o", type=click.Path(dir_okay=False, path_type=Path), **{"default": None, **more}, help=help
     )
 
 

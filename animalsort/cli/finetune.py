@@ -8,15 +8,19 @@ from typing import Any
 import click
 
 from animalsort.cli.common import (
-    DEVICE_HELP,
+    auto_choice_option,
+    batch_size_option,
     csv_src_option,
+    detections_option,
+    device_option,
     from_csv_option,
     output_options,
     print_refused,
+    processes_option,
     translate_errors,
+    view_option,
 )
-from animalsort.model.decision import DEVICES, PRECISIONS, RUNTIMES
-from animalsort.sources.views import VIEW_MODES
+from animalsort.model.decision import PRECISIONS, RUNTIMES
 
 
 @click.command()
@@ -34,12 +38,8 @@ from animalsort.sources.views import VIEW_MODES
     help="With --from: also train on unreviewed photos the model labelled with confidence ≥ P.",
 )
 @csv_src_option("With --from: ")
-@click.option(
-    "--detections",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    metavar="FILE.json",
-    help="MegaDetector batch output for DATA (paths relative to DATA): train on the square crop of each animal "
+@detections_option(
+    "MegaDetector batch output for DATA (paths relative to DATA): train on the square crop of each animal "
     "box instead of the whole photo, each an example of its photo's class, cut into RUN_DIR/crops/. A photo "
     "without an animal box is left out (kept whole in a no_animal class). --from a CSV classified with "
     "--detections trains on its boxes without this.",
@@ -70,12 +70,10 @@ from animalsort.sources.views import VIEW_MODES
     "`animalsort finetune` (or its run folder; its classes of the same name start from its rows), "
     "or a state dict for --model's architecture.",
 )
-@click.option(
+@auto_choice_option(
     "--mode",
-    type=click.Choice(["auto", "head", "full"]),
-    default="auto",
-    show_default=True,
-    help="head: train a linear head on cached features (seconds; default on CPU); "
+    ["auto", "head", "full"],
+    "head: train a linear head on cached features (seconds; default on CPU); "
     "full: train the whole network (default on GPU).",
 )
 @click.option(
@@ -90,14 +88,7 @@ from animalsort.sources.views import VIEW_MODES
     default=None,
     help="Learning rate (head 1e-2; full 1e-3 per 64 images of batch).",
 )
-@click.option(
-    "--batch-size",
-    "-b",
-    type=click.IntRange(min=1),
-    default=32,
-    show_default=True,
-    help="Images per training step (full; the learning rate scales with it) and per feature batch (head).",
-)
+@batch_size_option("Images per training step (full; the learning rate scales with it) and per feature batch (head).")
 @click.option(
     "--val-split",
     type=click.FloatRange(0, 0.9),
@@ -118,29 +109,19 @@ from animalsort.sources.views import VIEW_MODES
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="Seeds the validation split, the folds and the training."
 )
-@click.option("--device", type=click.Choice(tuple(DEVICES)), default="auto", show_default=True, help=DEVICE_HELP)
-@click.option(
+@device_option
+@auto_choice_option(
     "--precision",
-    type=click.Choice(tuple(PRECISIONS)),
-    default="auto",
-    show_default=True,
-    help="Training's precision (in torch): auto = bf16 or fp16 on CUDA, fp32 elsewhere; fast = bf16 on CPUs with "
+    PRECISIONS,
+    "Training's precision (in torch): auto = bf16 or fp16 on CUDA, fp32 elsewhere; fast = bf16 on CPUs with "
     "native bf16.",
 )
-@click.option(
+@auto_choice_option(
     "--runtime",
-    type=click.Choice(tuple(RUNTIMES)),
-    default="auto",
-    show_default=True,
-    help="What computes head mode's features (auto: ONNX Runtime on the CPU, torch on a GPU).",
+    RUNTIMES,
+    "What computes head mode's features (auto: ONNX Runtime on the CPU, torch on a GPU).",
 )
-@click.option(
-    "--workers",
-    "-j",
-    type=click.IntRange(min=0),
-    default=None,
-    help="Decoding processes (default: one fewer than the cores, at most 8); 0 decodes in the main process.",
-)
+@processes_option("Decoding processes (default: one fewer than the cores, at most 8); 0 decodes in the main process.")
 @click.option(
     "--views",
     default="orig,flip,zoom,zoom_flip",
@@ -149,12 +130,9 @@ from animalsort.sources.views import VIEW_MODES
     help="head: the fixed augmentations of each photo the head trains on (orig, flip, zoom, zoom_flip; "
     "features of each are cached; validation uses orig). --views orig: no augmentation.",
 )
-@click.option(
-    "--view",
-    type=click.Choice(VIEW_MODES),
-    default="centre",
-    show_default=True,
-    help="head: the window of each photo the views vary: centre (the centre crop), or, for camera-trap "
+@view_option(
+    "centre",
+    "head: the window of each photo the views vary: centre (the centre crop), or, for camera-trap "
     "frames where the animal is off-centre or small, frame / tiles: a square around the animal the "
     "pretrained model's first look at the whole frame finds (as classify --view).",
 )

@@ -10,6 +10,7 @@ import click
 from animalsort.cli.common import (
     count,
     manifest_options,
+    out_file_option,
     output_options,
     sequences_option,
     translate_errors,
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
 @click.command()
 @click.argument("inputs", metavar="CSV...", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The merged CSV.")
+@out_file_option("The merged CSV.", required=True)
 @manifest_options(
     "The manifest the shards were made from: rows in its order, and its paths no CSV has (gaps) "
     "or the CSVs' paths it does not list are reported.",

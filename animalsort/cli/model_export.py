@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from animalsort.cli.common import model_source_options, output_options, translate_errors
+from animalsort.cli.common import model_source_options, out_file_option, output_options, translate_errors
 
 
 @click.command("export")
@@ -18,7 +18,7 @@ from animalsort.cli.common import model_source_options, output_options, translat
     show_default=True,
     help="int8: the quantized graph, for a model whose int8 passes its gate here (else the refusal says why).",
 )
-@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The .onnx file.")
+@out_file_option("The .onnx file.", required=True)
 @output_options
 @click.pass_context
 @translate_errors

@@ -8,30 +8,26 @@ from typing import Any
 import click
 
 from animalsort.cli.common import (
-    DEVICE_HELP,
     csv_src_option,
+    device_option,
     min_confidence_option,
     model_source_options,
+    out_file_option,
     output_options,
+    predictions_argument,
     print_refused,
     print_thresholds,
+    processes_option,
     refuse_given,
     thresholds_option,
     translate_errors,
+    view_option,
 )
-from animalsort.model.decision import DEVICES
-from animalsort.sources.views import VIEW_MODES
 
 
 @click.command()
-@click.argument("predictions", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--out",
-    "-o",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="HTML file to write. Default: PREDICTIONS with .html.",
-)
+@predictions_argument
+@out_file_option("HTML file to write. Default: PREDICTIONS with .html.")
 @csv_src_option()
 @min_confidence_option("Below this a photo is listed under Uncertain.")
 @thresholds_option
@@ -40,13 +36,7 @@ from animalsort.sources.views import VIEW_MODES
     is_flag=True,
     help="Embed small thumbnails (a page that works anywhere; decodes every photo once) instead of linking the photos.",
 )
-@click.option(
-    "--workers",
-    "-j",
-    type=click.IntRange(min=0),
-    default=None,
-    help="Processes making thumbnails with --embed (default: CPU cores − 1, at most 8).",
-)
+@processes_option("Processes making thumbnails with --embed (default: CPU cores − 1, at most 8).")
 @output_options
 @click.pass_context
 @translate_errors
@@ -97,7 +87,7 @@ def report(
 
 
 @click.command()
-@click.argument("predictions", type=click.Path(dir_okay=False, path_type=Path))
+@predictions_argument
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
@@ -209,13 +199,10 @@ def _review_session(
 )
 @click.option("--label", "-l", default=None, help="Explain this label instead of the predicted one.")
 @model_source_options
-@click.option("--device", type=click.Choice(tuple(DEVICES)), default="auto", show_default=True, help=DEVICE_HELP)
-@click.option(
-    "--view",
-    type=click.Choice(VIEW_MODES),
-    default="frame",
-    show_default=True,
-    help="As classify's --view: the map is of what classify's answer came from (the whole frame, the "
+@device_option
+@view_option(
+    "frame",
+    "As classify's --view: the map is of what classify's answer came from (the whole frame, the "
     "animal's box in it, or a closer look's square).",
 )
 @output_options
@@ -250,14 +237,7 @@ def explain(ctx: click.Context, images: tuple[Path, ...], out_dir: Path, label: 
 
 @click.command("inspect")
 @click.argument("data", type=click.Path(path_type=Path))
-@click.option(
-    "--out",
-    "-o",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("inspect.html"),
-    show_default=True,
-    help="HTML page with plots and every finding.",
-)
+@out_file_option("HTML page with plots and every finding.", default=Path("inspect.html"), show_default=True)
 @click.option(
     "--json",
     "json_out",
@@ -272,13 +252,7 @@ def explain(ctx: click.Context, images: tuple[Path, ...], out_dir: Path, label: 
     show_default=True,
     help="Near duplicates differ in at most this many of 64 hash bits (-1: off).",
 )
-@click.option(
-    "--workers",
-    "-j",
-    type=click.IntRange(min=0),
-    default=None,
-    help="Processes measuring images (default: CPU cores − 1, at most 8).",
-)
+@processes_option("Processes measuring images (default: CPU cores − 1, at most 8).")
 @click.option("--strict", is_flag=True, help="Exit 1 if anything was found.")
 @output_options
 @click.pass_context

@@ -9,7 +9,6 @@ session answers the same calls (state, correct, undo, media).
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,8 @@ from animalsort.audit.estimate import accuracy
 from animalsort.audit.operations import load_answers
 from animalsort.audit.population import Answers
 from animalsort.formats.answers import ANSWERED_AT, Truths, now
-from animalsort.pages import html, review_page
-from animalsort.pages.review_session import Item, Session
+from animalsort.pages import review_page
+from animalsort.pages.review_session import Decisions, Item, Session
 
 
 @dataclass(frozen=True)
@@ -30,10 +29,11 @@ class AuditItem:
     stratum: str
 
 
-class AuditSession:
+class AuditSession(Decisions):
     """A sample, its predictions CSV's photos, and a person's answers; thread-safe."""
 
     def __init__(self, sample: Path, src: Path | None = None):
+        super().__init__()
         sample_file = files.read_sample(Path(sample))
         self.path = sample_file.path
         self.predictions = files.predictions_of(sample_file)
@@ -49,8 +49,6 @@ class AuditSession:
             if r["path"] in where
         ]
         self.corrected = {r["path"]: t for r, t in zip(sample_file.rows, answers.truth) if t}
-        self._undo: list[tuple[str, str]] = []  # (path, its answer before; "" = none)
-        self._lock = threading.Lock()
 
     def state(self) -> dict[str, Any]:
         with self._lock:
@@ -70,20 +68,7 @@ class AuditSession:
         """Write ``label`` (a label, no_animal or can't tell) as ``path``'s truth."""
         if not any(a.item.path == path for a in self.items):
             raise KeyError(path)
-        truth = self._truth(label)
-        with self._lock:
-            previous = self.corrected.get(path, "")
-            self._write(path, truth)
-            self._undo.append((path, previous))
-            return self._answer(path)
-
-    def undo(self) -> dict[str, Any] | None:
-        with self._lock:
-            if not self._undo:
-                return None
-            path, previous = self._undo.pop()
-            self._write(path, previous)
-            return self._answer(path)
+        return self._decide(path, self._truth(label))
 
     def media(self, i: int) -> tuple[str, bytes] | None:
         return self._reviewer.media(self.items[i].at)
@@ -111,13 +96,7 @@ class AuditSession:
         self.corrected = {r["path"]: r["truth"] for r in sample.rows if r["truth"].strip()}
 
     def _answer(self, path: str) -> dict[str, Any]:
-        return {
-            "path": path,
-            "label": self.corrected.get(path, ""),
-            "reviewed": len(self.corrected),
-            "undo": len(self._undo),
-            "estimate": self._estimate(),
-        }
+        return {**super()._answer(path), "estimate": self._estimate()}
 
     def _estimate(self) -> dict[str, Any]:
         """The overall accuracy so far, or what it waits for."""
@@ -152,26 +131,14 @@ BODY = """
       <kbd>→</kbd> skip · <kbd>←</kbd> back · <kbd>U</kbd> undo</div>
   </div>
 </section>
-<div id="picker" hidden><div><input id="pick" autocomplete="off" spellcheck="false"
-  placeholder="label — Enter to choose, Esc to cancel"><ul class="choices" id="suggest"></ul></div></div>
 """
 
 # One photo at a time in the sample's order; one key per answer; the estimate after each.
 SCRIPT = r"""
 (function () {
-  const base = location.pathname.replace(/[^/]*$/, "");
-  const $ = id => document.getElementById(id);
   const CANT = "can't tell";
-  let S = null, pos = 0, picking = false, busy = false, sugg = [], hi = 0;
-
-  async function api(path, body) {
-    const init = body === undefined ? {cache: "no-store"}
-      : {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)};
-    const r = await fetch(base + path, init);
-    const data = await r.json().catch(() => ({}));
-    if (!r.ok) throw new Error(data.error || ("the server answered " + r.status));
-    return data;
-  }
+  let S = null, pos = 0;
+  const server = decisions(() => S, render), picker = labelPicker(() => S.labels, false, decide);
   const item = i => {
     const [path, label, conf, others, frame, box] = S.items[i];
     return {i, path, label, conf, others, frame, box};
@@ -193,7 +160,7 @@ SCRIPT = r"""
     progress();
     if (!S.items.length) { $("where").textContent = "nothing to show"; return; }
     pos = Math.max(0, Math.min(pos, S.items.length - 1));
-    history.replaceState(null, "", "#at=" + encodeURIComponent(S.items[pos][0]));
+    remember(S.items[pos][0]);
     const it = item(pos), photo = $("photo");
     photo.src = "media/" + it.i; photo.alt = it.path;
     outline(photo, it.box);
@@ -222,67 +189,21 @@ SCRIPT = r"""
     return Math.min(pos + 1, S.items.length - 1);
   }
 
-  async function decide(label) {
-    if (busy || !S.items.length) return;
-    busy = true;
-    try {
-      const r = await api("api/correct", {path: S.items[pos][0], label});
-      S.corrected[r.path] = r.label; S.estimate = r.estimate;
-      $("msg").textContent = ""; pos = nextOpen();
-    } catch (e) { $("msg").textContent = "not saved: " + e.message; }
-    busy = false; render();
+  function decide(label) {
+    if (!S.items.length) return;
+    server.correct(S.items[pos][0], label, r => { S.estimate = r.estimate; pos = nextOpen(); });
   }
-  async function undo() {
-    if (busy) return;
-    busy = true;
-    try {
-      const r = await api("api/undo", {});
-      if (r.path) {
-        if (r.label) S.corrected[r.path] = r.label; else delete S.corrected[r.path];
-        S.estimate = r.estimate; pos = S.items.findIndex(x => x[0] === r.path);
-        $("msg").textContent = "";
-      } else $("msg").textContent = "nothing to undo";
-    } catch (e) { $("msg").textContent = "not undone: " + e.message; }
-    busy = false; render();
-  }
-
-  function openPicker() {
-    picking = true; $("picker").hidden = false; $("pick").value = ""; suggest(); $("pick").focus();
-  }
-  function closePicker() { picking = false; $("picker").hidden = true; $("pick").blur(); }
-  function suggest() {
-    const q = $("pick").value.trim().toLowerCase();
-    const starts = S.labels.filter(l => l.toLowerCase().startsWith(q));
-    sugg = [...starts, ...S.labels.filter(l => !starts.includes(l) && l.toLowerCase().includes(q))].slice(0, 8);
-    hi = 0;
-    const ul = $("suggest"); ul.replaceChildren();
-    sugg.forEach((s, k) => {
-      const li = document.createElement("li"); li.textContent = s; if (k === hi) li.className = "on";
-      li.onmousedown = e => { e.preventDefault(); hi = k; choose(); };
-      ul.appendChild(li);
-    });
-  }
-  function choose() { const s = sugg[hi]; if (s === undefined) return; closePicker(); decide(s); }
-  $("pick").addEventListener("input", suggest);
-  $("pick").addEventListener("keydown", e => {
-    if (e.key === "Escape") { e.preventDefault(); closePicker(); }
-    else if (e.key === "Enter") { e.preventDefault(); choose(); }
-    else if (e.key === "ArrowDown" || e.key === "ArrowUp") {
-      e.preventDefault(); hi = (hi + (e.key === "ArrowDown" ? 1 : sugg.length - 1)) % Math.max(1, sugg.length);
-      [...$("suggest").children].forEach((li, k) => li.className = k === hi ? "on" : "");
-    }
-    e.stopPropagation();
-  });
+  const undo = () => server.undo(r => { S.estimate = r.estimate; pos = S.items.findIndex(x => x[0] === r.path); });
 
   document.addEventListener("keydown", e => {
-    if (picking || !S || e.altKey || e.metaKey || e.ctrlKey) return;
+    if (picker.open || !S || e.altKey || e.metaKey || e.ctrlKey) return;
     const k = e.key, it = S.items.length ? item(pos) : null;
     let used = true;
     if (k === "Enter" || k === "a" || k === "y") it && decide(it.label);
     else if (k === "n" || k === "N") decide("no_animal");
     else if (k === "c" || k === "C" || k === "?") decide(CANT);
     else if (/^[2-5]$/.test(k)) { const o = it && it.others[Number(k) - 2]; if (o) decide(o[0]); }
-    else if (k === "l" || k === "L" || k === "/") openPicker();
+    else if (k === "l" || k === "L" || k === "/") picker.show();
     else if (k === "ArrowRight" || k === " ") { pos = Math.min(S.items.length - 1, pos + 1); render(); }
     else if (k === "ArrowLeft") { pos = Math.max(0, pos - 1); render(); }
     else if (k === "u" || k === "U" || k === "Backspace") undo();
@@ -292,9 +213,7 @@ SCRIPT = r"""
 
   api("api/state").then(state => {
     S = state;
-    const m = location.hash.match(/^#at=(.*)$/);
-    const at = m ? S.items.findIndex(x => x[0] === decodeURIComponent(m[1])) : -1;
-    pos = at >= 0 ? at : Math.max(0, S.items.findIndex(x => !(x[0] in S.corrected)));
+    pos = startAt(S.items.map(x => x[0]), S.corrected);
     document.body.dataset.ready = "1";
     render();
   }).catch(e => { $("msg").textContent = "cannot load: " + e.message; });
@@ -307,6 +226,4 @@ def render(session: AuditSession) -> str:
         f"audit sample {session.path.name} of {session.predictions.name} · {len(session.items):,} photos · "
         f"answers are saved into its truth column as you give them"
     )
-    return html.page(
-        "animalsort review — audit", subtitle, f"<style>{review_page.STYLE}</style>{BODY}", html.OUTLINE_SCRIPT + SCRIPT
-    )
+    return review_page.page("animalsort review — audit", subtitle, BODY, SCRIPT)

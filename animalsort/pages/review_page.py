@@ -71,26 +71,120 @@ BODY = """
   <kbd>Enter</kbd> accept · <kbd>2</kbd>–<kbd>5</kbd> another of the model's labels · <kbd>L</kbd> any label ·
   <kbd>N</kbd> no_animal · <kbd>U</kbd> undo · <kbd>G</kbd> one at a time · a click selects</p>
   <div class="gallery" id="cards"></div></section>
-<div id="picker" hidden><div><input id="pick" autocomplete="off" spellcheck="false"
+"""
+
+#: The label picker's box (``L``), under review's page and its audit mode's alike.
+PICKER = """<div id="picker" hidden><div><input id="pick" autocomplete="off" spellcheck="false"
   placeholder="label — Enter to choose, Esc to cancel"><ul class="choices" id="suggest"></ul></div></div>
+"""
+
+# What review's page and its audit mode share: the calls to the server, the label picker and
+# the place kept in the address (#at=PATH), so that each page's own script is only its logic.
+SHARED_SCRIPT = r"""
+const base = location.pathname.replace(/[^/]*$/, "");
+const $ = id => document.getElementById(id);
+
+async function api(path, body) {
+  const init = body === undefined ? {cache: "no-store"}
+    : {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)};
+  const r = await fetch(base + path, init);
+  const data = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(data.error || ("the server answered " + r.status));
+  return data;
+}
+
+// api/correct and api/undo, one call at a time (a key pressed while one is on its way does
+// nothing); state().corrected follows each answer, then(answer) moves the page on, and the page
+// is drawn again with what went wrong, if anything, in #msg.
+function decisions(state, render) {
+  let busy = false;
+  async function send(path, body, failed, done) {
+    if (busy) return;
+    busy = true;
+    try {
+      const r = await api(path, body);
+      $("msg").textContent = "";
+      done(r);
+    } catch (e) { $("msg").textContent = failed + e.message; }
+    busy = false; render();
+  }
+  return {
+    correct: (path, label, then) => send("api/correct", {path, label}, "not saved: ", r => {
+      state().corrected[r.path] = r.label; then(r);
+    }),
+    undo: then => send("api/undo", {}, "not undone: ", r => {
+      if (!r.path) { $("msg").textContent = "nothing to undo"; return; }
+      if (r.label) state().corrected[r.path] = r.label; else delete state().corrected[r.path];
+      then(r);
+    }),
+  };
+}
+
+// The label picker (L): typing narrows labels() (those that start so first, then those that
+// contain it), Up/Down and Enter or a click choose, Esc closes; with fresh, a label none of them
+// is can be chosen too ("new label: ...").
+function labelPicker(labels, fresh, chosen) {
+  const input = $("pick");
+  const picker = {open: false};
+  let sugg = [], hi = 0;
+  function close() { picker.open = false; $("picker").hidden = true; input.blur(); }
+  function suggest() {
+    const q = input.value.trim(), ql = q.toLowerCase(), all = labels();
+    const starts = all.filter(l => l.toLowerCase().startsWith(ql));
+    const has = all.filter(l => !l.toLowerCase().startsWith(ql) && l.toLowerCase().includes(ql));
+    sugg = [...starts, ...has].slice(0, 8);
+    if (fresh && q && !all.some(l => l.toLowerCase() === ql)) sugg.push({fresh: q});
+    hi = 0;
+    draw();
+  }
+  function draw() {
+    const ul = $("suggest"); ul.replaceChildren();
+    sugg.forEach((s, k) => {
+      const li = document.createElement("li");
+      li.textContent = typeof s === "string" ? s : "new label: " + s.fresh;
+      if (k === hi) li.className = "on";
+      li.onmousedown = e => { e.preventDefault(); hi = k; choose(); };
+      ul.appendChild(li);
+    });
+  }
+  function choose() {
+    const s = sugg[hi];
+    if (s === undefined) return;
+    close();
+    chosen(typeof s === "string" ? s : s.fresh);
+  }
+  input.addEventListener("input", suggest);
+  input.addEventListener("keydown", e => {
+    if (e.key === "Escape") { e.preventDefault(); close(); }
+    else if (e.key === "Enter") { e.preventDefault(); choose(); }
+    else if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      e.preventDefault();
+      hi = (hi + (e.key === "ArrowDown" ? 1 : sugg.length - 1)) % Math.max(1, sugg.length);
+      draw();
+    }
+    e.stopPropagation();
+  });
+  picker.show = () => { picker.open = true; $("picker").hidden = false; input.value = ""; suggest(); input.focus(); };
+  return picker;
+}
+
+// The place in the list, kept in the address so that a reload comes back to it.
+function remember(path) { history.replaceState(null, "", "#at=" + encodeURIComponent(path)); }
+
+// Where the page opens: at the address's #at= (a reload), else at the first path not decided yet.
+function startAt(paths, corrected) {
+  const m = location.hash.match(/^#at=(.*)$/);
+  const at = m ? paths.indexOf(decodeURIComponent(m[1])) : -1;
+  return at >= 0 ? at : Math.max(0, paths.findIndex(p => !(p in corrected)));
+}
 """
 
 # The page's logic (~200 lines): state from the server, an order, a position, two views, keys.
 SCRIPT = r"""
 (function () {
-  const base = location.pathname.replace(/[^/]*$/, "");
-  const $ = id => document.getElementById(id);
   const PAGE = 24;
-  let S = null, order = [], pos = 0, grid = false, picking = false, busy = false, sugg = [], hi = 0;
-
-  async function api(path, body) {
-    const init = body === undefined ? {cache: "no-store"}
-      : {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)};
-    const r = await fetch(base + path, init);
-    const data = await r.json().catch(() => ({}));
-    if (!r.ok) throw new Error(data.error || ("the server answered " + r.status));
-    return data;
-  }
+  let S = null, order = [], pos = 0, grid = false;
+  const server = decisions(() => S, render), picker = labelPicker(() => S.labels, true, decide);
   // An item is a photo, or with --detections one box of a photo: its key names it (path + box number)
   const item = i => {
     const [key, label, conf, others, frame, box, threshold, sure, path, det, beside] = S.items[i];
@@ -115,9 +209,6 @@ SCRIPT = r"""
                  label: (a, b) => items[a][1].localeCompare(items[b][1]) || byConf(a, b)}[how];
     order = idx.sort(cmp);
   }
-  function remember() {
-    if (order.length) history.replaceState(null, "", "#at=" + encodeURIComponent(S.items[order[pos]][0]));
-  }
   function progress() {
     const n = Object.keys(S.corrected).length, total = S.items.length;
     $("progress").textContent = (n >= total && total ? "all " + fmt(total) + " reviewed"
@@ -129,7 +220,7 @@ SCRIPT = r"""
     $("mode").textContent = grid ? "one at a time (G)" : "grid (G)";
     if (!order.length) { $("where").textContent = "nothing to show"; $("photo").removeAttribute("src"); return; }
     pos = Math.max(0, Math.min(pos, order.length - 1));
-    remember();
+    remember(S.items[order[pos]][0]);
     grid ? renderGrid() : renderOne();
   }
   function renderOne() {
@@ -185,78 +276,20 @@ SCRIPT = r"""
     return Math.max(1, cards.filter(c => c.offsetTop === cards[0].offsetTop).length);
   }
 
-  async function decide(label) {
-    if (busy || !order.length) return;
-    busy = true;
-    const it = item(order[pos]);
-    try {
-      const r = await api("api/correct", {path: it.key, label});
-      S.corrected[r.path] = r.label;
+  function decide(label) {
+    if (!order.length) return;
+    server.correct(item(order[pos]).key, label, r => {
       if (!S.labels.includes(r.label)) S.labels.push(r.label);
-      $("msg").textContent = "";
       if (pos < order.length - 1) pos++;
-    } catch (e) { $("msg").textContent = "not saved: " + e.message; }
-    busy = false; render();
-  }
-  async function undo() {
-    if (busy) return;
-    busy = true;
-    try {
-      const r = await api("api/undo", {});
-      if (r.path) {
-        if (r.label) S.corrected[r.path] = r.label; else delete S.corrected[r.path];
-        const at = order.findIndex(i => S.items[i][0] === r.path);
-        if (at >= 0) pos = at;
-        $("msg").textContent = "";
-      } else $("msg").textContent = "nothing to undo";
-    } catch (e) { $("msg").textContent = "not undone: " + e.message; }
-    busy = false; render();
-  }
-
-  function openPicker() {
-    picking = true; $("picker").hidden = false;
-    const input = $("pick"); input.value = ""; suggest(); input.focus();
-  }
-  function closePicker() { picking = false; $("picker").hidden = true; $("pick").blur(); }
-  function suggest() {
-    const q = $("pick").value.trim(), ql = q.toLowerCase();
-    const starts = S.labels.filter(l => l.toLowerCase().startsWith(ql));
-    const has = S.labels.filter(l => !l.toLowerCase().startsWith(ql) && l.toLowerCase().includes(ql));
-    sugg = [...starts, ...has].slice(0, 8);
-    if (q && !S.labels.some(l => l.toLowerCase() === ql)) sugg.push({fresh: q});
-    hi = 0;
-    drawSuggestions();
-  }
-  function drawSuggestions() {
-    const ul = $("suggest"); ul.replaceChildren();
-    sugg.forEach((s, k) => {
-      const li = document.createElement("li");
-      li.textContent = typeof s === "string" ? s : "new label: " + s.fresh;
-      if (k === hi) li.className = "on";
-      li.onmousedown = e => { e.preventDefault(); hi = k; choose(); };
-      ul.appendChild(li);
     });
   }
-  function choose() {
-    const s = sugg[hi];
-    if (s === undefined) return;
-    closePicker();
-    decide(typeof s === "string" ? s : s.fresh);
-  }
-  $("pick").addEventListener("input", suggest);
-  $("pick").addEventListener("keydown", e => {
-    if (e.key === "Escape") { e.preventDefault(); closePicker(); }
-    else if (e.key === "Enter") { e.preventDefault(); choose(); }
-    else if (e.key === "ArrowDown" || e.key === "ArrowUp") {
-      e.preventDefault();
-      hi = (hi + (e.key === "ArrowDown" ? 1 : sugg.length - 1)) % Math.max(1, sugg.length);
-      drawSuggestions();
-    }
-    e.stopPropagation();
+  const undo = () => server.undo(r => {
+    const at = order.findIndex(i => S.items[i][0] === r.path);
+    if (at >= 0) pos = at;
   });
 
   document.addEventListener("keydown", e => {
-    if (picking || !S || e.altKey || e.metaKey || (e.ctrlKey && e.key !== "z")) return;
+    if (picker.open || !S || e.altKey || e.metaKey || (e.ctrlKey && e.key !== "z")) return;
     if (e.target.tagName === "SELECT") return;
     const k = e.key, it = order.length ? item(order[pos]) : null;
     const step = d => { pos = Math.max(0, Math.min(order.length - 1, pos + d)); render(); };
@@ -264,7 +297,7 @@ SCRIPT = r"""
     if (k === "Enter" || k === "a") it && decide(shown(it));
     else if (k === "n" || k === "N") decide("no_animal");
     else if (/^[2-5]$/.test(k)) { const o = it && it.others[Number(k) - 2]; if (o) decide(o[0]); }
-    else if (k === "l" || k === "L" || k === "/") openPicker();
+    else if (k === "l" || k === "L" || k === "/") picker.show();
     else if (k === "ArrowRight" || k === " " || k === "s") step(1);
     else if (k === "ArrowLeft" || k === "p") step(-1);
     else if (grid && k === "ArrowDown") step(columns());
@@ -288,9 +321,7 @@ SCRIPT = r"""
       $("only").appendChild(o);
     }
     sortOrder();
-    const m = location.hash.match(/^#at=(.*)$/);
-    const at = m ? order.findIndex(i => S.items[i][0] === decodeURIComponent(m[1])) : -1;
-    pos = at >= 0 ? at : Math.max(0, order.findIndex(i => !(S.items[i][0] in S.corrected)));
+    pos = startAt(order.map(i => S.items[i][0]), S.corrected);
     document.body.dataset.ready = "1";
     render();
   }).catch(e => { $("msg").textContent = "cannot load: " + e.message; });
@@ -306,4 +337,11 @@ def render(session: Session) -> str:
         + (f" ({session.failed:,} unreadable, not shown)" if session.failed else "")
         + f" · corrections are saved to {session.corrections_file.name} as you make them"
     )
-    return html.page("animalsort review", subtitle, f"<style>{STYLE}</style>{BODY}", html.OUTLINE_SCRIPT + SCRIPT)
+    return page("animalsort review", subtitle, BODY, SCRIPT)
+
+
+def page(title: str, subtitle: str, body: str, script: str) -> str:
+    """A review page (review's own, or its audit mode's): the shared style, picker and script
+    around ``body`` and ``script``."""
+    scripts = html.OUTLINE_SCRIPT + SHARED_SCRIPT + script
+    return html.page(title, subtitle, f"<style>{STYLE}</style>{body}{PICKER}", scripts)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import mimetypes
 import os
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -65,7 +66,47 @@ class Item:
         return row
 
 
-class Session:
+class Decisions(ABC):
+    """One decision per path (review's label, or audit mode's answer) in ``corrected``, and
+    the stack that takes this session's back, last first; thread-safe. A session says how a
+    decision is kept (``_write``)."""
+
+    def __init__(self) -> None:
+        self.corrected: dict[str, str] = {}
+        self._undo: list[tuple[str, str]] = []  # (path, its decision before; "" = none)
+        self._lock = threading.Lock()
+
+    def _decide(self, path: str, decision: str) -> dict[str, Any]:
+        with self._lock:
+            previous = self.corrected.get(path, "")
+            self._write(path, decision)
+            self._undo.append((path, previous))
+            return self._answer(path)
+
+    def undo(self) -> dict[str, Any] | None:
+        """Take back the last decision made in this session (None when there is none)."""
+        with self._lock:
+            if not self._undo:
+                return None
+            path, previous = self._undo.pop()
+            self._write(path, previous)
+            return self._answer(path)
+
+    @abstractmethod
+    def _write(self, path: str, decision: str) -> None:
+        """Keep ``decision`` for ``path`` ("": none), on disk and in ``corrected``."""
+
+    def _answer(self, path: str) -> dict[str, Any]:
+        """What the page hears after a change to ``path``."""
+        return {
+            "path": path,
+            "label": self.corrected.get(path, ""),
+            "reviewed": len(self.corrected),
+            "undo": len(self._undo),
+        }
+
+
+class Session(Decisions):
     """The classified rows of one CSV and their corrections; thread-safe."""
 
     def __init__(
@@ -74,6 +115,7 @@ class Session:
         """``log=False``: the rows and photos only (review's audit mode keeps its answers in the
         sample, not in PREDS.corrections.csv, which is then neither created nor written).
         ``thresholds``: which photos are uncertain (default: below --min-confidence 0.5)."""
+        super().__init__()
         predictions = Path(predictions)
         if not predictions.is_file():
             raise InputError(f"{predictions}: no such predictions CSV; make one with `animalsort classify SRC -o FILE`")
@@ -106,8 +148,6 @@ class Session:
         labels |= {item.label for item in self.items} | {lab for item in self.items for lab, _ in item.others}
         self.labels = sorted(labels, key=str.casefold)
         self._log = corrections.Log(predictions, self.detections) if log else None
-        self._undo: list[tuple[str, str]] = []  # (path, its label before the change; "" = unreviewed)
-        self._lock = threading.Lock()
 
     @property
     def corrections_file(self) -> Path:
@@ -130,38 +170,19 @@ class Session:
         :attr:`Item.key`); accepting the model's label records it too."""
         if path not in self._index:
             raise KeyError(path)
-        label = corrections.clean_label(label)
+        return self._decide(path, corrections.clean_label(label))
+
+    def _write(self, path: str, label: str) -> None:
+        """The corrections file gets a line (an empty label takes the correction back); a
+        label the model does not have joins the choices."""
         item = self.items[self._index[path]]
-        with self._lock:
-            previous = self.corrected.get(path, "")
-            self._log.append(item.path, label, item.detection)
-            self.corrected[path] = label
-            self._undo.append((path, previous))
-            if label not in self.labels:
-                self.labels = sorted([*self.labels, label], key=str.casefold)
-            return self._answer(path)
-
-    def undo(self) -> dict[str, Any] | None:
-        """Take back the last correction made in this session (None when there is none)."""
-        with self._lock:
-            if not self._undo:
-                return None
-            path, previous = self._undo.pop()
-            item = self.items[self._index[path]]
-            self._log.append(item.path, previous, item.detection)
-            if previous:
-                self.corrected[path] = previous
-            else:
-                self.corrected.pop(path, None)
-            return self._answer(path)
-
-    def _answer(self, path: str) -> dict[str, Any]:
-        return {
-            "path": path,
-            "label": self.corrected.get(path, ""),
-            "reviewed": len(self.corrected),
-            "undo": len(self._undo),
-        }
+        self._log.append(item.path, label, item.detection)
+        if not label:
+            self.corrected.pop(path, None)
+            return
+        self.corrected[path] = label
+        if label not in self.labels:
+            self.labels = sorted([*self.labels, label], key=str.casefold)
 
     def media(self, i: int) -> tuple[str, bytes] | None:
         """(content type, bytes) to show item ``i``: the file itself when a browser shows

@@ -237,7 +237,7 @@ def _write_run(
         "seconds": round(seconds, 2),
         **({"trained_on": "crops", "crops": crops} if crops is not None else {}),
     }
-    write_reports(run_dir, classes, ev.history, ev.val_probs, ev.val_labels, ev.val_paths, summary)
+    write_reports(run_dir, classes, ev, summary)
 
 
 def _features(base: Base, job: Job) -> features.Features:

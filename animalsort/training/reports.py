@@ -54,15 +54,10 @@ def scores(ev: Evaluation) -> Scores:
     return Scores(val_acc, val_loss, test_acc, threshold, coverage)
 
 
-def _write_reports(
-    run_dir: Path,
-    classes: list[str],
-    history: list[dict[str, float]],
-    probs: torch.Tensor,
-    labels: torch.Tensor,
-    paths: list[str],
-) -> None:
-    """metrics.csv, curves.png, confusion.csv/.png, report.csv, misclassified.csv."""
+def _write_reports(run_dir: Path, classes: list[str], ev: Evaluation) -> None:
+    """metrics.csv, curves.png, confusion.csv/.png, report.csv, misclassified.csv: the
+    history, and the validation photos' answers."""
+    history, probs, labels, paths = ev.history, ev.val_probs, ev.val_labels, ev.val_paths
     with atomic_write(run_dir / "metrics.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=METRIC_COLUMNS)
         w.writeheader()
@@ -141,18 +136,10 @@ def _save_figure(fig: Figure, path: Path) -> None:
         fig.savefig(f, format="png", dpi=100)
 
 
-def write_reports(
-    run_dir: Path,
-    classes: list[str],
-    history: list[dict[str, float]],
-    probs: torch.Tensor,
-    labels: torch.Tensor,
-    paths: list[str],
-    summary: dict[str, Any],
-) -> None:
+def write_reports(run_dir: Path, classes: list[str], ev: Evaluation, summary: dict[str, Any]) -> None:
     """Every report of the run folder, or an ``OutputError`` that names the folder."""
     try:
-        _write_reports(run_dir, classes, history, probs, labels, paths)
+        _write_reports(run_dir, classes, ev)
         write_text(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     except OSError as exc:
         raise OutputError(
