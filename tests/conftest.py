@@ -37,6 +37,17 @@ def _isolated_cache(
     monkeypatch.delenv("ANIMALSORT_ALLOW_HTTP", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _short_speed_timings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Model-only timings (``LoadedModel.images_per_s``: what ``--runtime auto`` measures once per
+    new model, and ``bench``'s ceilings) run for 0.05 s, not 1–5 s: no test asserts a speed or
+    which runtime the measurement picks, and a suite that makes a dozen models paid ~30 s for them."""
+    from animalsort.model.runner import LoadedModel
+
+    timed = LoadedModel.images_per_s
+    monkeypatch.setattr(LoadedModel, "images_per_s", lambda self, images, seconds: timed(self, images, 0.05))
+
+
 def make_image(
     path: Path,
     size: tuple[int, int] = (64, 48),
