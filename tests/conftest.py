@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,18 +24,32 @@ def _onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("onnx-cache")
 
 
+def _fresh_cache(factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, onnx_cache: Path) -> None:
+    """Never the user's cache or a mirror from the environment. Exported ONNX graphs (keyed by
+    the weights' sha256, so one test cannot see another's by mistake) are shared across the
+    session: exporting lite0 takes ~15 s, once."""
+    cache = factory.mktemp("cache")
+    (cache / "onnx").symlink_to(onnx_cache, target_is_directory=True)
+    monkeypatch.setenv("ANIMALSORT_CACHE_DIR", str(cache))
+    monkeypatch.delenv("ANIMALSORT_MIRROR", raising=False)
+    monkeypatch.delenv("ANIMALSORT_ALLOW_HTTP", raising=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_cache(tmp_path_factory: pytest.TempPathFactory, _onnx_cache: Path) -> Iterator[None]:
+    """For the session- and module-scoped fixtures: pytest sets them up before a test's own
+    ``_isolated_cache``, so without this they read and wrote the user's cache."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _fresh_cache(tmp_path_factory, monkeypatch, _onnx_cache)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, _onnx_cache: Path
 ) -> None:
-    """Never touch the user's cache or a mirror from the environment. Exported ONNX graphs
-    (keyed by the weights' sha256, so one test cannot see another's by mistake) are shared
-    across the session: exporting lite0 takes ~15 s, once."""
-    cache = tmp_path_factory.mktemp("cache")
-    (cache / "onnx").symlink_to(_onnx_cache, target_is_directory=True)
-    monkeypatch.setenv("ANIMALSORT_CACHE_DIR", str(cache))
-    monkeypatch.delenv("ANIMALSORT_MIRROR", raising=False)
-    monkeypatch.delenv("ANIMALSORT_ALLOW_HTTP", raising=False)
+    """A cache of each test's own (the ONNX graphs shared)."""
+    _fresh_cache(tmp_path_factory, monkeypatch, _onnx_cache)
 
 
 @pytest.fixture(autouse=True)
