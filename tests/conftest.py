@@ -53,6 +53,18 @@ def _isolated_cache(
 
 
 @pytest.fixture(autouse=True)
+def _decode_in_process(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--workers auto`` (the default) decodes in the test's own process: its probe still runs
+    and is recorded, but answers 0 workers. Starting and stopping decode processes cost ~0.3 s
+    per classify, in some 200 of them; tests of the workers are marked ``workers`` and pass
+    ``--workers N`` or run auto's own answer."""
+    if request.node.get_closest_marker("workers") is None:
+        from animalsort.inference import balance
+
+        monkeypatch.setattr(balance, "workers_for", lambda decode_ms, model_ms, cores: 0)
+
+
+@pytest.fixture(autouse=True)
 def _short_speed_timings(monkeypatch: pytest.MonkeyPatch) -> None:
     """Model-only timings (``LoadedModel.images_per_s``: what ``--runtime auto`` measures once per
     new model, and ``bench``'s ceilings) run for 0.05 s, not 1–5 s: no test asserts a speed or

@@ -240,6 +240,7 @@ def test_classify_fast_and_auto_record_what_ran(runner, tmp_path):
     assert [r["label"] for r in outs["auto"]] == [r["label"] for r in read_csv_rows(ref)]
 
 
+@pytest.mark.workers
 def test_workers_auto(runner, tmp_path):
     import json
 
