@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,18 +24,55 @@ def _onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("onnx-cache")
 
 
+def _fresh_cache(factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, onnx_cache: Path) -> None:
+    """Never the user's cache or a mirror from the environment. Exported ONNX graphs (keyed by
+    the weights' sha256, so one test cannot see another's by mistake) are shared across the
+    session: exporting lite0 takes ~15 s, once."""
+    cache = factory.mktemp("cache")
+    (cache / "onnx").symlink_to(onnx_cache, target_is_directory=True)
+    monkeypatch.setenv("ANIMALSORT_CACHE_DIR", str(cache))
+    monkeypatch.delenv("ANIMALSORT_MIRROR", raising=False)
+    monkeypatch.delenv("ANIMALSORT_ALLOW_HTTP", raising=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_cache(tmp_path_factory: pytest.TempPathFactory, _onnx_cache: Path) -> Iterator[None]:
+    """For the session- and module-scoped fixtures: pytest sets them up before a test's own
+    ``_isolated_cache``, so without this they read and wrote the user's cache."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _fresh_cache(tmp_path_factory, monkeypatch, _onnx_cache)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, _onnx_cache: Path
 ) -> None:
-    """Never touch the user's cache or a mirror from the environment. Exported ONNX graphs
-    (keyed by the weights' sha256, so one test cannot see another's by mistake) are shared
-    across the session: exporting lite0 takes ~15 s, once."""
-    cache = tmp_path_factory.mktemp("cache")
-    (cache / "onnx").symlink_to(_onnx_cache, target_is_directory=True)
-    monkeypatch.setenv("ANIMALSORT_CACHE_DIR", str(cache))
-    monkeypatch.delenv("ANIMALSORT_MIRROR", raising=False)
-    monkeypatch.delenv("ANIMALSORT_ALLOW_HTTP", raising=False)
+    """A cache of each test's own (the ONNX graphs shared)."""
+    _fresh_cache(tmp_path_factory, monkeypatch, _onnx_cache)
+
+
+@pytest.fixture(autouse=True)
+def _decode_in_process(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--workers auto`` (the default) decodes in the test's own process: its probe still runs
+    and is recorded, but answers 0 workers. Starting and stopping decode processes cost ~0.3 s
+    per classify, in some 200 of them; tests of the workers are marked ``workers`` and pass
+    ``--workers N`` or run auto's own answer."""
+    if request.node.get_closest_marker("workers") is None:
+        from animalsort.inference import balance
+
+        monkeypatch.setattr(balance, "workers_for", lambda decode_ms, model_ms, cores: 0)
+
+
+@pytest.fixture(autouse=True)
+def _short_speed_timings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Model-only timings (``LoadedModel.images_per_s``: what ``--runtime auto`` measures once per
+    new model, and ``bench``'s ceilings) run for 0.05 s, not 1–5 s: no test asserts a speed or
+    which runtime the measurement picks, and a suite that makes a dozen models paid ~30 s for them."""
+    from animalsort.model.runner import LoadedModel
+
+    timed = LoadedModel.images_per_s
+    monkeypatch.setattr(LoadedModel, "images_per_s", lambda self, images, seconds: timed(self, images, 0.05))
 
 
 def make_image(

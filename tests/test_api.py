@@ -121,7 +121,7 @@ def test_finetune_makes_a_model_the_classifier_loads(tmp_path: Path, tiny_weight
             make_image(data / c / f"{i}.jpg", size=(60 + i, 50), color=colour, seed=i)
     run = animalsort.finetune(data, out=tmp_path / "run", mode="head", epochs=30, weights=tiny_weights)
     assert run.classes == ["blue", "red"] and (run.run_dir / "model.pt").is_file()
-    clf = animalsort.Classifier(weights=run.run_dir, precision="fp32")
+    clf = animalsort.Classifier(weights=run.run_dir, precision="fp32", runtime="torch")  # no graph to make
     assert set(clf.labels) == {"blue", "red"}
     df = clf.predict([data / "red" / "0.jpg", Image.open(data / "blue" / "1.jpg")])
     assert list(df["label"]) == ["red", "blue"]

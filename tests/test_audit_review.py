@@ -65,7 +65,7 @@ def audit_server(tmp_path: Path) -> Iterator[tuple[ReviewServer, dict[str, str]]
     animalsort.audit_sample(preds, size=24)
     session = review_audit.AuditSession(tmp_path / "preds.sample.csv")
     srv = ReviewServer(session, page=review_audit.render(session))  # type: ignore[arg-type]
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     yield srv, truth
     srv.shutdown()

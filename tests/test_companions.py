@@ -14,7 +14,10 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -201,7 +204,43 @@ def test_kill_during_a_move_then_undo_restores_every_member(tmp_path: Path) -> N
         assert snapshot(src) == original, f"trial {trial}: undo did not restore every member"
 
 
-def test_files_that_are_not_regular_files_are_never_opened(tmp_path: Path, tiny_weights: Path) -> None:
+@contextmanager
+def fifos_opened(*fifos: Path) -> Iterator[list[Path]]:
+    """The FIFOs that something opened for reading while the block ran: a write end opened
+    from here (non-blocking, so it opens only while a reader is there) records it, and gives a
+    reader blocked in open() its end of file, so a mistake fails the test instead of hanging it."""
+    opened: list[Path] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(0.005):
+            for fifo in fifos:
+                try:
+                    fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+                except OSError:  # ENXIO: no reader
+                    continue
+                opened.append(fifo)
+                os.close(fd)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield opened
+    finally:
+        stop.set()
+        watcher.join()
+
+
+def test_the_fifo_watch_sees_a_reader(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.jpg")
+    with fifos_opened(tmp_path / "pipe.jpg") as opened:
+        assert (tmp_path / "pipe.jpg").read_bytes() == b""  # blocked until the watch opened its write end
+    assert opened == [tmp_path / "pipe.jpg"]
+
+
+def test_files_that_are_not_regular_files_are_never_opened(
+    runner: CliRunner, tmp_path: Path, tiny_weights: Path
+) -> None:
     src = tmp_path / "p"
     (src / "cats").mkdir(parents=True)
     shutil.copy(EXAMPLES / "cat.jpg", src / "cats" / "a.jpg")
@@ -212,45 +251,44 @@ def test_files_that_are_not_regular_files_are_never_opened(tmp_path: Path, tiny_
     (src / "link.jpg").symlink_to(src / "pipe.jpg")
     sock = socket.socket(socket.AF_UNIX)
     sock.bind(str(src / "sock.jpg"))
-    # a process of its own: a FIFO opened by mistake would block it, and the timeout would say so
-    run, tiny = [sys.executable, "-m", "animalsort"], ["--weights", str(tiny_weights)]
+    tiny = ["--weights", str(tiny_weights)]
     try:
-        args = [*run, "classify", str(src), "-o", str(tmp_path / "c.csv"), *tiny]
-        done = subprocess.run(args, capture_output=True, text=True, timeout=180)
-        assert done.returncode == 0, done.stderr
-        assert [r["path"] for r in read_csv_rows(tmp_path / "c.csv")] == ["cats/a.jpg", "cats/b.jpg", "dog.jpg"]
-        assert "not a regular file 4" in done.stderr
-        named = subprocess.run([*run, "classify", str(src / "pipe.jpg")], capture_output=True, text=True, timeout=60)
-        assert named.returncode == 2 and "pipe.jpg is a named pipe (FIFO), not a photo file" in named.stderr
-        listed = tmp_path / "list.txt"
-        listed.write_text("pipe.jpg\ndog.jpg\n")
-        args = [*run, "classify", "--files-from", str(listed), "--root", str(src), "-o", str(tmp_path / "m.csv"), *tiny]
-        done = subprocess.run(args, capture_output=True, text=True, timeout=180)
-        rows = read_csv_rows(tmp_path / "m.csv")
-        assert rows[0]["error"] == "not a regular file: a named pipe (FIFO); not opened" and rows[1]["status"] == "ok"
-        page, stats = tmp_path / "i.html", tmp_path / "i.json"
-        args = [*run, "inspect", str(src), "-o", str(page), "--json", str(stats)]
-        done = subprocess.run(args, capture_output=True, text=True, timeout=180)
-        assert done.returncode == 0, done.stderr
-        assert [i["path"] for i in json.loads(stats.read_text())["images"]] == ["cats/a.jpg", "cats/b.jpg"]
-        assert page.is_file()
-        out = tmp_path / "out"
-        done = subprocess.run(
-            [*run, "sort", str(src), "--copy", "--dest", str(out), *tiny], capture_output=True, text=True, timeout=180
-        )
-        assert done.returncode == 0, done.stderr
-        placed = sorted(p.relative_to(out).as_posix().split("/", 1)[1] for p in out.rglob("*.jpg") if p.is_file())
-        assert placed == ["cats/a.jpg", "cats/b.jpg", "dog.jpg"]  # the photos only; each whole
-        assert all((src / rel).read_bytes() == next(out.glob(f"*/{rel}")).read_bytes() for rel in placed)
-        assert stat.S_ISFIFO((src / "cats" / "pipe.NEF").lstat().st_mode) and (src / "link.jpg").is_symlink()
-        (src / "dogs").mkdir()
-        for i in range(2):  # a second class, so that finetune trains (beside cats/pipe.NEF)
-            shutil.copy(EXAMPLES / "dog.jpg", src / "dogs" / f"d{i}.jpg")
-        args = [*run, "finetune", str(src), "--out", str(tmp_path / "run"), "--epochs", "2", "--no-inspect", *tiny]
-        done = subprocess.run(args, capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr
-        counts = json.loads((tmp_path / "run" / "summary.json").read_text())["counts"]
-        assert counts == {c: {"train": 2, "val": 0, "test": 0} for c in ("cats", "dogs")}
-        assert "skipped (unreadable)" not in done.stderr
+        with fifos_opened(src / "pipe.jpg", src / "cats" / "pipe.NEF") as opened:
+            done = runner.invoke(main, ["classify", str(src), "-o", str(tmp_path / "c.csv"), *tiny])
+            assert done.exit_code == 0, done.output
+            assert [r["path"] for r in read_csv_rows(tmp_path / "c.csv")] == ["cats/a.jpg", "cats/b.jpg", "dog.jpg"]
+            assert "not a regular file 4" in done.stderr
+            named = runner.invoke(main, ["classify", str(src / "pipe.jpg")])
+            assert named.exit_code == 2 and "pipe.jpg is a named pipe (FIFO), not a photo file" in named.stderr
+            listed = tmp_path / "list.txt"
+            listed.write_text("pipe.jpg\ndog.jpg\n")
+            args = ["classify", "--files-from", str(listed), "--root", str(src), "-o", str(tmp_path / "m.csv"), *tiny]
+            runner.invoke(main, args)
+            rows = read_csv_rows(tmp_path / "m.csv")
+            assert (
+                rows[0]["error"] == "not a regular file: a named pipe (FIFO); not opened" and rows[1]["status"] == "ok"
+            )
+            page, stats = tmp_path / "i.html", tmp_path / "i.json"
+            done = runner.invoke(main, ["inspect", str(src), "-o", str(page), "--json", str(stats)])
+            assert done.exit_code == 0, done.output
+            assert [i["path"] for i in json.loads(stats.read_text())["images"]] == ["cats/a.jpg", "cats/b.jpg"]
+            assert page.is_file()
+            out = tmp_path / "out"
+            done = runner.invoke(main, ["sort", str(src), "--copy", "--dest", str(out), *tiny])
+            assert done.exit_code == 0, done.output
+            placed = sorted(p.relative_to(out).as_posix().split("/", 1)[1] for p in out.rglob("*.jpg") if p.is_file())
+            assert placed == ["cats/a.jpg", "cats/b.jpg", "dog.jpg"]  # the photos only; each whole
+            assert all((src / rel).read_bytes() == next(out.glob(f"*/{rel}")).read_bytes() for rel in placed)
+            assert stat.S_ISFIFO((src / "cats" / "pipe.NEF").lstat().st_mode) and (src / "link.jpg").is_symlink()
+            (src / "dogs").mkdir()
+            for i in range(2):  # a second class, so that finetune trains (beside cats/pipe.NEF)
+                shutil.copy(EXAMPLES / "dog.jpg", src / "dogs" / f"d{i}.jpg")
+            args = ["finetune", str(src), "--out", str(tmp_path / "run"), "--epochs", "2", "--no-inspect", *tiny]
+            done = runner.invoke(main, args)
+            assert done.exit_code == 0, done.output
+            counts = json.loads((tmp_path / "run" / "summary.json").read_text())["counts"]
+            assert counts == {c: {"train": 2, "val": 0, "test": 0} for c in ("cats", "dogs")}
+            assert "skipped (unreadable)" not in done.stderr
+        assert opened == []
     finally:
         sock.close()

@@ -57,6 +57,12 @@ def ov_and_ort():
     return load(runtime="openvino", progress=False), load(runtime="onnx", progress=False)
 
 
+def test_a_module_fixture_never_touches_the_users_cache(ov_and_ort, tmp_path_factory):
+    """Set up before any test's own cache: its graphs are the session's, not the user's."""
+    base = tmp_path_factory.getbasetemp()
+    assert all(loaded.session.path.is_relative_to(base) for loaded in ov_and_ort), ov_and_ort[0].session.path
+
+
 def test_openvino_fp32_equals_onnx_runtime(ov_and_ort):
     import torch
 
@@ -115,15 +121,17 @@ def test_openvino_int8_by_nncf_passes_or_refuses_by_its_gate(monkeypatch, ov_and
     from animalsort.model import openvino_runtime
 
     ov, _ = ov_and_ort
-    graph = tmp_path / "g.onnx"
-    shutil.copy(ov.session.path, graph)
+    graph = ov.session.path  # the cached graph itself: --precision fast (below) finds this int8 on record
+    int8_files = f"{graph.stem}.openvino-int8-*"
+    for made in graph.parent.glob(int8_files):
+        made.unlink()  # quantized afresh here, whatever ran before
     try:  # whether lite0's int8 passes depends on the CPU (7-bit ranges without VNNI): both outcomes are checked
         xml, agreement = openvino_runtime.quantize_nncf(graph, ov.preprocessing, ov.labels, ov.session.metadata)
     except RuntimeCheckError as exc:
-        record = json.loads(next(tmp_path.glob("g.openvino-int8-*.json")).read_text())
+        record = json.loads(next(graph.parent.glob(f"{int8_files}.json")).read_text())
         assert record["passed"] is False and record["agreement"] < record["gate"]
         assert f"{record['agreement']:.1%}" in str(exc)
-        assert not list(tmp_path.glob("g.openvino-int8-*.xml"))  # a refused model is not kept
+        assert not list(graph.parent.glob(f"{int8_files}.xml"))  # a refused model is not kept
     else:
         assert xml.is_file() and xml.with_suffix(".bin").is_file() and agreement >= 0.98
         int8 = openvino_runtime.OpenVinoModel(xml, "fp32", metadata=ov.session.metadata)
@@ -133,7 +141,14 @@ def test_openvino_int8_by_nncf_passes_or_refuses_by_its_gate(monkeypatch, ov_and
 
     other = tmp_path / "h.onnx"
     shutil.copy(ov.session.path, other)
-    monkeypatch.setattr(openvino_runtime, "INT8_GATE", 1.01)
+
+    def as_is(fp32, xml, pre, *, overflow_fix):  # the fp32 graph as the "int8" one (NNCF ran above: ~8 s)
+        import openvino as ov
+
+        ov.save_model(openvino_runtime.core().read_model(str(fp32)), str(xml), compress_to_fp16=False)
+
+    monkeypatch.setattr(openvino_runtime, "_nncf_quantize", as_is)
+    monkeypatch.setattr(openvino_runtime, "INT8_GATE", 1.01)  # above even the fp32 graph's 100%
     with pytest.raises(RuntimeCheckError, match="--precision int8 refused for lite0 in OpenVINO"):
         openvino_runtime.quantize_nncf(other, ov.preprocessing, ov.labels, ov.session.metadata)
     monkeypatch.setattr(openvino_runtime, "_nncf_quantize", lambda *a, **k: pytest.fail("quantized again"))
@@ -225,6 +240,7 @@ def test_classify_fast_and_auto_record_what_ran(runner, tmp_path):
     assert [r["label"] for r in outs["auto"]] == [r["label"] for r in read_csv_rows(ref)]
 
 
+@pytest.mark.workers
 def test_workers_auto(runner, tmp_path):
     import json
 

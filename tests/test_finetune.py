@@ -114,9 +114,9 @@ def test_head_mode_end_to_end_and_cached_features(runner: CliRunner, tmp_path: P
     assert [r["class"] for r in report] == sorted(COLOURS)
     again = runner.invoke(main, [*args, "--epochs", "60"])
     assert again.exit_code == 0 and "features: 0 computed, 18 from the cache" in again.stderr
-    # the model classifies with its own labels
+    # the model classifies with its own labels (in torch: its ONNX graph is test_runtime's subject)
     out = tmp_path / "p.csv"
-    res = runner.invoke(main, ["classify", str(root), "--weights", str(run_dir), "-o", str(out)])
+    res = runner.invoke(main, ["classify", str(root), "--weights", str(run_dir), "-o", str(out), "--runtime", "torch"])
     assert res.exit_code == 0, res.output
     rows = {r["path"]: r for r in read_csv_rows(out)}
     assert rows["red_things/broken.jpg"]["status"] == "error"
@@ -468,5 +468,6 @@ def test_full_mode_resumes_after_sigkill(tmp_path: Path, tiny_weights: Path) -> 
     assert epochs == [1, 2]  # epoch 1 kept from before the kill, epoch 2 trained after resume
     assert torch.load(run_dir / "last.pt", weights_only=True)["epoch"] == 2
     out = tmp_path / "p.csv"
-    res = CliRunner().invoke(main, ["classify", str(root), "--weights", str(run_dir), "-o", str(out)])
+    args = ["classify", str(root), "--weights", str(run_dir), "-o", str(out), "--runtime", "torch"]  # no graph to make
+    res = CliRunner().invoke(main, args)
     assert res.exit_code == 0 and len(read_csv_rows(out)) == 60

@@ -103,7 +103,7 @@ def test_corrections_file_appends_last_wins_and_survives_a_torn_line(tmp_path: P
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ReviewServer]:
     srv = ReviewServer(Session(classified(tmp_path)))
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     yield srv
     srv.shutdown()

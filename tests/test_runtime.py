@@ -52,19 +52,20 @@ def test_the_graph_is_cached_keyed_and_reused(monkeypatch: pytest.MonkeyPatch) -
     assert key_animals.digest() != key_imagenet.digest()  # the label set is part of the key
 
 
-def test_a_damaged_cached_graph_is_detected_and_rebuilt() -> None:
-    loaded = load.load(runtime="onnx", progress=False)
+def test_a_damaged_cached_graph_is_detected_and_rebuilt(tiny_weights: Path) -> None:
+    # the tiny model's graph: the cache is the subject, and rebuilding lite0's took ~8 s
+    loaded = load.load(weights=tiny_weights, runtime="onnx", progress=False)
     assert loaded.session is not None
     path = loaded.session.path
     good = path.read_bytes()
     damaged = bytearray(good)
     damaged[len(damaged) // 2] ^= 0xFF  # one flipped byte in the weights: it would still load
     path.write_bytes(bytes(damaged))
-    key = onnx_runtime.model_key(resolve.resolve(progress=False), "animals")
+    key = onnx_runtime.model_key(resolve.resolve(weights=tiny_weights, progress=False), "animals")
     assert onnx_graph.cached(key) is None
-    again = load.load(runtime="onnx", progress=False)
+    again = load.load(weights=tiny_weights, runtime="onnx", progress=False)
     assert again.session is not None and onnx_graph.cached(key) == path  # rebuilt, whole again
-    x = torch.from_numpy(onnx_graph.check_batch(224))
+    x = torch.from_numpy(onnx_graph.check_batch(loaded.preprocessing.input_size))
     assert torch.allclose(again.infer(x), loaded.infer(x), atol=1e-5)  # (the first session still holds the good bytes)
 
 
