@@ -348,8 +348,8 @@ def test_device_decode_path_matches_the_cpu_path(tmp_path: Path) -> None:
     assert [r is not None for r in raw.raw] == [True] * 6 + [False] * 3  # CMYK, PNG, cut: PIL
     x = raw.images.clone()
     gpu_decode.decode_on_device(raw, x, pre)
-    assert raw.ok == ref.ok == [True] * 8 + [False]
-    assert raw.errors[-1].startswith("truncated image")
+    assert raw.rows.ok == ref.rows.ok == [True] * 8 + [False]
+    assert raw.rows.errors[-1].startswith("truncated image")
     diff = (x.float() - ref.images.float()).abs().mean(dim=(1, 2, 3))
     assert torch.all(diff[:8] < 1.0), diff
 
